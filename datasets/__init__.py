@@ -1,0 +1,1 @@
+"""Synthetic defect generators, real-data converters and dataset descriptors."""

@@ -1,0 +1,162 @@
+"""Replay camera: plays an image folder or a video file as if parts passed a camera at line rate.
+
+Used by the demo, by regression tests of recipes and models on recorded line data, and wherever a
+real camera is not at hand. An image that fails to decode becomes a FrameFailure (→ ERROR verdict),
+never a silently skipped part.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from inspection.camera import CameraBase, EndOfStream
+from inspection.config import AdapterOptions, ConfigPath
+from inspection.errors import CameraError
+from inspection.types import Frame, FrameFailure
+
+__all__ = ["IMAGE_SUFFIXES", "Options", "ReplayCamera", "create"]
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v"})
+
+
+class Options(AdapterOptions):
+    kind: Literal["replay"] = "replay"
+    id: str = Field("cam0", min_length=1, description="camera id in logs and verdicts")
+    path: ConfigPath = Field(description="folder of images (sorted by name) or a video file")
+    loop: bool = Field(False, description="start again at the end instead of finishing")
+    rate_hz: float | None = Field(None, gt=0.0, description="parts per second; empty = as fast as possible")
+    pixel_format: Literal["bgr8", "mono8"] = "bgr8"
+    max_parts: int | None = Field(None, ge=1, description="stop after this many parts")
+
+
+def create(options: Options, **_: object) -> ReplayCamera:
+    return ReplayCamera(options)
+
+
+class ReplayCamera(CameraBase):
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.camera_id = options.id
+        self._files: list[Path] = []
+        self._video: cv2.VideoCapture | None = None
+        self._index = 0
+        self._sequence = 0
+        self._next_due = 0.0
+
+    def open(self) -> None:
+        path = self.options.path
+        if not path.exists():
+            raise CameraError(f"replay camera {self.camera_id!r}: {path} does not exist")
+        if path.is_dir():
+            self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self._files:
+                raise CameraError(
+                    f"replay camera {self.camera_id!r}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}"
+                )
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            self._video = cv2.VideoCapture(str(path))
+            if not self._video.isOpened():
+                raise CameraError(f"replay camera {self.camera_id!r}: cannot open video {path}")
+        else:
+            raise CameraError(
+                f"replay camera {self.camera_id!r}: {path} is neither an image folder nor a video "
+                f"({', '.join(sorted(VIDEO_SUFFIXES))})"
+            )
+        self._next_due = time.monotonic()
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+
+    def read(self, timeout_s: float) -> Frame | FrameFailure | None:
+        if self.options.max_parts is not None and self._sequence >= self.options.max_parts:
+            raise EndOfStream
+        if not self._wait_until_due(timeout_s):
+            return None
+        image, source = self._next_image()
+        sequence = self._sequence
+        self._sequence += 1
+        now = time.time()
+        if image is None:
+            return FrameFailure(self.camera_id, sequence, now, "decode_error",
+                                f"image could not be decoded: {source}", source=source)
+        return Frame(self._convert(image), self.camera_id, sequence, now, source=source,
+                     pixel_format=self.options.pixel_format)
+
+    @property
+    def frames_total(self) -> int | None:
+        """Number of parts in one pass over the source (None for a video of unknown length)."""
+        if self._files:
+            return len(self._files)
+        if self._video is not None:
+            count = int(self._video.get(cv2.CAP_PROP_FRAME_COUNT))
+            return count if count > 0 else None
+        return None
+
+    def _wait_until_due(self, timeout_s: float) -> bool:
+        if self.options.rate_hz is None:
+            return True
+        delay = self._next_due - time.monotonic()
+        if delay > timeout_s:
+            time.sleep(max(timeout_s, 0.0))
+            return False
+        if delay > 0:
+            time.sleep(delay)
+        # Schedule from the due time, not from now, so the mean rate holds; never bunch up after a stall.
+        self._next_due = max(self._next_due + 1.0 / self.options.rate_hz, time.monotonic() - 1.0)
+        return True
+
+    def _next_image(self) -> tuple[np.ndarray | None, str]:
+        if self._video is not None:
+            return self._next_video_frame()
+        if self._index >= len(self._files):
+            if not self.options.loop:
+                raise EndOfStream
+            self._index = 0
+        path = self._files[self._index]
+        self._index += 1
+        return _decode(path), str(path)
+
+    def _next_video_frame(self) -> tuple[np.ndarray | None, str]:
+        assert self._video is not None
+        ok, image = self._video.read()
+        if not ok:
+            if not self.options.loop:
+                raise EndOfStream
+            self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self._video.read()
+            if not ok:
+                raise CameraError(f"replay camera {self.camera_id!r}: video {self.options.path} has no frames")
+        position = int(self._video.get(cv2.CAP_PROP_POS_FRAMES))
+        return image, f"{self.options.path}#{position}"
+
+    def _convert(self, image: np.ndarray) -> np.ndarray:
+        if self.options.pixel_format == "mono8":
+            return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+
+
+def _decode(path: Path) -> np.ndarray | None:
+    """Decode an image file; None when it is corrupt or unreadable (the caller reports it)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    if image.dtype != np.uint8:  # 16-bit PNG/TIFF from some cameras: scale to 8 bit
+        image = (image / max(1, int(image.max())) * 255).astype(np.uint8) if image.size else None
+    if image is not None and image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image

@@ -1,0 +1,189 @@
+"""Station configuration: one YAML, merged over the defaults, validated by pydantic.
+
+Unknown keys and bad values are errors that name the file, the key and what was expected. Adapter
+sections (`cameras`, `detector`, `output`) are validated by the options model of the adapter their
+`kind:` selects (see `inspection.registry`). Relative paths resolve against the file that names them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
+
+from inspection.errors import ConfigError
+from inspection.registry import adapter_module
+
+__all__ = [
+    "AdapterOptions",
+    "ConfigPath",
+    "StationConfig",
+    "StoreConfig",
+    "StrictModel",
+    "default_data_dir",
+    "format_validation_error",
+    "load_station_config",
+    "read_yaml",
+    "validate_model",
+]
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+
+
+def default_data_dir() -> Path:
+    """Where the station keeps its database and image archive unless told otherwise."""
+    if env := os.environ.get("STATION_DATA_DIR"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "inspection-station"
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    value = Path(os.path.expandvars(str(value))).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not value.is_absolute() and base is not None:
+        value = Path(base) / value
+    return value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+"""A path in a config file: `~` and `$VARS` expanded, relative to the file's folder."""
+
+
+class StrictModel(BaseModel):
+    """Closed, immutable configuration: an unknown key is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AdapterOptions(StrictModel):
+    """Base of every adapter's options. Subclasses narrow `kind` to a Literal."""
+
+    kind: str
+
+
+class StoreConfig(StrictModel):
+    db: ConfigPath | None = Field(None, description="SQLite file; default <data_dir>/station.db")
+    archive_dir: ConfigPath | None = Field(None, description="image archive; default <data_dir>/images")
+    keep_images: Literal["all", "failures", "sample", "none"] = "failures"
+    sample_every: int = Field(20, ge=1, description="with keep_images: sample, keep 1 pass in N")
+    image_format: Literal["png", "jpg"] = "png"
+    min_free_mb: int = Field(200, ge=0, description="stop archiving images below this free space")
+
+
+class StationConfig(StrictModel):
+    name: str = "station"
+    data_dir: ConfigPath = Field(default_factory=default_data_dir)
+    recipe: ConfigPath
+    cameras: list[AdapterOptions] = Field(min_length=1)
+    detector: AdapterOptions
+    output: AdapterOptions
+    store: StoreConfig = StoreConfig()
+    source_file: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.store.db or self.data_dir / "station.db"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.store.archive_dir or self.data_dir / "images"
+
+
+def format_validation_error(error: ValidationError, source: str, prefix: str = "") -> str:
+    """One line per problem: `file: key.path: what was expected (got value)`."""
+    lines = []
+    for item in error.errors():
+        parts = [*(prefix.split(".") if prefix else []), *item["loc"]]
+        loc = ".".join(str(p) for p in parts if p != "")
+        got = item.get("input")
+        shown = "" if item["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key; check the spelling against the configuration reference"
+        lines.append(f"{source}: {loc or '(top level)'}: {message}{shown}")
+    return "\n".join(lines)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_model(model: type[M], data: Any, source: str, prefix: str = "", **context: Any) -> M:
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source, prefix)) from None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, with errors that name the file (and the line, for syntax errors)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override wins; nested mappings merge, except adapter sections whose `kind` changed."""
+    merged = dict(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        same_kind = not (isinstance(old, dict) and isinstance(value, dict) and "kind" in value
+                         and old.get("kind") != value["kind"])
+        if isinstance(old, dict) and isinstance(value, dict) and same_kind:
+            merged[key] = deep_merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _validate_adapter(port: str, raw: Any, source: str, key: str, base_dir: Path) -> AdapterOptions:
+    if not isinstance(raw, dict) or "kind" not in raw:
+        raise ConfigError(f"{source}: {key}: expected a mapping with a 'kind:' key, got {raw!r}")
+    try:
+        module = adapter_module(port, raw["kind"])
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {key}.kind: {exc}") from None
+    return validate_model(module.Options, raw, source, key, base_dir=base_dir)
+
+
+def load_station_config(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> StationConfig:
+    """Load a station YAML (or only the defaults) and validate everything, adapters included."""
+    raw = read_yaml(DEFAULTS_FILE)
+    source, base_dir = str(DEFAULTS_FILE), DEFAULTS_FILE.parent
+    if path is not None:
+        path = Path(path)
+        raw = deep_merge(raw, read_yaml(path))
+        source, base_dir = str(path), path.resolve().parent
+    raw = deep_merge(raw, overrides or {})
+    data = dict(raw)
+    cameras = raw.get("cameras")
+    if not isinstance(cameras, list):
+        raise ConfigError(f"{source}: cameras: expected a list of camera sections, got {cameras!r}")
+    data["cameras"] = [
+        _validate_adapter("camera", cam, source, f"cameras.{i}", base_dir) for i, cam in enumerate(cameras)
+    ]
+    for port, key in (("detector", "detector"), ("output", "output")):
+        data[key] = _validate_adapter(port, raw.get(key), source, key, base_dir)
+    data["source_file"] = path
+    config = validate_model(StationConfig, data, source, base_dir=base_dir)
+    ids = [c.id for c in config.cameras]  # type: ignore[attr-defined]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{source}: cameras: camera ids must be unique, got {ids}")
+    return config

@@ -1,0 +1,242 @@
+"""The station: cameras → detector → recipe judge → reject output → verdict log.
+
+This is the straight-line runtime: one part at a time, reject output first, logging after. Every part
+gets exactly one verdict; a part that cannot be inspected gets the recipe's fail-safe verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspection.camera import Camera, EndOfStream
+from inspection.config import StationConfig
+from inspection.detector import Detector
+from inspection.errors import CameraError, StationError, StoreError
+from inspection.judge import Judge
+from inspection.outputs import RejectOutput
+from inspection.recipe import Recipe, load_recipe
+from inspection.registry import create_adapter
+from inspection.store import ImageArchive, Store
+from inspection.types import Frame, FrameFailure, Inspection, StageTimings, VerdictStatus
+
+__all__ = ["RunSummary", "Station"]
+
+log = logging.getLogger(__name__)
+Listener = Callable[[Inspection], None]
+
+
+@dataclass
+class RunSummary:
+    """Counts and rates of one run, printed by the CLI and returned by the API."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in VerdictStatus})
+    failsafe: int = 0
+    store_errors: int = 0
+    elapsed_s: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def add(self, inspection: Inspection) -> None:
+        self.counts[inspection.verdict.status.value] += 1
+        self.failsafe += int(inspection.verdict.failsafe)
+        self.latencies_ms.append(inspection.timings.latency_ms)
+
+    @property
+    def parts(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def yield_pct(self) -> float:
+        return 100.0 * self.counts["PASS"] / self.parts if self.parts else 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.parts / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def latency_percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "parts": self.parts, **{k.lower(): v for k, v in self.counts.items()},
+            "failsafe": self.failsafe, "store_errors": self.store_errors,
+            "yield_pct": round(self.yield_pct, 2), "fps": round(self.fps, 2),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "latency_p50_ms": round(self.latency_percentile(50), 2),
+            "latency_p95_ms": round(self.latency_percentile(95), 2),
+            "latency_p99_ms": round(self.latency_percentile(99), 2),
+        }
+
+
+class Station:
+    """Owns every adapter of one configured station. Use as a context manager."""
+
+    def __init__(self, config: StationConfig, recipe: Recipe | None = None, db_path: Path | None = None) -> None:
+        self.config = config
+        self.recipe = recipe or load_recipe(config.recipe)
+        self.judge = Judge(self.recipe)
+        self.db_path = db_path or config.db_path
+        self.cameras: list[Camera] = []
+        self.detector: Detector | None = None
+        self.output: RejectOutput | None = None
+        self.store: Store | None = None
+        self.listeners: list[Listener] = []
+        self._stop = threading.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def open(self) -> Station:
+        try:
+            self.store = Store(self.db_path, ImageArchive(
+                self.config.archive_dir, self.config.store.keep_images, self.config.store.sample_every,
+                self.config.store.image_format, self.config.store.min_free_mb))
+            self.detector = create_adapter("detector", self.config.detector, model_path=self.recipe.model)
+            self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
+            self.output = create_adapter("output", self.config.output)
+            self.output.open()
+            for options in self.config.cameras:
+                camera = create_adapter("camera", options)
+                camera.open()
+                self.cameras.append(camera)
+            self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        for camera in self.cameras:
+            _quietly(camera.close)
+        self.cameras.clear()
+        if self.output is not None:
+            _quietly(self.output.close)
+        if self.detector is not None:
+            _quietly(self.detector.close)
+        if self.store is not None:
+            _quietly(self.store.close)
+            self.store = None
+
+    def __enter__(self) -> Station:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stop(self) -> None:
+        """Ask `run` to finish after the part in hand (thread-safe)."""
+        self._stop.set()
+
+    # --- running -------------------------------------------------------------------------------
+
+    def warmup(self) -> None:
+        """Run the model on a blank frame so the first real part is not many times slower."""
+        assert self.detector is not None
+        blank = Frame(np.zeros((64, 64, 3), np.uint8), "warmup", 0, time.time())
+        self.detector.warmup(blank)
+
+    def run(self, max_parts: int | None = None, read_timeout_s: float = 1.0) -> RunSummary:
+        """Inspect parts until every camera ends, `max_parts` is reached or `stop()` is called."""
+        summary = RunSummary()
+        started = time.perf_counter()
+        active = list(self.cameras)
+        self._stop.clear()
+        while active and not self._stop.is_set() and (max_parts is None or summary.parts < max_parts):
+            for camera in list(active):
+                try:
+                    t0 = time.perf_counter()
+                    item = camera.read(read_timeout_s)
+                    acquire_ms = (time.perf_counter() - t0) * 1000.0
+                except EndOfStream:
+                    active.remove(camera)
+                    continue
+                except CameraError as exc:
+                    self._alarm("camera_error", str(exc))
+                    active.remove(camera)
+                    continue
+                if item is None:
+                    continue
+                inspection = self.inspect(item, acquire_ms)
+                self._deliver(inspection, summary)
+                if max_parts is not None and summary.parts >= max_parts:
+                    break
+        summary.elapsed_s = time.perf_counter() - started
+        return summary
+
+    def inspect(self, item: Frame | FrameFailure, acquire_ms: float = 0.0) -> Inspection:
+        """Detect and judge one part. Never raises for a bad part: it gets the fail-safe verdict."""
+        assert self.detector is not None
+        received = time.perf_counter()
+        if isinstance(item, FrameFailure):
+            verdict = self.judge.failsafe(item.code, item.message)
+            return Inspection(item, (), verdict, (), StageTimings(acquire_ms=acquire_ms),
+                              self.recipe.name, self.detector.model_id)
+        try:
+            out = self.detector.detect(item)
+            t_judge = time.perf_counter()
+            judgement = self.judge.judge(out.detections)
+            judge_ms = (time.perf_counter() - t_judge) * 1000.0
+        except Exception as exc:  # a model failure must not pass the part
+            log.exception("inspection of %s failed", item.key)
+            verdict = self.judge.failsafe("inspection_error", f"{type(exc).__name__}: {exc}")
+            return Inspection(item, (), verdict, (), StageTimings(acquire_ms=acquire_ms),
+                              self.recipe.name, self.detector.model_id)
+        latency = (time.perf_counter() - received) * 1000.0 + acquire_ms
+        timings = StageTimings(acquire_ms, out.preprocess_ms, out.infer_ms, out.postprocess_ms, judge_ms,
+                               0.0, latency)
+        verdict = judgement.verdict
+        if latency > self.recipe.deadline_ms:
+            verdict = self.judge.failsafe("deadline", f"verdict after {latency:.0f} ms > deadline "
+                                          f"{self.recipe.deadline_ms:.0f} ms")
+        return Inspection(item, out.detections, verdict, judgement.defects, timings, self.recipe.name,
+                          self.detector.model_id)
+
+    def _deliver(self, inspection: Inspection, summary: RunSummary) -> None:
+        """Reject output first (the line waits for it), then the log, then observers."""
+        assert self.output is not None and self.store is not None
+        t0 = time.perf_counter()
+        try:
+            self.output.publish(inspection)
+        except StationError as exc:
+            self._alarm("output_error", str(exc))
+        output_ms = (time.perf_counter() - t0) * 1000.0
+        t = inspection.timings
+        inspection = Inspection(
+            inspection.frame, inspection.detections, inspection.verdict, inspection.defects,
+            StageTimings(t.acquire_ms, t.preprocess_ms, t.infer_ms, t.postprocess_ms, t.judge_ms, output_ms,
+                         t.latency_ms + output_ms),
+            inspection.recipe, inspection.model_id)
+        summary.add(inspection)
+        try:
+            self.store.record(inspection, self.recipe.keep_images)
+        except StoreError as exc:
+            summary.store_errors += 1
+            log.error("%s", exc)
+        for listener in self.listeners:
+            try:
+                listener(inspection)
+            except Exception:
+                log.exception("listener failed")
+
+    def _alarm(self, kind: str, message: str) -> None:
+        log.error("%s: %s", kind, message)
+        if self.store is not None:
+            try:
+                self.store.event("alarm", kind, message)
+            except StoreError:
+                log.error("could not log alarm %s", kind)
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except Exception:
+        log.exception("error while closing")
+
+

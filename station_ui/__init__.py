@@ -1,0 +1,1 @@
+"""PyQt6 operator console. Displays and forwards; holds no inspection logic."""
