@@ -6,6 +6,7 @@ point group, so the core never imports Qt or the training stack, yet users see o
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import sys
@@ -27,17 +28,38 @@ __all__ = ["main", "station"]
 VERDICT_COLOURS = {"PASS": "green", "FAIL": "red", "ERROR": "magenta", "REVIEW": "yellow"}
 
 
+# Core commands that live beside the code they drive; imported only when used.
+LAZY_COMMANDS: dict[str, str] = {
+    "cameras": "inspection.camera.cli:cameras",
+    "snap": "inspection.camera.cli:snap",
+    "record": "inspection.camera.cli:record",
+    "plc-sim": "inspection.outputs.cli:plc_sim",
+    "bench": "inspection.runtime.cli:bench",
+    "twin": "inspection.process.cli:twin",
+    "controller": "inspection.process.cli:controller",
+}
+
+
 class StationGroup(click.Group):
-    """Loads plugin commands lazily and turns StationError into a clean message + exit code."""
+    """Loads lazy and plugin commands on demand and turns StationError into a clean message + exit code."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(_plugin_entry_points()))
+        names = set(super().list_commands(ctx)) | set(LAZY_COMMANDS) | set(_plugin_entry_points())
+        return sorted(n for n in names if self.get_command(ctx, n) is not None)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
-        if command is None and name in _plugin_entry_points():
-            command = _plugin_entry_points()[name].load()
-        return command
+        if command is not None:
+            return command
+        try:
+            if name in LAZY_COMMANDS:
+                module_name, attr = LAZY_COMMANDS[name].split(":")
+                return getattr(importlib.import_module(module_name), attr)
+            if name in _plugin_entry_points():
+                return _plugin_entry_points()[name].load()
+        except (ImportError, AttributeError) as exc:
+            logging.getLogger(__name__).debug("command %s unavailable: %s", name, exc)
+        return None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

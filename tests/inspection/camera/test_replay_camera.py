@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from inspection.camera import EndOfStream
+from inspection.camera.replay import Options, ReplayCamera
+from inspection.errors import CameraError
+from inspection.types import Frame, FrameFailure
+
+
+def read_all(camera: ReplayCamera) -> list[Frame | FrameFailure]:
+    items: list[Frame | FrameFailure] = []
+    with camera:
+        while True:
+            try:
+                item = camera.read(timeout_s=1.0)
+            except EndOfStream:
+                return items
+            if item is not None:
+                items.append(item)
+
+
+def test_folder_once_in_name_order(parts_dir: Path) -> None:
+    items = read_all(ReplayCamera(Options(path=parts_dir)))
+    assert [f.sequence for f in items] == list(range(6))
+    assert [Path(f.source).name for f in items] == sorted(p.name for p in parts_dir.iterdir())
+    assert all(isinstance(f, Frame) and f.image.shape == (96, 96, 3) for f in items)
+
+
+def test_loop_and_max_parts_and_mono(parts_dir: Path) -> None:
+    items = read_all(ReplayCamera(Options(path=parts_dir, loop=True, max_parts=14, pixel_format="mono8")))
+    assert len(items) == 14
+    assert items[6].source == items[0].source  # wrapped around
+    assert all(isinstance(f, Frame) and f.image.ndim == 2 and f.pixel_format == "mono8" for f in items)
+
+
+def test_line_rate_is_respected(parts_dir: Path) -> None:
+    camera = ReplayCamera(Options(path=parts_dir, rate_hz=50.0))
+    start = time.monotonic()
+    items = read_all(camera)
+    assert len(items) == 6
+    assert time.monotonic() - start >= 5 / 50.0 * 0.9  # 6 parts span 5 intervals
+
+
+def test_read_times_out_when_next_part_not_due(parts_dir: Path) -> None:
+    with ReplayCamera(Options(path=parts_dir, rate_hz=0.5)) as camera:
+        assert isinstance(camera.read(timeout_s=0.01), Frame)
+        assert camera.read(timeout_s=0.01) is None
+
+
+def test_corrupt_and_empty_images_become_failures(parts_dir: Path) -> None:
+    (parts_dir / "part_0002.png").write_bytes(b"\x89PNG\r\n not really")
+    (parts_dir / "part_0003.png").write_bytes(b"")
+    items = read_all(ReplayCamera(Options(path=parts_dir)))
+    assert len(items) == 6
+    failures = [f for f in items if isinstance(f, FrameFailure)]
+    assert [f.sequence for f in failures] == [2, 3]
+    assert all(f.code == "decode_error" and "part_000" in f.message for f in failures)
+
+
+def test_video_source(tmp_path: Path) -> None:
+    path = tmp_path / "line.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(5):
+        writer.write(np.full((48, 64, 3), i * 40, np.uint8))
+    writer.release()
+    items = read_all(ReplayCamera(Options(path=path)))
+    assert len(items) == 5 and all(isinstance(f, Frame) and f.image.shape == (48, 64, 3) for f in items)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "nowhere", "does not exist"),
+        (lambda p: p, "no images"),
+        (lambda p: (p / "notes.txt", (p / "notes.txt").write_text("x"))[0], "neither an image folder nor a video"),
+    ],
+)
+def test_bad_sources_are_clear_errors(tmp_path: Path, make, message: str) -> None:
+    with pytest.raises(CameraError, match=message):
+        ReplayCamera(Options(path=make(tmp_path))).open()

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from inspection.cli import station
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(station, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_help_lists_every_command_with_a_description() -> None:
+    code, out = invoke("--help")
+    assert code == 0 and "Inspection station" in out
+    ctx = station.make_context("station", [])
+    names = station.list_commands(ctx)
+    assert {"run", "demo", "export"} <= set(names)
+    for name in names:
+        command = station.get_command(ctx, name)
+        assert command is not None and command.get_short_help_str(), f"`station {name}` has no help text"
+
+
+def test_run_headless_prints_parts_and_summary(station_yaml: Path, tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    code, out = invoke("run", "--config", str(station_yaml), "--headless", "--db", str(db))
+    assert code == 0, out
+    assert out.count("cam0#") == 6
+    for line in ("parts      6", "yield", "fps", "latency", str(db)):
+        assert line in out
+    code, out = invoke("export", "--db", str(db), "--out", str(tmp_path / "log.csv"))
+    assert code == 0 and "wrote 6 parts" in out
+    assert len(list(csv.DictReader(open(tmp_path / "log.csv")))) == 6
+
+
+@pytest.mark.parametrize(
+    ("patch", "exit_code", "message"),
+    [
+        ("detector:\n  kind: ultralytics\n  model: /nonexistent/model.pt\n", 3, "model.pt does not exist"),
+        ("bogus_key: 1\n", 2, "bogus_key: unknown key"),
+    ],
+)
+def test_bad_input_gives_one_clear_message_and_exit_code(
+    station_yaml: Path, patch: str, exit_code: int, message: str
+) -> None:
+    station_yaml.write_text(station_yaml.read_text() + patch)
+    result = CliRunner().invoke(station, ["run", "--config", str(station_yaml), "--headless"])
+    assert result.exit_code == exit_code
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.count("error:") == 1
+
+
+def test_missing_replay_folder_exit_code(station_yaml: Path, parts_dir: Path) -> None:
+    for p in parts_dir.iterdir():
+        p.unlink()
+    parts_dir.rmdir()
+    result = CliRunner().invoke(station, ["run", "--config", str(station_yaml), "--headless"])
+    assert result.exit_code == 4 and "does not exist" in result.output

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inspection.config import load_station_config
+from inspection.errors import ConfigError
+from inspection.recipe import load_recipe
+
+
+def test_station_config_merges_defaults_and_resolves_paths(station_yaml: Path) -> None:
+    config = load_station_config(station_yaml)
+    assert config.output.kind == "none"  # from defaults.yaml
+    assert config.store.keep_images == "failures"
+    assert config.recipe == station_yaml.parent / "recipe.yaml"
+    assert config.cameras[0].kind == "replay" and config.cameras[0].id == "cam0"
+    assert config.db_path == station_yaml.parent / "data" / "station.db"
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ("camras: []\n", "camras: unknown key"),
+        ("detector:\n  kind: ultralytics\n  device: gpu9\n", "detector.device: String should match"),
+        ("detector:\n  kind: tensorflow\n", "detector.kind: unknown detector kind 'tensorflow'"),
+        ("store:\n  keep_images: most\n", "store.keep_images: Input should be 'all', 'failures'"),
+        ("cameras:\n  - kind: replay\n    id: cam0\n    path: x\n    rate_hz: fast\n",
+         "cameras.0.rate_hz: Input should be a valid number"),
+        ("cameras:\n  - kind: replay\n    path: a\n  - kind: replay\n    path: b\n", "camera ids must be unique"),
+        ("cameras: {kind: replay}\n", "cameras: expected a list"),
+    ],
+)
+def test_bad_station_config_names_file_key_and_expectation(station_yaml: Path, patch: str, expected: str) -> None:
+    station_yaml.write_text(station_yaml.read_text() + patch)
+    with pytest.raises(ConfigError) as info:
+        load_station_config(station_yaml)
+    assert expected in str(info.value)
+    assert str(station_yaml) in str(info.value)
+
+
+def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_station_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cameras: [\n  - kind: replay\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML at line \d+"):
+        load_station_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just a string\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_station_config(scalar)
+
+
+def test_recipe_validation(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\nclasses:\n  bridge:\n    min_length_mm: 0.2\n")
+    with pytest.raises(ConfigError, match="set pixel_size_mm"):
+        load_recipe(recipe)
+    recipe.write_text("name: r\nclasses:\n  bridge:\n    min_confidence: 2\n")
+    with pytest.raises(ConfigError, match=r"classes.bridge.min_confidence: Input should be less than or equal to 1"):
+        load_recipe(recipe)
+    recipe.write_text("name: r\nroi:\n  include: [[[0, 0], [1, 1]]]\n")
+    with pytest.raises(ConfigError, match="at least 3 points"):
+        load_recipe(recipe)
+    recipe.write_text("name: r\nclasses:\n  bridge: {}\n  void: {}\n")
+    with pytest.raises(ConfigError, match="void not among"):
+        load_recipe(recipe).check_classes(("bridge", "missing"))
