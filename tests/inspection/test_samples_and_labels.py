@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspection.errors import DataError
+from inspection.labels import Label, LabelBook
+from inspection.recipe import ClassRule, Recipe
+from inspection.samples import SampleKeeper, SamplePolicy
+from inspection.store import Store
+from inspection.types import Box, Detection, Frame, FrameFailure, Inspection, Reason, Verdict, VerdictStatus
+
+RECIPE = Recipe(name="r", default=ClassRule(min_confidence=0.5))
+
+
+def part(seq: int, confidence: float | None = None, failed: bool = False) -> Inspection:
+    frame = Frame(np.full((16, 16, 3), seq % 255, np.uint8), "cam0", seq, 1.0 + seq)
+    dets = () if confidence is None else (Detection("bridge", confidence, Box(2, 2, 8, 8)),)
+    if failed:
+        return Inspection(frame, dets, Verdict(VerdictStatus.FAIL, (Reason("defect", "bridge", "bridge"),)), dets)
+    return Inspection(frame, dets, Verdict.passed())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "s.db") as s:
+        yield s
+
+
+def test_policy_keeps_failures_uncertain_and_some_passes(store: Store, tmp_path: Path) -> None:
+    keeper = SampleKeeper(store, tmp_path / "samples", RECIPE, SamplePolicy(pass_rate=0.1, uncertain_margin=0.15))
+    assert keeper.decide(part(0, 0.9, failed=True)).reason == "failure"
+    assert keeper.decide(part(1, 0.45)).reason == "uncertain"  # just below the 0.5 threshold
+    assert keeper.decide(part(2, 0.2)) is None or keeper.decide(part(2, 0.2)).reason == "pass_sample"
+    failure = Inspection(FrameFailure("cam0", 3, 1.0, "decode_error", "x"), (), Verdict.error("decode_error", "x"))
+    assert keeper.decide(failure) is None  # no image to learn from
+    kept = sum(keeper.decide(part(i)) is not None for i in range(2000))
+    assert 120 < kept < 280  # ~10 % of passes
+
+
+def test_review_queue_orders_by_value_and_caps_hold(store: Store, tmp_path: Path) -> None:
+    keeper = SampleKeeper(store, tmp_path / "samples", RECIPE, SamplePolicy(max_samples=3))
+    for i in range(3):
+        keeper.consider(part(i, 0.9, failed=True), i + 1)
+    keeper.consider(part(10, 0.48), 11)
+    keeper.mark_override(2)
+    queue = keeper.review_queue()
+    assert len(queue) == 3 and keeper.usage()[0] == 3
+    assert [q["reason"] for q in queue] == ["override", "uncertain", "failure"]
+    assert len(list((tmp_path / "samples").iterdir())) == 3  # the evicted sample's file is gone too
+
+
+def test_labels_and_review_decisions(store: Store, tmp_path: Path) -> None:
+    keeper = SampleKeeper(store, tmp_path / "samples", RECIPE)
+    inspection = part(0, 0.9, failed=True)
+    row_id = store.record(inspection)
+    sample_id = keeper.consider(inspection, row_id)
+    book = LabelBook(store)
+    book.review(sample_id, "accepted", "eve")
+    assert [(lab.class_name, lab.author) for lab in book.labels(sample_id)] == [("bridge", "model")]
+    book.replace(sample_id, [Label("void", Box(1, 1, 5, 5))], "eve")
+    labels = book.labels(sample_id)
+    assert [(lab.class_name, lab.author) for lab in labels] == [("void", "eve")]
+    history = store.query("select class_name, deleted from labels order by id")
+    assert history == [{"class_name": "bridge", "deleted": 1}, {"class_name": "void", "deleted": 0}]
+    with pytest.raises(DataError, match="sample 999 does not exist"):
+        book.review(999, "rejected", "eve")

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from inspection.cli import station
+from inspection.errors import DataError
+from inspection.labels import LabelBook
+from inspection.recipe import Recipe
+from inspection.samples import SampleKeeper
+from inspection.store import Store
+from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from training.dataset_versions import build_dataset_version, import_coco, import_yolo
+
+
+def fill_store(store: Store, folder: Path, count: int = 12) -> list[int]:
+    keeper, book, ids = SampleKeeper(store, folder, Recipe(name="r")), LabelBook(store), []
+    for i in range(count):
+        image = np.full((40, 50, 3), 10 * i, np.uint8)
+        det = (Detection("bridge", 0.9, Box(5, 5, 15, 25)),)
+        inspection = Inspection(Frame(image, "cam0", i, float(i)), det,
+                                Verdict(VerdictStatus.FAIL, (Reason("defect", "bridge", "bridge"),)), det)
+        sample_id = keeper.consider(inspection, store.record(inspection))
+        book.review(sample_id, "accepted", "eve")
+        ids.append(sample_id)
+    return ids
+
+
+def test_build_is_frozen_content_hashed_and_keeps_golden_apart(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        ids = fill_store(store, tmp_path / "samples")
+        LabelBook(store).set_golden(ids[0])
+        LabelBook(store).review(ids[1], "rejected", "eve")
+        first = build_dataset_version(store, tmp_path / "ds", classes=("bridge", "void"), val_fraction=0.3)
+        again = build_dataset_version(store, tmp_path / "ds", classes=("bridge", "void"), val_fraction=0.3)
+    assert first.version == again.version and first.version.startswith("ds-")
+    assert first.counts["golden"] == 1 and sum(first.counts.values()) == 11  # rejected one left out
+    assert first.counts["val"] > 0 and first.counts["train"] > 0
+    data = yaml.safe_load(first.data_yaml.read_text())
+    assert data["names"] == {0: "bridge", 1: "void"} and data["test"] == "images/golden"
+    line = next((first.path / "labels" / "golden").glob("*.txt")).read_text().split()
+    assert line[0] == "0" and [round(float(v), 3) for v in line[1:]] == [0.2, 0.375, 0.2, 0.5]
+    assert len(list((tmp_path / "ds").iterdir())) == 1  # no half-built folders left behind
+
+
+def test_build_needs_reviewed_samples_and_known_classes(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        SampleKeeper(store, tmp_path / "samples", Recipe(name="r"))
+        with pytest.raises(DataError, match="no reviewed samples"):
+            build_dataset_version(store, tmp_path / "ds")
+        fill_store(store, tmp_path / "samples", 2)
+        with pytest.raises(DataError, match="classes bridge that are not in the class list void"):
+            build_dataset_version(store, tmp_path / "ds", classes=("void",))
+
+
+def write_yolo(root: Path, lines: dict[str, str]) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "data.yaml").write_text("names: {0: bridge, 1: void}\n")
+    for stem, text in lines.items():
+        cv2.imwrite(str(root / "images" / f"{stem}.png"), np.zeros((20, 40, 3), np.uint8))
+        (root / "labels" / f"{stem}.txt").write_text(text)
+    return root
+
+
+def test_import_yolo_reports_bad_lines_with_file_and_line(tmp_path: Path) -> None:
+    src = write_yolo(tmp_path / "yolo", {"a": "0 0.5 0.5 0.5 0.5\n", "b": "1 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.1 0.1\n",
+                                         "c": "1 0.1 0.1 0.9 0.1 0.5 0.9\n"})
+    with Store(tmp_path / "s.db") as store:
+        report = import_yolo(store, src, tmp_path / "samples")
+        assert report.imported == 2 and report.labels == 2
+        assert len(report.problems) == 1 and "b.txt:2: class 7 out of range 0..1" in report.problems[0]
+        polygons = [r["polygon"] for r in store.query("select polygon from labels")]
+        assert polygons[0] is None and len(json.loads(polygons[1])) == 3
+        with pytest.raises(DataError, match=r"b.txt:2"):
+            import_yolo(store, src, tmp_path / "samples2", strict=True)
+
+
+def test_import_coco(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((30, 30, 3), np.uint8))
+    coco = {"images": [{"id": 1, "file_name": "x.png", "width": 30, "height": 30}],
+            "categories": [{"id": 3, "name": "scratch"}],
+            "annotations": [{"image_id": 1, "category_id": 3, "bbox": [2, 2, 10, 5]},
+                            {"image_id": 1, "category_id": 3, "bbox": [25, 25, 10, 10]}]}
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    with Store(tmp_path / "s.db") as store:
+        report = import_coco(store, tmp_path / "ann.json", tmp_path, tmp_path / "samples")
+    assert report.imported == 1 and report.labels == 1
+    assert "annotations[1]" in report.problems[0] and "outside the 30x30 image" in report.problems[0]
+
+
+def test_cli_import_build_and_registry(tmp_path: Path, tiny_model: Path) -> None:
+    src = write_yolo(tmp_path / "yolo", {f"p{i}": "0 0.5 0.5 0.5 0.5\n" for i in range(6)})
+    db, runner = tmp_path / "s.db", CliRunner()
+    result = runner.invoke(station, ["dataset", "import", "--db", str(db), "--yolo", str(src)])
+    assert result.exit_code == 0 and "imported 6 images with 6 labels" in result.output
+    result = runner.invoke(station, ["dataset", "build", "--db", str(db), "--out", str(tmp_path / "ds")])
+    assert result.exit_code == 0 and "ds-" in result.output, result.output
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps({"escape_rate": 0.1, "false_reject_rate": 0.0, "map50": 0.5}))
+    reg = str(tmp_path / "reg")
+    result = runner.invoke(station, ["models", "register", str(tiny_model), "--product", "board", "--registry", reg,
+                                     "--metrics", str(metrics)])
+    assert result.exit_code == 0 and "registered board-" in result.output
+    model_id = result.output.split()[1]
+    result = runner.invoke(station, ["models", "promote", model_id, "--registry", reg, "--by", "eve"])
+    assert result.exit_code == 0 and "is now production" in result.output
+    result = runner.invoke(station, ["models", "rollback", "--product", "board", "--registry", reg, "--by", "eve"])
+    assert result.exit_code == 3 and "no previous production model" in result.output

@@ -1,0 +1,134 @@
+"""`station dataset …` and `station models …`: dataset versions and the model registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from inspection.config import default_data_dir
+from inspection.model_registry import ModelRegistry, PromotionGate
+from inspection.store import Store
+from training.dataset_versions import build_dataset_version, import_coco, import_yolo
+
+__all__ = ["dataset", "models"]
+
+_db = click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
+                   default=lambda: default_data_dir() / "station.db", show_default="<data dir>/station.db",
+                   help="The station's SQLite file (samples, labels).")
+_registry = click.option("--registry", "registry_dir", type=click.Path(file_okay=False, path_type=Path),
+                         default=lambda: default_data_dir() / "registry", show_default="<data dir>/registry",
+                         help="Model registry folder.")
+
+
+@click.group()
+def dataset() -> None:
+    """Build frozen dataset versions from reviewed samples; import YOLO/COCO datasets."""
+
+
+@dataset.command("build")
+@_db
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder that holds dataset versions (one sub-folder per version).")
+@click.option("--task", type=click.Choice(["detect", "segment"]), default="detect", show_default=True)
+@click.option("--classes", help="Comma-separated class list in model order (default: classes in the labels).")
+@click.option("--val", "val_fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True)
+def build(db: Path, out: Path, task: str, classes: str | None, val_fraction: float) -> None:
+    """Export accepted/relabelled samples as a content-hashed YOLO dataset (golden set kept apart)."""
+    with Store(db) as store:
+        version = build_dataset_version(store, out, task=task,  # type: ignore[arg-type]
+                                        classes=tuple(classes.split(",")) if classes else None,
+                                        val_fraction=val_fraction)
+    counts = version.counts
+    click.echo(f"{version.version}: train {counts['train']}, val {counts['val']}, golden {counts['golden']}, "
+               f"classes {', '.join(version.classes)}")
+    click.echo(f"data.yaml: {version.data_yaml}")
+
+
+@dataset.command("import")
+@_db
+@click.option("--yolo", "yolo_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="YOLO dataset folder (with data.yaml).")
+@click.option("--coco", "coco_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="COCO annotation JSON.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Image folder for --coco.")
+@click.option("--golden", is_flag=True, help="Mark the imported images as the golden evaluation set.")
+@click.option("--strict", is_flag=True, help="Stop at the first problem instead of skipping the file.")
+def import_command(db: Path, yolo_dir: Path | None, coco_json: Path | None, images: Path | None, golden: bool,
+                   strict: bool) -> None:
+    """Import labelled images as accepted samples (problems reported with file and line)."""
+    if (yolo_dir is None) == (coco_json is None):
+        raise click.UsageError("give exactly one of --yolo DIR or --coco FILE --images DIR")
+    samples_dir = db.parent / "samples"
+    with Store(db) as store:
+        if yolo_dir is not None:
+            report = import_yolo(store, yolo_dir, samples_dir, strict=strict, golden=golden)
+        else:
+            if images is None:
+                raise click.UsageError("--coco needs --images DIR")
+            report = import_coco(store, coco_json, images, samples_dir, strict=strict, golden=golden)  # type: ignore[arg-type]
+    for problem in report.problems or []:
+        click.secho(f"skipped: {problem}", fg="yellow", err=True)
+    click.echo(f"imported {report.imported} images with {report.labels} labels"
+               f"{f', skipped {len(report.problems)} problems' if report.problems else ''}")
+
+
+@click.group()
+def models() -> None:
+    """The model registry: register, list, promote (with the gate) and roll back models."""
+
+
+@models.command("list")
+@_registry
+@click.option("--product", help="Only this product.")
+def list_models(registry_dir: Path, product: str | None) -> None:
+    """List registered models with status and golden-set metrics."""
+    registry = ModelRegistry(registry_dir)
+    for record in registry.list(product):
+        m = record.metrics
+        click.echo(f"{record.id:<28} {record.status:<10} escape {m.get('escape_rate', float('nan')):.3f}  "
+                   f"false-reject {m.get('false_reject_rate', float('nan')):.3f}  data {record.dataset_version or '-'}")
+
+
+@models.command("register")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--product", required=True, help="Product/recipe the model is for.")
+@_registry
+@click.option("--dataset-version", default="", help="Dataset version it was trained on.")
+@click.option("--command", "train_command", default="", help="Training command, for provenance.")
+@click.option("--metrics", "metrics_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON with escape_rate, false_reject_rate, map50… (e.g. the report of `station eval`).")
+def register(model: Path, product: str, registry_dir: Path, dataset_version: str, train_command: str,
+             metrics_file: Path | None) -> None:
+    """Register a model file as a candidate."""
+    metrics = json.loads(metrics_file.read_text()) if metrics_file else {}
+    flat = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+    record = ModelRegistry(registry_dir).register(model, product, dataset_version=dataset_version,
+                                                  command=train_command, metrics=flat)
+    click.echo(f"registered {record.id} ({record.status})")
+
+
+@models.command("promote")
+@click.argument("model_id")
+@_registry
+@click.option("--by", required=True, help="Who promotes (recorded in the history).")
+@click.option("--max-false-reject-increase", type=float, default=0.02, show_default=True)
+@click.option("--force", is_flag=True, help="Promote even if the gate blocks (recorded as force-promote).")
+def promote(model_id: str, registry_dir: Path, by: str, max_false_reject_increase: float, force: bool) -> None:
+    """Make a candidate the production model if it passes the promotion gate."""
+    gate = PromotionGate(max_false_reject_increase=max_false_reject_increase)
+    report = ModelRegistry(registry_dir).promote(model_id, by, gate, force=force)
+    click.echo(str(report))
+    click.echo(f"{model_id} is now production")
+
+
+@models.command("rollback")
+@click.option("--product", required=True)
+@_registry
+@click.option("--by", required=True, help="Who rolls back (recorded in the history).")
+def rollback(product: str, registry_dir: Path, by: str) -> None:
+    """Restore the previous production model of a product in one action."""
+    record = ModelRegistry(registry_dir).rollback(product, by)
+    click.echo(f"{record.id} is production again")

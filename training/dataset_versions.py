@@ -1,0 +1,261 @@
+"""Dataset versions: frozen, content-hashed YOLO exports of reviewed samples, and imports.
+
+`build_dataset_version` takes every accepted/relabelled sample with its labels from the station's
+SQLite file and writes a YOLO dataset (detect or segment) with a deterministic train/val split; golden
+samples go to their own `golden` split and never into train/val. The folder name is the content hash,
+so a version can never change after it is built.
+
+`import_yolo` and `import_coco` bring existing labelled images into the store as accepted samples, so
+engineers can start from what they already have. Problems are reported with file and line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import yaml
+
+from inspection.errors import DataError
+from inspection.labels import Label, LabelBook
+from inspection.samples import ensure_samples_table
+from inspection.store import Store
+from inspection.types import Box
+
+__all__ = ["DatasetVersion", "ImportReport", "build_dataset_version", "import_coco", "import_yolo"]
+
+Task = Literal["detect", "segment"]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    version: str
+    path: Path
+    data_yaml: Path
+    counts: dict[str, int]
+    classes: tuple[str, ...]
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    labels: int = 0
+    problems: list[str] | None = None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _split_for(image_sha: str, golden: bool, val_fraction: float) -> str:
+    if golden:
+        return "golden"
+    return "val" if int(image_sha[:8], 16) % 10_000 < val_fraction * 10_000 else "train"
+
+
+def _label_line(label: Label, class_id: int, width: int, height: int, task: Task) -> str:
+    if task == "segment" and label.polygon:
+        coords = " ".join(f"{min(max(x / width, 0), 1):.6f} {min(max(y / height, 0), 1):.6f}"
+                          for x, y in label.polygon)
+        return f"{class_id} {coords}"
+    b = label.box
+    return (f"{class_id} {(b.x1 + b.x2) / 2 / width:.6f} {(b.y1 + b.y2) / 2 / height:.6f} "
+            f"{b.width / width:.6f} {b.height / height:.6f}")
+
+
+def build_dataset_version(store: Store, out_root: Path, *, task: Task = "detect",
+                          classes: tuple[str, ...] | None = None, val_fraction: float = 0.2) -> DatasetVersion:
+    """Export reviewed samples as a frozen YOLO dataset named by its content hash."""
+    book = LabelBook(store)
+    samples = store.query("select * from samples where status in ('accepted', 'relabelled') order by id")
+    if not samples:
+        raise DataError(f"no reviewed samples in {store.path}: accept or relabel samples in the review queue first")
+    labelled = {s["id"]: book.labels(s["id"]) for s in samples}
+    names = classes or tuple(sorted({lab.class_name for labs in labelled.values() for lab in labs}))
+    unknown = sorted({lab.class_name for labs in labelled.values() for lab in labs} - set(names))
+    if unknown:
+        raise DataError(f"labels use classes {', '.join(unknown)} that are not in the class list {', '.join(names)}")
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=out_root))
+    try:
+        counts = _write_samples(samples, labelled, names, staging, task, val_fraction)
+        version = "ds-" + _tree_hash(staging)[:12]
+        _write_descriptor(staging, version, names, counts, task)
+        final = out_root / version
+        if final.exists():
+            shutil.rmtree(staging)  # identical content was built before: the version is frozen
+        else:
+            staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return DatasetVersion(version, final, final / "data.yaml", counts, names)
+
+
+def _write_samples(samples: list[dict], labelled: dict[int, list[Label]], names: tuple[str, ...], root: Path,
+                   task: Task, val_fraction: float) -> dict[str, int]:
+    counts = {"train": 0, "val": 0, "golden": 0}
+    for sample in samples:
+        source = Path(sample["image_path"])
+        image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise DataError(f"sample {sample['id']}: image {source} is missing or unreadable")
+        sha = _sha256(source)
+        split = _split_for(sha, bool(sample["golden"]), val_fraction)
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        stem = sha[:16]
+        shutil.copyfile(source, root / "images" / split / f"{stem}{source.suffix}")
+        height, width = image.shape[:2]
+        lines = [_label_line(lab, names.index(lab.class_name), width, height, task) for lab in labelled[sample["id"]]]
+        (root / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        counts[split] += 1
+    return counts
+
+
+def _tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(_sha256(path).encode())
+    return digest.hexdigest()
+
+
+def _write_descriptor(root: Path, version: str, names: tuple[str, ...], counts: dict[str, int], task: Task) -> None:
+    data = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(names))}
+    if counts["golden"]:
+        data["test"] = "images/golden"
+    (root / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    manifest = {"version": version, "task": task, "classes": list(names), "counts": counts,
+                "built": datetime.now(UTC).isoformat(timespec="seconds")}
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+# --- imports ----------------------------------------------------------------------------------
+
+
+def _problem(report: ImportReport, message: str, strict: bool) -> None:
+    if strict:
+        raise DataError(message)
+    assert report.problems is not None
+    report.problems.append(message)
+
+
+def _parse_yolo_line(line: str, where: str, names: list[str], width: int, height: int) -> Label:
+    parts = line.split()
+    try:
+        class_id, values = int(parts[0]), [float(v) for v in parts[1:]]
+    except (ValueError, IndexError):
+        raise DataError(f"{where}: expected 'class x y w h' or 'class x1 y1 x2 y2 …' numbers, got {line!r}") from None
+    if not 0 <= class_id < len(names):
+        raise DataError(f"{where}: class {class_id} out of range 0..{len(names) - 1}")
+    if any(v < 0 or v > 1 for v in values) or len(values) < 4 or (len(values) > 4 and len(values) % 2):
+        raise DataError(f"{where}: coordinates must be 4 values or x/y pairs, each within 0..1, got {line!r}")
+    if len(values) == 4:
+        cx, cy, w, h = values
+        return Label(names[class_id], Box((cx - w / 2) * width, (cy - h / 2) * height,
+                                          (cx + w / 2) * width, (cy + h / 2) * height))
+    points = tuple((values[i] * width, values[i + 1] * height) for i in range(0, len(values), 2))
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return Label(names[class_id], Box(min(xs), min(ys), max(xs), max(ys)), points)
+
+
+def _store_import(store: Store, keeper_folder: Path, image_path: Path, labels: list[Label], author: str,
+                  golden: bool) -> None:
+    target = keeper_folder / f"{_sha256(image_path)[:16]}{image_path.suffix.lower()}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(image_path, target)
+    sample_id = store.insert("samples", {
+        "inspection_id": None, "time": datetime.now(UTC).isoformat(timespec="seconds"), "part_key": image_path.name,
+        "reason": "import", "value": 0.0, "verdict": "FAIL" if labels else "PASS", "image_path": str(target),
+        "bytes": target.stat().st_size, "status": "accepted", "reviewed_by": author, "golden": int(golden)})
+    book = LabelBook(store)
+    for label in labels:
+        book.add(sample_id, label, author)
+
+
+def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[str] | None = None,
+                strict: bool = False, golden: bool = False) -> ImportReport:
+    """Import a YOLO dataset folder (images/… and labels/… side by side, names from data.yaml)."""
+    data_dir = Path(data_dir)
+    ensure_samples_table(store)
+    if names is None:
+        descriptor = data_dir / "data.yaml"
+        if not descriptor.is_file():
+            raise DataError(f"{data_dir}: no data.yaml with class names; pass the class names explicitly")
+        raw = yaml.safe_load(descriptor.read_text()) or {}
+        names_raw = raw.get("names")
+        names = [names_raw[k] for k in sorted(names_raw)] if isinstance(names_raw, dict) else list(names_raw or [])
+    report = ImportReport(problems=[])
+    for image_path in sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        label_path = Path(str(image_path.with_suffix(".txt")).replace("/images/", "/labels/"))
+        image = cv2.imread(str(image_path))
+        if image is None:
+            _problem(report, f"{image_path}: image cannot be decoded", strict)
+            continue
+        labels, bad = [], False
+        lines = label_path.read_text().splitlines() if label_path.is_file() else []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                labels.append(_parse_yolo_line(line, f"{label_path}:{number}", names, image.shape[1], image.shape[0]))
+            except DataError as exc:
+                _problem(report, str(exc), strict)
+                bad = True
+        if bad:
+            continue  # a half-labelled image would teach the model that defects are background
+        _store_import(store, Path(samples_dir) / "import" / data_dir.name, image_path, labels,
+                      f"import:{data_dir.name}", golden)
+        report.imported += 1
+        report.labels += len(labels)
+    return report
+
+
+def import_coco(store: Store, annotations: Path, images_dir: Path, samples_dir: Path, *, strict: bool = False,
+                golden: bool = False) -> ImportReport:
+    """Import a COCO detection/segmentation JSON (bbox as x, y, w, h; polygons in `segmentation`)."""
+    ensure_samples_table(store)
+    try:
+        coco = json.loads(Path(annotations).read_text())
+        categories = {c["id"]: c["name"] for c in coco["categories"]}
+        images = {i["id"]: i for i in coco["images"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{annotations}: not a COCO annotation file ({type(exc).__name__}: {exc})") from None
+    by_image: dict[int, list[Label]] = {i: [] for i in images}
+    report = ImportReport(problems=[])
+    for index, ann in enumerate(coco.get("annotations", [])):
+        where = f"{annotations}: annotations[{index}]"
+        try:
+            info = images[ann["image_id"]]
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > info["width"] + 0.5 or y + h > info["height"] + 0.5:
+                raise ValueError(f"bbox {ann['bbox']} outside the {info['width']}x{info['height']} image")
+            segmentation = ann.get("segmentation")
+            polygon = None
+            if isinstance(segmentation, list) and segmentation and len(segmentation[0]) >= 6:
+                flat = segmentation[0]
+                polygon = tuple((float(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2))
+            by_image[ann["image_id"]].append(Label(categories[ann["category_id"]], Box(x, y, x + w, y + h), polygon))
+        except (KeyError, ValueError, TypeError) as exc:
+            _problem(report, f"{where}: {exc}", strict)
+    for image_id, labels in by_image.items():
+        image_path = Path(images_dir) / images[image_id]["file_name"]
+        if not image_path.is_file():
+            _problem(report, f"{annotations}: image {image_path} listed but missing", strict)
+            continue
+        _store_import(store, Path(samples_dir) / "import" / Path(annotations).stem, image_path, labels,
+                      f"import:{Path(annotations).name}", golden)
+        report.imported += 1
+        report.labels += len(labels)
+    return report
+
