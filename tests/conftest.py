@@ -71,7 +71,7 @@ def station_yaml(tmp_path: Path, parts_dir: Path, tiny_model: Path) -> Path:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
         f"name: test-board\nmodel: {tiny_model}\ndefault:\n  min_confidence: 0.5\n"
-        "classes:\n  bridge:\n    min_confidence: 0.3\n",
+        "deadline_ms: 60000\nclasses:\n  bridge:\n    min_confidence: 0.3\n",
         encoding="utf-8",
     )
     config = tmp_path / "station.yaml"

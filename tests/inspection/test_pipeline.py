@@ -43,7 +43,7 @@ def test_model_detections_fail_the_part(station_yaml: Path, tmp_path: Path) -> N
 
 def test_deadline_gives_failsafe_verdict(station_yaml: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(recipe.read_text() + "deadline_ms: 0.001\n")
+    recipe.write_text(recipe.read_text().replace("deadline_ms: 60000", "deadline_ms: 0.001"))
     with Station(load_station_config(station_yaml)) as station:
         summary = station.run(max_parts=3)
     assert summary.counts["ERROR"] == 3 and summary.failsafe == 3
