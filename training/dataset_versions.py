@@ -180,7 +180,7 @@ def _store_import(store: Store, keeper_folder: Path, image_path: Path, labels: l
         "bytes": target.stat().st_size, "status": "accepted", "reviewed_by": author, "golden": int(golden)})
     book = LabelBook(store)
     for label in labels:
-        book.add(sample_id, label, author)
+        book.insert(sample_id, label, author)
 
 
 def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[str] | None = None,

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspection.auth import Role, User
 from inspection.errors import DataError
 from inspection.labels import Label, LabelBook
 from inspection.recipe import ClassRule, Recipe
@@ -13,6 +14,8 @@ from inspection.store import Store
 from inspection.types import Box, Detection, Frame, FrameFailure, Inspection, Reason, Verdict, VerdictStatus
 
 RECIPE = Recipe(name="r", default=ClassRule(min_confidence=0.5))
+
+EVE = User("eve", Role.ENGINEER)
 
 
 def part(seq: int, confidence: float | None = None, failed: bool = False) -> Inspection:
@@ -58,12 +61,26 @@ def test_labels_and_review_decisions(store: Store, tmp_path: Path) -> None:
     row_id = store.record(inspection)
     sample_id = keeper.consider(inspection, row_id)
     book = LabelBook(store)
-    book.review(sample_id, "accepted", "eve")
+    book.review(sample_id, "accepted", EVE)
     assert [(lab.class_name, lab.author) for lab in book.labels(sample_id)] == [("bridge", "model")]
-    book.replace(sample_id, [Label("void", Box(1, 1, 5, 5))], "eve")
+    book.replace(sample_id, [Label("void", Box(1, 1, 5, 5))], EVE)
     labels = book.labels(sample_id)
     assert [(lab.class_name, lab.author) for lab in labels] == [("void", "eve")]
     history = store.query("select class_name, deleted from labels order by id")
     assert history == [{"class_name": "bridge", "deleted": 1}, {"class_name": "void", "deleted": 0}]
     with pytest.raises(DataError, match="sample 999 does not exist"):
-        book.review(999, "rejected", "eve")
+        book.review(999, "rejected", EVE)
+
+
+def test_operators_may_not_review_or_label(store: Store, tmp_path: Path) -> None:
+    from inspection.auth import AccessDenied
+
+    keeper = SampleKeeper(store, tmp_path / "samples", RECIPE)
+    inspection = part(0, 0.9, failed=True)
+    sample_id = keeper.consider(inspection, store.record(inspection))
+    operator = User("otto", Role.OPERATOR)
+    with pytest.raises(AccessDenied, match="otto \\(operator\\) may not"):
+        LabelBook(store).review(sample_id, "accepted", operator)
+    with pytest.raises(AccessDenied):
+        LabelBook(store).add(sample_id, Label("void", Box(1, 1, 2, 2)), operator)
+    assert store.query("select status from samples")[0]["status"] == "pending"

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from inspection.auth import Role, User
 from inspection.cli import station
 from inspection.errors import DataError
 from inspection.labels import LabelBook
@@ -17,6 +18,8 @@ from inspection.samples import SampleKeeper
 from inspection.store import Store
 from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from training.dataset_versions import build_dataset_version, import_coco, import_yolo
+
+EVE = User("eve", Role.ENGINEER)
 
 
 def fill_store(store: Store, folder: Path, count: int = 12) -> list[int]:
@@ -27,7 +30,7 @@ def fill_store(store: Store, folder: Path, count: int = 12) -> list[int]:
         inspection = Inspection(Frame(image, "cam0", i, float(i)), det,
                                 Verdict(VerdictStatus.FAIL, (Reason("defect", "bridge", "bridge"),)), det)
         sample_id = keeper.consider(inspection, store.record(inspection))
-        book.review(sample_id, "accepted", "eve")
+        book.review(sample_id, "accepted", EVE)
         ids.append(sample_id)
     return ids
 
@@ -35,8 +38,8 @@ def fill_store(store: Store, folder: Path, count: int = 12) -> list[int]:
 def test_build_is_frozen_content_hashed_and_keeps_golden_apart(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         ids = fill_store(store, tmp_path / "samples")
-        LabelBook(store).set_golden(ids[0])
-        LabelBook(store).review(ids[1], "rejected", "eve")
+        LabelBook(store).set_golden(ids[0], EVE)
+        LabelBook(store).review(ids[1], "rejected", EVE)
         first = build_dataset_version(store, tmp_path / "ds", classes=("bridge", "void"), val_fraction=0.3)
         again = build_dataset_version(store, tmp_path / "ds", classes=("bridge", "void"), val_fraction=0.3)
     assert first.version == again.version and first.version.startswith("ds-")
