@@ -1,0 +1,152 @@
+"""Review queue (engineer role): kept samples sorted by value, with accept / reject / relabel.
+
+Keys: A accept · R reject · E edit labels (relabel) · G toggle golden · ↑/↓ move through the queue.
+Every decision goes through `inspection.labels.LabelBook`, which checks the role and records who/when.
+"""
+
+from __future__ import annotations
+
+import cv2
+from PyQt6.QtCore import QEvent, QObject, Qt
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspection.auth import User
+from inspection.labels import Label, LabelBook
+from inspection.samples import SampleKeeper
+from inspection.types import Box
+from station_ui.label_editor import LabelEditor
+
+__all__ = ["ReviewPanel"]
+
+COLUMNS = ("id", "reason", "value", "verdict", "part_key", "time")
+
+
+class ReviewPanel(QWidget):
+    def __init__(self, keeper: SampleKeeper, classes: tuple[str, ...], user: User | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.keeper = keeper
+        self.book = LabelBook(keeper.store)
+        self.user = user
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels([c.replace("_", " ") for c in COLUMNS])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.itemSelectionChanged.connect(self._show_selected)
+        self.editor = LabelEditor(classes, self._save_labels)
+        self.editor.saved.connect(lambda _count: self.refresh())
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.editor)
+        buttons = QHBoxLayout()
+        for text, slot in (("Accept (A)", self.accept), ("Reject (R)", self.reject),
+                           ("Relabel: save edits (Ctrl+S)", self.editor.save), ("Golden (G)", self.toggle_golden),
+                           ("Refresh", self.refresh)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.stack, 1)
+        right_layout.addLayout(buttons)
+        right_layout.addWidget(self.message)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(right)
+        splitter.setSizes([380, 700])
+        QVBoxLayout(self).addWidget(splitter)
+        self._keys = {Qt.Key.Key_A: self.accept, Qt.Key.Key_R: self.reject, Qt.Key.Key_G: self.toggle_golden}
+        self.table.installEventFilter(self)  # the table would eat A/R/G for its type-ahead search
+        self.refresh()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and event.key() in self._keys:  # type: ignore[attr-defined]
+            self._keys[event.key()]()  # type: ignore[attr-defined]
+            return True
+        return super().eventFilter(watched, event)
+
+    def refresh(self) -> None:
+        rows = self.keeper.review_queue(limit=500)
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, column in enumerate(COLUMNS):
+                value = row[column]
+                text = f"{value:.2f}" if isinstance(value, float) else str(value)
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        if rows:
+            self.table.selectRow(0)
+        self.message.setText(f"{len(rows)} samples waiting for review")
+
+    def selected_sample(self) -> int | None:
+        items = self.table.selectedItems()
+        return int(self.table.item(items[0].row(), 0).text()) if items else None
+
+    def accept(self) -> None:
+        self._decide("accepted")
+
+    def reject(self) -> None:
+        self._decide("rejected")
+
+    def toggle_golden(self) -> None:
+        sample_id = self.selected_sample()
+        if sample_id is None:
+            return
+        golden = self.keeper.store.query("select golden from samples where id = ?", [sample_id])[0]["golden"]
+        self._guard(lambda: self.book.set_golden(sample_id, self.user, not golden),  # type: ignore[arg-type]
+                    f"sample {sample_id} {'removed from' if golden else 'added to'} the golden set")
+
+    def _decide(self, decision: str) -> None:
+        sample_id = self.selected_sample()
+        if sample_id is None:
+            return
+        if self._guard(lambda: self.book.review(sample_id, decision, self.user),  # type: ignore[arg-type]
+                       f"sample {sample_id} {decision}"):
+            self.refresh()
+
+    def _save_labels(self, labels: list[Label]) -> None:
+        sample_id = self.selected_sample()
+        if sample_id is None:
+            raise ValueError("select a sample first")
+        self.book.replace(sample_id, labels, self.user)  # type: ignore[arg-type]
+        self.message.setText(f"sample {sample_id} relabelled with {len(labels)} labels")
+
+    def _guard(self, action, done: str) -> bool:
+        try:
+            action()
+        except Exception as exc:  # role refused or database problem: show it, change nothing
+            self.message.setText(f"Not done: {exc}")
+            return False
+        self.message.setText(done)
+        return True
+
+    def _show_selected(self) -> None:
+        sample_id = self.selected_sample()
+        if sample_id is None:
+            return
+        row = self.keeper.store.query("select image_path from samples where id = ?", [sample_id])[0]
+        image = cv2.imread(row["image_path"], cv2.IMREAD_UNCHANGED)
+        if image is None:
+            self.message.setText(f"image of sample {sample_id} is missing: {row['image_path']}")
+            return
+        labels = self.book.labels(sample_id) or self._model_labels(sample_id)
+        self.editor.load(image, labels)
+
+    def _model_labels(self, sample_id: int) -> list[Label]:
+        """Before review, show what the model found as the starting point for relabelling."""
+        rows = self.keeper.store.query(
+            "select d.* from detections d join samples s on s.inspection_id = d.inspection_id "
+            "where s.id = ? and d.counted = 1", [sample_id])
+        return [Label(r["class_name"], Box(r["x1"], r["y1"], r["x2"], r["y2"])) for r in rows]
