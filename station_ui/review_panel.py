@@ -44,6 +44,7 @@ class ReviewPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.editor = LabelEditor(classes, self._save_labels)
         self.editor.saved.connect(lambda _count: self.refresh())
@@ -86,6 +87,7 @@ class ReviewPanel(QWidget):
                 value = row[column]
                 text = f"{value:.2f}" if isinstance(value, float) else str(value)
                 self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
         if rows:
             self.table.selectRow(0)
         self.message.setText(f"{len(rows)} samples waiting for review")
