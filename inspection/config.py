@@ -68,19 +68,22 @@ class AdapterOptions(StrictModel):
 class StoreConfig(StrictModel):
     db: ConfigPath | None = Field(None, description="SQLite file; default <data_dir>/station.db")
     archive_dir: ConfigPath | None = Field(None, description="image archive; default <data_dir>/images")
-    keep_images: Literal["all", "failures", "sample", "none"] = "failures"
+    keep_images: Literal["all", "failures", "sample", "none"] = Field(
+        "failures", description="which part images to archive (a recipe may override)")
     sample_every: int = Field(20, ge=1, description="with keep_images: sample, keep 1 pass in N")
-    image_format: Literal["png", "jpg"] = "png"
+    image_format: Literal["png", "jpg"] = Field("png", description="archive format (png is lossless)")
     min_free_mb: int = Field(200, ge=0, description="stop archiving images below this free space")
 
 
 class StationConfig(StrictModel):
-    name: str = "station"
-    data_dir: ConfigPath = Field(default_factory=default_data_dir)
-    recipe: ConfigPath
-    cameras: list[AdapterOptions] = Field(min_length=1)
-    detector: AdapterOptions
-    output: AdapterOptions
+    name: str = Field("station", description="station name in logs and telemetry")
+    data_dir: ConfigPath = Field(default_factory=default_data_dir,
+                                 description="database, images, samples; default $STATION_DATA_DIR or "
+                                 "~/.local/share/inspection-station")
+    recipe: ConfigPath = Field(description="the product recipe YAML")
+    cameras: list[AdapterOptions] = Field(min_length=1, description="one section per camera, `kind:` picks the adapter")
+    detector: AdapterOptions = Field(description="the model stage, `kind:` picks the backend")
+    output: AdapterOptions = Field(description="reject output to the line, `kind:` picks the protocol")
     store: StoreConfig = StoreConfig()
     source_file: Path | None = None
 

@@ -30,3 +30,10 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     command = 'python3.11 -m venv .venv && .venv/bin/pip install -q -e ".[test]" && .venv/bin/python -m pytest'
     assert command in ci and command in readme
+
+
+def test_configuration_reference_is_in_step_with_the_schema() -> None:
+    from inspection.config_reference import config_reference
+
+    documented = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert documented == config_reference(), "run: station config-reference > docs/configuration.md"
