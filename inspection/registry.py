@@ -25,11 +25,25 @@ ADAPTERS: dict[str, dict[str, str]] = {
     },
     "detector": {
         "ultralytics": "inspection.detector.ultralytics_backend",
+        "aoi": "inspection.aoi.adapter",
+        "onnx": "inspection.backends.onnx_backend",
+        "openvino": "inspection.backends.openvino_backend",
+        "tensorrt": "inspection.backends.tensorrt_backend",
+        "anomaly": "inspection.anomaly.detector",
+        "combined": "inspection.anomaly.combined",
     },
     "output": {
         "none": "inspection.outputs.none",
+        "modbus": "inspection.outputs.modbus",
+        "s7": "inspection.outputs.s7",
+        "opcua": "inspection.outputs.opcua",
+        "genicam_line": "inspection.outputs.genicam_line",
+        "opcua_server": "inspection.outputs.opcua_server",
     },
-    "process": {},
+    "process": {
+        "opcua": "inspection.process.opcua_client",
+        "twin": "inspection.process.inprocess",
+    },
 }
 
 

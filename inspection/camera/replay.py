@@ -1,5 +1,9 @@
 """Replay camera: plays an image folder or a video file as if parts passed a camera at line rate.
 
+A folder written by `station record` (it holds frames.jsonl, see inspection.camera.recording) plays
+back with its recorded camera id, sequence numbers, part ids, timestamps and failures, at the recorded
+timing unless `rate_hz` is set (`timing: rate` with no rate_hz = as fast as possible).
+
 Used by the demo, by regression tests of recipes and models on recorded line data, and wherever a
 real camera is not at hand. An image that fails to decode becomes a FrameFailure (→ ERROR verdict),
 never a silently skipped part.
@@ -16,8 +20,9 @@ import numpy as np
 from pydantic import Field
 
 from inspection.camera import CameraBase, EndOfStream
+from inspection.camera.recording import RecordEntry, is_recording, read_recording, schedule_offsets
 from inspection.config import AdapterOptions, ConfigPath
-from inspection.errors import CameraError
+from inspection.errors import CameraError, StationError
 from inspection.types import Frame, FrameFailure
 
 __all__ = ["IMAGE_SUFFIXES", "Options", "ReplayCamera", "create"]
@@ -34,6 +39,8 @@ class Options(AdapterOptions):
     rate_hz: float | None = Field(None, gt=0.0, description="parts per second; empty = as fast as possible")
     pixel_format: Literal["bgr8", "mono8"] = "bgr8"
     max_parts: int | None = Field(None, ge=1, description="stop after this many parts")
+    timing: Literal["recorded", "rate"] | None = Field(
+        None, description="for a `station record` folder: recorded gaps (default unless rate_hz) or rate_hz")
 
 
 def create(options: Options, **_: object) -> ReplayCamera:
@@ -49,12 +56,18 @@ class ReplayCamera(CameraBase):
         self._index = 0
         self._sequence = 0
         self._next_due = 0.0
+        self._recording: list[RecordEntry] | None = None
+        self._offsets: list[float] = []
+        self._pass_start = 0.0
+        self._pass = 0
 
     def open(self) -> None:
         path = self.options.path
         if not path.exists():
             raise CameraError(f"replay camera {self.camera_id!r}: {path} does not exist")
-        if path.is_dir():
+        if path.is_dir() and is_recording(path):
+            self._open_recording(path)
+        elif path.is_dir():
             self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._files:
                 raise CameraError(
@@ -79,6 +92,8 @@ class ReplayCamera(CameraBase):
     def read(self, timeout_s: float) -> Frame | FrameFailure | None:
         if self.options.max_parts is not None and self._sequence >= self.options.max_parts:
             raise EndOfStream
+        if self._recording is not None:
+            return self._read_recorded(timeout_s)
         if not self._wait_until_due(timeout_s):
             return None
         image, source = self._next_image()
@@ -94,12 +109,73 @@ class ReplayCamera(CameraBase):
     @property
     def frames_total(self) -> int | None:
         """Number of parts in one pass over the source (None for a video of unknown length)."""
+        if self._recording is not None:
+            return len(self._recording)
         if self._files:
             return len(self._files)
         if self._video is not None:
             count = int(self._video.get(cv2.CAP_PROP_FRAME_COUNT))
             return count if count > 0 else None
         return None
+
+    # --- recordings (station record) ---------------------------------------------------------------
+
+    def _open_recording(self, path: Path) -> None:
+        try:
+            self._recording = read_recording(path)
+        except StationError as exc:
+            raise CameraError(f"replay camera {self.camera_id!r}: {exc}") from None
+        self._offsets = schedule_offsets(self._recording)
+        if "id" not in self.options.model_fields_set:  # keep the recorded camera's id unless renamed
+            self.camera_id = self._recording[0].camera_id
+
+    def _recorded_timing(self) -> bool:
+        timing = self.options.timing or ("rate" if self.options.rate_hz is not None else "recorded")
+        return timing == "recorded"
+
+    def _read_recorded(self, timeout_s: float) -> Frame | FrameFailure | None:
+        assert self._recording is not None
+        if self._index >= len(self._recording):
+            if not self.options.loop:
+                raise EndOfStream
+            self._index, self._pass = 0, self._pass + 1
+        if self._index == 0 and self._recorded_timing():
+            self._pass_start = time.monotonic()
+        if self._recorded_timing():
+            delay = self._pass_start + self._offsets[self._index] - time.monotonic()
+            if delay > timeout_s:
+                time.sleep(max(timeout_s, 0.0))
+                return None
+            if delay > 0:
+                time.sleep(delay)
+        elif not self._wait_until_due(timeout_s):
+            return None
+        entry = self._recording[self._index]
+        self._index += 1
+        self._sequence += 1
+        return self._recorded_item(entry)
+
+    def _recorded_item(self, entry: RecordEntry) -> Frame | FrameFailure:
+        # Looping must not repeat part keys: later passes shift the sequence past the recorded ones.
+        assert self._recording is not None
+        span = max(e.sequence for e in self._recording) + 1
+        sequence = entry.sequence + self._pass * span
+        folder = self.options.path
+        if entry.file is None:
+            return FrameFailure(self.camera_id, sequence, entry.timestamp_s, entry.code or "recorded_failure",
+                                entry.message or "recorded without an image", entry.part_id, entry.source)
+        image = _decode(folder / entry.file)
+        if image is None:
+            return FrameFailure(self.camera_id, sequence, entry.timestamp_s, "decode_error",
+                                f"image could not be decoded: {folder / entry.file}", entry.part_id,
+                                str(folder / entry.file))
+        fmt = self.options.pixel_format if "pixel_format" in self.options.model_fields_set else entry.pixel_format
+        if fmt == "mono8":
+            image = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        else:
+            fmt, image = "bgr8", image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        return Frame(image, self.camera_id, sequence, entry.timestamp_s, entry.part_id,
+                     entry.device_timestamp_ns, entry.source or str(folder / entry.file), fmt)
 
     def _wait_until_due(self, timeout_s: float) -> bool:
         if self.options.rate_hz is None:

@@ -2,6 +2,10 @@
 
 Adapters are chosen by `kind:` through `inspection.registry`. `publish` is on the latency-critical
 path: it must not block longer than its adapter's timeout.
+
+Adapters: `none`, `modbus`, `s7`, `opcua` (PLC outputs sharing `supervisor.PlcOutput`: signal map,
+handshake, part tracking, heartbeat/watchdog, reconnect, fail-safe), `genicam_line` (a camera's digital
+output) and `opcua_server` (the station served over OPC UA for MES/SCADA). See docs/plc.md.
 """
 
 from __future__ import annotations

@@ -1,0 +1,233 @@
+"""The station as an OPC UA server, for MES/SCADA: its state, its recipe and its results.
+
+Modelled on OPC 40100-1 (OPC UA for Machine Vision) where it fits, without claiming conformance: the
+address space mirrors the spec's building blocks with plain variables a SCADA can browse and subscribe to.
+
+```
+Objects/
+  VisionSystem                          (ns = urn:inspection-station)
+    VisionStateMachine/CurrentState     String: Preoperational | Initialized | Ready |
+                                        ContinuousExecution | Error | Halted
+    RecipeManagement/ActiveRecipe       String (recipe name), ActiveJobNumber Int32, LotName String
+    RecipeManagement/SelectRecipe()     method (JobNumber Int32, LotName String) -> Accepted Boolean
+    ResultManagement/LastResult/        ResultId, PartId, Verdict (String), ResultState (Int32, PLC result
+                                        code), IsFailSafe, Defects (String), ProcessingTimeMs (Double),
+                                        RecipeId, ModelId, CreationTime (DateTime)
+    Statistics/                         Parts, Passed, Failed, Errors, Reviews (Int64), YieldPercent (Double)
+  Events: ResultReadyEventType (ResultId, PartId, Verdict, ResultState) fired per result, as 40100-1 does.
+```
+
+`publish()` never waits for the server: it hands the newest result to the server's loop and returns
+(results arriving faster than the loop can serve them are coalesced, counted in `coalesced`). It also
+works as a station output (`kind: opcua_server`), or as a `Station.listeners` entry beside a PLC output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import Field
+
+from inspection.config import AdapterOptions
+from inspection.errors import OutputError
+from inspection.outputs.opcua import LoopThread
+from inspection.outputs.signal_map import ResultCodes
+from inspection.types import Inspection, VerdictStatus
+
+__all__ = ["NAMESPACE", "STATES", "Options", "StationServer", "create"]
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "urn:inspection-station"
+STATES = ("Preoperational", "Initialized", "Ready", "ContinuousExecution", "Error", "Halted")
+RecipeListener = Callable[[int, str], None]
+
+
+class Options(AdapterOptions):
+    kind: Literal["opcua_server"] = "opcua_server"
+    host: str = Field("127.0.0.1", description="0.0.0.0 to serve every interface")
+    port: int = Field(4841, ge=1, le=65535)
+    name: str = Field("inspection-station", min_length=1)
+    start_timeout_s: float = Field(15.0, gt=0.0)
+    result_codes: ResultCodes = ResultCodes()
+
+
+class StationServer:
+    """An asyncua Server on its own event-loop thread. open()/close() or a context manager."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.url = f"opc.tcp://{options.host}:{options.port}/"
+        self.recipe_listeners: list[RecipeListener] = []
+        self.counts = {s.value: 0 for s in VerdictStatus}
+        self.coalesced = 0
+        self._loop: LoopThread | None = None
+        self._server: Any = None
+        self._nodes: dict[str, Any] = {}
+        self._types: dict[str, Any] = {}
+        self._event: Any = None
+        self._latest: Inspection | None = None
+        self._busy = False
+        self._lock = threading.Lock()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._loop = LoopThread("opcua-station-server")
+        logging.getLogger("asyncua").setLevel(logging.WARNING)
+        try:
+            self._loop.run(self._start(), self.options.start_timeout_s)
+        except Exception as exc:
+            self.close()
+            raise OutputError(f"OPC UA server {self.url} cannot start: {exc}; is the port in use?") from None
+        self.set_state("Ready")
+
+    def close(self) -> None:
+        if self._loop is not None:
+            if self._server is not None:
+                try:
+                    self._loop.run(self._server.stop(), 5.0)
+                except Exception as exc:
+                    log.warning("OPC UA server stop: %s", exc)
+            self._loop.stop()
+        self._loop, self._server = None, None
+
+    def __enter__(self) -> StationServer:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def _start(self) -> None:
+        from asyncua import Server, ua
+
+        server = Server()
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_server_name(self.options.name)
+        idx = await server.register_namespace(NAMESPACE)
+        vision = await server.nodes.objects.add_object(idx, "VisionSystem")
+        state = await vision.add_object(idx, "VisionStateMachine")
+        recipes = await vision.add_object(idx, "RecipeManagement")
+        results = await vision.add_object(idx, "ResultManagement")
+        last = await results.add_object(idx, "LastResult")
+        stats = await vision.add_object(idx, "Statistics")
+        V = ua.VariantType
+        layout: list[tuple[Any, str, Any, Any]] = [
+            (state, "CurrentState", "Preoperational", V.String),
+            (recipes, "ActiveRecipe", "", V.String), (recipes, "ActiveJobNumber", 0, V.Int32),
+            (recipes, "LotName", "", V.String),
+            (last, "ResultId", "", V.String), (last, "PartId", "", V.String), (last, "Verdict", "", V.String),
+            (last, "ResultState", 0, V.Int32), (last, "IsFailSafe", False, V.Boolean),
+            (last, "Defects", "", V.String), (last, "ProcessingTimeMs", 0.0, V.Double),
+            (last, "RecipeId", "", V.String), (last, "ModelId", "", V.String),
+            (last, "CreationTime", dt.datetime.now(dt.UTC), V.DateTime),
+            *[(stats, n, 0, V.Int64) for n in ("Parts", "Passed", "Failed", "Errors", "Reviews")],
+            (stats, "YieldPercent", 0.0, V.Double),
+        ]
+        for parent, name, value, vtype in layout:
+            self._nodes[name] = await parent.add_variable(ua.NodeId(f"VisionSystem.{name}", idx), name,
+                                                          ua.Variant(value, vtype))
+            self._types[name] = vtype
+        await recipes.add_method(ua.NodeId("VisionSystem.SelectRecipe", idx), "SelectRecipe", self._select_recipe,
+                                 [V.Int32, V.String], [V.Boolean])
+        etype = await server.create_custom_event_type(
+            idx, "ResultReadyEventType", ua.ObjectIds.BaseEventType,
+            [("ResultId", V.String), ("PartId", V.String), ("Verdict", V.String), ("ResultState", V.Int32)])
+        self._event = await server.get_event_generator(etype, vision)
+        await server.start()
+        self._server = server
+
+    # --- writes from the station -----------------------------------------------------------------
+
+    def _submit(self, coro: Any) -> None:
+        if self._loop is None:
+            coro.close()
+            raise OutputError(f"OPC UA server {self.url} is not running")
+        self._loop.loop.call_soon_threadsafe(lambda: self._loop.loop.create_task(coro) if self._loop else None)
+
+    def set_state(self, state: str) -> None:
+        if state not in STATES:
+            raise ValueError(f"state: expected one of {', '.join(STATES)}, got {state!r}")
+        self._submit(self._write({"CurrentState": state}))
+
+    def set_recipe(self, name: str, job_number: int = 0, lot_name: str = "") -> None:
+        self._submit(self._write({"ActiveRecipe": name, "ActiveJobNumber": job_number, "LotName": lot_name}))
+
+    def publish(self, inspection: Inspection) -> None:
+        """Serve this result (never waits; the newest result wins when the server falls behind)."""
+        if self._loop is None:
+            raise OutputError(f"OPC UA server {self.url} is not running; result for part {inspection.frame.key} "
+                              f"not served")
+        self.counts[inspection.verdict.status.value] += 1
+        with self._lock:
+            if self._busy:
+                self.coalesced += int(self._latest is not None)
+                self._latest = inspection
+                return
+            self._busy = True
+            self._latest = inspection
+        self._submit(self._drain())
+
+    __call__ = publish  # usable directly as a Station listener
+
+    async def _drain(self) -> None:
+        while True:
+            with self._lock:
+                inspection, self._latest = self._latest, None
+                if inspection is None:
+                    self._busy = False
+                    return
+            try:
+                await self._serve(inspection)
+            except Exception:
+                log.exception("OPC UA server could not serve a result")
+
+    async def _serve(self, inspection: Inspection) -> None:
+        verdict, frame = inspection.verdict, inspection.frame
+        codes = self.options.result_codes
+        state = {VerdictStatus.PASS: codes.passed, VerdictStatus.FAIL: codes.fail, VerdictStatus.ERROR: codes.error,
+                 VerdictStatus.REVIEW: codes.review}[verdict.status]
+        parts = sum(self.counts.values())
+        result_id = f"{frame.camera_id}#{frame.sequence}"
+        await self._write({
+            "ResultId": result_id, "PartId": frame.key, "Verdict": verdict.status.value, "ResultState": state,
+            "IsFailSafe": verdict.failsafe, "Defects": ", ".join(d.class_name for d in inspection.defects),
+            "ProcessingTimeMs": float(inspection.timings.latency_ms), "RecipeId": inspection.recipe,
+            "ModelId": inspection.model_id, "CreationTime": dt.datetime.fromtimestamp(frame.timestamp_s, dt.UTC),
+            "Parts": parts, "Passed": self.counts["PASS"], "Failed": self.counts["FAIL"],
+            "Errors": self.counts["ERROR"], "Reviews": self.counts["REVIEW"],
+            "YieldPercent": 100.0 * self.counts["PASS"] / parts if parts else 0.0,
+        })
+        event = self._event.event
+        event.ResultId, event.PartId = result_id, frame.key
+        event.Verdict, event.ResultState = verdict.status.value, state
+        await self._event.trigger(message=f"{frame.key}: {verdict.summary}")
+
+    async def _write(self, values: dict[str, Any]) -> None:
+        from asyncua import ua
+
+        for name, value in values.items():
+            await self._nodes[name].write_value(ua.Variant(value, self._types[name]))
+
+    async def _select_recipe(self, _parent: Any, job: Any, lot: Any) -> list[Any]:
+        from asyncua import ua
+
+        job_number, lot_name = int(job.Value), str(lot.Value or "")
+        try:
+            for listener in self.recipe_listeners:
+                listener(job_number, lot_name)
+        except Exception as exc:
+            log.error("SelectRecipe(%d, %r) refused: %s", job_number, lot_name, exc)
+            return [ua.Variant(False, ua.VariantType.Boolean)]
+        await self._write({"ActiveJobNumber": job_number, "LotName": lot_name})
+        return [ua.Variant(True, ua.VariantType.Boolean)]
+
+
+def create(options: Options, **_: object) -> StationServer:
+    return StationServer(options)

@@ -1,0 +1,267 @@
+"""Modbus TCP reject output against a real pymodbus server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from inspection.errors import OutputError
+from inspection.outputs import modbus
+from inspection.outputs.plc_sim import ModbusSim, free_port
+from inspection.outputs.signal_map import default_map
+
+pytestmark = pytest.mark.plc
+
+
+def _output(sim: ModbusSim, fast: dict, **extra: object) -> modbus.PlcOutput:  # type: ignore[name-defined]
+    return modbus.create(modbus.Options(port=sim.port, **{**fast, **extra}))
+
+
+def test_verdicts_land_in_the_plc_registers(modbus_plc, fast, inspection, wait_until) -> None:
+    with _output(modbus_plc, fast) as out:
+        assert out.connected, out.last_error
+        out.publish(inspection(1, "FAIL", part_id="70000", classes=("bridge",), class_ids=(2,)))
+        plc = modbus_plc.snapshot()
+        assert plc["outputs.reject"] is True and plc["outputs.result_valid"] is True
+        assert plc["outputs.part_id"] == 70000  # u32 across two registers
+        assert (plc["outputs.result_code"], plc["outputs.error_code"], plc["outputs.defect_bits"]) == (2, 0, 0b100)
+        out.publish(inspection(2))
+        plc = modbus_plc.snapshot()
+        assert plc["outputs.reject"] is False and plc["outputs.result_code"] == 1
+        assert plc["outputs.part_id"] == 2 and plc["outputs.sequence"] == 2  # no part id: the sequence number
+        out.publish(inspection(3, failsafe_code="inspection_error"))
+        assert modbus_plc.read("outputs.reject") is True and modbus_plc.read("outputs.result_code") == 3
+        assert modbus_plc.read("outputs.error_code") == 5
+        assert modbus_plc.read("outputs.ready") is True and modbus_plc.read("outputs.fault") is False
+        beat = modbus_plc.read("outputs.heartbeat")
+        assert wait_until(lambda: modbus_plc.read("outputs.heartbeat") > beat)
+    assert modbus_plc.read("outputs.ready") is False and modbus_plc.read("outputs.running") is False
+
+
+def test_coil_map_writes_bits_to_coils_with_result_valid_last(fast, inspection) -> None:
+    signals = {"outputs": {"reject": "coil:0", "result_valid": "coil:1", "ready": "coil:4", "result_code": "hr:0",
+                           "part_id": "hr:2:u32"},
+               "inputs": {"trigger": "coil:16", "part_id": "hr:16:u32"}}
+    order: list[list[str]] = []
+    with ModbusSim(modbus.Options(signals=signals).resolved_map()) as sim:
+        sim.hooks.append(lambda _t, values: order.append(sorted(values)))
+        with modbus.create(modbus.Options(port=sim.port, signals=signals, **fast)) as out:
+            order.clear()
+            out.publish(inspection(1, "FAIL", part_id="9"))
+            assert sim.read("outputs.reject") is True and sim.read("outputs.part_id") == 9
+            data = next(i for i, names in enumerate(order) if "outputs.part_id" in names)
+            valid = next(i for i, names in enumerate(order) if "outputs.result_valid" in names)
+            assert valid > data and order[valid] == ["outputs.reject", "outputs.result_valid"]  # data went first
+            assert sim.read("outputs.ready") is True
+
+
+def test_trigger_part_id_busy_ack_and_result_ack_handshake(modbus_plc, fast, inspection, wait_until) -> None:
+    with _output(modbus_plc, fast) as out:
+        modbus_plc.write("inputs.part_id", 4711)
+        modbus_plc.write("inputs.trigger", True)
+        assert wait_until(lambda: modbus_plc.read("outputs.trigger_ack"))
+        assert modbus_plc.read("outputs.busy") is True
+        modbus_plc.write("inputs.trigger", False)
+        assert wait_until(lambda: not modbus_plc.read("outputs.trigger_ack"))
+        out.publish(inspection(1, "FAIL"))  # the camera gave no part id: the PLC's trigger did
+        assert modbus_plc.read("outputs.part_id") == 4711
+        assert modbus_plc.read("outputs.busy") is False and modbus_plc.read("outputs.result_valid") is True
+        modbus_plc.write("inputs.result_ack", True)
+        assert wait_until(lambda: not modbus_plc.read("outputs.result_valid"))
+        assert out.handshake.unacked == 0
+
+
+def test_job_change_is_acknowledged_or_refused(modbus_plc, fast, wait_until) -> None:
+    jobs: list[tuple[int, str | None]] = []
+
+    def switch(job: int, lot: str | None) -> None:
+        if job == 99:
+            raise ValueError("no recipe for job 99")
+        jobs.append((job, lot))
+
+    with _output(modbus_plc, fast) as out:
+        out.job_listeners.append(switch)
+        modbus_plc.write("inputs.recipe_select", 12)
+        modbus_plc.write("inputs.lot_name", "LOT-2026-11")
+        modbus_plc.write("inputs.job_change", True)
+        assert wait_until(lambda: modbus_plc.read("outputs.job_ack"))
+        assert jobs == [(12, "LOT-2026-11")] and modbus_plc.read("outputs.job_number") == 12
+        modbus_plc.write("inputs.job_change", False)
+        assert wait_until(lambda: not modbus_plc.read("outputs.job_ack"))
+        modbus_plc.write("inputs.recipe_select", 99)
+        modbus_plc.write("inputs.job_change", True)
+        assert wait_until(lambda: modbus_plc.read("outputs.error_code") == 7)  # job_change_failed
+        assert modbus_plc.read("outputs.job_ack") is False and "job_change_failed" in out.stats.alarms
+        assert wait_until(lambda: modbus_plc.read("outputs.fault"))
+
+
+def test_server_killed_mid_run_fails_safe_logs_and_resumes(fast, inspection, wait_until) -> None:
+    sim = ModbusSim().start()
+    alarms: list[tuple[str, bool]] = []
+    try:
+        with _output(sim, fast) as out:
+            out.alarm_listeners.append(lambda kind, _msg, active: alarms.append((kind, active)))
+            out.publish(inspection(1, part_id="1"))
+            sim.stop()
+            errors = []
+            for seq in range(2, 7):  # the station keeps inspecting; the PLC gets nothing
+                try:
+                    out.publish(inspection(seq, "FAIL", part_id=str(seq)))
+                except OutputError as exc:
+                    errors.append(str(exc))
+            assert len(errors) == 5 and all("not delivered" in e for e in errors)
+            assert "Modbus TCP 127.0.0.1" in errors[-1] and "part 6" in errors[-1]
+            assert wait_until(lambda: not out.connected) and ("plc_connection_lost", True) in alarms
+            assert [u.part_id for u in out.backlog] == ["2", "3", "4", "5", "6"]
+            sim.start()  # same port, same memory: the PLC came back
+            assert wait_until(lambda: out.connected and out.stats.reconnects == 1)
+            assert ("plc_connection_lost", False) in alarms
+            out.publish(inspection(7, "FAIL", part_id="7"))
+            assert sim.read("outputs.part_id") == 7 and sim.read("outputs.reject") is True
+            assert wait_until(lambda: sim.read("outputs.undelivered_count") == 5)
+            assert sim.read("outputs.ready") is True and sim.read("outputs.fault") is False
+    finally:
+        sim.stop()
+
+
+def test_refused_connection_keeps_the_station_up_in_fail_safe(fast, inspection, wait_until) -> None:
+    port = free_port()  # nobody listens here
+    with modbus.create(modbus.Options(port=port, **fast)) as out:
+        assert not out.connected and "cannot connect" in out.last_error and str(port) in out.last_error
+        with pytest.raises(OutputError, match=rf"127.0.0.1:{port}.*not connected.*part 1 not delivered"):
+            out.publish(inspection(1, "FAIL", part_id="1"))
+        with ModbusSim(port=port):  # the PLC is switched on later: the station connects by itself
+            assert wait_until(lambda: out.connected)
+            out.publish(inspection(2, part_id="2"))
+    assert out.stats.undelivered == 1 and out.stats.delivered == 1
+
+
+def test_register_out_of_range_names_signal_and_address_and_fails_safe(fast, inspection, wait_until) -> None:
+    smap = default_map("modbus").model_dump()
+    smap["outputs"]["undelivered_count"] = "hr:300"  # the PLC has 256 registers
+    with ModbusSim(size=256) as sim, modbus.create(modbus.Options(port=sim.port, signals=smap, **fast)) as out:
+        assert not out.connected
+        assert "outputs.undelivered_count (hr:300)" in out.last_error and "illegal data address" in out.last_error
+        with pytest.raises(OutputError, match=r"outputs.undelivered_count \(hr:300\)"):
+            out.publish(inspection(1))
+        assert "plc_connection_lost" in out.stats.alarms  # stays in fail-safe, retrying with backoff
+
+
+def test_write_refused_at_run_time_forces_fail_safe_outputs(modbus_plc, fast, inspection, wait_until) -> None:
+    with _output(modbus_plc, fast) as out:
+        out.publish(inspection(1, part_id="1"))
+        modbus_plc.refuse = {("hr", 4)}  # the PLC write-protects outputs.sequence
+        with pytest.raises(OutputError) as info:
+            out.publish(inspection(2, part_id="2"))  # a PASS that must not reach the gate as a pass
+        assert "outputs.sequence (hr:4:u32)" in str(info.value) and "illegal data address" in str(info.value)
+        assert "part 2 not delivered" in str(info.value) and "plc_write_error" in out.stats.alarms
+        plc = modbus_plc.snapshot()
+        assert plc["outputs.reject"] is True and plc["outputs.fault"] is True and plc["outputs.ready"] is False
+        assert plc["outputs.result_valid"] is False and out.connected  # the link itself is fine
+        modbus_plc.refuse = set()
+        out.publish(inspection(3, part_id="3"))
+        assert "plc_write_error" not in out.stats.alarms and modbus_plc.read("outputs.part_id") == 3
+        assert wait_until(lambda: modbus_plc.read("outputs.ready") and not modbus_plc.read("outputs.fault"))
+
+
+def test_late_verdict_is_reported_as_fail_safe_reject_and_counted(fast, inspection, wait_until) -> None:
+    tracking = {"mode": "time", "gate_delay_ms": 50, "margin_ms": 0}
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, tracking=tracking, **fast)) as out:
+        out.publish(inspection(1, part_id="1", timestamp_s=__import__("time").time() - 1.0))  # a PASS, 1 s late
+        assert sim.read("outputs.reject") is True and sim.read("outputs.result_code") == 3
+        assert sim.read("outputs.error_code") == 3 and out.stats.late == 1
+        assert wait_until(lambda: sim.read("outputs.late_count") == 1)
+
+
+def test_triggered_part_without_verdict_is_reported_not_inspected(fast, wait_until) -> None:
+    tracking = {"mode": "time", "gate_delay_ms": 30, "margin_ms": 0}
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, tracking=tracking, **fast)) as out:
+        sim.write("inputs.part_id", 555)
+        sim.write("inputs.trigger", True)
+        assert wait_until(lambda: sim.read("outputs.result_code") == 4)  # not inspected
+        assert sim.read("outputs.part_id") == 555 and sim.read("outputs.reject") is True
+        assert out.stats.not_inspected == 1
+
+
+def test_plc_heartbeat_watchdog_raises_alarm_and_clears(fast, wait_until) -> None:
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, plc_watchdog_s=0.2, **fast)) as out:
+        assert wait_until(lambda: "plc_heartbeat_lost" in out.stats.alarms)
+        assert wait_until(lambda: sim.read("outputs.fault") and not sim.read("outputs.ready"))
+        assert sim.read("outputs.reject") is True  # fail-safe outputs
+        sim.write("inputs.heartbeat", 1)
+        assert wait_until(lambda: "plc_heartbeat_lost" not in out.stats.alarms)
+        assert wait_until(lambda: sim.read("outputs.ready") and not sim.read("outputs.fault"))
+
+
+def test_latched_alarm_needs_the_plc_reset(fast, wait_until) -> None:
+    sim = ModbusSim().start()
+    try:
+        with modbus.create(modbus.Options(port=sim.port, latch_alarms=True, **fast)) as out:
+            sim.stop()
+            assert wait_until(lambda: not out.connected)
+            sim.start()
+            assert wait_until(lambda: out.connected)
+            assert wait_until(lambda: sim.read("outputs.fault") is True)  # still latched after the reconnect
+            sim.write("inputs.reset_alarm", True)
+            assert wait_until(lambda: not sim.read("outputs.fault") and sim.read("outputs.ready"))
+    finally:
+        sim.stop()
+
+
+def test_text_part_ids_need_a_text_address(fast, inspection) -> None:
+    text_map = default_map("modbus").model_dump()
+    text_map["outputs"]["part_id"] = "hr:30:str16"
+    text_sim = ModbusSim(modbus.Options(signals=text_map).resolved_map())
+    with text_sim as sim, modbus.create(modbus.Options(port=sim.port, signals=text_map, **fast)) as out:
+        out.publish(inspection(1, "FAIL", part_id="PCB-0042"))
+        assert sim.read("outputs.part_id") == "PCB-0042"
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, **fast)) as out:  # u32 part id
+        with pytest.raises(OutputError, match=r"outputs.part_id \(hr:2:u32\) holds a number.*'PCB-0042'"):
+            out.publish(inspection(2, "PASS", part_id="PCB-0042"))
+        assert sim.read("outputs.reject") is True and sim.read("outputs.fault") is True  # fail-safe, not a pass
+
+
+def test_shift_register_reports_the_part_that_reached_the_gate_unjudged(fast, inspection, wait_until) -> None:
+    tracking = {"mode": "positions", "gate_positions": 2}
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, tracking=tracking, **fast)) as out:
+        for part in (11, 12, 13):  # three part-present pulses with their ids
+            sim.write("inputs.part_id", part)
+            sim.write("inputs.trigger", True)
+            assert wait_until(lambda: sim.read("outputs.trigger_ack"))
+            sim.write("inputs.trigger", False)
+            assert wait_until(lambda: not sim.read("outputs.trigger_ack"))
+        # part 11 is now two positions on, at the gate, without a verdict: reported, rejected, counted
+        assert wait_until(lambda: out.stats.not_inspected == 1)
+        assert (sim.read("outputs.part_id"), sim.read("outputs.result_code")) == (11, 4)
+        assert sim.read("outputs.reject") is True
+        out.publish(inspection(1))  # the next verdict belongs to part 12 (FIFO) and is still in time
+        assert (sim.read("outputs.part_id"), sim.read("outputs.result_code")) == (12, 1)
+        assert sim.read("outputs.reject") is False and out.stats.late == 0
+
+
+def test_a_hung_plc_costs_publish_its_timeout_not_the_line(modbus_plc, fast, inspection, wait_until) -> None:
+    with _output(modbus_plc, fast) as out:
+        out.publish(inspection(1, part_id="1"))
+        modbus_plc.stall_s = 0.6  # the PLC stops answering (timeout_s is 0.3)
+        with pytest.raises(OutputError, match="part 2 not delivered"):
+            out.publish(inspection(2, "FAIL", part_id="2"))
+        assert not out.connected and out.stats.undelivered == 1
+        modbus_plc.stall_s = 0.0  # the PLC recovers; requests already hung time out on the station's side
+        assert wait_until(lambda: modbus_plc.stalling == 0)
+        assert wait_until(lambda: out.connected)
+        out.publish(inspection(3, "FAIL", part_id="3"))
+        assert modbus_plc.read("outputs.part_id") == 3 and modbus_plc.read("outputs.reject") is True
+
+
+def test_an_ack_lost_with_the_link_is_written_after_the_reconnect(modbus_plc, fast, wait_until) -> None:
+    options = {**fast, "heartbeat_period_s": 30.0}  # only handshake answers are written while the PLC hangs
+    with _output(modbus_plc, options) as out:
+        assert wait_until(lambda: modbus_plc.read("outputs.heartbeat") >= 1)  # the first beat has landed
+        modbus_plc.stall_s = 0.6  # writes hang (timeout_s 0.3); reads still answer
+        modbus_plc.write("inputs.part_id", 5)
+        modbus_plc.write("inputs.trigger", True)
+        assert wait_until(lambda: out.tracker.pending == 1)  # the part is registered …
+        assert wait_until(lambda: not out.connected)  # … but its trigger_ack hung and the link was dropped
+        modbus_plc.stall_s = 0.0
+        assert wait_until(lambda: modbus_plc.stalling == 0)
+        assert wait_until(lambda: modbus_plc.read("outputs.trigger_ack"))  # no new edge: the retry wrote it
+        assert out.tracker.pending == 1 and modbus_plc.read("outputs.busy") is True
