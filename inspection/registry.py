@@ -22,6 +22,7 @@ ADAPTERS: dict[str, dict[str, str]] = {
     "camera": {
         "replay": "inspection.camera.replay",
         "genicam": "inspection.camera.genicam",
+        "twin": "inspection.process.twin_camera",
     },
     "detector": {
         "ultralytics": "inspection.detector.ultralytics_backend",

@@ -1,0 +1,86 @@
+"""Glue between the station and the process: a pipeline listener that feeds the controller, and a
+simulated line that makes parts with the twin and renders them as camera frames.
+
+`ProcessFeedback` is appended to `Station.listeners`: per inspected part it reads the actual process
+values (the parameters in force for that part), hands verdict + values to the controller, and updates
+telemetry. A process port that stops answering raises the controller's alarm: it freezes, it never
+guesses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from inspection.process import ProcessError, ProcessPort
+from inspection.process.controller import Controller, PartResult, Proposal
+from inspection.process.telemetry import TelemetryState, units_inspected
+from inspection.process.twin import PartOutcome, ProcessTwin
+from inspection.types import Box, Detection, Frame, Inspection
+
+__all__ = ["ProcessFeedback", "TwinLine", "TwinPart"]
+
+log = logging.getLogger(__name__)
+
+
+class ProcessFeedback:
+    """Station listener: Inspection → controller (with the values in force) → telemetry."""
+
+    def __init__(self, controller: Controller, port: ProcessPort, telemetry: TelemetryState | None = None) -> None:
+        self.controller = controller
+        self.port = port
+        self.telemetry = telemetry
+        self.index = 0
+        self.proposals: list[Proposal] = []
+
+    def __call__(self, inspection: Inspection) -> None:
+        try:
+            parameters = self.port.read_actuals()
+            if self.controller.alarm == "process port":
+                self.controller.clear_alarm()
+        except ProcessError as exc:
+            log.warning("process port: %s", exc)
+            self.controller.raise_alarm("process port")
+            parameters = None
+        proposal = self.controller.observe(PartResult.from_inspection(inspection, self.index, parameters))
+        self.index += 1
+        if self.telemetry is not None:
+            self.telemetry.update(inspection, units_inspected(inspection, process_parameters=parameters))
+            if proposal is not None:
+                self.telemetry.change(proposal)
+        if proposal is not None:
+            self.proposals.append(proposal)
+
+
+@dataclass(frozen=True, slots=True)
+class TwinPart:
+    """A part the twin made: its outcome, the rendered frame and the labels the generator drew."""
+
+    outcome: PartOutcome
+    frame: Frame
+    labels: tuple[Detection, ...]
+
+
+class TwinLine:
+    """Makes parts with the twin (setpoints in force now) and renders them as camera frames."""
+
+    def __init__(self, twin: ProcessTwin, size: tuple[int, int] = (160, 160), camera_id: str = "twin") -> None:
+        self.twin = twin
+        self.size = size
+        self.camera_id = camera_id
+
+    def next(self) -> TwinPart:
+        outcome = self.twin.next_part()
+        part = self.twin.render(outcome, self.size)
+        frame = Frame(part.image, self.camera_id, outcome.index, time.time(),
+                      part_id=f"{self.twin.process}-{outcome.index:06d}", source="process-twin")
+        labels = tuple(Detection(d.class_name, 1.0, Box(*d.box), d.class_id,
+                                 tuple((float(x), float(y)) for x, y in d.polygon), source="label")
+                       for d in part.defects)
+        return TwinPart(outcome, frame, labels)
+
+    def __iter__(self) -> Iterator[TwinPart]:
+        while True:
+            yield self.next()
