@@ -4,7 +4,8 @@ Tables:
 - `inspections`: one row per part: identity, verdict, reasons, model, recipe, stage timings, image path;
 - `detections`: every detection of every part, with `counted` = 1 where the recipe counted it;
 - `events`: alarms and state changes (camera lost, disk low, model loaded, …);
-- `meta`: schema version.
+- `meta`: schema version;
+- `users`, `audit`, `overrides`: console accounts, the audit log, verdict overrides awaiting review.
 """
 
 from __future__ import annotations
@@ -86,13 +87,13 @@ class ImageArchive:
 class Store:
     """The station's SQLite file. Safe to read from other processes while the station writes (WAL)."""
 
-    def __init__(self, path: Path | str, archive: ImageArchive | None = None) -> None:
+    def __init__(self, path: Path | str, archive: ImageArchive | None = None, timeout_s: float = 5.0) -> None:
         self.path = Path(path)
         self.archive = archive
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=5.0)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=timeout_s)
             self.db = sqlite_utils.Database(conn)
             self.db.enable_wal()
             self._create_schema()
@@ -126,6 +127,7 @@ class Store:
             with self._lock, self.db.conn:
                 row_id = self.db["inspections"].insert(row).last_pk
                 self.db["detections"].insert_all(self._detection_rows(inspection, row_id))
+                self.db["refdes_results"].insert_all(self._refdes_rows(inspection, row_id))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot log part {inspection.frame.key} to {self.path}: {exc}") from None
         return int(row_id)
@@ -137,6 +139,32 @@ class Store:
                                           "message": message, "data": json.dumps(data or {})})
         except sqlite3.Error as exc:
             raise StoreError(f"cannot log event {kind} to {self.path}: {exc}") from None
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row into a console table (users, audit, overrides). Returns its primary key."""
+        try:
+            with self._lock, self.db.conn:
+                return int(self.db[table].insert(row).last_pk)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {table} in {self.path}: {exc}") from None
+
+    def update(self, table: str, pk: Any, values: dict[str, Any]) -> None:
+        try:
+            with self._lock, self.db.conn:
+                self.db[table].update(pk, values)
+        except sqlite_utils.db.NotFoundError:
+            raise StoreError(f"{table}: no row {pk!r} in {self.path}") from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot update {table} in {self.path}: {exc}") from None
+
+    def query(self, sql: str, params: dict[str, Any] | list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run a read-only query; rows as dicts. Errors (locked, corrupt) become StoreError."""
+        try:
+            cursor = self.db.execute(sql, params)
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -191,6 +219,33 @@ class Store:
         db["inspections"].create_index(["verdict"], if_not_exists=True)
         db["inspections"].create_index(["part_key"], if_not_exists=True)
         db["detections"].create_index(["inspection_id"], if_not_exists=True)
+        # AOI: one row per failing window of a part, by reference designator ("R12 pin 2: short").
+        db["refdes_results"].create(
+            {"id": int, "inspection_id": int, "refdes": str, "pin": str, "class_name": str, "check_name": str,
+             "confidence": float, "source": str, "x1": float, "y1": float, "x2": float, "y2": float,
+             "counted": int, "attributes": str},
+            pk="id", foreign_keys=[("inspection_id", "inspections", "id")], if_not_exists=True,
+        )
+        db["refdes_results"].create_index(["inspection_id"], if_not_exists=True)
+        db["refdes_results"].create_index(["refdes"], if_not_exists=True)
+        self._create_console_schema()
+
+    def _create_console_schema(self) -> None:
+        """Accounts, audit log and verdict overrides (see inspection.auth / inspection.audit)."""
+        db = self.db
+        db["users"].create({"username": str, "role": str, "secret": str, "created": str, "active": int},
+                           pk="username", if_not_exists=True)
+        db["audit"].create({"id": int, "time": str, "timestamp_s": float, "username": str, "role": str,
+                            "action": str, "detail": str, "allowed": int}, pk="id", if_not_exists=True)
+        db["overrides"].create(
+            {"id": int, "inspection_id": int, "time": str, "username": str, "old_verdict": str,
+             "new_verdict": str, "reason": str, "status": str, "reviewed_by": str, "reviewed_time": str,
+             "review_note": str},
+            pk="id", foreign_keys=[("inspection_id", "inspections", "id")], if_not_exists=True,
+        )
+        db["overrides"].create_index(["status"], if_not_exists=True)
+        db["detections"].create_index(["class_name"], if_not_exists=True)
+        db["inspections"].create_index(["timestamp_s"], if_not_exists=True)
 
     @staticmethod
     def _inspection_row(inspection: Inspection, image_path: Path | None) -> dict[str, Any]:
@@ -205,6 +260,23 @@ class Store:
             "n_detections": len(inspection.detections), "n_defects": len(inspection.defects),
             "image_path": str(image_path) if image_path else None, "source": frame.source,
         } | inspection.timings.as_dict()
+
+    @staticmethod
+    def _refdes_rows(inspection: Inspection, inspection_id: int) -> list[dict[str, Any]]:
+        """Detections that name a reference designator (AOI windows), for per-RefDes verdicts."""
+        counted = {id(d) for d in inspection.defects}
+        return [
+            {"inspection_id": inspection_id, "refdes": d.attributes["refdes"], "pin": d.attributes.get("pin"),
+             "class_name": d.class_name, "check_name": d.attributes.get("check"), "confidence": d.confidence,
+             "source": d.source, "x1": d.box.x1, "y1": d.box.y1, "x2": d.box.x2, "y2": d.box.y2,
+             "counted": int(id(d) in counted), "attributes": json.dumps(dict(d.attributes))}
+            for d in inspection.detections if d.attributes.get("refdes")
+        ]
+
+    def refdes_results(self, inspection_id: int) -> list[dict[str, Any]]:
+        """The failing AOI windows of one part, ordered by RefDes and pin (for the console's failure view)."""
+        return list(self.db["refdes_results"].rows_where("inspection_id = ?", [inspection_id],
+                                                         order_by="refdes, pin, id"))
 
     @staticmethod
     def _detection_rows(inspection: Inspection, inspection_id: int) -> list[dict[str, Any]]:

@@ -1,0 +1,282 @@
+"""History: search the verdict log, preview a part with its detections, export CSV, override a verdict,
+and (engineers) work the review queue. Queries and permission checks live in the core."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+from PyQt6.QtCore import QDateTime, Qt, pyqtSignal
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspection.audit import Operations, OverrideRequest
+from inspection.auth import User
+from inspection.errors import StationError
+from inspection.history import HistoryFilter, detections_of, export_csv, search
+from inspection.types import VerdictStatus
+from station_ui.widgets import FrameView, Overlay
+
+__all__ = ["HistoryView", "OverrideDialog", "ReviewView"]
+
+_COLUMNS = ("id", "time", "part", "verdict", "override", "reasons", "model")
+
+
+class OverrideDialog(QDialog):
+    """New verdict + a reason for the reviewer."""
+
+    def __init__(self, part: str, current: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Override verdict of {part}")
+        form = QFormLayout(self)
+        form.addRow("Current verdict", QLabel(current))
+        self.verdict = QComboBox()
+        self.verdict.addItems([s.value for s in VerdictStatus if s.value != current])
+        self.reason = QPlainTextEdit()
+        self.reason.setPlaceholderText("Why is the verdict wrong? (kept for the review queue)")
+        self.reason.setMaximumHeight(90)
+        form.addRow("New verdict", self.verdict)
+        form.addRow("Reason", self.reason)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+
+class HistoryView(QWidget):
+    overrideRequested = pyqtSignal(int, str, str)  # inspection id, part, current verdict
+    exportRequested = pyqtSignal(object)  # Path chosen by the user
+
+    def __init__(self, ops_provider: Callable[[], Operations | None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ops = ops_provider
+        self.rows: list[dict] = []
+        now = QDateTime.currentDateTime()
+        self.since = QDateTimeEdit(now.addSecs(-8 * 3600))
+        self.until = QDateTimeEdit(now.addSecs(3600))
+        for edit in (self.since, self.until):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.verdict = QComboBox()
+        self.verdict.addItems(["any", *[s.value for s in VerdictStatus]])
+        self.class_name = QComboBox()
+        self.class_name.setEditable(True)
+        self.class_name.addItem("")
+        self.part = QLineEdit()
+        self.part.setPlaceholderText("part id contains…")
+        self.search_button = QPushButton("Search")
+        self.search_button.setDefault(True)
+        self.export_button = QPushButton("Export CSV…")
+        self.override_button = QPushButton("Override verdict…")
+        self.override_button.setEnabled(False)
+        self.message = QLabel("")
+        self.search_button.clicked.connect(self.refresh)
+        self.part.returnPressed.connect(self.refresh)
+        self.export_button.clicked.connect(self._export_dialog)
+        self.override_button.clicked.connect(self._request_override)
+
+        filters = QHBoxLayout()
+        for label, widget in (("From", self.since), ("to", self.until), ("Verdict", self.verdict),
+                              ("Class", self.class_name), ("Part", self.part)):
+            filters.addWidget(QLabel(label))
+            filters.addWidget(widget)
+        filters.addWidget(self.search_button)
+        filters.addStretch(1)
+        filters.addWidget(self.export_button)
+        filters.addWidget(self.override_button)
+
+        self.table = QTableWidget(0, len(_COLUMNS))
+        self.table.setHorizontalHeaderLabels([c.capitalize() for c in _COLUMNS])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.itemSelectionChanged.connect(self._preview_selected)
+        self.preview = FrameView("Preview")
+        self.preview_text = QLabel("")
+        self.preview_text.setWordWrap(True)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.preview, 1)
+        right_layout.addWidget(self.preview_text)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(right)
+        splitter.setSizes([700, 400])
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.message)
+
+    def current_filter(self) -> HistoryFilter:
+        verdict = self.verdict.currentText()
+        return HistoryFilter(
+            since_s=self.since.dateTime().toSecsSinceEpoch(), until_s=self.until.dateTime().toSecsSinceEpoch(),
+            verdict=None if verdict == "any" else VerdictStatus(verdict),
+            class_name=self.class_name.currentText().strip() or None, part=self.part.text().strip() or None)
+
+    def refresh(self) -> None:
+        ops = self._ops()
+        if ops is None:
+            self.message.setText("verdict database not available")
+            return
+        try:
+            self.rows = search(ops.store, self.current_filter())
+            classes = [r["class_name"] for r in ops.store.query(
+                "select distinct class_name from detections order by class_name limit 200")]
+        except (StationError, ValueError) as exc:
+            self.message.setText(str(exc))
+            return
+        current = self.class_name.currentText()
+        self.class_name.blockSignals(True)
+        self.class_name.clear()
+        self.class_name.addItems(["", *classes])
+        self.class_name.setCurrentText(current)
+        self.class_name.blockSignals(False)
+        self.table.clearSelection()
+        self.table.setRowCount(len(self.rows))
+        for r, row in enumerate(self.rows):
+            local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["timestamp_s"]))
+            values = (row["id"], local, row["part_key"], row["verdict"],
+                      row["override"] or "", "; ".join(x["message"] for x in row["reasons"]), row["model_id"])
+            for c, value in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(str(value)))
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(6, min(self.table.columnWidth(6), 130))  # model id: name@hash, elided
+        self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.message.setText(f"{len(self.rows)} part(s)" + (" (newest 500 shown)" if len(self.rows) >= 500 else ""))
+        self.override_button.setEnabled(False)
+
+    def selected_row(self) -> dict | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.rows[rows[0].row()] if rows else None
+
+    def select_id(self, inspection_id: int) -> bool:
+        for r, row in enumerate(self.rows):
+            if row["id"] == inspection_id:
+                self.table.selectRow(r)
+                return True
+        return False
+
+    def _preview_selected(self) -> None:
+        row = self.selected_row()
+        self.override_button.setEnabled(row is not None)
+        ops = self._ops()
+        if row is None or ops is None:
+            return
+        try:
+            dets = detections_of(ops.store, row["id"])
+        except StationError as exc:
+            self.message.setText(str(exc))
+            return
+        overlays = [Overlay(f"{d['class_name']} {d['confidence']:.2f}", (d["x1"], d["y1"], d["x2"], d["y2"]),
+                            d["polygon"], bool(d["counted"]), d["class_name"]) for d in dets]
+        image = cv2.imread(row["image_path"]) if row["image_path"] and Path(row["image_path"]).is_file() else None
+        self.preview.set_image(image, overlays, f"{row['part_key']} {row['verdict']}")
+        note = "" if image is not None else " (image not archived — see the recipe's keep_images)"
+        self.preview_text.setText(f"#{row['id']} {row['verdict']}{note}\n"
+                                  + "\n".join(x["message"] for x in row["reasons"]))
+
+    def _request_override(self) -> None:
+        row = self.selected_row()
+        if row is not None:
+            self.overrideRequested.emit(row["id"], row["part_key"], row["verdict"])
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export verdict log", "verdicts.csv", "CSV (*.csv)")
+        if path:
+            self.exportRequested.emit(Path(path))
+
+    def export_to(self, path: Path, user: User | None) -> int:
+        ops = self._ops()
+        if ops is None:
+            raise StationError("verdict database not available")
+        ops.authorize(user, "export", str(path))
+        count = export_csv(ops.store, path, self.current_filter())
+        self.message.setText(f"exported {count} part(s) to {path}")
+        return count
+
+
+class ReviewView(QWidget):
+    """The queue of overrides waiting for an engineer."""
+
+    def __init__(self, ops_provider: Callable[[], Operations | None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ops = ops_provider
+        self.rows: list[dict] = []
+        self.table = QTableWidget(0, 7)
+        self.table.setHorizontalHeaderLabels(["Override", "Part #", "By", "Time", "Was", "Now", "Reason"])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("review note")
+        self.approve_button = QPushButton("Approve")
+        self.reject_button = QPushButton("Reject")
+        self.message = QLabel("")
+        buttons = QHBoxLayout()
+        for w in (self.note, self.approve_button, self.reject_button):
+            buttons.addWidget(w)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Overrides waiting for review (engineers approve or reject)"))
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.message)
+
+    def refresh(self) -> None:
+        ops = self._ops()
+        if ops is None:
+            return
+        try:
+            self.rows = ops.review_queue()
+        except StationError as exc:
+            self.message.setText(str(exc))
+            return
+        self.table.setRowCount(len(self.rows))
+        for r, row in enumerate(self.rows):
+            values = (row["id"], row["inspection_id"], row["username"], row["time"][:19].replace("T", " "),
+                      row["old_verdict"], row["new_verdict"], row["reason"])
+            for c, value in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(str(value)))
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
+        self.message.setText(f"{len(self.rows)} waiting · checked {time.strftime('%H:%M:%S')}")
+
+    def selected_id(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return int(self.rows[rows[0].row()]["id"]) if rows else None
+
+    def decide(self, user: User | None, decision: str) -> None:
+        ops, override_id = self._ops(), self.selected_id()
+        if ops is None or override_id is None:
+            return
+        ops.review(user, override_id, decision, self.note.text().strip())  # type: ignore[arg-type]
+        self.note.clear()
+        self.refresh()
+
+
+def override_request(dialog: OverrideDialog, inspection_id: int) -> OverrideRequest:
+    return OverrideRequest(inspection_id, VerdictStatus(dialog.verdict.currentText()),
+                           dialog.reason.toPlainText())

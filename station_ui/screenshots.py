@@ -1,0 +1,139 @@
+"""Save screenshots of the console's main views over the real bundled demo (for the README).
+
+    python -m station_ui.screenshots [--out docs/screenshots] [--parts 150]
+
+Runs the demo station (replay camera over the bundled solder parts, looped, and the bundled model)
+in an offscreen console, then grabs the live view, a failure, SPC, history with an override, the
+review queue, the controller panel and the light theme. Nothing is simulated: every verdict shown
+was made by the model. The database and settings go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["main", "take_screenshots"]
+
+
+def _wait(app, condition, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _settle(app, seconds: float = 0.3) -> None:  # type: ignore[no-untyped-def]
+    _wait(app, lambda: False, seconds)
+
+
+def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model: Path | None = None,
+                     config_path: Path | None = None) -> list[Path]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from station_ui.qtenv import prepare_qt_environment
+
+    prepare_qt_environment()
+    from PyQt6.QtCore import QSettings
+    from PyQt6.QtWidgets import QApplication
+
+    from inspection.auth import Accounts, Role
+    from inspection.config import load_station_config
+    from inspection.demo import demo_config_path
+    from station_ui.window import MainWindow
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="console-shots-"))
+    config_path = config_path or demo_config_path(product)
+    base = load_station_config(config_path)
+    camera = base.cameras[0].model_dump()
+    camera.update(loop=True, max_parts=parts, rate_hz=None)
+    overrides = {"data_dir": str(work), "cameras": [camera]}
+    if model is not None:  # another model file than the recipe's (e.g. a candidate from training)
+        overrides["detector"] = {"kind": "ultralytics", "model": str(model.resolve())}
+    config = load_station_config(config_path, overrides)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    settings = QSettings(str(work / "console.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(config, work / "station.db", settings=settings, theme="dark")
+    window.resize(1400, 900)
+    window.show()
+    saved: list[Path] = []
+
+    def grab(widget, name: str) -> None:  # type: ignore[no-untyped-def]
+        _settle(app)
+        path = out / f"{name}.png"
+        widget.grab().save(str(path))
+        saved.append(path)
+
+    window.start()
+    if not _wait(app, lambda: window.state in ("finished", "error"), timeout_s=600):
+        raise SystemExit("the demo did not finish within 10 minutes")
+    _settle(app, 1.0)
+    if window.state == "error":
+        raise SystemExit(f"the demo station did not run: {window.state_label.text()}")
+    grab(window, "live")
+    if window.failures.count():
+        dialog = window.show_failure(window.failures.inspections[0])
+        grab(dialog, "failure")
+        dialog.close()
+
+    window.tabs.setCurrentWidget(window.spc)
+    window.spc.subgroup.setValue(max(5, parts // 15))
+    window.spc.refresh()
+    grab(window, "spc")
+
+    window.tabs.setCurrentWidget(window.history)
+    window.history.verdict.setCurrentText("FAIL")
+    window.history.refresh()
+    if window.history.rows:
+        window.history.table.selectRow(0)
+        row = window.history.rows[0]
+        dialog = window.request_override(row["id"], row["part_key"], row["verdict"])
+        if dialog is not None:
+            grab(dialog, "override")
+            dialog.verdict.setCurrentText("PASS")
+            dialog.reason.setPlainText("flux residue, not a solder ball (checked under the microscope)")
+            dialog.accept()
+            window.history.table.selectRow(0)
+    grab(window, "history")
+
+    assert window.ops is not None
+    accounts = Accounts(window.ops.store)
+    admin = accounts.create("admin", Role.ADMIN, "screenshot-admin")
+    engineer = accounts.create("quality", Role.ENGINEER, "screenshot-eng", by=admin)
+    window.set_user(engineer)
+    window.tabs.setCurrentWidget(window.review)
+    window.review.refresh()
+    grab(window, "review")
+    window.tabs.setCurrentWidget(window.controller)
+    grab(window, "controller")
+
+    window.tabs.setCurrentIndex(0)
+    window.set_theme("light")
+    grab(window, "live_light")
+    window.shutdown()
+    window.close()
+    return saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "screenshots")
+    parser.add_argument("--parts", type=int, default=150, help="parts to inspect before the screenshots")
+    parser.add_argument("--product", default="solder", choices=["solder", "paint", "pcb"])
+    parser.add_argument("--model", type=Path, help="model file instead of the recipe's")
+    parser.add_argument("--config", type=Path, help="station YAML instead of the bundled demo")
+    args = parser.parse_args(argv)
+    for path in take_screenshots(args.out, args.parts, args.product, args.model, args.config):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

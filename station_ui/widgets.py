@@ -1,0 +1,322 @@
+"""Display widgets of the live view: camera image with detections, verdict, counters, failures, alarms."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPen, QPixmap, QPolygonF
+from PyQt6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspection.types import Frame, Inspection
+
+__all__ = [
+    "VERDICT_COLOURS",
+    "AlarmBanner",
+    "CounterPanel",
+    "FailureStrip",
+    "FrameView",
+    "Overlay",
+    "VerdictIndicator",
+    "overlays_of",
+    "to_qimage",
+]
+
+VERDICT_COLOURS = {"PASS": "#1e9e4a", "FAIL": "#d32f2f", "ERROR": "#8e24aa", "REVIEW": "#f9a825", "": "#546e7a"}
+_CLASS_COLOURS = ["#ff5252", "#ffd740", "#40c4ff", "#69f0ae", "#e040fb", "#ffab40", "#b2ff59", "#18ffff"]
+
+
+def to_qimage(image: np.ndarray) -> QImage:
+    """A QImage that owns a copy of a BGR or mono uint8 array."""
+    image = np.ascontiguousarray(image)
+    h, w = image.shape[:2]
+    fmt = QImage.Format.Format_Grayscale8 if image.ndim == 2 else QImage.Format.Format_BGR888
+    return QImage(image.data, w, h, int(image.strides[0]), fmt).copy()
+
+
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """One detection as drawn: box, optional outline, label, and whether the recipe counted it."""
+
+    label: str
+    box: tuple[float, float, float, float]
+    polygon: Sequence[tuple[float, float]] | None
+    counted: bool
+    colour_key: str
+
+
+def overlays_of(inspection: Inspection) -> list[Overlay]:
+    counted = {id(d) for d in inspection.defects}
+    return [Overlay(f"{d.class_name} {d.confidence:.2f}", d.box.as_tuple(), d.polygon, id(d) in counted,
+                    d.class_name) for d in inspection.detections]
+
+
+def _font(widget: QWidget, points: int, weight: QFont.Weight = QFont.Weight.Normal) -> QFont:
+    font = QFont(widget.font())
+    font.setPointSize(points)
+    font.setWeight(weight)
+    return font
+
+
+def _colour_for(key: str) -> QColor:
+    return QColor(_CLASS_COLOURS[sum(map(ord, key)) % len(_CLASS_COLOURS)])
+
+
+class FrameView(QWidget):
+    """An image scaled to fit, with boxes, masks and labels drawn on top (toggle with `show_overlays`)."""
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.image: QImage | None = None
+        self.overlays: list[Overlay] = []
+        self.caption = ""
+        self.show_overlays = True
+        self.setMinimumSize(240, 180)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def show_inspection(self, inspection: Inspection) -> None:
+        frame = inspection.frame
+        if isinstance(frame, Frame):
+            self.set_image(frame.image, overlays_of(inspection), f"{frame.key}  {inspection.verdict.status}")
+        else:  # a part whose image could not be had: keep the last image, say why
+            self.caption = f"{frame.key}: no image ({frame.code})"
+            self.overlays = []
+            self.update()
+
+    def set_image(self, image: np.ndarray | None, overlays: list[Overlay], caption: str = "") -> None:
+        self.image = to_qimage(image) if image is not None else None
+        self.overlays = overlays
+        self.caption = caption
+        self.update()
+
+    def set_show_overlays(self, show: bool) -> None:
+        self.show_overlays = show
+        self.update()
+
+    def paintEvent(self, event: object) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#101418"))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.image is None:
+            painter.setPen(QColor("#90a4ae"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, f"{self.title}\nwaiting for parts…")
+        else:
+            target = self._target_rect()
+            painter.drawImage(target, self.image)
+            if self.show_overlays:
+                self._draw_overlays(painter, target)
+        if self.caption or self.title:
+            painter.setPen(QColor("#eceff1"))
+            painter.setFont(QFont(self.font().family(), 11, QFont.Weight.Bold))
+            painter.drawText(QRectF(8, 4, self.width() - 16, 24), Qt.AlignmentFlag.AlignLeft,
+                             f"{self.title}   {self.caption}".strip())
+        painter.end()
+
+    def _target_rect(self) -> QRectF:
+        assert self.image is not None
+        scale = min(self.width() / self.image.width(), (self.height() - 28) / self.image.height())
+        w, h = self.image.width() * scale, self.image.height() * scale
+        return QRectF((self.width() - w) / 2, 28 + (self.height() - 28 - h) / 2, w, h)
+
+    def _draw_overlays(self, painter: QPainter, target: QRectF) -> None:
+        assert self.image is not None
+        sx, sy = target.width() / self.image.width(), target.height() / self.image.height()
+        painter.setFont(QFont(self.font().family(), 10, QFont.Weight.Bold))
+        for ov in self.overlays:
+            colour = _colour_for(ov.colour_key)
+            pen = QPen(colour, 3 if ov.counted else 1, Qt.PenStyle.SolidLine if ov.counted else Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            x1, y1, x2, y2 = ov.box
+            rect = QRectF(target.x() + x1 * sx, target.y() + y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy)
+            if ov.polygon:
+                fill = QColor(colour)
+                fill.setAlpha(70)
+                painter.setBrush(fill)
+                painter.drawPolygon(QPolygonF([QPointF(target.x() + x * sx, target.y() + y * sy)
+                                               for x, y in ov.polygon]))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(rect)
+            painter.drawText(QPointF(rect.x(), max(target.y() + 12, rect.y() - 4)), ov.label)
+
+
+class VerdictIndicator(QLabel):
+    """The last part's verdict in letters readable from a few metres."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.status = ""
+        self.setObjectName("verdict")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(280, 150)
+        self.setWordWrap(True)
+        self.show_verdict("", "no part yet")
+
+    def show_verdict(self, status: str, detail: str = "") -> None:
+        changed = status != self.status or not self.styleSheet()
+        self.status = status
+        text = status or "—"
+        self.setText(f"<div style='font-size:72pt; font-weight:800'>{text}</div>"
+                     f"<div style='font-size:14pt'>{html.escape(detail)}</div>")
+        if changed:  # re-styling is not free: only when the colour changes, not on every part
+            self.setStyleSheet(f"QLabel#verdict {{ background: {VERDICT_COLOURS.get(status, '#546e7a')}; "
+                               "color: white; border-radius: 10px; padding: 8px; }")
+            self.setAccessibleName(f"verdict {text}")
+
+    def show_inspection(self, inspection: Inspection) -> None:
+        verdict = inspection.verdict
+        detail = inspection.frame.key
+        if verdict.reasons:
+            detail += " · " + "; ".join(r.message for r in verdict.reasons[:2])
+        self.show_verdict(verdict.status.value, detail[:120])
+
+
+class CounterPanel(QFrame):
+    FIELDS = (("inspected", "Inspected"), ("pass", "Pass"), ("fail", "Fail"), ("error", "Error"),
+              ("yield_pct", "Yield"), ("parts_per_min", "Parts/min"))
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("counters")
+        grid = QGridLayout(self)
+        self.values: dict[str, QLabel] = {}
+        for i, (key, title) in enumerate(self.FIELDS):
+            name = QLabel(title)
+            name.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            name.setFont(_font(self, 12))
+            value = QLabel("0")
+            value.setObjectName(f"counter_{key}")
+            value.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            value.setFont(_font(self, 28, QFont.Weight.Bold))
+            row, col = divmod(i, 3)
+            grid.addWidget(name, 2 * row, col)
+            grid.addWidget(value, 2 * row + 1, col)
+            self.values[key] = value
+        self.update_counts({})
+
+    def update_counts(self, snapshot: dict[str, float]) -> None:
+        for key, _ in self.FIELDS:
+            value = snapshot.get(key, 0)
+            if key == "yield_pct":
+                text = "—" if not snapshot or math.isnan(value) else f"{value:.1f} %"
+            elif key == "parts_per_min":
+                text = f"{value:.0f}"
+            else:
+                text = f"{int(value)}"
+            self.values[key].setText(text)
+
+    def text_of(self, key: str) -> str:
+        return self.values[key].text()
+
+
+class FailureStrip(QListWidget):
+    """Thumbnails of the latest rejected parts, newest first; click one to see it in full."""
+
+    failureClicked = pyqtSignal(object)  # Inspection
+
+    def __init__(self, thumb_px: int = 96, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListWidget.ViewMode.IconMode)
+        self.setFlow(QListWidget.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setIconSize(QSize(thumb_px, thumb_px))
+        self.setFixedHeight(thumb_px + 44)
+        self.setMovement(QListWidget.Movement.Static)
+        self.thumb_px = thumb_px
+        self.inspections: list[Inspection] = []
+        self._icons: dict[int, QIcon] = {}
+        self.itemClicked.connect(lambda item: self.failureClicked.emit(self.inspections[self.row(item)]))
+        self.itemActivated.connect(lambda item: self.failureClicked.emit(self.inspections[self.row(item)]))
+
+    def set_failures(self, inspections: list[Inspection]) -> None:
+        keep = {id(i) for i in inspections}
+        self._icons = {k: v for k, v in self._icons.items() if k in keep}  # only thumbnails still shown
+        self.inspections = list(inspections)
+        self.clear()
+        for inspection in self.inspections:
+            item = QListWidgetItem(self._icon(inspection), f"{inspection.verdict.status} {inspection.frame.key}")
+            item.setToolTip(inspection.verdict.summary)
+            self.addItem(item)
+
+    def _icon(self, inspection: Inspection) -> QIcon:
+        icon = self._icons.get(id(inspection))
+        if icon is None:
+            pixmap = QPixmap(self.thumb_px, self.thumb_px)
+            pixmap.fill(QColor(VERDICT_COLOURS[inspection.verdict.status.value]))
+            if isinstance(inspection.frame, Frame):
+                view = FrameView()
+                view.resize(self.thumb_px * 2, self.thumb_px * 2)
+                view.set_image(inspection.frame.image, overlays_of(inspection))
+                image = view.grab().scaled(self.thumb_px, self.thumb_px, Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation)
+                pixmap = image
+            icon = self._icons[id(inspection)] = QIcon(pixmap)
+        return icon
+
+
+class AlarmBanner(QFrame):
+    """Unacknowledged alarms, newest first; one click (or Ctrl+K) acknowledges them."""
+
+    acknowledgeRequested = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("alarm")
+        self.setStyleSheet("QFrame#alarm { background: #b71c1c; border-radius: 6px; } "
+                           "QFrame#alarm QLabel { color: white; font-size: 14pt; font-weight: 600; }")
+        layout = QHBoxLayout(self)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.button = QPushButton("Acknowledge (Ctrl+K)")
+        self.button.clicked.connect(self.acknowledgeRequested.emit)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.button)
+        self.alarms: dict[str, tuple[str, str, int]] = {}  # kind → (title, message, count)
+        self.setVisible(False)
+
+    def add(self, kind: str, title: str, message: str) -> None:
+        count = self.alarms.pop(kind, ("", "", 0))[2] + 1
+        self.alarms = {kind: (title, message, count), **self.alarms}  # newest first
+        self._render()
+
+    def clear_alarms(self) -> list[str]:
+        kinds = list(self.alarms)
+        self.alarms.clear()
+        self._render()
+        return kinds
+
+    def _render(self) -> None:
+        lines = []
+        for title, message, count in list(self.alarms.values())[:3]:
+            times = f" (×{count})" if count > 1 else ""
+            lines.append(f"⚠ {title}{times}: {message[:160]}")
+        if len(self.alarms) > 3:
+            lines.append(f"… and {len(self.alarms) - 3} more")
+        self.label.setText("\n".join(lines))
+        self.setVisible(bool(self.alarms))
+
+
+def labelled(widget: QWidget, title: str) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    caption = QLabel(title)
+    caption.setFont(_font(caption, caption.font().pointSize(), QFont.Weight.DemiBold))
+    layout.addWidget(caption)
+    layout.addWidget(widget)
+    return box

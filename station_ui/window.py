@@ -1,0 +1,542 @@
+"""The console's main window: live view, SPC, history, review queue, controller panel.
+
+It displays what the bridge emits and forwards what people ask to the core (`Operations` checks the
+permission and writes the audit log). It never inspects, judges or blocks on the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspection.audit import Operations
+from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
+from inspection.config import StationConfig
+from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
+from inspection.history import find_inspection
+from inspection.store import Store
+from inspection.types import Inspection
+from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, alarm_kind_for
+from station_ui.controller_view import ControllerView, pending_proposals
+from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
+from station_ui.login import LoginDialog, UsersDialog
+from station_ui.runner import StationRunner
+from station_ui.spc_view import SpcView
+from station_ui.theme import apply_theme
+from station_ui.widgets import AlarmBanner, CounterPanel, FailureStrip, FrameView, VerdictIndicator, labelled
+
+__all__ = ["LINE_OPERATOR", "MainWindow", "console_settings"]
+
+log = logging.getLogger(__name__)
+LINE_OPERATOR = User("operator", Role.OPERATOR)  # the station's standing operator session; others log in
+_ERROR_KINDS = ((ModelError, "model"), (CameraError, "camera_error"), (StoreError, "database"),
+                (ConfigError, "config"))
+_POLLED_SKIP = ("camera_error", "output_error")  # these already arrive through the log handler
+
+
+def console_settings() -> QSettings:
+    """Where the console remembers its layout: $STATION_CONSOLE_SETTINGS (an .ini file; tests use this)
+    or the platform's settings store under inspection-station/console."""
+    if path := os.environ.get("STATION_CONSOLE_SETTINGS"):
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings("inspection-station", "console")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, config: StationConfig | None, db_path: Path | None = None, *,
+                 settings: QSettings | None = None, user: User | None = LINE_OPERATOR, theme: str | None = None,
+                 ui_db_timeout_s: float = 0.5) -> None:
+        super().__init__()
+        self.config = config
+        self.db_path = Path(db_path) if db_path else (config.db_path if config else None)
+        self.settings = settings or console_settings()
+        self.user = self.default_user = user
+        self.ops: Operations | None = None
+        self.accounts: Accounts | None = None
+        self.theme = "dark"
+        self.runner: StationRunner | None = None
+        self.state = "idle"
+        self.last_message = ""
+        self._ui_db_timeout_s = ui_db_timeout_s
+        self._store: Store | None = None
+        self._last_event_id: int | None = None
+        self._proposals_seen = 0
+        self._shown_this_second = 0
+        self.display_fps = 0.0
+        app = QApplication.instance()
+        if isinstance(app, QApplication):  # before any widget exists, so every widget starts themed
+            apply_theme(app, theme or str(self.settings.value("theme", "dark")))
+        self.setWindowTitle(f"Inspection station — {config.name if config else 'no station'}")
+        self.resize(1400, 900)
+
+        self.bridge = PipelineBridge(parent=self)
+        self._log_handler = AlarmLogHandler(self.bridge)
+        logging.getLogger("inspection").addHandler(self._log_handler)
+        self.bridge.frameReady.connect(self._on_frame)
+        self.bridge.countersChanged.connect(self._on_counters)
+        self.bridge.failuresChanged.connect(lambda items: self.failures.set_failures(items))
+        self.bridge.alarmRaised.connect(self.raise_alarm)
+        self.bridge.stateChanged.connect(self._on_state)
+
+        self._build_toolbar()
+        self._build_central()
+        self._build_status_bar()
+        self._build_shortcuts()
+        self._open_store()
+        self._restore_settings(theme)
+        self._apply_user()
+        self._on_state("idle", "press Start (F5)")
+
+        self._status_timer = QTimer(self)
+        self._status_timer.timeout.connect(self._tick)
+        self._status_timer.start(1000)
+        self._poll_timer = QTimer(self)
+        self._poll_timer.timeout.connect(self.poll_store)
+        self._poll_timer.start(2000)
+
+    # --- building ----------------------------------------------------------------------------------
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Run")
+        bar.setObjectName("run_toolbar")
+        self.addToolBar(bar)
+        self.start_action = QAction("▶ Start (F5)", self, shortcut=QKeySequence("F5"), triggered=self.start)
+        self.pause_action = QAction("‖ Pause (F6)", self, shortcut=QKeySequence("F6"), triggered=self.pause)
+        self.stop_action = QAction("■ Stop (F7)", self, shortcut=QKeySequence("F7"), triggered=self.stop)
+        for action in (self.start_action, self.pause_action, self.stop_action):
+            bar.addAction(action)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Recipe "))
+        self.recipe_combo = QComboBox()
+        self.recipe_combo.setMinimumWidth(200)
+        for path in self._recipe_files():
+            self.recipe_combo.addItem(path.stem, str(path))
+        self._recipe_index = 0
+        self.recipe_combo.activated.connect(self._recipe_chosen)
+        bar.addWidget(self.recipe_combo)
+        bar.addSeparator()
+        self.overlay_action = QAction("Boxes (O)", self, checkable=True, checked=True, shortcut=QKeySequence("O"),
+                                      toggled=self.set_overlays)
+        self.theme_action = QAction("Light theme (Ctrl+T)", self, checkable=True,
+                                    shortcut=QKeySequence("Ctrl+T"), toggled=self._theme_toggled)
+        bar.addAction(self.overlay_action)
+        bar.addAction(self.theme_action)
+        bar.addSeparator()
+        self.user_label = QLabel()
+        self.login_action = QAction("Log in (Ctrl+L)", self, shortcut=QKeySequence("Ctrl+L"),
+                                    triggered=self.show_login)
+        self.logout_action = QAction("Log out", self, triggered=self.logout)
+        self.users_action = QAction("Accounts…", self, triggered=self.show_users)
+        bar.addWidget(self.user_label)
+        for action in (self.login_action, self.logout_action, self.users_action):
+            bar.addAction(action)
+
+    def _build_central(self) -> None:
+        self.alarm_banner = AlarmBanner()
+        self.alarm_banner.acknowledgeRequested.connect(self.acknowledge_alarms)
+        self.camera_views: dict[str, FrameView] = {}
+        self.camera_grid = QGridLayout()
+        camera_box = QWidget()
+        camera_box.setLayout(self.camera_grid)
+        for camera in (self.config.cameras if self.config else []):
+            self._camera_view(camera.id)  # type: ignore[attr-defined]
+        self.verdict = VerdictIndicator()
+        self.counters = CounterPanel()
+        self.failures = FailureStrip()
+        self.failures.failureClicked.connect(self.show_failure)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(self.verdict, 2)
+        side_layout.addWidget(self.counters, 1)
+        self.live_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.live_splitter.setObjectName("live_splitter")
+        self.live_splitter.addWidget(camera_box)
+        self.live_splitter.addWidget(side)
+        self.live_splitter.setSizes([900, 480])
+        live = QWidget()
+        live_layout = QVBoxLayout(live)
+        live_layout.addWidget(self.live_splitter, 1)
+        live_layout.addWidget(labelled(self.failures, "Latest failures (click to inspect)"))
+
+        self.spc = SpcView()
+        self.history = HistoryView(lambda: self.ops)
+        self.history.overrideRequested.connect(self.request_override)
+        self.history.exportRequested.connect(self.export_history)
+        self.review = ReviewView(lambda: self.ops)
+        self.review.approve_button.clicked.connect(lambda: self.decide_review("approved"))
+        self.review.reject_button.clicked.connect(lambda: self.decide_review("rejected"))
+        self.controller = ControllerView()
+        self.tabs = QTabWidget()
+        for widget, title in ((live, "Live (Ctrl+1)"), (self.spc, "SPC (Ctrl+2)"), (self.history, "History (Ctrl+3)"),
+                              (self.review, "Review (Ctrl+4)"), (self.controller, "Controller (Ctrl+5)")):
+            self.tabs.addTab(widget, title)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.alarm_banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+    def _build_status_bar(self) -> None:
+        self.state_label = QLabel()
+        self.rate_label = QLabel()
+        self.db_label = QLabel(str(self.db_path or "no database"))
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.state_label)
+        bar.addPermanentWidget(self.rate_label)
+        bar.addPermanentWidget(self.db_label)
+
+    def _build_shortcuts(self) -> None:
+        for i in range(self.tabs.count()):
+            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, activated=lambda i=i: self.tabs.setCurrentIndex(i))
+        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.acknowledge_alarms)
+
+    def _camera_view(self, camera_id: str) -> FrameView:
+        view = self.camera_views.get(camera_id)
+        if view is None:
+            view = self.camera_views[camera_id] = FrameView(camera_id)
+            view.set_show_overlays(getattr(self, "overlay_action", None) is None or self.overlay_action.isChecked())
+            n = len(self.camera_views) - 1
+            self.camera_grid.addWidget(view, n // 2, n % 2)
+        return view
+
+    def _recipe_files(self) -> list[Path]:
+        if self.config is None:
+            return []
+        current = self.config.recipe
+        others = sorted(p for p in current.parent.glob("*.y*ml") if p.resolve() != current.resolve())
+        return [current, *others]
+
+    # --- store -------------------------------------------------------------------------------------
+
+    def _open_store(self) -> None:
+        if self._store is not None or self.db_path is None:
+            return
+        try:
+            self._store = Store(self.db_path, timeout_s=self._ui_db_timeout_s)
+            self.ops = Operations(self._store)
+            self.accounts = Accounts(self._store)
+            rows = self._store.query("select max(id) as m from events")
+            self._last_event_id = rows[0]["m"] or 0
+        except StationError as exc:
+            self._store, self.ops, self.accounts = None, None, None
+            self.raise_alarm("database", f"history, SPC and overrides unavailable: {exc}")
+        self.spc.set_store(self._store)
+        self.controller.set_store(self._store)
+
+    # --- commands (each checked by the core) -------------------------------------------------------
+
+    def _authorized(self, action: str, detail: str = "") -> bool:
+        try:
+            if self.ops is not None:
+                self.ops.authorize(self.user, action, detail)
+            else:
+                require(self.user, action)
+        except AccessDenied as exc:
+            self.notify(str(exc))
+            return False
+        except StoreError as exc:
+            self.notify(f"not done: the audit log cannot be written ({exc})")
+            return False
+        return True
+
+    def start(self) -> None:
+        if self.config is None:
+            self.notify("no station configuration loaded")
+            return
+        if self.runner is not None and self.runner.alive and self.runner.state != "paused":
+            return
+        if not self._authorized("run", "resume" if self.state == "paused" else "start"):
+            return
+        if self.runner is None or not self.runner.alive:
+            if self.state in ("finished", "stopped", "error", "idle"):
+                self.bridge.reset()
+            recipe = Path(self.recipe_combo.currentData() or self.config.recipe)
+            self.runner = StationRunner(
+                self.config, db_path=self.db_path, recipe_path=recipe,
+                listeners=[self.bridge.on_inspection], on_state=self.bridge.set_state, on_error=self._runner_error)
+        self.runner.start()
+
+    def pause(self) -> None:
+        if self.runner is not None and self.runner.alive and self._authorized("run", "pause"):
+            self.runner.pause()
+
+    def stop(self) -> None:
+        if self.runner is not None and self.runner.alive and self._authorized("run", "stop"):
+            self.runner.stop()
+
+    def _runner_error(self, exc: Exception) -> None:  # worker thread: goes through the bridge
+        kind = next((k for cls, k in _ERROR_KINDS if isinstance(exc, cls)), None) or alarm_kind_for(str(exc))
+        self.bridge.raise_alarm(kind, str(exc) if isinstance(exc, StationError) else f"{type(exc).__name__}: {exc}")
+
+    def _recipe_chosen(self, index: int) -> None:
+        if index == self._recipe_index:
+            return
+        if self.runner is not None and self.runner.alive:
+            self.notify("stop the line before switching the recipe")
+        elif self._authorized("select_recipe", self.recipe_combo.itemText(index)):
+            self._recipe_index = index
+            return
+        self.recipe_combo.setCurrentIndex(self._recipe_index)
+
+    def acknowledge_alarms(self) -> None:
+        if self.alarm_banner.alarms and self._authorized("acknowledge", ", ".join(self.alarm_banner.alarms)):
+            self.alarm_banner.clear_alarms()
+
+    def request_override(self, inspection_id: int, part: str, current: str) -> OverrideDialog | None:
+        if not allowed(self.user, "override"):
+            self._authorized("override", f"part #{inspection_id}")  # logs the denied attempt, says why
+            return None
+        dialog = self.override_dialog = OverrideDialog(part, current, self)
+        dialog.accepted.connect(lambda: self.submit_override(inspection_id, dialog))
+        dialog.open()
+        return dialog
+
+    def submit_override(self, inspection_id: int, dialog: OverrideDialog) -> int | None:
+        if self.ops is None:
+            self.notify("verdict database not available: override not stored")
+            return None
+        try:
+            override_id = self.ops.override(self.user, override_request(dialog, inspection_id))
+        except StationError as exc:
+            self.notify(str(exc))
+            return None
+        self.notify(f"override #{override_id} stored; waiting for review")
+        self.history.refresh()
+        self.review.refresh()
+        return override_id
+
+    def decide_review(self, decision: str) -> None:
+        try:
+            self.review.decide(self.user, decision)
+        except StationError as exc:
+            self.notify(str(exc))
+
+    def export_history(self, path: Path) -> int | None:
+        try:
+            return self.history.export_to(path, self.user)
+        except (StationError, OSError) as exc:
+            self.notify(str(exc))
+            return None
+
+    def show_login(self) -> LoginDialog | None:
+        if self.accounts is None:
+            self.notify("accounts unavailable: the verdict database cannot be opened")
+            return None
+        dialog = self.login_dialog = LoginDialog(self.accounts, self)
+        dialog.accepted.connect(lambda: self.set_user(dialog.user))
+        dialog.open()
+        return dialog
+
+    def show_users(self) -> UsersDialog | None:
+        if self.accounts is None or not self._authorized("manage_users", "open accounts"):
+            return None
+        dialog = self.users_dialog = UsersDialog(self.accounts, self.user, self)
+        dialog.open()
+        return dialog
+
+    def set_user(self, user: User | None, action: str = "login") -> None:
+        if self.ops is not None:
+            try:
+                self.ops.audit.record(user if action == "login" else self.user, action)
+            except StoreError:
+                log.warning("could not audit %s of %s", action, user)
+        self.user = user
+        self._apply_user()
+
+    def logout(self) -> None:
+        """Back to the station's standing session (the line operator, or nobody with --require-login)."""
+        self.set_user(self.default_user, "logout")
+
+    def _apply_user(self) -> None:
+        who = f"{self.user.username} ({self.user.role})" if self.user else "not logged in"
+        self.user_label.setText(f"  {who}  ")
+        engineer = allowed(self.user, "review")
+        self.tabs.setTabVisible(3, engineer)
+        self.history.export_button.setEnabled(allowed(self.user, "export"))
+        self.users_action.setVisible(allowed(self.user, "manage_users"))
+        self.logout_action.setVisible(self.user != self.default_user)
+
+    # --- what the bridge reports -------------------------------------------------------------------
+
+    def _on_frame(self, inspection: Inspection) -> None:
+        self._camera_view(inspection.frame.camera_id).show_inspection(inspection)
+        self.verdict.show_inspection(inspection)
+        self._shown_this_second += 1
+
+    def _on_counters(self, snapshot: dict) -> None:
+        self.counters.update_counts(snapshot)
+        self.rate_label.setText(f"  display {self.display_fps:.0f} fps · {snapshot.get('parts_per_min', 0):.0f} "
+                                f"parts/min · latency {snapshot.get('latency_ms', 0):.0f} ms "
+                                f"(mean {snapshot.get('mean_latency_ms', 0):.0f})  ")
+
+    def _on_state(self, state: str, detail: str) -> None:
+        self.state = state
+        running = state in ("starting", "running")
+        self.start_action.setEnabled(not running)
+        self.start_action.setText("▶ Resume (F5)" if state == "paused" else "▶ Start (F5)")
+        self.pause_action.setEnabled(state == "running")
+        self.stop_action.setEnabled(running or state == "paused")
+        self.recipe_combo.setEnabled(not running and state != "paused")
+        colour = {"running": "#2e7d32", "error": "#c62828", "paused": "#f9a825"}.get(state, "#546e7a")
+        self.state_label.setText(f"<b style='color:{colour}'>{state.upper()}</b> {detail[:80]}")
+
+    def raise_alarm(self, kind: str, message: str) -> None:
+        self.alarm_banner.add(kind, ALARM_TITLES.get(kind, kind.replace("_", " ")), message)
+
+    def notify(self, message: str) -> None:
+        self.last_message = message
+        self.statusBar().showMessage(message, 10_000)
+
+    def show_failure(self, inspection: Inspection) -> QDialog:
+        dialog = self.failure_dialog = QDialog(self)
+        dialog.setWindowTitle(f"{inspection.verdict.status} — {inspection.frame.key}")
+        dialog.resize(900, 700)
+        view = FrameView(inspection.frame.camera_id)
+        view.show_inspection(inspection)
+        view.set_show_overlays(self.overlay_action.isChecked())
+        text = QLabel(f"{inspection.verdict.summary}\nmodel {inspection.model_id}, recipe {inspection.recipe}")
+        text.setWordWrap(True)
+        override = QPushButton("Override verdict…")
+        override.clicked.connect(lambda: self._override_live(inspection))
+        row = QHBoxLayout()
+        row.addWidget(text, 1)
+        row.addWidget(override)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(view, 1)
+        layout.addLayout(row)
+        dialog.open()
+        return dialog
+
+    def _override_live(self, inspection: Inspection) -> None:
+        frame = inspection.frame
+        row_id = find_inspection(self.ops.store, frame.key, frame.timestamp_s) if self.ops else None
+        if row_id is None:
+            self.notify(f"part {inspection.frame.key} is not in the verdict log (database unavailable?)")
+            return
+        self.request_override(row_id, inspection.frame.key, inspection.verdict.status.value)
+
+    # --- periodic ----------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self.display_fps, self._shown_this_second = float(self._shown_this_second), 0
+        self.bridge.refresh_counters()
+        if self.tabs.currentWidget() is self.spc and int(time.monotonic()) % 10 == 0:
+            self.spc.refresh()
+
+    def poll_store(self) -> None:
+        """Alarms and controller proposals the store logged (also from other processes)."""
+        if self._store is None:
+            self._open_store()
+            return
+        try:
+            rows = self._store.query("select * from events where id > ? and (level in ('alarm', 'error') or "
+                                     "kind like 'controller_proposal%') order by id", [self._last_event_id or 0])
+        except StoreError:
+            return  # the next poll retries; a locked database is also reported by the pipeline
+        for row in rows:
+            self._last_event_id = row["id"]
+            if row["kind"] not in _POLLED_SKIP:
+                self.raise_alarm(row["kind"], row["message"])
+        try:
+            waiting = pending_proposals(self._store)
+        except StoreError:
+            return
+        if waiting > self._proposals_seen:
+            self.raise_alarm("controller_proposal", f"{waiting} process change(s) waiting for approval "
+                             "(Controller tab)")
+        self._proposals_seen = waiting
+
+    def _tab_changed(self, index: int) -> None:
+        widget = self.tabs.widget(index)
+        if widget is self.spc:
+            self.spc.refresh()
+        elif widget is self.history:
+            self.history.refresh()
+        elif widget is self.review:
+            self.review.refresh()
+        elif widget is self.controller:
+            self.controller.refresh()
+
+    # --- look and layout ---------------------------------------------------------------------------
+
+    def set_overlays(self, show: bool) -> None:
+        for view in self.camera_views.values():
+            view.set_show_overlays(show)
+
+    def set_theme(self, theme: str) -> None:
+        self.theme = theme
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, theme)
+        background = "#12161a" if theme == "dark" else "w"
+        for plot in (self.spc.p_plot, self.spc.pareto_plot, self.spc.trend_plot):
+            plot.setBackground(background)
+        self.theme_action.blockSignals(True)
+        self.theme_action.setChecked(theme == "light")
+        self.theme_action.blockSignals(False)
+
+    def _theme_toggled(self, light: bool) -> None:
+        self.set_theme("light" if light else "dark")
+
+    def _restore_settings(self, theme: str | None) -> None:
+        s = self.settings
+        if isinstance(geometry := s.value("geometry"), QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state := s.value("window_state"), QByteArray):
+            self.restoreState(state)
+        if isinstance(split := s.value("live_splitter"), QByteArray):
+            self.live_splitter.restoreState(split)
+        self.tabs.setCurrentIndex(int(s.value("tab", 0)))
+        self.overlay_action.setChecked(s.value("overlays", "true") in ("true", True))
+        self.set_theme(theme or str(s.value("theme", "dark")))
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("window_state", self.saveState())
+        s.setValue("live_splitter", self.live_splitter.saveState())
+        s.setValue("tab", self.tabs.currentIndex())
+        s.setValue("overlays", "true" if self.overlay_action.isChecked() else "false")
+        s.setValue("theme", self.theme)
+        s.sync()
+
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        """Stop the line, wait for the worker, release the database. True when the worker ended."""
+        ended = True
+        if self.runner is not None:
+            self.runner.stop()
+            ended = self.runner.join(timeout_s)
+        self._status_timer.stop()
+        self._poll_timer.stop()
+        logging.getLogger("inspection").removeHandler(self._log_handler)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+            self.ops = self.accounts = None
+        return ended
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,76 @@
+"""`station console` and the Qt start-up environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import pytest
+from click.testing import CliRunner
+from PyQt6.QtWidgets import QApplication
+
+import station_ui.cli
+from inspection.cli import station
+from station_ui.qtenv import prepare_qt_environment
+from station_ui.window import MainWindow
+
+pytestmark = pytest.mark.ui
+
+
+def test_opencv_qt_plugin_path_is_dropped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cv2_plugins = Path(cv2.__file__).parent / "qt" / "plugins"
+    monkeypatch.setenv("QT_QPA_PLATFORM_PLUGIN_PATH", str(cv2_plugins))
+    monkeypatch.setenv("QT_PLUGIN_PATH", str(tmp_path))  # someone else's: kept
+    assert prepare_qt_environment() == ["QT_QPA_PLATFORM_PLUGIN_PATH"]
+    assert "QT_QPA_PLATFORM_PLUGIN_PATH" not in os.environ and os.environ["QT_PLUGIN_PATH"] == str(tmp_path)
+
+
+def test_console_is_a_station_command() -> None:
+    result = CliRunner().invoke(station, ["--help"])
+    assert result.exit_code == 0 and "console" in result.output
+    result = CliRunner().invoke(station, ["console", "--help"])
+    assert result.exit_code == 0
+    for option in ("--config", "--product", "--db", "--require-login"):
+        assert option in result.output
+
+
+def test_console_command_opens_the_window_on_a_config(qtbot, monkeypatch: pytest.MonkeyPatch,
+                                                      station_yaml: Path, tmp_path: Path) -> None:
+    seen: list[MainWindow] = []
+
+    def fake_exec(app: QApplication, window: MainWindow) -> int:  # exec() would end the test's QApplication
+        seen.append(window)
+        assert window.isVisible()
+        window.close()
+        return 0
+
+    monkeypatch.setattr(station_ui.cli, "_exec", fake_exec)
+    db = tmp_path / "console.db"
+    result = CliRunner().invoke(station, ["console", "--config", str(station_yaml), "--db", str(db), "--no-start",
+                                          "--require-login"])
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 1 and seen[0].user is None and seen[0].db_path == db
+    assert seen[0].runner is None and db.exists()
+    assert Path(os.environ["STATION_CONSOLE_SETTINGS"]).exists()  # layout saved, in the test's file
+
+
+def test_bad_config_is_a_clean_error(tmp_path: Path) -> None:
+    bad = tmp_path / "station.yaml"
+    bad.write_text("name: x\ncameras: nope\n", encoding="utf-8")
+    result = CliRunner().invoke(station, ["console", "--config", str(bad)])
+    assert result.exit_code == 2 and "cameras" in result.output
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("camera_error: cam0: device lost", "camera_error"),
+    ("output_error: modbus 127.0.0.1:5020 timed out", "output_error"),
+    ("record_backlog: the verdict log fell 64 parts behind", "record_backlog"),
+    ("cannot log part cam0#3 to /data/station.db: database is locked", "database"),
+    ("model file /m/x.pt does not exist; check detector.model", "model"),
+    ("inspection of cam0#4 failed: RuntimeError: boom", "station"),
+])
+def test_core_errors_become_named_alarms(message: str, kind: str) -> None:
+    from station_ui.bridge import alarm_kind_for
+
+    assert alarm_kind_for(message) == kind
