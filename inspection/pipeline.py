@@ -1,7 +1,9 @@
 """The station: cameras → detector → recipe judge → reject output → verdict log.
 
-This is the straight-line runtime: one part at a time, reject output first, logging after. Every part
-gets exactly one verdict; a part that cannot be inspected gets the recipe's fail-safe verdict.
+`Station` owns the adapters; `Station.run` drives them through the concurrent runtime
+(`inspection.runtime.Runtime`: stages on their own threads, bounded queues, deadlines, reject output
+first, logging after). `Station.inspect` stays the straight-line path for one part. Every part gets
+exactly one verdict; a part that cannot be inspected gets the recipe's fail-safe verdict.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from inspection.camera import Camera, EndOfStream
+from inspection.camera import Camera
+from inspection.camera.replay import ReplayCamera
 from inspection.config import StationConfig
 from inspection.detector import Detector
-from inspection.errors import CameraError, StationError, StoreError
+from inspection.errors import ConfigError, StoreError
 from inspection.judge import Judge
 from inspection.outputs import RejectOutput
 from inspection.recipe import Recipe, load_recipe
 from inspection.registry import create_adapter
+from inspection.runtime import Runtime, RuntimeOptions, SourceSpec, StageStats
 from inspection.store import ImageArchive, Store
 from inspection.types import Frame, FrameFailure, Inspection, StageTimings, VerdictStatus
 
@@ -42,6 +46,7 @@ class RunSummary:
     store_errors: int = 0
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    stage_stats: dict[str, Any] = field(default_factory=dict)  # rolling p50/p95/p99 per stage + counters
 
     def add(self, inspection: Inspection) -> None:
         self.counts[inspection.verdict.status.value] += 1
@@ -72,6 +77,7 @@ class RunSummary:
             "latency_p50_ms": round(self.latency_percentile(50), 2),
             "latency_p95_ms": round(self.latency_percentile(95), 2),
             "latency_p99_ms": round(self.latency_percentile(99), 2),
+            **self.stage_stats,
         }
 
 
@@ -89,6 +95,10 @@ class Station:
         self.store: Store | None = None
         self.listeners: list[Listener] = []
         self._stop = threading.Event()
+        self.runtime_options = RuntimeOptions()
+        self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
+        self._runtime: Runtime | None = None
+        self._warm = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -97,7 +107,11 @@ class Station:
             self.store = Store(self.db_path, ImageArchive(
                 self.config.archive_dir, self.config.store.keep_images, self.config.store.sample_every,
                 self.config.store.image_format, self.config.store.min_free_mb))
-            self.detector = create_adapter("detector", self.config.detector, model_path=self.recipe.model)
+            self.detector = create_adapter("detector", self.config.detector, model_path=self.recipe.model,
+                                           tiling=self.recipe.tiling)
+            if self.recipe.tiling is not None and getattr(self.detector, "tiling", None) is None:
+                raise ConfigError(f"{self.recipe.source_file or self.recipe.name}: tiling: needs an exported-model "
+                                  f"detector (kind: onnx, openvino or tensorrt), not {self.config.detector.kind!r}")
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
             self.output = create_adapter("output", self.config.output)
             self.output.open()
@@ -130,43 +144,42 @@ class Station:
         self.close()
 
     def stop(self) -> None:
-        """Ask `run` to finish after the part in hand (thread-safe)."""
+        """Ask `run` to stop acquiring; parts in flight still get their verdicts (thread- and signal-safe)."""
         self._stop.set()
+        runtime = self._runtime
+        if runtime is not None:
+            runtime.stop()
 
     # --- running -------------------------------------------------------------------------------
 
     def warmup(self) -> None:
         """Run the model on a blank frame so the first real part is not many times slower."""
         assert self.detector is not None
-        blank = Frame(np.zeros((64, 64, 3), np.uint8), "warmup", 0, time.time())
+        blank = Frame(np.zeros((480, 640, 3), np.uint8), "warmup", 0, time.time())
         self.detector.warmup(blank)
+        self._warm = True
 
     def run(self, max_parts: int | None = None, read_timeout_s: float = 1.0) -> RunSummary:
-        """Inspect parts until every camera ends, `max_parts` is reached or `stop()` is called."""
+        """Inspect parts until every camera ends, `max_parts` is reached or `stop()` is called.
+
+        Stages run concurrently (see `inspection.runtime`); `stop()` drains the parts in flight."""
+        assert self.detector is not None and self.output is not None
+        if not self._warm:
+            self.warmup()  # the first frames of a cold model are many times slower: not on the line
         summary = RunSummary()
-        started = time.perf_counter()
-        active = list(self.cameras)
         self._stop.clear()
-        while active and not self._stop.is_set() and (max_parts is None or summary.parts < max_parts):
-            for camera in list(active):
-                try:
-                    t0 = time.perf_counter()
-                    item = camera.read(read_timeout_s)
-                    acquire_ms = (time.perf_counter() - t0) * 1000.0
-                except EndOfStream:
-                    active.remove(camera)
-                    continue
-                except CameraError as exc:
-                    self._alarm("camera_error", str(exc))
-                    active.remove(camera)
-                    continue
-                if item is None:
-                    continue
-                inspection = self.inspect(item, acquire_ms)
-                self._deliver(inspection, summary)
-                if max_parts is not None and summary.parts >= max_parts:
-                    break
-        summary.elapsed_s = time.perf_counter() - started
+        sources = [SourceSpec(c, can_wait=_can_wait(c)) for c in self.cameras]
+        options = RuntimeOptions(**{**self.runtime_options.__dict__, "read_timeout_s": read_timeout_s})
+        self._runtime = Runtime(sources, self.detector, self.judge, self.output, self.store, self.listeners,
+                                model_id=self.detector.model_id, options=options, stats=self.stats,
+                                alarm=self._alarm)
+        try:
+            if self._stop.is_set():  # stop() raced with start-up
+                self._runtime.stop()
+            self._runtime.run(summary, max_parts)
+        finally:
+            self._runtime = None
+        summary.stage_stats = self.stats.snapshot()
         return summary
 
     def inspect(self, item: Frame | FrameFailure, acquire_ms: float = 0.0) -> Inspection:
@@ -197,33 +210,6 @@ class Station:
         return Inspection(item, out.detections, verdict, judgement.defects, timings, self.recipe.name,
                           self.detector.model_id)
 
-    def _deliver(self, inspection: Inspection, summary: RunSummary) -> None:
-        """Reject output first (the line waits for it), then the log, then observers."""
-        assert self.output is not None and self.store is not None
-        t0 = time.perf_counter()
-        try:
-            self.output.publish(inspection)
-        except StationError as exc:
-            self._alarm("output_error", str(exc))
-        output_ms = (time.perf_counter() - t0) * 1000.0
-        t = inspection.timings
-        inspection = Inspection(
-            inspection.frame, inspection.detections, inspection.verdict, inspection.defects,
-            StageTimings(t.acquire_ms, t.preprocess_ms, t.infer_ms, t.postprocess_ms, t.judge_ms, output_ms,
-                         t.latency_ms + output_ms),
-            inspection.recipe, inspection.model_id)
-        summary.add(inspection)
-        try:
-            self.store.record(inspection, self.recipe.keep_images)
-        except StoreError as exc:
-            summary.store_errors += 1
-            log.error("%s", exc)
-        for listener in self.listeners:
-            try:
-                listener(inspection)
-            except Exception:
-                log.exception("listener failed")
-
     def _alarm(self, kind: str, message: str) -> None:
         log.error("%s: %s", kind, message)
         if self.store is not None:
@@ -231,6 +217,15 @@ class Station:
                 self.store.event("alarm", kind, message)
             except StoreError:
                 log.error("could not log alarm %s", kind)
+
+
+def _can_wait(camera: Camera) -> bool:
+    """A replay played as fast as possible can wait for the station (back-pressure); a live camera, a
+    replay at `rate_hz` or a recording at its recorded timing cannot: overflow there is fail-safe."""
+    if not isinstance(camera, ReplayCamera) or camera.options.rate_hz is not None:
+        return False
+    is_recording = getattr(camera, "_recording", None) is not None
+    return not (is_recording and getattr(camera.options, "timing", None) != "rate")
 
 
 def _quietly(action: Callable[[], object]) -> None:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from inspection.backends.tiling import TilingOptions
 from inspection.config import ConfigPath, StrictModel, read_yaml, validate_model
 from inspection.errors import ConfigError
 
@@ -59,6 +60,7 @@ class Recipe(StrictModel):
     failsafe_verdict: Literal["ERROR", "FAIL"] = "ERROR"
     deadline_ms: float = Field(2000.0, gt=0.0, description="a part not judged within this is fail-safe")
     keep_images: Literal["all", "failures", "sample", "none"] | None = None
+    tiling: TilingOptions | None = Field(None, description="overlapping tiles for small defects on large images")
     source_file: Path | None = None
 
     @model_validator(mode="after")
