@@ -20,6 +20,7 @@ from inspection.registry import adapter_module
 __all__ = [
     "AdapterOptions",
     "ConfigPath",
+    "SamplePolicy",
     "StationConfig",
     "StoreConfig",
     "StrictModel",
@@ -75,6 +76,19 @@ class StoreConfig(StrictModel):
     min_free_mb: int = Field(200, ge=0, description="stop archiving images below this free space")
 
 
+class SamplePolicy(StrictModel):
+    """Which parts the station keeps for review and retraining (see inspection.samples)."""
+
+    enabled: bool = Field(True, description="keep samples at all")
+    keep_failures: bool = Field(True, description="keep every failed part")
+    uncertain_margin: float = Field(0.15, ge=0.0, le=1.0,
+                                    description="keep parts with a detection this far below its class threshold")
+    pass_rate: float = Field(0.02, ge=0.0, le=1.0, description="fraction of passes kept at random")
+    max_samples: int = Field(5000, ge=1, description="cap on kept samples; least valuable pending ones go first")
+    max_mb: float = Field(2000.0, gt=0.0, description="cap on the samples folder in MB")
+    seed: int = Field(0, description="seed of the random pass sample")
+
+
 class StationConfig(StrictModel):
     name: str = Field("station", description="station name in logs and telemetry")
     data_dir: ConfigPath = Field(default_factory=default_data_dir,
@@ -85,6 +99,10 @@ class StationConfig(StrictModel):
     detector: AdapterOptions = Field(description="the model stage, `kind:` picks the backend")
     output: AdapterOptions = Field(description="reject output to the line, `kind:` picks the protocol")
     store: StoreConfig = StoreConfig()
+    samples: SamplePolicy = SamplePolicy()
+    model_registry: ConfigPath | None = Field(
+        None, description="model registry folder; a recipe with `registry_product:` loads its production model "
+        "from here (hash verified); default <data_dir>/registry")
     source_file: Path | None = None
 
     @property
@@ -94,6 +112,14 @@ class StationConfig(StrictModel):
     @property
     def archive_dir(self) -> Path:
         return self.store.archive_dir or self.data_dir / "images"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.data_dir / "samples"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.model_registry or self.data_dir / "registry"
 
 
 def format_validation_error(error: ValidationError, source: str, prefix: str = "") -> str:

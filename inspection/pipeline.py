@@ -24,10 +24,12 @@ from inspection.config import StationConfig
 from inspection.detector import Detector
 from inspection.errors import ConfigError, StoreError
 from inspection.judge import Judge
+from inspection.model_registry import ModelRegistry
 from inspection.outputs import RejectOutput
 from inspection.recipe import Recipe, load_recipe
 from inspection.registry import create_adapter
 from inspection.runtime import Runtime, RuntimeOptions, SourceSpec, StageStats
+from inspection.samples import SampleKeeper
 from inspection.store import ImageArchive, Store
 from inspection.types import Frame, FrameFailure, Inspection, StageTimings, VerdictStatus
 
@@ -94,6 +96,7 @@ class Station:
         self.output: RejectOutput | None = None
         self.store: Store | None = None
         self.listeners: list[Listener] = []
+        self.samples: SampleKeeper | None = None
         self._stop = threading.Event()
         self.runtime_options = RuntimeOptions()
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
@@ -107,16 +110,18 @@ class Station:
             self.store = Store(self.db_path, ImageArchive(
                 self.config.archive_dir, self.config.store.keep_images, self.config.store.sample_every,
                 self.config.store.image_format, self.config.store.min_free_mb))
-            self.detector = create_adapter("detector", self.config.detector, model_path=self.recipe.model,
+            self.detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
                                            tiling=self.recipe.tiling)
             if self.recipe.tiling is not None and getattr(self.detector, "tiling", None) is None:
                 raise ConfigError(f"{self.recipe.source_file or self.recipe.name}: tiling: needs an exported-model "
                                   f"detector (kind: onnx, openvino or tensorrt), not {self.config.detector.kind!r}")
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
-            self.output = create_adapter("output", self.config.output)
+            self.output = create_adapter("output", self.config.output, alarm=self._alarm)
             self.output.open()
+            if self.config.samples.enabled:
+                self.samples = SampleKeeper(self.store, self.config.samples_dir, self.recipe, self.config.samples)
             for options in self.config.cameras:
-                camera = create_adapter("camera", options)
+                camera = create_adapter("camera", options, on_event=self._camera_event)
                 camera.open()
                 self.cameras.append(camera)
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
@@ -124,6 +129,26 @@ class Station:
             self.close()
             raise
         return self
+
+    def _model_path(self) -> Path | None:
+        """The recipe's model file, or its product's production model from the registry (hash verified)."""
+        if self.recipe.registry_product is None:
+            return self.recipe.model
+        registry = ModelRegistry(self.config.registry_dir)
+        try:
+            return registry.production_path(self.recipe.registry_product)
+        finally:
+            registry.close()
+
+    def _camera_event(self, event: Any) -> None:
+        """Camera adapters report loss and reconnection from their own threads; the store is thread-safe."""
+        level = "info" if event.kind == "camera_reconnected" else "alarm"
+        log.log(logging.INFO if level == "info" else logging.ERROR, "%s: %s", event.kind, event.message)
+        if self.store is not None:
+            try:
+                self.store.event(level, event.kind, event.message, {"camera_id": event.camera_id})
+            except StoreError:
+                log.error("could not log camera event %s", event.kind)
 
     def close(self) -> None:
         for camera in self.cameras:
@@ -172,7 +197,7 @@ class Station:
         options = RuntimeOptions(**{**self.runtime_options.__dict__, "read_timeout_s": read_timeout_s})
         self._runtime = Runtime(sources, self.detector, self.judge, self.output, self.store, self.listeners,
                                 model_id=self.detector.model_id, options=options, stats=self.stats,
-                                alarm=self._alarm)
+                                alarm=self._alarm, recorded=self._recorded)
         try:
             if self._stop.is_set():  # stop() raced with start-up
                 self._runtime.stop()
@@ -209,6 +234,16 @@ class Station:
                                           f"{self.recipe.deadline_ms:.0f} ms")
         return Inspection(item, out.detections, verdict, judgement.defects, timings, self.recipe.name,
                           self.detector.model_id)
+
+    def _recorded(self, inspection: Inspection, row_id: int) -> None:
+        """On the recorder thread, after the verdict is logged: keep it for review if the policy wants it."""
+        if self.samples is not None:
+            try:
+                self.samples.consider(inspection, row_id)
+            except StoreError as exc:
+                self._alarm("samples_write_failed", str(exc))
+            except Exception:  # sampling must never stop the recorder that logs verdicts
+                log.exception("sample policy failed for %s", inspection.frame.key)
 
     def _alarm(self, kind: str, message: str) -> None:
         log.error("%s: %s", kind, message)

@@ -53,6 +53,8 @@ class Recipe(StrictModel):
     product: str = ""
     description: str = ""
     model: ConfigPath | None = Field(None, description="model file for this product (overrides the station's)")
+    registry_product: str | None = Field(
+        None, description="load this product's production model from the model registry (overrides model:)")
     pixel_size_mm: float | None = Field(None, gt=0.0, description="mm per pixel, for *_mm limits")
     default: ClassRule = ClassRule()
     classes: dict[str, ClassRule] = Field(default_factory=dict)

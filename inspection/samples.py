@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-from pydantic import Field
 
-from inspection.config import StrictModel
+from inspection.config import SamplePolicy
 from inspection.errors import StoreError
 from inspection.recipe import Recipe
 from inspection.store import Store
@@ -38,16 +37,6 @@ def ensure_samples_table(store: Store) -> None:
         pk="id", if_not_exists=True,
     )
     store.db["samples"].create_index(["status", "value"], if_not_exists=True)
-
-
-class SamplePolicy(StrictModel):
-    keep_failures: bool = True
-    uncertain_margin: float = Field(0.15, ge=0.0, le=1.0,
-                                    description="keep parts with a detection this far below its threshold")
-    pass_rate: float = Field(0.02, ge=0.0, le=1.0, description="fraction of passes kept at random")
-    max_samples: int = Field(5000, ge=1)
-    max_mb: float = Field(2000.0, gt=0.0)
-    seed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

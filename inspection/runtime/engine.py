@@ -115,8 +115,10 @@ class Runtime:
     def __init__(self, sources: Sequence[SourceSpec], detector: Detector, judge: Judge, output: RejectOutput,
                  store: Store | None, listeners: list[Callable[[Inspection], None]], *, model_id: str,
                  options: RuntimeOptions | None = None, stats: StageStats | None = None,
-                 alarm: Callable[[str, str], None] | None = None) -> None:
+                 alarm: Callable[[str, str], None] | None = None,
+                 recorded: Callable[[Inspection, int], None] | None = None) -> None:
         self.sources = list(sources)
+        self._recorded = recorded  # called on the recorder thread with the logged row id
         self.detector = detector
         self.staged: StagedDetector = detector if isinstance(detector, StagedDetector) else _Unstaged(detector)
         self.judge, self.output, self.store, self.listeners = judge, output, store, listeners
@@ -439,7 +441,9 @@ class Runtime:
             if self.store is None:
                 continue
             try:
-                self.store.record(inspection, self.judge.recipe.keep_images)
+                row_id = self.store.record(inspection, self.judge.recipe.keep_images)
+                if self._recorded is not None:
+                    self._recorded(inspection, row_id)
             except StoreError as exc:
                 assert self._shared is not None
                 self._shared.summary.store_errors += 1

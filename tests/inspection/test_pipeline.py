@@ -75,3 +75,32 @@ def test_segmentation_model_gives_polygons(station_yaml: Path, tiny_seg_model: P
         station.run(max_parts=1)
     polygons = [d.polygon for d in seen[0].detections if d.polygon is not None]
     assert polygons and all(len(p) >= 3 for p in polygons)
+
+
+def test_failed_parts_are_kept_as_samples_for_review(station_yaml: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(recipe.read_text().replace("min_confidence: 0.5", "min_confidence: 0.0")
+                      .replace("min_confidence: 0.3", "min_confidence: 0.0"))
+    config = load_station_config(station_yaml, {"detector": {"conf": 0.0001}, "samples": {"pass_rate": 0.0}})
+    with Station(config) as station:
+        station.run(max_parts=3)
+        rows = station.store.query("select reason, status, image_path from samples")
+    assert len(rows) == 3 and {r["reason"] for r in rows} == {"failure"}
+    assert all(r["status"] == "pending" and Path(r["image_path"]).is_file() for r in rows)
+
+
+def test_production_model_comes_from_the_registry_and_is_verified(station_yaml: Path, tmp_path: Path,
+                                                                  tiny_model: Path) -> None:
+    from inspection.model_registry import ModelRegistry
+
+    registry = ModelRegistry(tmp_path / "registry")
+    record = registry.register(tiny_model, "board")
+    registry.promote(record.id, "eve")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(recipe.read_text() + "registry_product: board\n")
+    config = load_station_config(station_yaml, {"model_registry": str(tmp_path / "registry")})
+    with Station(config) as station:
+        assert station.detector.model_id.startswith(f"{record.id}@")
+    record.path.write_bytes(record.path.read_bytes() + b"tampered")
+    with pytest.raises(ModelError, match="changed after registration"):
+        Station(config).open()
