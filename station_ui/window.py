@@ -34,12 +34,15 @@ from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
 from inspection.config import StationConfig
 from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
 from inspection.history import find_inspection
+from inspection.recipe import Recipe, load_recipe
+from inspection.samples import SampleKeeper
 from inspection.store import Store
 from inspection.types import Inspection
 from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, alarm_kind_for
 from station_ui.controller_view import ControllerView, pending_proposals
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.login import LoginDialog, UsersDialog
+from station_ui.review_panel import ReviewPanel
 from station_ui.runner import StationRunner
 from station_ui.spc_view import SpcView
 from station_ui.theme import apply_theme
@@ -186,9 +189,13 @@ class MainWindow(QMainWindow):
         self.review.approve_button.clicked.connect(lambda: self.decide_review("approved"))
         self.review.reject_button.clicked.connect(lambda: self.decide_review("rejected"))
         self.controller = ControllerView()
+        self.samples_tab = QWidget()  # the samples review panel is built on first visit (needs the classes)
+        QVBoxLayout(self.samples_tab)
+        self.samples_panel: ReviewPanel | None = None
         self.tabs = QTabWidget()
         for widget, title in ((live, "Live (Ctrl+1)"), (self.spc, "SPC (Ctrl+2)"), (self.history, "History (Ctrl+3)"),
-                              (self.review, "Review (Ctrl+4)"), (self.controller, "Controller (Ctrl+5)")):
+                              (self.review, "Review (Ctrl+4)"), (self.controller, "Controller (Ctrl+5)"),
+                              (self.samples_tab, "Samples & labels (Ctrl+6)")):
             self.tabs.addTab(widget, title)
         self.tabs.currentChanged.connect(self._tab_changed)
         central = QWidget()
@@ -373,6 +380,9 @@ class MainWindow(QMainWindow):
         self.user_label.setText(f"  {who}  ")
         engineer = allowed(self.user, "review")
         self.tabs.setTabVisible(3, engineer)
+        self.tabs.setTabVisible(5, engineer)
+        if self.samples_panel is not None:
+            self.samples_panel.user = self.user
         self.history.export_button.setEnabled(allowed(self.user, "export"))
         self.users_action.setVisible(allowed(self.user, "manage_users"))
         self.logout_action.setVisible(self.user != self.default_user)
@@ -477,6 +487,32 @@ class MainWindow(QMainWindow):
             self.review.refresh()
         elif widget is self.controller:
             self.controller.refresh()
+        elif widget is self.samples_tab:
+            self.show_samples()
+
+    def show_samples(self) -> ReviewPanel | None:
+        """The retraining review queue: kept samples, accept / reject / relabel in the label editor."""
+        if self.samples_panel is None and self._store is not None and self.config is not None:
+            try:
+                recipe = load_recipe(self.config.recipe)
+                keeper = SampleKeeper(self._store, self.config.samples_dir, recipe, self.config.samples)
+            except StationError as exc:
+                self.notify(f"samples unavailable: {exc}")
+                return None
+            self.samples_panel = ReviewPanel(keeper, self._class_names(recipe), self.user)
+            self.samples_tab.layout().addWidget(self.samples_panel)
+        if self.samples_panel is not None:
+            self.samples_panel.refresh()
+        return self.samples_panel
+
+    def _class_names(self, recipe: Recipe) -> tuple[str, ...]:
+        """The running model's classes; before a run, those the recipe and the stored detections name."""
+        station = self.runner.station if self.runner is not None else None
+        if station is not None and station.detector is not None:
+            return tuple(station.detector.class_names)
+        stored = [r["class_name"] for r in self._store.query("select distinct class_name from detections")] \
+            if self._store is not None else []
+        return tuple(dict.fromkeys([*recipe.classes, *stored])) or ("defect",)
 
     # --- look and layout ---------------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ def test_burst_of_1000_parts_keeps_memory_flat_and_the_ui_responsive(qtbot, make
 def test_camera_that_vanishes_gives_failsafe_verdicts_and_an_alarm(qtbot, make_window, tmp_path: Path,
                                                                    station_yaml: Path, parts_dir: Path) -> None:
     config = load_station_config(station_yaml, {"cameras": [{"kind": "replay", "id": "cam0", "path": str(parts_dir),
-                                                             "rate_hz": 4.0}]})
+                                                             "rate_hz": 2.0}]})
     window = make_window(config, tmp_path / "station.db")
     window.start()
     qtbot.waitUntil(lambda: window.bridge.received >= 1, timeout=RUN_TIMEOUT_MS)

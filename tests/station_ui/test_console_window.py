@@ -12,7 +12,7 @@ from PyQt6.QtWidgets import QApplication
 
 from inspection.audit import AuditLog
 from inspection.auth import Accounts, Role, User
-from inspection.config import StationConfig
+from inspection.config import StationConfig, load_station_config
 from inspection.store import Store
 
 pytestmark = pytest.mark.ui
@@ -257,3 +257,23 @@ def test_bundled_demo_runs_in_the_console(qtbot, make_window, tmp_path: Path) ->
     assert len(rows) == 6 and {r["model_id"].split("@")[0] for r in rows} == {"solder_yolov8n"}
     assert window.counters.text_of("inspected") == "6"
     assert window.verdict.status == rows[-1]["verdict"]
+
+
+def test_samples_tab_reviews_what_the_station_kept(qtbot, make_window, station_yaml: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(recipe.read_text().replace("min_confidence: 0.5", "min_confidence: 0.0")
+                      .replace("min_confidence: 0.3", "min_confidence: 0.0"))
+    config = load_station_config(station_yaml, {"detector": {"conf": 0.0001}})
+    window = make_window(config, tmp_path / "station.db")
+    _run_to_end(qtbot, window)
+    assert not window.tabs.isTabVisible(5)  # operators do not review training samples
+    window.set_user(User("ed", Role.ENGINEER))
+    assert window.tabs.isTabVisible(5)
+    window.tabs.setCurrentIndex(5)
+    panel = window.samples_panel
+    assert panel is not None and panel.table.rowCount() == 6  # every failed part was kept
+    assert panel.editor.canvas.labels()  # the model's detections are the starting labels
+    panel.accept()
+    assert panel.table.rowCount() == 5
+    with Store(tmp_path / "station.db") as store:
+        assert store.query("select reviewed_by from samples where status = 'accepted'") == [{"reviewed_by": "ed"}]
