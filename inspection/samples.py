@@ -26,7 +26,7 @@ from inspection.types import Frame, Inspection, VerdictStatus
 __all__ = ["REASON_VALUE", "SampleKeeper", "SamplePolicy", "ensure_samples_table"]
 
 # Review value by reason: overrides (a person disagreed with the model) matter most.
-REASON_VALUE = {"override": 1.0, "uncertain": 0.8, "failure": 0.5, "error": 0.4, "pass_sample": 0.1}
+REASON_VALUE = {"override": 1.0, "review": 0.9, "uncertain": 0.8, "failure": 0.5, "error": 0.4, "pass_sample": 0.1}
 
 
 def ensure_samples_table(store: Store) -> None:
@@ -63,6 +63,8 @@ class SampleKeeper:
             return None  # nothing to learn from a part without an image
         if status is VerdictStatus.ERROR:
             return Decision("error", REASON_VALUE["error"])
+        if status is VerdictStatus.REVIEW:  # e.g. an unknown defect the anomaly model flagged: a new class?
+            return Decision("review", REASON_VALUE["review"])
         margin = self._uncertainty(inspection)
         if margin is not None:
             return Decision("uncertain", REASON_VALUE["uncertain"] + 0.2 * (1.0 - margin))

@@ -1,0 +1,189 @@
+"""The anomaly model artefact: what was learnt from good parts, and the rules that travel with it.
+
+A model file is a NumPy `.npz` (no pickle): `memory_bank` (float32, patches × feature dims) and `meta`
+(one JSON string). The meta holds everything the runtime needs to score an image exactly as in the fit
+(backbone, layers, input size, normalisation, blur) and the decision rule learnt on held-out good
+images (threshold, the good-score median used to map scores to 0..1 confidences, validation metrics).
+Exported ONNX/OpenVINO files carry the same meta, so thresholds never get separated from the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspection.errors import DataError, ModelError
+
+__all__ = [
+    "FORMAT",
+    "AnomalyMeta",
+    "AnomalyModel",
+    "check_image",
+    "confidence",
+    "load_npz_model",
+    "preprocess",
+]
+
+FORMAT = "inspection-anomaly/1"
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyMeta:
+    """Everything about an anomaly model except its memory bank.
+
+    `image_shape` is (height, width) of the good images it was fitted on: a frame of another size is
+    refused, because patch features are not scale invariant. `channels` is 1 (mono) or 3 (BGR).
+    An image is anomalous when its score (max of the blurred anomaly map) is >= `threshold`.
+    """
+
+    imgsz: int
+    image_shape: tuple[int, int]
+    channels: int
+    threshold: float
+    score_median: float
+    backbone: str = "efficientnet-lite0"
+    backbone_sha256: str = ""
+    layers: tuple[int, ...] = (4, 10)
+    pixel_mean: float = 127.0
+    pixel_std: float = 128.0
+    blur_sigma: float = 4.0
+    gray: bool = False  # colour → luminance before the backbone (colour variation is not a defect)
+    standardize: bool = False  # per-image contrast: (x − image mean) / image std, then × pixel_std
+    pad_px: int = 0  # input mirror padding (multiple of 32), cropped off the features
+    border_px: int = 0  # map pixels along each edge left out of the score (padding artefacts of cropped views)
+    method: str = "patchcore"
+    threshold_rule: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    format: str = FORMAT
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ModelError(f"anomaly model: channels must be 1 or 3, got {self.channels}")
+        if self.imgsz < 32 or self.imgsz % 32:
+            raise ModelError(f"anomaly model: imgsz must be a multiple of 32 (>= 32), got {self.imgsz}")
+        if not 0 <= self.border_px < self.imgsz // 4:
+            raise ModelError(f"anomaly model: border_px must be 0..{self.imgsz // 4 - 1}, got {self.border_px}")
+        if not math.isfinite(self.threshold):
+            raise ModelError(f"anomaly model: threshold must be finite, got {self.threshold}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> AnomalyMeta:
+        try:
+            data = json.loads(text)
+            if data.get("format") != FORMAT:
+                raise ModelError(f"{source}: anomaly model format {data.get('format')!r}, this station reads "
+                                 f"{FORMAT!r}; refit it with `station anomaly fit`")
+            data["image_shape"] = tuple(data["image_shape"])
+            data["layers"] = tuple(data["layers"])
+            return cls(**data)
+        except ModelError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ModelError(f"{source}: anomaly model metadata is unreadable ({exc}); refit the model") from None
+
+    @property
+    def shape_text(self) -> str:
+        h, w = self.image_shape
+        kind = "mono" if self.channels == 1 else "BGR"
+        return f"{w}×{h} {kind}"
+
+
+@dataclass(frozen=True)
+class AnomalyModel:
+    """A fitted PatchCore model: meta + memory bank of good patch features (float32, N × D)."""
+
+    meta: AnomalyMeta
+    memory_bank: np.ndarray
+
+    def __post_init__(self) -> None:
+        bank = self.memory_bank
+        if bank.ndim != 2 or bank.shape[0] < 1 or bank.dtype != np.float32:
+            raise ModelError(f"anomaly model: memory bank must be float32 N×D, got {bank.dtype} {bank.shape}")
+
+    def with_threshold(self, threshold: float, rule: str) -> AnomalyModel:
+        return AnomalyModel(replace(self.meta, threshold=float(threshold), threshold_rule=rule), self.memory_bank)
+
+    def save(self, path: Path | str) -> Path:
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ModelError(f"{path}: anomaly models are saved as .npz; name the file *.npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:  # np.savez would append .npz to a name it does not like
+            np.savez_compressed(handle, memory_bank=self.memory_bank, meta=np.array(self.meta.to_json()))
+        return path
+
+
+def load_npz_model(path: Path | str) -> AnomalyModel:
+    """Read a `.npz` anomaly model with errors that say what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"anomaly model {path} does not exist; fit one with `station anomaly fit`")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            bank = np.asarray(data["memory_bank"], dtype=np.float32)
+            meta_text = str(data["meta"])
+    except KeyError as exc:
+        raise ModelError(f"{path}: not an anomaly model (missing {exc}); fit one with `station anomaly fit`") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: not an anomaly model file ({exc}); fit one with `station anomaly fit`") from None
+    return AnomalyModel(AnomalyMeta.from_json(meta_text, str(path)), bank)
+
+
+def check_image(image: np.ndarray, meta: AnomalyMeta, what: str = "image") -> None:
+    """Refuse an image the model cannot judge: wrong dtype, channel count or size."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        got = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
+        raise DataError(f"{what}: expected an 8-bit image, got {got}")
+    channels = 1 if image.ndim == 2 else (image.shape[2] if image.ndim == 3 else -1)
+    if channels != meta.channels:
+        raise DataError(
+            f"{what}: {channels}-channel image, but the anomaly model was fitted on {meta.channels}-channel "
+            f"({'mono' if meta.channels == 1 else 'BGR'}) images; set the camera's pixel format to match or "
+            f"refit on images like these"
+        )
+    if tuple(image.shape[:2]) != tuple(meta.image_shape):
+        h, w = image.shape[:2]
+        mh, mw = meta.image_shape
+        raise DataError(
+            f"{what}: {w}×{h} px, but the anomaly model was fitted on {mw}×{mh} px images; patch features "
+            f"depend on scale, so crop/scale the camera image to {mw}×{mh} or refit on images of this size"
+        )
+
+
+def preprocess(images: list[np.ndarray] | np.ndarray, meta: AnomalyMeta) -> np.ndarray:
+    """uint8 mono/BGR images (already checked) → float32 N×3×S×S network input, RGB, (x − mean)/std."""
+    import cv2  # local: keeps `inspection.anomaly.model` light for tools that only read metadata
+
+    batch = [images] if isinstance(images, np.ndarray) else images
+    size = (meta.imgsz, meta.imgsz)
+    out = np.empty((len(batch), 3, meta.imgsz, meta.imgsz), dtype=np.float32)
+    for i, image in enumerate(batch):
+        resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        if meta.gray and resized.ndim == 3:
+            resized = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)
+        rgb = np.repeat(resized[:, :, None], 3, axis=2) if resized.ndim == 2 else resized[:, :, ::-1]
+        x = rgb.transpose(2, 0, 1).astype(np.float32)
+        if meta.standardize:  # brightness and contrast of the whole part are not defects either
+            out[i] = (x - x.mean()) / max(float(x.std()), 1.0)
+        else:
+            out[i] = (x - meta.pixel_mean) / meta.pixel_std
+    return out
+
+
+def confidence(score: float | np.ndarray, meta: AnomalyMeta) -> Any:
+    """Map raw scores to 0..1 so that the threshold is 0.5 and a typical good part is 0.
+
+    conf = 0.5 + 0.5 · (score − threshold) / (threshold − median good score), clipped to 0..1 (the
+    anomalib convention of a threshold-centred normalisation, with the good-score spread as unit).
+    Recipes then use `min_confidence: 0.5` for "anything the model calls anomalous".
+    """
+    scale = max(meta.threshold - meta.score_median, 1e-6)
+    return np.clip(0.5 + 0.5 * (np.asarray(score, dtype=np.float64) - meta.threshold) / scale, 0.0, 1.0)

@@ -1,0 +1,195 @@
+"""Anomaly runtime: load a model file (torch `.npz`, `.onnx` or OpenVINO `.xml`) and score images.
+
+The backend follows the file, as for the YOLO detector: `.npz` runs the PatchCore torch module over the
+bundled backbone; `.onnx` runs in onnxruntime and `.xml` in OpenVINO, each with the model's meta
+(threshold included) embedded in the file, so neither needs torch. All three return the same thing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from inspection.anomaly.model import AnomalyMeta, check_image, confidence, load_npz_model, preprocess
+from inspection.detector import model_id_for
+from inspection.errors import ModelError
+
+__all__ = ["META_KEY", "SUFFIXES", "AnomalyResult", "AnomalyRuntime"]
+
+META_KEY = "inspection_anomaly_meta"
+SUFFIXES = (".npz", ".onnx", ".xml")
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyResult:
+    """One image's verdict from the anomaly model. `anomaly_map` is imgsz×imgsz raw scores (float32)."""
+
+    score: float
+    confidence: float
+    threshold: float
+    anomaly_map: np.ndarray
+
+    @property
+    def is_anomalous(self) -> bool:
+        return self.score >= self.threshold
+
+    def mask(self, border_px: int = 0) -> np.ndarray:
+        """uint8 map-sized mask of the pixels at/above the threshold, outside the unscored border."""
+        mask = (self.anomaly_map >= self.threshold).astype(np.uint8)
+        if border_px:
+            b = border_px
+            mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = 0, 0, 0, 0
+        return mask
+
+
+class _Backend(Protocol):
+    """Same shape as `inspection.backends.Backend` (the YOLO runtimes), plus the anomaly meta.
+    `forward` returns [maps (N×S×S), scores (N,)]."""
+
+    name: str
+    meta: AnomalyMeta
+    input_shape: tuple[int, int, int, int]
+    max_batch: int
+
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+class _BackendBase:
+    meta: AnomalyMeta
+    max_batch = 8
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (-1, 3, self.meta.imgsz, self.meta.imgsz)
+
+    def close(self) -> None:
+        """Nothing to release beyond what garbage collection frees."""
+
+
+class _TorchBackend(_BackendBase):
+    name = "torch"
+
+    def __init__(self, path: Path, device: str, threads: int | None) -> None:
+        import torch
+
+        from inspection.anomaly.network import scorer_for
+
+        if threads:
+            torch.set_num_threads(threads)
+        model = load_npz_model(path)
+        self.meta = model.meta
+        self._torch = torch
+        self._device = device
+        self._scorer = scorer_for(model)
+        self._scorer.to(device)
+
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
+        with self._torch.inference_mode():
+            maps, scores = self._scorer(self._torch.from_numpy(batch).to(self._device))
+        return [maps.cpu().numpy(), scores.cpu().numpy()]
+
+
+class _OnnxBackend(_BackendBase):
+    name = "onnx"
+
+    def __init__(self, path: Path, threads: int | None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave idle cores to others
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own unexported exception types
+            raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from None
+        text = self._session.get_modelmeta().custom_metadata_map.get(META_KEY)
+        if text is None:
+            raise ModelError(f"{path}: an ONNX file without anomaly metadata; export it with "
+                             f"`station anomaly export`")
+        self.meta = AnomalyMeta.from_json(text, str(path))
+        self._input = self._session.get_inputs()[0].name
+
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(out) for out in self._session.run(None, {self._input: batch})]
+
+
+class _OpenVinoBackend(_BackendBase):
+    name = "openvino"
+
+    def __init__(self, path: Path, threads: int | None) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        try:
+            model = core.read_model(str(path))
+        except RuntimeError as exc:
+            raise ModelError(f"{path}: not a loadable OpenVINO model ({exc})") from None
+        if not model.has_rt_info([META_KEY]):
+            raise ModelError(f"{path}: an OpenVINO model without anomaly metadata; export it with "
+                             f"`station anomaly export --format openvino`")
+        self.meta = AnomalyMeta.from_json(model.get_rt_info([META_KEY]).astype(str), str(path))
+        # f32: on CPUs with bf16 units OpenVINO would otherwise compute in bf16 and shift the scores
+        # against the threshold the model was validated with
+        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self._compiled = core.compile_model(model, "CPU", config)
+
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
+        result = self._compiled(batch)
+        return [np.asarray(result[0]), np.asarray(result[1])]
+
+
+class AnomalyRuntime:
+    """A loaded anomaly model: `analyse(image)` → AnomalyResult. Thread-safe (one pass at a time)."""
+
+    def __init__(self, path: Path | str, device: str = "cpu", threads: int | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"anomaly model {self.path} does not exist; fit one with `station anomaly fit`")
+        suffix = self.path.suffix.lower()
+        if suffix == ".npz":
+            self._backend: _Backend = _TorchBackend(self.path, device, threads)
+        elif suffix == ".onnx":
+            self._backend = _OnnxBackend(self.path, threads)
+        elif suffix == ".xml":
+            self._backend = _OpenVinoBackend(self.path, threads)
+        else:
+            raise ModelError(f"{self.path}: unknown anomaly model type {suffix!r}; expected {', '.join(SUFFIXES)}")
+        self.backend = self._backend.name
+        self.meta = self._backend.meta
+        self.model_id = model_id_for(self.path)
+        self._lock = threading.Lock()
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw backend pass on a preprocessed batch (see `inspection.anomaly.model.preprocess`)."""
+        with self._lock:
+            maps, scores = self._backend.forward(batch)
+        return maps, scores
+
+    def score_images(self, images: list[np.ndarray], batch_size: int = 4) -> tuple[np.ndarray, np.ndarray]:
+        """Anomaly maps (N×S×S) and image scores (N,) for checked uint8 images."""
+        for i, image in enumerate(images):
+            check_image(image, self.meta, f"image {i}")
+        maps, scores = [], []
+        for start in range(0, len(images), batch_size):
+            m, s = self.run(preprocess(images[start:start + batch_size], self.meta))
+            maps.append(m)
+            scores.append(s)
+        return np.concatenate(maps).astype(np.float32), np.concatenate(scores).astype(np.float64)
+
+    def analyse(self, image: np.ndarray) -> AnomalyResult:
+        maps, scores = self.score_images([image], batch_size=1)
+        score = float(scores[0])
+        return AnomalyResult(score, float(confidence(score, self.meta)), self.meta.threshold, maps[0])
+
+    def close(self) -> None:
+        self._backend.close()

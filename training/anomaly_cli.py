@@ -1,0 +1,114 @@
+"""`station anomaly …`: fit, evaluate and export good-only anomaly models.
+
+    station anomaly fit --good DIR --out MODEL.npz [--imgsz N]
+    station anomaly eval --model MODEL --good DIR --bad DIR
+    station anomaly export --model MODEL.npz --format onnx|openvino
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from inspection.errors import DataError, StationError
+
+__all__ = ["anomaly"]
+
+_dir = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@click.group()
+def anomaly() -> None:
+    """Anomaly models trained on good parts only (PatchCore on EfficientNet-Lite0)."""
+
+
+@anomaly.command()
+@click.option("--good", required=True, type=_dir, help="Folder of good images (one size, one channel count).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file (.npz).")
+@click.option("--imgsz", default=256, show_default=True, type=int, help="Network input size (multiple of 32).")
+@click.option("--val-fraction", default=0.2, show_default=True, type=float,
+              help="Share of the good images held out to choose the threshold.")
+@click.option("--threshold-quantile", default=1.0, show_default=True, type=float,
+              help="Threshold = this quantile of the held-out good scores (1.0 = their maximum).")
+@click.option("--layers", default="4,10", show_default=True,
+              help="EfficientNet-Lite0 blocks to take features from (2 = stride 4 for small defects, e.g. PCBs).")
+@click.option("--gray", is_flag=True, help="Judge luminance only (colour changes are not defects).")
+@click.option("--standardize", is_flag=True, help="Per-image contrast normalisation (lighting drifts).")
+@click.option("--border-px", type=int, help="Map pixels at each edge not scored (default imgsz/16).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="CPU threads.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split and the coreset.")
+def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quantile: float, layers: str, gray: bool,
+        standardize: bool, border_px: int | None, threads: int, seed: int) -> None:
+    """Fit an anomaly model on a folder of good images; the threshold is stored in the model."""
+    import torch
+
+    from training.anomaly import FitConfig, fit_folder
+
+    torch.set_num_threads(threads)
+    try:
+        blocks = tuple(int(b) for b in layers.split(","))
+    except ValueError:
+        raise DataError(f"--layers: expected block numbers like 4,10, got {layers!r}") from None
+    config = FitConfig(imgsz=imgsz, val_fraction=val_fraction, threshold_quantile=threshold_quantile, seed=seed,
+                       layers=blocks, gray=gray, standardize=standardize, border_px=border_px)
+    report = fit_folder(good, out, config)
+    meta = report.model.meta
+    click.echo(f"fitted {out} on {report.n_fit} good images ({meta.shape_text}), {report.n_val} held out")
+    click.echo(f"  memory bank   {report.model.memory_bank.shape[0]} patches × {report.model.memory_bank.shape[1]}")
+    click.echo(f"  threshold     {meta.threshold:.4g}  ({meta.threshold_rule})")
+    click.echo(f"  good scores   median {meta.score_median:.4g}, max {report.val_scores.max():.4g}")
+    click.echo(f"  fit time      {report.fit_s:.1f} s")
+
+
+@anomaly.command("eval")
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Anomaly model (.npz, .onnx or .xml).")
+@click.option("--good", required=True, type=_dir, help="Folder of good images (not used in the fit).")
+@click.option("--bad", required=True, type=_dir, help="Folder of defective images.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="CPU threads.")
+def eval_command(model_path: Path, good: Path, bad: Path, threads: int) -> None:
+    """Image-level AUROC, escape and false-reject rates at the model's stored threshold."""
+    from inspection.anomaly.runtime import AnomalyRuntime
+    from training.anomaly import evaluate, read_folder
+
+    runtime = AnomalyRuntime(model_path, threads=threads)
+    try:
+        _, good_images = read_folder(good, 1, "good images")
+        _, bad_images = read_folder(bad, 1, "bad images")
+        try:
+            report = evaluate(runtime, good_images, bad_images)
+        except DataError as exc:
+            raise DataError(f"{exc} (model {model_path})") from None
+    finally:
+        runtime.close()
+    click.echo(f"anomaly model {runtime.model_id} ({runtime.backend}), threshold rule: {runtime.meta.threshold_rule}")
+    width = max(len(name) for name, _ in report.rows())
+    click.echo(f"{'metric':<{width}}  value")
+    click.echo(f"{'-' * width}  {'-' * 40}")
+    for name, value in report.rows():
+        click.echo(f"{name:<{width}}  {value}")
+
+
+@anomaly.command("export")
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Anomaly model (.npz).")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "openvino"]), default="onnx", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Target file (.onnx or .xml).")
+def export_command(model_path: Path, fmt: str, out: Path | None) -> None:
+    """Export the feature extractor + scoring (threshold inside) for onnxruntime or OpenVINO."""
+    import numpy as np
+
+    from inspection.anomaly.export import export_anomaly
+    from inspection.anomaly.runtime import AnomalyRuntime
+
+    target = export_anomaly(model_path, fmt, out)  # type: ignore[arg-type]
+    # check the export against the original on a synthetic image before anyone relies on it
+    source, exported = AnomalyRuntime(model_path), AnomalyRuntime(target)
+    h, w = source.meta.image_shape
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (h, w) if source.meta.channels == 1 else (h, w, 3), dtype=np.uint8)
+    a, b = source.analyse(image).score, exported.analyse(image).score
+    if abs(a - b) > 1e-3 * max(1.0, abs(a)):
+        raise StationError(f"{target}: exported score {b:.6g} differs from the original {a:.6g}; do not use it")
+    click.echo(f"wrote {target} (score check: {a:.6g} vs {b:.6g})")
