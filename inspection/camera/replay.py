@@ -55,7 +55,7 @@ class ReplayCamera(CameraBase):
         self._video: cv2.VideoCapture | None = None
         self._index = 0
         self._sequence = 0
-        self._next_due = 0.0
+        self._next_due: float | None = None  # the line starts at the first read, not at open()
         self._recording: list[RecordEntry] | None = None
         self._offsets: list[float] = []
         self._pass_start = 0.0
@@ -82,7 +82,7 @@ class ReplayCamera(CameraBase):
                 f"replay camera {self.camera_id!r}: {path} is neither an image folder nor a video "
                 f"({', '.join(sorted(VIDEO_SUFFIXES))})"
             )
-        self._next_due = time.monotonic()
+        self._next_due = None
 
     def close(self) -> None:
         if self._video is not None:
@@ -180,14 +180,17 @@ class ReplayCamera(CameraBase):
     def _wait_until_due(self, timeout_s: float) -> bool:
         if self.options.rate_hz is None:
             return True
+        if self._next_due is None:
+            self._next_due = time.monotonic()
         delay = self._next_due - time.monotonic()
         if delay > timeout_s:
             time.sleep(max(timeout_s, 0.0))
             return False
         if delay > 0:
             time.sleep(delay)
-        # Schedule from the due time, not from now, so the mean rate holds; never bunch up after a stall.
-        self._next_due = max(self._next_due + 1.0 / self.options.rate_hz, time.monotonic() - 1.0)
+        # Schedule from the due time, not from now, so the mean rate holds, but never release a burst of
+        # parts after a stall (a slow warm-up would otherwise look like the line delivering 10 parts at once).
+        self._next_due = max(self._next_due + 1.0 / self.options.rate_hz, time.monotonic())
         return True
 
     def _next_image(self) -> tuple[np.ndarray | None, str]:

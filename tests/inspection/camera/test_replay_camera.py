@@ -84,3 +84,13 @@ def test_video_source(tmp_path: Path) -> None:
 def test_bad_sources_are_clear_errors(tmp_path: Path, make, message: str) -> None:
     with pytest.raises(CameraError, match=message):
         ReplayCamera(Options(path=make(tmp_path))).open()
+
+
+def test_no_burst_of_parts_after_a_slow_start(parts_dir: Path) -> None:
+    """A station warming up its model after open() must not meet a backlog of 'overdue' parts."""
+    with ReplayCamera(Options(path=parts_dir, rate_hz=20.0)) as camera:
+        time.sleep(0.3)  # model warm-up between open() and the first read
+        start = time.monotonic()
+        for _ in range(4):
+            assert isinstance(camera.read(timeout_s=1.0), Frame)
+        assert time.monotonic() - start >= 3 / 20.0 * 0.9
