@@ -1,1 +1,1 @@
-"""Synthetic defect generators, real-data converters and dataset descriptors."""
+"""Synthetic defect generators, real data set converters and small bundled samples."""

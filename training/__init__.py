@@ -1,1 +1,1 @@
-"""Training, evaluation and the model registry (uses `inspection`, never imported by it)."""
+"""Training, evaluation and the shipped-model recipes of the inspection station."""

@@ -274,9 +274,7 @@ def clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
     return np.asarray(pts, dtype=np.float64).reshape(-1, 2)
 
 
-def _clip_edge(
-    pts: list[tuple[float, float]], axis: int, bound: float, sign: int
-) -> list[tuple[float, float]]:
+def _clip_edge(pts: list[tuple[float, float]], axis: int, bound: float, sign: int) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     n = len(pts)
     for i in range(n):

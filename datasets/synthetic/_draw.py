@@ -29,9 +29,7 @@ class Maps:
     def shape(self) -> tuple[int, int]:
         return self.height.shape  # type: ignore[return-value]
 
-    def fill(
-        self, polygon: np.ndarray, height: float | None, colour: tuple[float, float, float], shiny: float
-    ) -> None:
+    def fill(self, polygon: np.ndarray, height: float | None, colour: tuple[float, float, float], shiny: float) -> None:
         """Fill a flat polygon: set colour and shininess; raise the surface to ``height`` if given."""
         pts = [np.round(np.asarray(polygon)).astype(np.int32).reshape(-1, 1, 2)]
         cv2.fillPoly(self.albedo, pts, colour, lineType=cv2.LINE_AA)

@@ -1,0 +1,71 @@
+"""Evaluation metrics on hand-made predictions: escape and false-reject rates, per-class P/R, mAP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.evaluate import Labels, compute_metrics, image_outcomes, metrics_table, write_report
+
+NAMES = {0: "bridge", 1: "void"}
+
+
+def _case() -> tuple[list[Labels], list[Labels]]:
+    truths = [
+        Labels.of([[10, 10, 50, 50]], [0]),  # defective, found -> ok-reject
+        Labels.of([[10, 10, 50, 50]], [1]),  # defective, only a weak detection -> escape
+        Labels.empty(),  # good, confident false detection -> false-reject
+        Labels.empty(),  # good, weak detection only -> ok-pass
+    ]
+    preds = [
+        Labels.of([[12, 11, 50, 52]], [0], [0.9]),
+        Labels.of([[10, 10, 50, 50]], [1], [0.1]),
+        Labels.of([[60, 60, 80, 80]], [0], [0.6]),
+        Labels.of([[60, 60, 80, 80]], [1], [0.2]),
+    ]
+    return truths, preds
+
+
+def test_outcomes_at_threshold() -> None:
+    truths, preds = _case()
+    outcomes = image_outcomes(["a", "b", "c", "d"], truths, preds, np.array([0.25, 0.25], np.float32))
+    assert [r.outcome for r in outcomes] == ["ok-reject", "escape", "false-reject", "ok-pass"]
+
+
+def test_rates_and_per_class() -> None:
+    truths, preds = _case()
+    report, _, _ = compute_metrics(truths, preds, NAMES, conf=0.25)
+    assert report.escape_rate == pytest.approx(0.5)
+    assert report.false_reject_rate == pytest.approx(0.5)
+    assert report.per_class["bridge"]["precision"] == pytest.approx(0.5)  # one hit, one false alarm
+    assert report.per_class["bridge"]["recall"] == pytest.approx(1.0)
+    assert report.per_class["void"]["recall"] == 0.0  # its only detection is under the threshold
+    assert report.confusion[0][0] == 1 and report.confusion[1][2] == 1 and report.confusion[2][0] == 1
+
+
+def test_per_class_thresholds_change_the_verdict() -> None:
+    truths, preds = _case()
+    report, _, _ = compute_metrics(truths, preds, NAMES, conf={"default": 0.25, "void": 0.05})
+    assert report.escape_rate == 0.0
+    assert report.false_reject_rate == 1.0  # the weak void detection on the good part now rejects it
+    with pytest.raises(ValueError, match="unknown classes"):
+        compute_metrics(truths, preds, NAMES, conf={"crack": 0.5})
+
+
+def test_perfect_predictions_give_map_one() -> None:
+    truths = [Labels.of([[0, 0, 20, 20], [30, 30, 60, 70]], [0, 1]), Labels.empty()]
+    preds = [Labels.of([[0, 0, 20, 20], [30, 30, 60, 70]], [0, 1], [0.9, 0.8]), Labels.empty()]
+    report, _, _ = compute_metrics(truths, preds, NAMES)
+    assert report.map50 == pytest.approx(1.0, abs=0.01) and report.map50_95 == pytest.approx(1.0, abs=0.01)
+    assert report.escape_rate == 0.0 and report.false_reject_rate == 0.0
+
+
+def test_report_folder(tmp_path: Path) -> None:
+    truths, preds = _case()
+    report, images, curves = compute_metrics(truths, preds, NAMES, image_names=["a", "b", "c", "d"])
+    out = write_report(report, images, curves, tmp_path / "report")
+    for name in ("metrics.json", "metrics.md", "images.csv", "pr_curve.png", "confusion_matrix.png"):
+        assert (out / name).stat().st_size > 0
+    assert "escape rate" in metrics_table(report)

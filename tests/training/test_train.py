@@ -1,0 +1,65 @@
+"""A tiny end-to-end training run: offline, from scratch, with its model card; then evaluation and the CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from datasets.synthetic import SolderGenerator, write_yolo_dataset
+from training.cli import eval_command
+from training.evaluate import evaluate
+from training.train import data_version, ship_run, train_detector
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record (and refuse) every outgoing connection."""
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError("network access attempted during an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
+
+
+def test_tiny_training_end_to_end(tmp_path: Path, no_network: list[object]) -> None:
+    gen = SolderGenerator(seed=4, size=(64, 64))
+    data = write_yolo_dataset(gen, tmp_path / "data", n_train=8, n_val=4, n_test=4)
+    out = tmp_path / "models" / "tiny.pt"
+    result = train_detector(data, out, epochs=1, imgsz=64, batch=4, device="cpu", runs_dir=tmp_path / "runs")
+    assert out.is_file() and out.stat().st_size < 20_000_000
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["data_version"] == gen.data_version == data_version(data)
+    assert card["epochs"] == 1 and card["classes"] == list(gen.classes) and card["train_seconds"] > 0
+    assert "metrics/mAP50(B)" in card["val_metrics"]
+    assert out.with_suffix(".md").read_text().startswith("# tiny.pt")
+    assert result.card.model == "tiny.pt"
+    again = ship_run(result.run_dir, tmp_path / "models" / "again.pt", notes="interrupted")
+    assert again.epochs == 1 and again.classes == list(gen.classes) and again.data_version == gen.data_version
+    assert (tmp_path / "models" / "again.md").read_text().count("interrupted") == 1
+
+    report = evaluate(data, out, "test", 0.25, tmp_path / "eval", device="cpu")
+    assert report.images == 4 and (tmp_path / "eval" / "pr_curve.png").is_file()
+    assert 0.0 <= report.map50 <= 1.0
+
+    cli = CliRunner().invoke(eval_command, ["--data", str(data), "--model", str(out), "--out", str(tmp_path / "e2")])
+    assert cli.exit_code == 0, cli.output
+    assert "escape rate" in cli.output and (tmp_path / "e2" / "metrics.json").is_file()
+    assert no_network == []
+
+
+def test_eval_cli_reports_a_missing_split(tmp_path: Path) -> None:
+    data = write_yolo_dataset(SolderGenerator(seed=1, size=(64, 64)), tmp_path / "d", n_train=1, n_val=1)
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"")
+    cli = CliRunner().invoke(eval_command, ["--data", str(data), "--model", str(model), "--split", "test"])
+    assert cli.exit_code != 0 and "no split 'test'" in cli.output

@@ -1,0 +1,112 @@
+"""``station train`` and ``station eval``: thin click mirrors of ``training.train`` and ``training.evaluate``.
+
+The core CLI registers these through the ``inspection.cli`` entry point group; library errors become clean
+messages with the station's exit codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["eval_command", "train", "train_command"]
+
+
+def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, float]:
+    if not class_conf:
+        return conf
+    table: dict[str, float] = {"default": conf}
+    for item in class_conf:
+        name, _, value = item.partition("=")
+        try:
+            table[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"expected CLASS=CONF, got {item!r}", param_hint="--class-conf") from None
+    return table
+
+
+@click.command("eval")
+@click.option("--data", "data_yaml", required=True, type=click.Path(exists=True, dir_okay=False), help="YOLO data.yaml")
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False), help="model .pt")
+@click.option("--split", default="test", show_default=True, help="split of the data set to evaluate")
+@click.option("--conf", default=0.25, show_default=True, help="confidence threshold of a reject (recipe default)")
+@click.option("--class-conf", multiple=True, metavar="CLASS=CONF", help="per-class threshold, repeatable")
+@click.option(
+    "--recipe", type=click.Path(exists=True, dir_okay=False), default=None, help="take the thresholds from a recipe"
+)
+@click.option("--imgsz", type=int, default=None, help="inference size (default: the model's training size)")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="report folder")
+def eval_command(
+    data_yaml: str,
+    model_path: str,
+    split: str,
+    conf: float,
+    class_conf: tuple[str, ...],
+    recipe: str | None,
+    imgsz: int | None,
+    device: str,
+    out_dir: str | None,
+) -> None:
+    """Evaluate a model on a data set split: mAP, per-class P/R, escape and false-reject rates."""
+    from training.evaluate import evaluate, metrics_table, thresholds_from_recipe
+
+    try:
+        thresholds = thresholds_from_recipe(recipe) if recipe else _thresholds(conf, class_conf)
+        report = evaluate(data_yaml, model_path, split, thresholds, out_dir, imgsz, device)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(metrics_table(report))
+    click.echo(f"report: {report.out_dir}")
+
+
+@click.command("train")
+@click.option("--data", "data_yaml", type=click.Path(dir_okay=False), default=None, help="YOLO data.yaml")
+@click.option("--synthetic", type=click.Choice(["solder", "paint"]), default=None, help="render a synthetic set")
+@click.option("--n-train", default=500, show_default=True, help="synthetic training images")
+@click.option("--n-val", default=100, show_default=True, help="synthetic validation images")
+@click.option("--n-test", default=150, show_default=True, help="synthetic held-out images")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="where the model goes")
+@click.option("--model-cfg", default="yolov8n.yaml", show_default=True, help="architecture (from scratch)")
+@click.option("--task", type=click.Choice(["detect", "segment"]), default="detect", show_default=True)
+@click.option("--epochs", default=30, show_default=True)
+@click.option("--imgsz", default=320, show_default=True)
+@click.option("--batch", default=16, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--threads", default=2, show_default=True, help="CPU threads for torch")
+def train_command(
+    data_yaml: str | None,
+    synthetic: str | None,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    out_path: str,
+    model_cfg: str,
+    task: str,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    device: str,
+    threads: int,
+) -> None:
+    """Train a detector from scratch and write the model with its card (command, data version, metrics)."""
+    from training.train import train_detector
+
+    if (data_yaml is None) == (synthetic is None):
+        raise click.UsageError("give exactly one of --data or --synthetic")
+    if synthetic:
+        from datasets.synthetic import generator_for, write_yolo_dataset
+
+        gen = generator_for(synthetic, seed=1234, imgsz=imgsz)
+        root = Path(out_path).with_suffix("").parent / f"{synthetic}-data-{gen.data_version}"
+        data_yaml = str(write_yolo_dataset(gen, root, n_train, n_val, task, n_test=n_test))  # type: ignore[arg-type]
+    try:
+        result = train_detector(data_yaml, out_path, model_cfg, epochs, imgsz, batch, device, task, threads)
+    except (ValueError, OSError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"model: {result.weights}  (card: {result.weights.with_suffix('.md')})")
+    click.echo(f"validation: {result.card.val_metrics}")
+
+
+train = train_command  # the name the `inspection.cli` entry point uses

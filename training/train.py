@@ -1,0 +1,277 @@
+"""Train a YOLO detector/segmenter from scratch, offline, and record how it was made.
+
+``train_detector`` wraps ``ultralytics.YOLO(cfg).train`` with the station's defaults (no downloads, no
+plots, no AMP check, few workers, a thread cap for shared CPUs), copies the best weights to ``out_path``
+and writes a model card (``<model>.json`` and ``<model>.md``) next to it: command, data version, epochs,
+time and metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ModelCard",
+    "TrainResult",
+    "data_version",
+    "resolve_device",
+    "ship_run",
+    "train_detector",
+    "write_card",
+]
+
+
+@dataclass(slots=True)
+class ModelCard:
+    """What travels next to a shipped model: how it was trained and how good it is."""
+
+    model: str
+    task: str
+    classes: list[str]
+    data: str
+    data_version: str
+    model_cfg: str
+    epochs: int
+    imgsz: int
+    batch: int
+    device: str
+    train_seconds: float
+    command: str
+    val_metrics: dict[str, float] = field(default_factory=dict)
+    heldout_metrics: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    weights: Path
+    card: ModelCard
+    run_dir: Path
+
+
+def resolve_device(device: str = "auto") -> str:
+    """ "auto" means the first CUDA device when there is one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "0" if torch.cuda.is_available() else "cpu"
+
+
+def data_version(data_yaml: str | Path) -> str:
+    """The data set's version: the generator's hash for synthetic sets, else a hash of the label files."""
+    path = Path(data_yaml)
+    meta = yaml.safe_load(path.read_text())
+    source = meta.get("source") or {}
+    if "data_version" in source:
+        return str(source["data_version"])
+    root = Path(meta.get("path") or path.parent)
+    digest = hashlib.sha256()
+    for split in ("train", "val", "test"):
+        if split not in meta:
+            continue
+        labels = root / str(meta[split]).replace("images", "labels", 1)
+        for label in sorted(labels.glob("*.txt")):
+            digest.update(label.name.encode())
+            digest.update(label.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _offline(threads: int) -> None:
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_VERBOSE", "True")  # epoch progress in the training log
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+    try:
+        from inspection.offline import ensure_offline
+
+        ensure_offline()
+    except ImportError:  # the core is not importable (e.g. a bare training checkout)
+        from ultralytics import settings
+
+        settings.update({"sync": False})
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+def train_detector(
+    data_yaml: str | Path,
+    out_path: str | Path,
+    model_cfg: str = "yolov8n.yaml",
+    epochs: int = 30,
+    imgsz: int = 320,
+    batch: int = 16,
+    device: str = "auto",
+    task: str = "detect",
+    threads: int = 2,
+    runs_dir: str | Path = "runs/train",
+    extra: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train from scratch (``model_cfg`` is an architecture YAML, no pretrained weights) and ship the best.
+
+    ``extra`` passes further ultralytics train arguments (augmentation, ``patience``, ``fraction``...).
+    """
+    _offline(threads)
+    from ultralytics import YOLO
+
+    out = Path(out_path)
+    device = resolve_device(device)
+    cfg = model_cfg if task == "detect" or "-seg" in model_cfg else model_cfg.replace(".yaml", "-seg.yaml")
+    args: dict[str, Any] = {
+        "data": str(data_yaml),
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "batch": batch,
+        "device": device,
+        "workers": 0,
+        "plots": False,
+        "amp": False,
+        "project": str(Path(runs_dir).resolve()),
+        "name": out.stem,
+        "exist_ok": True,
+        "seed": 0,
+        "deterministic": True,
+        "pretrained": False,
+        "verbose": True,
+        "val": True,
+        "cache": "ram",
+    }
+    args.update(extra or {})
+    started = time.perf_counter()
+    model = YOLO(cfg, task=task)
+    model.train(**args)
+    seconds = time.perf_counter() - started
+    trainer = model.trainer
+    best = Path(trainer.best) if Path(trainer.best).exists() else Path(trainer.last)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, out)
+    card = _card(out, task, data_yaml, cfg, epochs, imgsz, batch, device, seconds, trainer, model)
+    write_card(out, card)
+    return TrainResult(out, card, Path(trainer.save_dir))
+
+
+def _card(
+    out: Path,
+    task: str,
+    data_yaml: str | Path,
+    cfg: str,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    device: str,
+    seconds: float,
+    trainer: Any,
+    model: Any,
+) -> ModelCard:
+    meta = yaml.safe_load(Path(data_yaml).read_text())
+    metrics = {k: round(float(v), 4) for k, v in (getattr(trainer, "metrics", None) or {}).items()}
+    names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
+    import torch
+    import ultralytics
+
+    return ModelCard(
+        model=out.name,
+        task=task,
+        classes=[names[i] for i in sorted(names)],
+        data=str(data_yaml),
+        data_version=data_version(data_yaml),
+        model_cfg=cfg,
+        epochs=int(getattr(trainer, "epoch", epochs - 1)) + 1,
+        imgsz=imgsz,
+        batch=batch,
+        device=device,
+        train_seconds=round(seconds, 1),
+        command=" ".join(shlex.quote(a) for a in sys.argv),
+        val_metrics=metrics,
+        source={k: v for k, v in (meta.get("source") or {}).items() if k != "counts"},
+        environment={
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "ultralytics": ultralytics.__version__,
+            "threads": str(torch.get_num_threads()),
+        },
+    )
+
+
+def ship_run(run_dir: str | Path, out_path: str | Path, notes: str = "") -> ModelCard:
+    """Ship the last checkpoint of an interrupted run (stripped of optimizer state) with its card."""
+    import csv
+
+    import torch
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    run, out = Path(run_dir), Path(out_path)
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    rows = list(csv.DictReader((run / "results.csv").open()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / "weights" / "last.pt", out)
+    strip_optimizer(out)
+    names = torch.load(str(out), map_location="cpu", weights_only=False)["model"].names
+    names = names if isinstance(names, dict) else dict(enumerate(names))
+    last = {k.strip(): float(v) for k, v in rows[-1].items() if k.strip() != "epoch"} if rows else {}
+    card = ModelCard(
+        model=out.name,
+        task=str(args.get("task", "detect")),
+        classes=[names[i] for i in sorted(names)],
+        data=str(args["data"]),
+        data_version=data_version(args["data"]),
+        model_cfg=str(args["model"]),
+        epochs=len(rows),
+        imgsz=int(args["imgsz"]),
+        batch=int(args["batch"]),
+        device=str(args["device"]),
+        train_seconds=round(last.get("time", 0.0), 1),
+        command=f"(run {run}, stopped after {len(rows)} epochs)",
+        val_metrics={k: round(v, 4) for k, v in last.items() if k.startswith("metrics/")},
+        source={"run_dir": str(run)},
+        notes=notes,
+    )
+    write_card(out, card)
+    return card
+
+
+def write_card(model_path: str | Path, card: ModelCard) -> tuple[Path, Path]:
+    """Write ``<model>.json`` and a readable ``<model>.md`` next to the model file."""
+    path = Path(model_path)
+    json_path, md_path = path.with_suffix(".json"), path.with_suffix(".md")
+    json_path.write_text(json.dumps(asdict(card), indent=2) + "\n")
+    md_path.write_text(_card_markdown(card))
+    return json_path, md_path
+
+
+def _card_markdown(card: ModelCard) -> str:
+    lines = [
+        f"# {card.model}",
+        "",
+        f"- task: {card.task}; classes: {', '.join(card.classes)}",
+        f"- architecture: `{card.model_cfg}`"
+        + (" trained from scratch (no pretrained weights)" if card.model_cfg.endswith(".yaml") else ""),
+        f"- data: `{card.data}` (data version `{card.data_version}`)",
+        f"- epochs: {card.epochs}; imgsz: {card.imgsz}; batch: {card.batch}; device: {card.device}",
+        f"- training time: {card.train_seconds / 60:.1f} min",
+        f"- command: `{card.command}`",
+        "",
+        "## Validation metrics (split used for model selection)",
+        "",
+        *[f"- {k}: {v}" for k, v in card.val_metrics.items()],
+        "",
+    ]
+    if card.heldout_metrics:
+        lines += ["## Held-out metrics", "", "```json", json.dumps(card.heldout_metrics, indent=1), "```", ""]
+    if card.notes:
+        lines += ["## Notes", "", card.notes, ""]
+    return "\n".join(lines)
