@@ -44,6 +44,7 @@ class StationRunner:
         self._resume = threading.Event()
         self._in_run = threading.Event()
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by every resume: a stale pause request must not stop the new run
 
     # --- commands (GUI thread; none blocks) --------------------------------------------------------
 
@@ -51,6 +52,7 @@ class StationRunner:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 if self.state == "paused":
+                    self._generation += 1
                     self._pause.clear()
                     self._resume.set()
                 return
@@ -129,11 +131,15 @@ class StationRunner:
     def _halt_run(self, give_up_s: float = 30.0) -> None:
         """Station.run() clears its stop flag when it starts, so a stop() that lands just before it would
         be lost: keep asking (off the GUI thread) until the worker is paused outside run() or has ended."""
+        generation = self._generation
+
         def nudge() -> None:
             deadline = time.monotonic() + give_up_s
             while self.alive and time.monotonic() < deadline:
                 if self.state == "paused" and not self._in_run.is_set():
                     return
+                if generation != self._generation and not self._stop.is_set():
+                    return  # resumed since this pause was asked for: leave the new run alone
                 station = self.station
                 if station is not None:
                     station.stop()

@@ -198,6 +198,8 @@ def test_pause_resume_and_stop_drive_the_real_pipeline(qtbot, make_window, stati
     seen = window.bridge.received
     window.start()  # resume: the same open station continues
     qtbot.waitUntil(lambda: window.state == "running" and window.bridge.received > seen, timeout=30_000)
+    window.activateWindow()  # the resume went through the API; give the keyboard back to the window
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_F7)  # F7 stops
     qtbot.waitUntil(lambda: window.state == "stopped", timeout=30_000)
     assert window.runner is not None and window.runner.join(10.0)
