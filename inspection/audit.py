@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from inspection.auth import AccessDenied, User, require
 from inspection.errors import StationError, StoreError
+from inspection.samples import queue_override_sample
 from inspection.store import Store
 from inspection.types import VerdictStatus
 
@@ -92,9 +93,11 @@ class Operations:
         new = VerdictStatus(request.new_verdict)
         if rows[0]["verdict"] == new.value:
             raise OverrideError(f"override of part #{request.inspection_id}: it already is {new}")
-        return self.store.insert("overrides", {
+        override_id = self.store.insert("overrides", {
             "inspection_id": request.inspection_id, "time": _iso(time.time()), "username": user.username,
             "old_verdict": rows[0]["verdict"], "new_verdict": new.value, "reason": reason, "status": "pending"})
+        queue_override_sample(self.store, request.inspection_id)  # a person disagreed: top of the retraining queue
+        return override_id
 
     def review(self, user: User | None, override_id: int, decision: ReviewDecision, note: str = "") -> None:
         """Approve or reject a pending override (engineers). The reviewer may not review their own."""

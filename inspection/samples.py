@@ -9,6 +9,7 @@ filling: when full, the least valuable pending samples go first. Each kept sampl
 from __future__ import annotations
 
 import random
+import shutil
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from inspection.recipe import Recipe
 from inspection.store import Store
 from inspection.types import Frame, Inspection, VerdictStatus
 
-__all__ = ["REASON_VALUE", "SampleKeeper", "SamplePolicy", "ensure_samples_table"]
+__all__ = ["REASON_VALUE", "SampleKeeper", "SamplePolicy", "ensure_samples_table", "queue_override_sample"]
 
 # Review value by reason: overrides (a person disagreed with the model) matter most.
 REASON_VALUE = {"override": 1.0, "review": 0.9, "uncertain": 0.8, "failure": 0.5, "error": 0.4, "pass_sample": 0.1}
@@ -37,6 +38,32 @@ def ensure_samples_table(store: Store) -> None:
         pk="id", if_not_exists=True,
     )
     store.db["samples"].create_index(["status", "value"], if_not_exists=True)
+
+
+def queue_override_sample(store: Store, inspection_id: int, folder: Path | None = None) -> int | None:
+    """An operator overrode this part: raise its sample to the top of the review queue, or keep the part
+    now from its archived image. None when the part has no image to learn from."""
+    ensure_samples_table(store)
+    rows = store.query("select id from samples where inspection_id = ?", [inspection_id])
+    if rows:
+        store.update("samples", rows[0]["id"], {"reason": "override", "value": REASON_VALUE["override"],
+                                                "status": "pending"})
+        return int(rows[0]["id"])
+    part = store.query("select part_key, verdict, image_path from inspections where id = ?", [inspection_id])
+    if not part or not part[0]["image_path"] or not Path(part[0]["image_path"]).is_file():
+        return None
+    source = Path(part[0]["image_path"])
+    target = (folder or store.path.parent / "samples") / f"{inspection_id:09d}_override{source.suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copyfile(source, target)  # a copy: evicting the sample must never delete the archive image
+    except OSError as exc:
+        raise StoreError(f"cannot keep override sample {target}: {exc.strerror or exc}") from None
+    return store.insert("samples", {
+        "inspection_id": inspection_id, "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "part_key": part[0]["part_key"], "reason": "override", "value": REASON_VALUE["override"],
+        "verdict": part[0]["verdict"], "image_path": str(target), "bytes": target.stat().st_size,
+        "status": "pending", "golden": 0})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +131,7 @@ class SampleKeeper:
 
     def mark_override(self, inspection_id: int, inspection: Inspection | None = None) -> None:
         """An operator overrode this part's verdict: raise its sample to the top of the queue."""
-        rows = self.store.query("select id from samples where inspection_id = ?", [inspection_id])
-        if rows:
-            self.store.update("samples", rows[0]["id"], {"reason": "override", "value": REASON_VALUE["override"]})
-        elif inspection is not None:
+        if queue_override_sample(self.store, inspection_id, self.folder) is None and inspection is not None:
             self.keep(inspection, inspection_id, "override", REASON_VALUE["override"])
 
     def review_queue(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -88,6 +88,9 @@ def build_dataset_version(store: Store, out_root: Path, *, task: Task = "detect"
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=out_root))
     try:
         counts = _write_samples(samples, labelled, names, staging, task, val_fraction)
+        if not counts["train"] or not counts["val"]:
+            raise DataError(f"{counts['train']} training and {counts['val']} validation images: both need at "
+                            "least one; review more samples or change --val")
         version = "ds-" + _tree_hash(staging)[:12]
         _write_descriptor(staging, version, names, counts, task)
         final = out_root / version
@@ -131,7 +134,8 @@ def _tree_hash(root: Path) -> str:
 
 
 def _write_descriptor(root: Path, version: str, names: tuple[str, ...], counts: dict[str, int], task: Task) -> None:
-    data = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(names))}
+    # No `path:` key: ultralytics then resolves the splits against this file's folder, so a version can move.
+    data = {"train": "images/train", "val": "images/val", "names": dict(enumerate(names))}
     if counts["golden"]:
         data["test"] = "images/golden"
     (root / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))

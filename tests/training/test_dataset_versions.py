@@ -66,8 +66,8 @@ def write_yolo(root: Path, lines: dict[str, str]) -> Path:
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
     (root / "data.yaml").write_text("names: {0: bridge, 1: void}\n")
-    for stem, text in lines.items():
-        cv2.imwrite(str(root / "images" / f"{stem}.png"), np.zeros((20, 40, 3), np.uint8))
+    for i, (stem, text) in enumerate(lines.items()):
+        cv2.imwrite(str(root / "images" / f"{stem}.png"), np.full((20, 40, 3), 20 * i, np.uint8))
         (root / "labels" / f"{stem}.txt").write_text(text)
     return root
 
@@ -103,7 +103,8 @@ def test_cli_import_build_and_registry(tmp_path: Path, tiny_model: Path) -> None
     db, runner = tmp_path / "s.db", CliRunner()
     result = runner.invoke(station, ["dataset", "import", "--db", str(db), "--yolo", str(src)])
     assert result.exit_code == 0 and "imported 6 images with 6 labels" in result.output
-    result = runner.invoke(station, ["dataset", "build", "--db", str(db), "--out", str(tmp_path / "ds")])
+    result = runner.invoke(station, ["dataset", "build", "--db", str(db), "--out", str(tmp_path / "ds"),
+                                     "--val", "0.5"])
     assert result.exit_code == 0 and "ds-" in result.output, result.output
     metrics = tmp_path / "m.json"
     metrics.write_text(json.dumps({"escape_rate": 0.1, "false_reject_rate": 0.0, "map50": 0.5}))
