@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from inspection.demo import PRODUCTS
 from station_ui.qtenv import prepare_qt_environment
 
 __all__ = ["console", "launch"]
@@ -40,7 +41,7 @@ def _exec(app: object, window: object) -> int:
 @click.command()
 @click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Station YAML (default: the bundled demo).")
-@click.option("--product", type=click.Choice(["solder", "paint", "pcb"]), default=None,
+@click.option("--product", type=click.Choice(PRODUCTS), default=None,
               help="Bundled demo product when no --config is given (default: solder).")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
               help="SQLite verdict log (default: the station's data directory).")

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from inspection.demo import PRODUCTS
+
 __all__ = ["main", "take_screenshots"]
 
 
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "screenshots")
     parser.add_argument("--parts", type=int, default=150, help="parts to inspect before the screenshots")
-    parser.add_argument("--product", default="solder", choices=["solder", "paint", "pcb"])
+    parser.add_argument("--product", default="solder", choices=PRODUCTS)
     parser.add_argument("--model", type=Path, help="model file instead of the recipe's")
     parser.add_argument("--config", type=Path, help="station YAML instead of the bundled demo")
     args = parser.parse_args(argv)

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from inspection.cli import station
+from inspection.config import load_station_config
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -60,3 +61,30 @@ def test_missing_replay_folder_exit_code(station_yaml: Path, parts_dir: Path) ->
     parts_dir.rmdir()
     result = CliRunner().invoke(station, ["run", "--config", str(station_yaml), "--headless"])
     assert result.exit_code == 4 and "does not exist" in result.output
+
+
+def test_demo_headless_contract(tmp_path: Path) -> None:
+    """`station demo --headless` runs the bundled demo with no configuration, logs to SQLite, exits 0."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    db = tmp_path / "demo.db"
+    station_bin = Path(sys.executable).parent / "station"
+    env = {**os.environ, "STATION_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([str(station_bin), "demo", "--headless", "--db", str(db)], capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "parts      24" in result.stdout and "yield" in result.stdout
+    rows = sqlite3.connect(db).execute("select count(*), count(distinct sequence) from inspections").fetchone()
+    assert rows == (24, 24)
+
+
+@pytest.mark.parametrize("product", ["solder", "paint", "board"])
+def test_every_demo_product_opens(product: str, tmp_path: Path) -> None:
+    from inspection.demo import demo_config_path
+    from inspection.pipeline import Station
+
+    with Station(load_station_config(demo_config_path(product)), db_path=tmp_path / "s.db") as line:
+        assert line.detector is not None and line.cameras
