@@ -20,6 +20,7 @@ from inspection.registry import adapter_module
 __all__ = [
     "AdapterOptions",
     "ConfigPath",
+    "ProcessSection",
     "SamplePolicy",
     "StationConfig",
     "StoreConfig",
@@ -89,6 +90,16 @@ class SamplePolicy(StrictModel):
     seed: int = Field(0, description="seed of the random pass sample")
 
 
+class ProcessSection(StrictModel):
+    """Closed-loop process feedback (see docs/process_control.md): where the process is, which controller."""
+
+    port: AdapterOptions = Field(description="the process port, `kind:` opcua (a PLC/OPC UA server) or twin")
+    process: Literal["solder", "paint"] | None = Field(
+        None, description="use the bundled controller configuration of this process")
+    controller: ConfigPath | None = Field(None, description="controller YAML (instead of the bundled one)")
+    mode: Literal["advise", "auto"] | None = Field(None, description="override the controller's mode")
+
+
 class StationConfig(StrictModel):
     name: str = Field("station", description="station name in logs and telemetry")
     data_dir: ConfigPath = Field(default_factory=default_data_dir,
@@ -100,6 +111,7 @@ class StationConfig(StrictModel):
     output: AdapterOptions = Field(description="reject output to the line, `kind:` picks the protocol")
     store: StoreConfig = StoreConfig()
     samples: SamplePolicy = SamplePolicy()
+    process: ProcessSection | None = Field(None, description="closed-loop process feedback; empty = off")
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")
@@ -210,6 +222,10 @@ def load_station_config(path: Path | str | None = None, overrides: dict[str, Any
     ]
     for port, key in (("detector", "detector"), ("output", "output")):
         data[key] = _validate_adapter(port, raw.get(key), source, key, base_dir)
+    if isinstance(raw.get("process"), dict) and "port" in raw["process"]:
+        data["process"] = {**raw["process"],
+                           "port": _validate_adapter("process", raw["process"]["port"], source, "process.port",
+                                                     base_dir)}
     data["source_file"] = path
     config = validate_model(StationConfig, data, source, base_dir=base_dir)
     ids = [c.id for c in config.cameras]  # type: ignore[attr-defined]

@@ -97,6 +97,7 @@ class Station:
         self.store: Store | None = None
         self.listeners: list[Listener] = []
         self.samples: SampleKeeper | None = None
+        self.feedback: Any = None  # inspection.process.feedback.StationFeedback when `process:` is set
         self._stop = threading.Event()
         self.runtime_options = RuntimeOptions()
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
@@ -124,6 +125,12 @@ class Station:
                 camera = create_adapter("camera", options, on_event=self._camera_event)
                 camera.open()
                 self.cameras.append(camera)
+            if self.config.process is not None:
+                from inspection.process.feedback import open_station_feedback  # only with `process:`
+
+                self.feedback = open_station_feedback(self.config.process, self.detector, self.db_path,
+                                              twin=getattr(self.cameras[0], "twin", None))
+                self.listeners.append(self.feedback)
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
         except BaseException:
             self.close()
@@ -151,6 +158,11 @@ class Station:
                 log.error("could not log camera event %s", event.kind)
 
     def close(self) -> None:
+        if self.feedback is not None:
+            _quietly(self.feedback.close)
+            if self.feedback in self.listeners:
+                self.listeners.remove(self.feedback)
+            self.feedback = None
         for camera in self.cameras:
             _quietly(camera.close)
         self.cameras.clear()
@@ -247,6 +259,8 @@ class Station:
 
     def _alarm(self, kind: str, message: str) -> None:
         log.error("%s: %s", kind, message)
+        if self.feedback is not None:  # the controller must not steer the process on doubtful verdicts
+            self.feedback.controller.raise_alarm(kind)
         if self.store is not None:
             try:
                 self.store.event("alarm", kind, message)

@@ -13,14 +13,21 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from inspection.config import ProcessSection
+from inspection.detector import Detector
+from inspection.errors import ConfigError
 from inspection.process import ProcessError, ProcessPort
+from inspection.process.config import default_controller_config, load_controller_config
 from inspection.process.controller import Controller, PartResult, Proposal
+from inspection.process.store import ProcessLog
 from inspection.process.telemetry import TelemetryState, units_inspected
 from inspection.process.twin import PartOutcome, ProcessTwin
+from inspection.registry import create_adapter
 from inspection.types import Box, Detection, Frame, Inspection
 
-__all__ = ["ProcessFeedback", "TwinLine", "TwinPart"]
+__all__ = ["ProcessFeedback", "StationFeedback", "TwinLine", "TwinPart", "open_station_feedback"]
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +91,43 @@ class TwinLine:
     def __iter__(self) -> Iterator[TwinPart]:
         while True:
             yield self.next()
+
+
+class StationFeedback(ProcessFeedback):
+    """ProcessFeedback that owns what the station config made for it: the port and the process log."""
+
+    def __init__(self, controller: Controller, port: ProcessPort, log_store: ProcessLog) -> None:
+        super().__init__(controller, port)
+        self._log_store = log_store
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        finally:
+            self._log_store.close()
+
+
+def open_station_feedback(section: ProcessSection, detector: Detector, db_path: Path,
+                          twin: ProcessTwin | None = None) -> StationFeedback:
+    """Build the controller a station YAML's `process:` section asks for, against the live process port.
+
+    The controller checks its configuration against the process at start (ConfigError naming the key).
+    `twin` lets a `kind: twin` port steer the very twin a `kind: twin` camera renders from."""
+    if section.controller is not None:
+        config = load_controller_config(section.controller)
+    elif section.process is not None:
+        config = default_controller_config(section.process)
+    else:
+        raise ConfigError("process: give `process: solder|paint` (bundled controller) or `controller: FILE`")
+    if section.mode is not None:
+        config = config.model_copy(update={"mode": section.mode})
+    port = create_adapter("process", section.port, twin=twin)
+    port.open()
+    log_store = ProcessLog(db_path)
+    try:
+        controller = Controller(config, port, sink=log_store, classes=detector.class_names).start()
+    except BaseException:
+        port.close()
+        log_store.close()
+        raise
+    return StationFeedback(controller, port, log_store)

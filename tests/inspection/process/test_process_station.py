@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from inspection.config import load_station_config
+from inspection.errors import ConfigError
 from inspection.pipeline import Station
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
@@ -53,3 +54,38 @@ def test_station_runs_against_the_twin_and_logs_parameters_beside_verdicts(
         assert row["verdict"] == verdicts[key] and row["model_id"] == model_id
         assert '"paste_volume_pct"' in row["parameters"]
     assert state.parts == 8
+
+
+@pytest.mark.slow
+def test_process_section_of_the_station_yaml_closes_the_loop(tmp_path: Path) -> None:
+    """`process:` in the station YAML: the station builds the controller against the port and feeds it."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from conftest import make_untrained_yolo
+
+    from datasets.synthetic import SOLDER_CLASSES
+
+    model = make_untrained_yolo(tmp_path / "solder.pt", SOLDER_CLASSES, imgsz=96)
+    (tmp_path / "recipe.yaml").write_text(f"name: solder-board\nmodel: {model}\ndeadline_ms: 60000\n")
+    (tmp_path / "station.yaml").write_text(
+        f"name: twin-line\ndata_dir: {tmp_path / 'data'}\nrecipe: recipe.yaml\n"
+        "cameras:\n  - {kind: twin, id: cam0, process: solder, seed: 4, width: 96, height: 96, max_parts: 6}\n"
+        "detector: {kind: ultralytics, device: cpu, imgsz: 96}\n"
+        "process:\n  port: {kind: twin, process: solder}\n  process: solder\n  mode: auto\n")
+    config = load_station_config(tmp_path / "station.yaml")
+    with Station(config) as station:
+        feedback = station.feedback
+        assert feedback is not None and feedback.controller.config.mode == "auto"
+        assert feedback.port.twin is station.cameras[0].twin  # the controller steers the twin the camera renders
+        station.run()
+        station._alarm("camera_lost", "test")  # an alarm freezes the controller into advise
+        assert feedback.controller.effective_mode == "advise"
+    with Store(config.db_path) as store:
+        rows = list(store.db["process_parts"].rows)
+    assert len(rows) == 6 and all('"paste_volume_pct"' in r["parameters"] for r in rows)
+
+    bad = tmp_path / "station.yaml"
+    bad.write_text(bad.read_text().replace("port: {kind: twin, process: solder}", "port: {kind: modbus}"))
+    with pytest.raises(ConfigError, match="process.port.kind: unknown process kind 'modbus'"):
+        load_station_config(bad)
