@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from inspection.aoi.report import refdes_label
 from inspection.types import Frame, Inspection
 
 __all__ = [
@@ -62,8 +63,8 @@ class Overlay:
 
 def overlays_of(inspection: Inspection) -> list[Overlay]:
     counted = {id(d) for d in inspection.defects}
-    return [Overlay(f"{d.class_name} {d.confidence:.2f}", d.box.as_tuple(), d.polygon, id(d) in counted,
-                    d.class_name) for d in inspection.detections]
+    return [Overlay(f"{refdes_label(d) or d.class_name} {d.confidence:.2f}", d.box.as_tuple(), d.polygon,
+                    id(d) in counted, d.class_name) for d in inspection.detections]
 
 
 def _font(widget: QWidget, points: int, weight: QFont.Weight = QFont.Weight.Normal) -> QFont:

@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QListWidget,
     QMainWindow,
     QPushButton,
     QSplitter,
@@ -29,6 +30,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from inspection.aoi.report import refdes_lines
 from inspection.audit import Operations
 from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
 from inspection.config import StationConfig
@@ -434,6 +436,12 @@ class MainWindow(QMainWindow):
         row.addWidget(override)
         layout = QVBoxLayout(dialog)
         layout.addWidget(view, 1)
+        by_refdes = refdes_lines(inspection.defects)
+        if any(d.attributes.get("refdes") for d in inspection.defects):  # a board: list failing windows
+            dialog.refdes_list = QListWidget()  # type: ignore[attr-defined]
+            dialog.refdes_list.addItems(by_refdes)  # type: ignore[attr-defined]
+            dialog.refdes_list.setMaximumHeight(160)  # type: ignore[attr-defined]
+            layout.addWidget(labelled(dialog.refdes_list, "Failing windows by reference designator"))  # type: ignore[attr-defined]
         layout.addLayout(row)
         dialog.open()
         return dialog

@@ -279,3 +279,19 @@ def test_samples_tab_reviews_what_the_station_kept(qtbot, make_window, station_y
     assert panel.table.rowCount() == 5
     with Store(tmp_path / "station.db") as store:
         assert store.query("select reviewed_by from samples where status = 'accepted'") == [{"reviewed_by": "ed"}]
+
+
+def test_failure_view_lists_a_board_by_reference_designator(qtbot, make_window) -> None:
+    import numpy as np
+
+    from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+
+    window = make_window(None)
+    short = Detection("short", 0.9, Box(10, 10, 20, 20), attributes={"refdes": "U1", "pin": "3"})
+    missing = Detection("missing", 0.95, Box(40, 40, 60, 50), attributes={"refdes": "R3", "detail": "no body"})
+    inspection = Inspection(Frame(np.zeros((80, 80, 3), np.uint8), "cam0", 1, 1.0), (short, missing),
+                            Verdict(VerdictStatus.FAIL, (Reason("defect", "short ×1", "short"),)), (short, missing))
+    dialog = window.show_failure(inspection)
+    items = [dialog.refdes_list.item(i).text() for i in range(dialog.refdes_list.count())]
+    assert items == ["R3: missing (no body)", "U1 pin 3: short"]
+    dialog.close()
