@@ -38,6 +38,8 @@ def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, f
 @click.option("--imgsz", type=int, default=None, help="inference size (default: the model's training size)")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="report folder")
+@click.option("--baseline", "baseline_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="production model to compare with on the same split and thresholds")
 def eval_command(
     data_yaml: str,
     model_path: str,
@@ -48,16 +50,27 @@ def eval_command(
     imgsz: int | None,
     device: str,
     out_dir: str | None,
+    baseline_path: str | None,
 ) -> None:
-    """Evaluate a model on a data set split: mAP, per-class P/R, escape and false-reject rates."""
-    from training.evaluate import evaluate, metrics_table, thresholds_from_recipe
+    """Evaluate a model on a data set split: mAP, per-class P/R, escape and false-reject rates.
+
+    With --baseline, the production model is evaluated the same way and a comparison table follows."""
+    from training.evaluate import comparison_table, evaluate, metrics_table, thresholds_from_recipe
 
     try:
         thresholds = thresholds_from_recipe(recipe) if recipe else _thresholds(conf, class_conf)
         report = evaluate(data_yaml, model_path, split, thresholds, out_dir, imgsz, device)
+        baseline = None
+        if baseline_path is not None:
+            baseline_dir = str(Path(report.out_dir) / "baseline")
+            baseline = evaluate(data_yaml, baseline_path, split, thresholds, baseline_dir, imgsz, device)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(metrics_table(report))
+    if baseline is not None:
+        comparison = comparison_table(report, baseline)
+        (Path(report.out_dir) / "comparison.md").write_text(comparison)
+        click.echo(comparison)
     click.echo(f"report: {report.out_dir}")
 
 

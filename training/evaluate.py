@@ -26,6 +26,7 @@ __all__ = [
     "EvalReport",
     "ImageResult",
     "Labels",
+    "comparison_table",
     "compute_metrics",
     "evaluate",
     "image_outcomes",
@@ -344,6 +345,24 @@ def _confusion(truths: Sequence[Labels], preds: Sequence[Labels], thresholds: np
 
 
 # -- report ---------------------------------------------------------------------------------------------
+
+
+def comparison_table(candidate: EvalReport, production: EvalReport) -> str:
+    """Candidate vs production on the same split and thresholds: what a promotion decision reads."""
+
+    def cell(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    def delta(new: float | None, old: float | None) -> str:
+        return "n/a" if new is None or old is None else f"{new - old:+.3f}"
+
+    rows = [("mAP50", candidate.map50, production.map50), ("mAP50-95", candidate.map50_95, production.map50_95),
+            ("escape rate", candidate.escape_rate, production.escape_rate),
+            ("false-reject rate", candidate.false_reject_rate, production.false_reject_rate)]
+    lines = [f"candidate `{candidate.model}` vs production `{production.model}`, split `{candidate.split}`",
+             "", "| metric | production | candidate | change |", "|---|---|---|---|"]
+    lines += [f"| {name} | {cell(old)} | {cell(new)} | {delta(new, old)} |" for name, new, old in rows]
+    return "\n".join(lines) + "\n"
 
 
 def metrics_table(report: EvalReport) -> str:

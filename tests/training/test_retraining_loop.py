@@ -86,9 +86,12 @@ def test_override_review_dataset_train_eval_promote_rollback(tmp_path: Path) -> 
     invoke("train", "--data", str(data_yaml), "--out", str(candidate), "--epochs", "1", "--imgsz", "64",
            "--batch", "4", "--device", "cpu", "--threads", "2")
     assert candidate.is_file()
-    for model, name in ((production_file, "prod"), (candidate, "cand")):
-        invoke("eval", "--data", str(data_yaml), "--model", str(model), "--split", "test", "--device", "cpu",
-               "--out", str(tmp_path / f"eval-{name}"))
+    invoke("eval", "--data", str(data_yaml), "--model", str(production_file), "--split", "test", "--device", "cpu",
+           "--out", str(tmp_path / "eval-prod"))
+    out = invoke("eval", "--data", str(data_yaml), "--model", str(candidate), "--split", "test", "--device", "cpu",
+                 "--out", str(tmp_path / "eval-cand"), "--baseline", str(production_file))
+    assert "| escape rate |" in out and "candidate `" in out
+    assert (tmp_path / "eval-cand" / "comparison.md").is_file()
     metrics = json.loads((tmp_path / "eval-cand" / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["images"] == 1
 
