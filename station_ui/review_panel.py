@@ -21,11 +21,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.auth import User
+from inspection.auth import AccessDenied, User, require
 from inspection.labels import Label, LabelBook
 from inspection.samples import SampleKeeper
 from inspection.types import Box
 from station_ui.label_editor import LabelEditor
+from station_ui.train_dialog import TrainDialog
 
 __all__ = ["ReviewPanel"]
 
@@ -55,7 +56,7 @@ class ReviewPanel(QWidget):
         buttons = QHBoxLayout()
         for text, slot in (("Accept (A)", self.accept), ("Reject (R)", self.reject),
                            ("Relabel: save edits (Ctrl+S)", self.editor.save), ("Golden (G)", self.toggle_golden),
-                           ("Refresh", self.refresh)):
+                           ("Refresh", self.refresh), ("Build dataset and train…", self.open_training)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
@@ -78,6 +79,18 @@ class ReviewPanel(QWidget):
             self._keys[event.key()]()  # type: ignore[attr-defined]
             return True
         return super().eventFilter(watched, event)
+
+    def open_training(self) -> TrainDialog | None:
+        """Engineers only (checked in the core); the dialog runs the CLI as child processes."""
+        try:
+            require(self.user, "review")
+        except AccessDenied as exc:
+            self.message.setText(f"Not done: {exc}")
+            return None
+        store_path = self.keeper.store.path
+        self.train_dialog = TrainDialog(store_path, store_path.parent, self.editor.canvas.classes, self)
+        self.train_dialog.open()
+        return self.train_dialog
 
     def refresh(self) -> None:
         rows = self.keeper.review_queue(limit=500)

@@ -104,16 +104,30 @@ def build_dataset_version(store: Store, out_root: Path, *, task: Task = "detect"
     return DatasetVersion(version, final, final / "data.yaml", counts, names)
 
 
+def _assign_splits(samples: list[dict], val_fraction: float) -> list[tuple[dict, str, str]]:
+    """(sample, image sha, split) by image hash, so a sample keeps its split across versions. With few
+    samples the hash may leave val empty: then the sample with the smallest hash goes to val."""
+    assigned = []
+    for sample in samples:
+        if not Path(sample["image_path"]).is_file():
+            raise DataError(f"sample {sample['id']}: image {sample['image_path']} is missing")
+        sha = _sha256(Path(sample["image_path"]))
+        assigned.append((sample, sha, _split_for(sha, bool(sample["golden"]), val_fraction)))
+    splits = [split for _, _, split in assigned]
+    if val_fraction > 0 and "val" not in splits and splits.count("train") >= 2:
+        index = min((i for i, split in enumerate(splits) if split == "train"), key=lambda i: assigned[i][1])
+        assigned[index] = (assigned[index][0], assigned[index][1], "val")
+    return assigned
+
+
 def _write_samples(samples: list[dict], labelled: dict[int, list[Label]], names: tuple[str, ...], root: Path,
                    task: Task, val_fraction: float) -> dict[str, int]:
     counts = {"train": 0, "val": 0, "golden": 0}
-    for sample in samples:
+    for sample, sha, split in _assign_splits(samples, val_fraction):
         source = Path(sample["image_path"])
         image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
         if image is None:
             raise DataError(f"sample {sample['id']}: image {source} is missing or unreadable")
-        sha = _sha256(source)
-        split = _split_for(sha, bool(sample["golden"]), val_fraction)
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
         stem = sha[:16]

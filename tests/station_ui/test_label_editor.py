@@ -132,3 +132,34 @@ def test_review_queue_accept_relabel_and_role(tmp_path: Path, qtbot) -> None:
     assert "otto (operator) may not" in operator_panel.message.text()
     assert operator_panel.table.rowCount() == 1  # nothing changed
     keeper.store.close()
+
+
+@pytest.mark.slow
+def test_console_builds_a_dataset_and_trains_a_candidate(tmp_path: Path, qtbot) -> None:  # noqa: ANN001
+    store = Store(tmp_path / "s.db")
+    keeper = SampleKeeper(store, tmp_path / "samples", Recipe(name="r"))
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        dets = (Detection("bridge", 0.9, Box(10, 10, 30, 30)),)
+        image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        inspection = Inspection(Frame(image, "cam0", i, float(i)), dets,
+                                Verdict(VerdictStatus.FAIL, (Reason("defect", "bridge", "bridge"),)), dets)
+        sample_id = keeper.consider(inspection, store.record(inspection))
+        LabelBook(store).review(sample_id, "accepted", User("eve", Role.ENGINEER))
+    panel = ReviewPanel(keeper, CLASSES, User("otto", Role.OPERATOR))
+    qtbot.addWidget(panel)
+    assert panel.open_training() is None and "may not" in panel.message.text()
+    panel.user = User("eve", Role.ENGINEER)
+    dialog = panel.open_training()
+    dialog.epochs.setValue(1)
+    dialog.imgsz.setValue(64)
+    with qtbot.waitSignal(dialog.finished_with, timeout=300_000) as outcome:
+        dialog.start()
+    assert outcome.args == ["done"], dialog.log.toPlainText()[-2000:]
+    assert dialog.model_path is not None and dialog.model_path.is_file()
+
+    with qtbot.waitSignal(dialog.finished_with, timeout=60_000) as outcome:
+        dialog.start()
+        dialog.cancel()
+    assert outcome.args == ["cancelled"]
+    store.close()

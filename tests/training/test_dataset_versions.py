@@ -117,3 +117,12 @@ def test_cli_import_build_and_registry(tmp_path: Path, tiny_model: Path) -> None
     assert result.exit_code == 0 and "is now production" in result.output
     result = runner.invoke(station, ["models", "rollback", "--product", "board", "--registry", reg, "--by", "eve"])
     assert result.exit_code == 3 and "no previous production model" in result.output
+
+
+def test_missing_sample_image_is_a_clear_error(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        fill_store(store, tmp_path / "samples", 3)
+        Path(store.query("select image_path from samples limit 1")[0]["image_path"]).unlink()
+        with pytest.raises(DataError, match=r"sample 1: image .* is missing"):
+            build_dataset_version(store, tmp_path / "ds")
+        assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").iterdir())
