@@ -135,7 +135,7 @@ def test_review_queue_accept_relabel_and_role(tmp_path: Path, qtbot) -> None:
 
 
 @pytest.mark.slow
-def test_console_builds_a_dataset_and_trains_a_candidate(tmp_path: Path, qtbot) -> None:  # noqa: ANN001
+def test_console_builds_a_dataset_and_trains_a_candidate(tmp_path: Path, qtbot) -> None:
     store = Store(tmp_path / "s.db")
     keeper = SampleKeeper(store, tmp_path / "samples", Recipe(name="r"))
     rng = np.random.default_rng(0)
