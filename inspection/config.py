@@ -112,6 +112,8 @@ class StationConfig(StrictModel):
     store: StoreConfig = StoreConfig()
     samples: SamplePolicy = SamplePolicy()
     process: ProcessSection | None = Field(None, description="closed-loop process feedback; empty = off")
+    jobs: dict[int, ConfigPath] = Field(
+        default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")

@@ -117,7 +117,8 @@ class Station:
                 raise ConfigError(f"{self.recipe.source_file or self.recipe.name}: tiling: needs an exported-model "
                                   f"detector (kind: onnx, openvino or tensorrt), not {self.config.detector.kind!r}")
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
-            self.output = create_adapter("output", self.config.output, alarm=self._alarm)
+            self.output = create_adapter("output", self.config.output, alarm=self._alarm,
+                                         job_change=self.change_job)
             self.output.open()
             if self.config.samples.enabled:
                 self.samples = SampleKeeper(self.store, self.config.samples_dir, self.recipe, self.config.samples)
@@ -146,6 +147,30 @@ class Station:
             return registry.production_path(self.recipe.registry_product)
         finally:
             registry.close()
+
+    def change_job(self, job: int, lot: str | None = None) -> Recipe:
+        """Switch to the recipe of PLC job `job` without stopping (raises to refuse; the PLC sees the error).
+
+        Only recipes that run on the loaded model can be switched to live: a different model needs a restart."""
+        path = self.config.jobs.get(job)
+        if path is None:
+            known = ", ".join(str(j) for j in sorted(self.config.jobs)) or "none configured"
+            raise ConfigError(f"job {job} is not under `jobs:` in the station YAML (known jobs: {known})")
+        recipe = load_recipe(path)
+        assert self.detector is not None
+        wanted = recipe.model or recipe.registry_product
+        current = self.recipe.model or self.recipe.registry_product
+        if wanted is not None and wanted != current:
+            raise ConfigError(f"job {job} ({path}) needs model {wanted}, the station runs {current}: "
+                              "stop the station and start it with that recipe")
+        recipe.check_classes(self.detector.class_names, self.detector.model_id)
+        self.recipe, self.judge = recipe, Judge(recipe)
+        if self._runtime is not None:
+            self._runtime.judge = self.judge  # one attribute swap: each part is judged by one recipe
+        if self.store is not None:
+            self.store.event("info", "job_change", f"job {job} (lot {lot or '-'}): recipe {recipe.name}",
+                             {"job": job, "lot": lot, "recipe": str(path)})
+        return recipe
 
     def _camera_event(self, event: Any) -> None:
         """Camera adapters report loss and reconnection from their own threads; the store is thread-safe."""

@@ -104,3 +104,24 @@ def test_production_model_comes_from_the_registry_and_is_verified(station_yaml: 
     record.path.write_bytes(record.path.read_bytes() + b"tampered")
     with pytest.raises(ModelError, match="changed after registration"):
         Station(config).open()
+
+
+def test_plc_job_change_switches_the_recipe_live(station_yaml: Path, tmp_path: Path, tiny_model: Path) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(f"name: board-b\nmodel: {tiny_model}\ndefault:\n  min_confidence: 0.0\ndeadline_ms: 60000\n")
+    foreign = tmp_path / "foreign.yaml"
+    foreign.write_text(f"name: board-c\nmodel: {tmp_path / 'other_model.pt'}\n")
+    config = load_station_config(station_yaml, {"jobs": {7: str(other), 8: str(foreign)},
+                                                "detector": {"conf": 0.0001}})
+    with Station(config) as station:
+        assert station.change_job(7, "LOT-42").name == "board-b"
+        summary = station.run(max_parts=2)
+        assert summary.counts["FAIL"] == 2  # judged by the new recipe (every detection counts)
+        with pytest.raises(ConfigError, match="job 3 is not under `jobs:`.*known jobs: 7, 8"):
+            station.change_job(3)
+        with pytest.raises(ConfigError, match="job 8 .* needs model .*other_model.pt.*stop the station"):
+            station.change_job(8)
+        assert station.recipe.name == "board-b"  # a refused change leaves the running recipe alone
+        events = [e for e in station.store.events() if e["kind"] == "job_change"]
+        assert len(events) == 1 and "LOT-42" in events[0]["message"]
+        assert {r["recipe"] for r in station.store.inspections()} == {"board-b"}

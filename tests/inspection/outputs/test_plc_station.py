@@ -95,6 +95,30 @@ def test_real_station_without_its_plc_stays_up_and_logs_every_part(station_yaml,
         assert st.output.stats.undelivered == 6  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
+def test_plc_job_change_switches_the_station_recipe(station_yaml, tmp_path, fast, wait_until, tiny_model) -> None:
+    from inspection.pipeline import Station
+
+    (tmp_path / "job12.yaml").write_text(f"name: board-12\nmodel: {tiny_model}\ndeadline_ms: 60000\n")
+    with ModbusSim() as sim:
+        config = load_station_config(station_yaml, overrides={
+            "output": {"kind": "modbus", "port": sim.port, **fast}, "jobs": {12: str(tmp_path / "job12.yaml")}})
+        with Station(config, db_path=tmp_path / "plc.db") as st:
+            sim.write("inputs.recipe_select", 12)
+            sim.write("inputs.lot_name", "LOT-7")
+            sim.write("inputs.job_change", True)
+            assert wait_until(lambda: sim.read("outputs.job_ack"))
+            assert st.recipe.name == "board-12" and sim.read("outputs.job_number") == 12
+            sim.write("inputs.job_change", False)
+            assert wait_until(lambda: not sim.read("outputs.job_ack"))
+            sim.write("inputs.recipe_select", 13)  # no recipe for job 13: refused, the PLC sees the error
+            sim.write("inputs.job_change", True)
+            assert wait_until(lambda: sim.read("outputs.error_code") == 7)
+            assert st.recipe.name == "board-12"
+            st.run(max_parts=2)
+            assert {r["recipe"] for r in st.store.inspections()} == {"board-12"}  # type: ignore[union-attr]
+
+
 def test_plc_sim_command_prints_what_the_station_writes(fast, inspection, wait_until) -> None:
     import pymodbus.client
     import pymodbus.server  # noqa: F401  (import before two threads race to import it half-way)
