@@ -127,7 +127,6 @@ class Runtime:
         self.stats = stats or StageStats()
         self._alarm_fn = alarm or (lambda kind, message: log.error("%s: %s", kind, message))
         self.batch = max(1, min(self.options.max_batch, self.staged.max_batch))
-        self.deadline_s = judge.recipe.deadline_ms / 1000.0
         self._in: queue.Queue[Any] = queue.Queue(self.options.queue_size)
         self._to_infer: queue.Queue[Any] = queue.Queue(self.options.stage_queue_size)
         self._to_judge: queue.Queue[Any] = queue.Queue(self.options.stage_queue_size)
@@ -142,6 +141,11 @@ class Runtime:
         self._stopping = threading.Event()
         self._abort = threading.Event()  # set only when a hung stage must be abandoned
         self._workers: list[threading.Thread] = []
+
+    @property
+    def deadline_s(self) -> float:
+        """Derived from the judge's recipe, so a PLC job change (a new judge) also brings its deadline."""
+        return self.judge.recipe.deadline_ms / 1000.0
 
     # --- control -------------------------------------------------------------------------------------
 
