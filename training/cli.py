@@ -7,8 +7,12 @@ messages with the station's exit codes.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from training.evaluate import EvalReport
 
 __all__ = ["eval_command", "train", "train_command"]
 
@@ -40,6 +44,9 @@ def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, f
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="report folder")
 @click.option("--baseline", "baseline_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="production model to compare with on the same split and thresholds")
+@click.option("--tune-escape", type=click.FloatRange(0.0, 1.0), default=None, metavar="RATE",
+              help="also pick thresholds that keep the escape rate within RATE with the fewest false rejects "
+                   "(use --split val); with --recipe, writes a tuned copy of the recipe into the report")
 def eval_command(
     data_yaml: str,
     model_path: str,
@@ -51,15 +58,21 @@ def eval_command(
     device: str,
     out_dir: str | None,
     baseline_path: str | None,
+    tune_escape: float | None,
 ) -> None:
     """Evaluate a model on a data set split: mAP, per-class P/R, escape and false-reject rates.
 
-    With --baseline, the production model is evaluated the same way and a comparison table follows."""
+    With --baseline, the production model is evaluated the same way and a comparison table follows.
+    With --tune-escape, the thresholds that meet an escape-rate target on this split are proposed."""
     from training.evaluate import comparison_table, evaluate, metrics_table, thresholds_from_recipe
 
+    if tune_escape is not None and split == "test":
+        click.echo("warning: tuning thresholds on the test split makes its numbers optimistic; use --split val",
+                   err=True)
     try:
         thresholds = thresholds_from_recipe(recipe) if recipe else _thresholds(conf, class_conf)
-        report = evaluate(data_yaml, model_path, split, thresholds, out_dir, imgsz, device)
+        report = evaluate(data_yaml, model_path, split, thresholds, out_dir, imgsz, device,
+                          keep_predictions=tune_escape is not None)
         baseline = None
         if baseline_path is not None:
             baseline_dir = str(Path(report.out_dir) / "baseline")
@@ -71,7 +84,24 @@ def eval_command(
         comparison = comparison_table(report, baseline)
         (Path(report.out_dir) / "comparison.md").write_text(comparison)
         click.echo(comparison)
+    if tune_escape is not None:
+        _tune(report, tune_escape, thresholds, recipe)
     click.echo(f"report: {report.out_dir}")
+
+
+def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, float], recipe: str | None) -> None:
+    from training.thresholds import tune_thresholds, tuned_recipe, tuning_table
+
+    assert report.predictions is not None, "evaluate(keep_predictions=True) keeps them"
+    truths, preds, names = report.predictions
+    ignored = [name for name, value in thresholds.items() if value > 1.0] if isinstance(thresholds, dict) else []
+    tuning = tune_thresholds(truths, preds, names, max_escape, ignored=ignored)
+    table = tuning_table(tuning)
+    out = Path(report.out_dir)
+    (out / "thresholds.md").write_text(table)
+    click.echo(table)
+    if recipe:
+        click.echo(f"tuned recipe: {tuned_recipe(recipe, tuning, out / ('tuned-' + Path(recipe).name))}")
 
 
 @click.command("train")

@@ -98,6 +98,8 @@ class EvalReport:
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     confusion: list[list[int]] = field(default_factory=list)
     out_dir: str = ""
+    # (truths, predictions, class names) when asked for, e.g. to tune thresholds; never written to disk
+    predictions: tuple | None = field(default=None, repr=False, compare=False)
 
     def headline(self) -> dict[str, float | None]:
         return {
@@ -397,7 +399,8 @@ def write_report(report: EvalReport, images: Sequence[ImageResult], curves: dict
 
     out.mkdir(parents=True, exist_ok=True)
     report.out_dir = str(out)
-    (out / "metrics.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    metrics = {k: v for k, v in asdict(report).items() if k != "predictions"}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "metrics.md").write_text(metrics_table(report))
     with (out / "images.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -418,8 +421,11 @@ def evaluate(
     out_dir: str | Path | None = None,
     imgsz: int | None = None,
     device: str = "auto",
+    keep_predictions: bool = False,
 ) -> EvalReport:
-    """Run the model over a split, compute every metric and write the report folder."""
+    """Run the model over a split, compute every metric and write the report folder.
+
+    ``keep_predictions`` keeps the raw predictions on the report (``report.predictions``)."""
     from training.train import resolve_device
 
     images, truths, names = load_split(data_yaml, split)
@@ -429,6 +435,8 @@ def evaluate(
     report.model, report.data, report.split = str(model_path), str(data_yaml), split
     out = Path(out_dir) if out_dir else Path("runs") / "eval" / f"{Path(model_path).stem}-{split}"
     write_report(report, per_image, curves, out)
+    if keep_predictions:
+        report.predictions = (truths, preds, names)
     return report
 
 

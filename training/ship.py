@@ -82,10 +82,19 @@ def main(argv: list[str] | None = None) -> TrainResult | Path:
     parser.add_argument("--final-val-only", action="store_true", help="validate after the last epoch only")
     parser.add_argument("--init", default="yolov8n.yaml", help="architecture YAML, or a checkpoint to continue from")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate the shipped model on the test split")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a further ultralytics train argument, e.g. --set lr0=0.002 (repeatable; values parsed as YAML)",
+    )
     args = parser.parse_args(argv)
-    extra: dict = {"fraction": args.fraction, "val": not args.final_val_only}
-    if args.init.endswith(".pt"):  # a second stage: short warm-up, a gentler fixed optimizer
+    # One warm-up epoch: the first paint model spent most of its 13-step epochs in ultralytics' 3-epoch warm-up.
+    extra: dict = {"fraction": args.fraction, "val": not args.final_val_only, "warmup_epochs": 1.0}
+    if args.init.endswith(".pt"):  # a later stage: short warm-up, a gentler fixed optimizer
         extra |= {"optimizer": "AdamW", "lr0": 0.0005, "warmup_epochs": 0.3}
+    extra |= dict(_parse_setting(item) for item in args.set)
     if args.product == "deeppcb":
         data = build_deeppcb(args.shared_data / "deeppcb", args.data_root)
         out = args.out or DEMO_MODELS / "pcb_yolov8n.pt"
@@ -107,6 +116,15 @@ def main(argv: list[str] | None = None) -> TrainResult | Path:
         runs_dir=args.data_root / "runs",
         extra=extra,
     )
+
+
+def _parse_setting(item: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+    return key.strip(), yaml.safe_load(value)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,9 @@ def train_detector(
         "epochs": epochs,
         "imgsz": imgsz,
         "batch": batch,
+        # One optimizer step per batch. Ultralytics' nominal batch of 64 accumulates 4 batches of 16, which on
+        # the few hundred images of a station's data set leaves a few dozen steps: the model never learns.
+        "nbs": batch,
         "device": device,
         "workers": 0,
         "plots": False,

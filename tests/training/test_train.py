@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from datasets.synthetic import SolderGenerator, write_yolo_dataset
@@ -43,6 +44,8 @@ def test_tiny_training_end_to_end(tmp_path: Path, no_network: list[object]) -> N
     assert "metrics/mAP50(B)" in card["val_metrics"]
     assert out.with_suffix(".md").read_text().startswith("# tiny.pt")
     assert result.card.model == "tiny.pt"
+    # one optimizer step per batch: small station data sets must not be starved by gradient accumulation
+    assert torch.load(out, map_location="cpu", weights_only=False)["train_args"]["nbs"] == 4
     again = ship_run(result.run_dir, tmp_path / "models" / "again.pt", notes="interrupted")
     assert again.epochs == 1 and again.classes == list(gen.classes) and again.data_version == gen.data_version
     assert (tmp_path / "models" / "again.md").read_text().count("interrupted") == 1

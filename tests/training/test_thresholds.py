@@ -1,0 +1,108 @@
+"""Threshold tuning on hand-made predictions: escape target first, then the fewest false rejects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from training.evaluate import Labels
+from training.thresholds import tune_thresholds, tuned_recipe, tuning_table
+
+NAMES = {0: "bridge", 1: "void"}
+BOX = [[10, 10, 40, 40]]
+
+
+def _split() -> tuple[list[Labels], list[Labels]]:
+    truths = [
+        Labels.of(BOX, [0]),  # bridges found at 0.9, 0.6, 0.3
+        Labels.of(BOX, [0]),
+        Labels.of(BOX, [0]),
+        Labels.of(BOX, [1]),  # a void found at 0.5
+        Labels.empty(),  # good parts: void noise at 0.4, bridge noise at 0.2
+        Labels.empty(),
+    ]
+    preds = [
+        Labels.of(BOX, [0], [0.9]),
+        Labels.of(BOX, [0], [0.6]),
+        Labels.of(BOX, [0], [0.3]),
+        Labels.of(BOX, [1], [0.5]),
+        Labels.of(BOX, [1], [0.4]),
+        Labels.of(BOX, [0], [0.2]),
+    ]
+    return truths, preds
+
+
+def test_zero_escapes_then_fewest_false_rejects() -> None:
+    truths, preds = _split()
+    tuning = tune_thresholds(truths, preds, NAMES, max_escape=0.0)
+    # One threshold for all: 0.3 keeps every defect but the void noise (0.4) rejects a good part.
+    # Per class, void can rise to 0.5: the void defect still rejects, the noise no longer does.
+    assert tuning.met
+    assert tuning.chosen.thresholds == pytest.approx({"bridge": 0.3, "void": 0.5})
+    assert tuning.chosen.escape_rate == 0.0 and tuning.chosen.false_reject_rate == 0.0
+    single = {round(next(iter(p.thresholds.values())), 2): p for p in tuning.curve}
+    assert single[0.3].escape_rate == 0.0 and single[0.3].false_reject_rate == 0.5
+    assert single[0.2].false_reject_rate == 1.0
+
+
+def test_looser_target_allows_higher_thresholds() -> None:
+    truths, preds = _split()
+    tuning = tune_thresholds(truths, preds, NAMES, max_escape=0.25)  # one of four defective may pass
+    assert tuning.met and tuning.chosen.escape_rate == 0.25
+    assert tuning.chosen.false_reject_rate == 0.0
+
+
+def test_unreachable_target_reports_the_lowest_escape() -> None:
+    truths = [Labels.of(BOX, [0]), Labels.empty()]
+    preds = [Labels.empty(), Labels.of(BOX, [0], [0.8])]  # the defect is never seen
+    tuning = tune_thresholds(truths, preds, NAMES, max_escape=0.0)
+    assert not tuning.met and tuning.chosen.escape_rate == 1.0
+    assert "NOT within" in tuning_table(tuning)
+
+
+def test_ignored_classes_never_reject_and_stay_out() -> None:
+    truths, preds = _split()
+    tuning = tune_thresholds(truths, preds, NAMES, max_escape=0.0, ignored=["void"])
+    assert "void" not in tuning.chosen.thresholds
+    assert not tuning.met  # the void defect can no longer be caught
+    with pytest.raises(ValueError, match="not classes of the model"):
+        tune_thresholds(truths, preds, NAMES, max_escape=0.0, ignored=["crack"])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        tune_thresholds(truths, preds, NAMES, max_escape=1.5)
+
+
+def test_tuned_recipe_keeps_other_rules(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "name: r\nmodel: model.pt\ndefault:\n  min_confidence: 0.5\n"
+        "classes:\n  void:\n    min_confidence: 0.5\n    min_area_px: 9\n"
+    )
+    truths, preds = _split()
+    out = tuned_recipe(recipe, tune_thresholds(truths, preds, NAMES, 0.0), tmp_path / "report" / "tuned.yaml")
+    raw = yaml.safe_load(out.read_text())
+    assert raw["classes"]["void"] == {"min_confidence": 0.5, "min_area_px": 9}
+    assert raw["classes"]["bridge"] == {"min_confidence": 0.3}
+    assert Path(raw["model"]) == (tmp_path / "model.pt").resolve()
+
+
+@pytest.mark.slow
+def test_eval_cli_tunes_a_real_model(tmp_path: Path) -> None:
+    """station eval --tune-escape on the shipped solder model and a few rendered parts."""
+    from datasets.synthetic import generator_for, write_yolo_dataset
+    from inspection.cli import station
+
+    demo = Path(__file__).resolve().parents[2] / "inspection" / "demo"
+    data = write_yolo_dataset(generator_for("solder", seed=99, imgsz=320), tmp_path / "data", 2, 12, "detect")
+    result = CliRunner().invoke(
+        station,
+        ["eval", "--data", str(data), "--model", str(demo / "models" / "solder_yolov8n.pt"), "--split", "val",
+         "--recipe", str(demo / "recipes" / "solder.yaml"), "--tune-escape", "0.1", "--out", str(tmp_path / "rep")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "chosen thresholds" in result.output
+    tuned = yaml.safe_load((tmp_path / "rep" / "tuned-solder.yaml").read_text())
+    assert set(tuned["classes"]) >= {"bridge", "solder_ball"}
+    assert (tmp_path / "rep" / "thresholds.md").read_text().startswith("| threshold |")
