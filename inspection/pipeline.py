@@ -270,7 +270,7 @@ class Station:
             verdict = self.judge.failsafe("deadline", f"verdict after {latency:.0f} ms > deadline "
                                           f"{self.recipe.deadline_ms:.0f} ms")
         return Inspection(item, out.detections, verdict, judgement.defects, timings, self.recipe.name,
-                          self.detector.model_id)
+                          self.detector.model_id, heatmap=out.heatmap)
 
     def _recorded(self, inspection: Inspection, row_id: int) -> None:
         """On the recorder thread, after the verdict is logged: keep it for review if the policy wants it."""

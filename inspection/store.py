@@ -27,10 +27,17 @@ import sqlite_utils
 from inspection.errors import StoreError
 from inspection.types import STAGES, Frame, Inspection, VerdictStatus
 
-__all__ = ["SCHEMA_VERSION", "ImageArchive", "Store"]
+__all__ = ["SCHEMA_VERSION", "ImageArchive", "Store", "heatmap_path"]
 
 SCHEMA_VERSION = 1
 KeepImages = Literal["all", "failures", "sample", "none"]
+
+
+def heatmap_path(image_path: Path | str) -> Path:
+    """Where the archive keeps a part's anomaly heat map: `<image stem>.heat.png` beside its image
+    (uint8 gray, 128 = the model's threshold; see `inspection.anomaly.overlay`)."""
+    image_path = Path(image_path)
+    return image_path.with_name(f"{image_path.stem}.heat.png")
 
 
 def _iso(ts: float) -> str:
@@ -81,7 +88,24 @@ class ImageArchive:
         except OSError as exc:
             path.unlink(missing_ok=True)
             raise StoreError(f"cannot write {path}: {exc.strerror or exc}; free disk space") from None
+        if inspection.heatmap is not None:
+            self._save_heatmap(inspection.heatmap, path)
         return path
+
+    @staticmethod
+    def _save_heatmap(heat: Any, image_path: Path) -> None:
+        """The anomaly heat map beside its image, so the console can show it later (always PNG: lossless)."""
+        target = heatmap_path(image_path)
+        ok, data = cv2.imencode(".png", heat)
+        try:
+            if not ok:
+                raise OSError(f"cannot encode the heat map {target.name}")
+            target.write_bytes(data.tobytes())
+        except OSError as exc:  # all or nothing: an image without its heat map would look like a plain part
+            target.unlink(missing_ok=True)
+            image_path.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}; "
+                             f"free disk space") from None
 
 
 class Store:

@@ -270,7 +270,9 @@ class Inspection:
     """The complete record of one inspected part: what was seen, what was found, what was decided.
 
     `detections` is everything the models reported; `defects` the subset the recipe counted.
-    `model_id` names the model (file hash) that made the verdict."""
+    `model_id` names the model (file hash) that made the verdict. `heatmap`, from an anomaly model only, is
+    a small read-only uint8 map of the whole frame (128 = the model's threshold, 255 = twice it; see
+    `inspection.anomaly.overlay`), for display and the image archive; None otherwise."""
 
     frame: Frame | FrameFailure
     detections: tuple[Detection, ...]
@@ -279,3 +281,14 @@ class Inspection:
     timings: StageTimings = StageTimings()
     recipe: str = ""
     model_id: str = ""
+    heatmap: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        heat = self.heatmap
+        if heat is None:
+            return
+        if not isinstance(heat, np.ndarray) or heat.dtype != np.uint8 or heat.ndim != 2 or heat.size == 0:
+            got = f"{heat.dtype} {heat.shape}" if isinstance(heat, np.ndarray) else type(heat).__name__
+            raise ValueError(f"Inspection.heatmap: expected a non-empty 2-D uint8 array, got {got}")
+        if heat.flags.writeable or not heat.flags.c_contiguous:
+            object.__setattr__(self, "heatmap", _readonly_copy(heat))

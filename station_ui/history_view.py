@@ -34,6 +34,7 @@ from inspection.audit import Operations, OverrideRequest
 from inspection.auth import User
 from inspection.errors import StationError
 from inspection.history import HistoryFilter, detections_of, export_csv, search
+from inspection.store import heatmap_path
 from inspection.types import VerdictStatus
 from station_ui.widgets import FrameView, Overlay
 
@@ -193,7 +194,9 @@ class HistoryView(QWidget):
         overlays = [Overlay(f"{d['class_name']} {d['confidence']:.2f}", (d["x1"], d["y1"], d["x2"], d["y2"]),
                             d["polygon"], bool(d["counted"]), d["class_name"]) for d in dets]
         image = cv2.imread(row["image_path"]) if row["image_path"] and Path(row["image_path"]).is_file() else None
-        self.preview.set_image(image, overlays, f"{row['part_key']} {row['verdict']}")
+        heat_file = heatmap_path(row["image_path"]) if image is not None else None  # archived by anomaly models
+        heat = cv2.imread(str(heat_file), cv2.IMREAD_GRAYSCALE) if heat_file and heat_file.is_file() else None
+        self.preview.set_image(image, overlays, f"{row['part_key']} {row['verdict']}", heat)
         note = "" if image is not None else " (image not archived — see the recipe's keep_images)"
         self.preview_text.setText(f"#{row['id']} {row['verdict']}{note}\n"
                                   + "\n".join(x["message"] for x in row["reasons"]))

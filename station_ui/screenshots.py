@@ -1,6 +1,7 @@
 """Save screenshots of the console's main views over the real bundled demo (for the README).
 
     python -m station_ui.screenshots [--out docs/screenshots] [--parts 150]
+    python -m station_ui.screenshots --heatmap [--parts 14]     # the paint demo with the anomaly heat map on
 
 Runs the demo station (replay camera over the bundled solder parts, looped, and the bundled model)
 in an offscreen console, then grabs the live view, a failure, SPC, history with an override, the
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from inspection.demo import PRODUCTS
 
-__all__ = ["main", "take_screenshots"]
+__all__ = ["main", "take_heatmap_screenshot", "take_screenshots"]
 
 
 def _wait(app, condition, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
@@ -36,8 +37,8 @@ def _settle(app, seconds: float = 0.3) -> None:  # type: ignore[no-untyped-def]
     _wait(app, lambda: False, seconds)
 
 
-def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model: Path | None = None,
-                     config_path: Path | None = None) -> list[Path]:
+def _open_demo(parts: int, product: str, model: Path | None, config_path: Path | None, loop: bool = True):  # type: ignore[no-untyped-def]
+    """An offscreen console over the demo station (database and settings in a temporary folder), shown."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from station_ui.qtenv import prepare_qt_environment
 
@@ -45,17 +46,15 @@ def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
-    from inspection.auth import Accounts, Role
     from inspection.config import load_station_config
     from inspection.demo import demo_config_path
     from station_ui.window import MainWindow
 
-    out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="console-shots-"))
     config_path = config_path or demo_config_path(product)
     base = load_station_config(config_path)
     camera = base.cameras[0].model_dump()
-    camera.update(loop=True, max_parts=parts, rate_hz=None)
+    camera.update(loop=loop, max_parts=parts, rate_hz=None)
     overrides = {"data_dir": str(work), "cameras": [camera]}
     if model is not None:  # another model file than the recipe's (e.g. a candidate from training)
         overrides["detector"] = {"kind": "ultralytics", "model": str(model.resolve())}
@@ -65,6 +64,42 @@ def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model
     window = MainWindow(config, work / "station.db", settings=settings, theme="dark")
     window.resize(1400, 900)
     window.show()
+    return app, window
+
+
+def _run_demo(app, window) -> None:  # type: ignore[no-untyped-def]
+    window.start()
+    if not _wait(app, lambda: window.state in ("finished", "error"), timeout_s=600):
+        raise SystemExit("the demo did not finish within 10 minutes")
+    _settle(app, 1.0)
+    if window.state == "error":
+        raise SystemExit(f"the demo station did not run: {window.state_label.text()}")
+
+
+def take_heatmap_screenshot(out: Path, parts: int = 14, config_path: Path | None = None) -> list[Path]:
+    """The paint demo (YOLO + anomaly model) with the heat map on: the live view after `parts` panels (pick a
+    count whose last panel is defective) and the first failure's full view."""
+    app, window = _open_demo(parts, "paint", None, config_path, loop=False)
+    window.set_heatmap(True)
+    _run_demo(app, window)
+    saved = [out / "console_heatmap.png"]
+    out.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(saved[0]))
+    if window.failures.count():
+        dialog = window.show_failure(window.failures.inspections[0])
+        _settle(app)
+        saved.append(out / "failure_heatmap.png")
+        dialog.grab().save(str(saved[-1]))
+        dialog.close()
+    window.shutdown()
+    window.close()
+    return saved
+
+
+def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model: Path | None = None,
+                     config_path: Path | None = None) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    app, window = _open_demo(parts, product, model, config_path)
     saved: list[Path] = []
 
     def grab(widget, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -73,12 +108,7 @@ def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model
         widget.grab().save(str(path))
         saved.append(path)
 
-    window.start()
-    if not _wait(app, lambda: window.state in ("finished", "error"), timeout_s=600):
-        raise SystemExit("the demo did not finish within 10 minutes")
-    _settle(app, 1.0)
-    if window.state == "error":
-        raise SystemExit(f"the demo station did not run: {window.state_label.text()}")
+    _run_demo(app, window)
     grab(window, "live")
     if window.failures.count():
         dialog = window.show_failure(window.failures.inspections[0])
@@ -104,6 +134,8 @@ def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model
             dialog.accept()
             window.history.table.selectRow(0)
     grab(window, "history")
+
+    from inspection.auth import Accounts, Role
 
     assert window.ops is not None
     accounts = Accounts(window.ops.store)
@@ -131,8 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--product", default="solder", choices=PRODUCTS)
     parser.add_argument("--model", type=Path, help="model file instead of the recipe's")
     parser.add_argument("--config", type=Path, help="station YAML instead of the bundled demo")
+    parser.add_argument("--heatmap", action="store_true",
+                        help="only the paint demo with the anomaly heat map on (console_heatmap.png)")
     args = parser.parse_args(argv)
-    for path in take_screenshots(args.out, args.parts, args.product, args.model, args.config):
+    shots = (take_heatmap_screenshot(args.out, args.parts, args.config) if args.heatmap
+             else take_screenshots(args.out, args.parts, args.product, args.model, args.config))
+    for path in shots:
         print(path)
     return 0
 

@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from inspection.anomaly.overlay import blend_heatmap, heatmap_legend
 from inspection.aoi.report import refdes_label
 from inspection.types import Frame, Inspection
 
@@ -79,7 +80,10 @@ def _colour_for(key: str) -> QColor:
 
 
 class FrameView(QWidget):
-    """An image scaled to fit, with boxes, masks and labels drawn on top (toggle with `show_overlays`)."""
+    """An image scaled to fit, with boxes, masks and labels drawn on top (toggle with `show_overlays`) and,
+    where the part has one, the anomaly model's heat map blended in (toggle with `show_heatmap`)."""
+
+    LEGEND = (("typical", 0.0), ("threshold", 0.5), ("2×", 1.0))  # heat-map legend labels along its bar
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,26 +92,53 @@ class FrameView(QWidget):
         self.overlays: list[Overlay] = []
         self.caption = ""
         self.show_overlays = True
+        self.show_heatmap = False
+        self.heatmap: np.ndarray | None = None
+        self._pixels: np.ndarray | None = None  # the frame's own (read-only) pixels, to re-blend on toggle
+        self._legend: QImage | None = None
         self.setMinimumSize(240, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def show_inspection(self, inspection: Inspection) -> None:
         frame = inspection.frame
         if isinstance(frame, Frame):
-            self.set_image(frame.image, overlays_of(inspection), f"{frame.key}  {inspection.verdict.status}")
+            self.set_image(frame.image, overlays_of(inspection), f"{frame.key}  {inspection.verdict.status}",
+                           inspection.heatmap)
         else:  # a part whose image could not be had: keep the last image, say why
             self.caption = f"{frame.key}: no image ({frame.code})"
             self.overlays = []
             self.update()
 
-    def set_image(self, image: np.ndarray | None, overlays: list[Overlay], caption: str = "") -> None:
-        self.image = to_qimage(image) if image is not None else None
+    def set_image(self, image: np.ndarray | None, overlays: list[Overlay], caption: str = "",
+                  heatmap: np.ndarray | None = None) -> None:
+        self._pixels = image
+        self.heatmap = heatmap if image is not None else None
         self.overlays = overlays
         self.caption = caption
-        self.update()
+        self._render()
 
     def set_show_overlays(self, show: bool) -> None:
         self.show_overlays = show
+        self.update()
+
+    def set_show_heatmap(self, show: bool) -> None:
+        changed = show != self.show_heatmap
+        self.show_heatmap = show
+        if changed and self.heatmap is not None:
+            self._render()
+
+    @property
+    def heatmap_shown(self) -> bool:
+        return self.show_heatmap and self.heatmap is not None and self.image is not None
+
+    def _render(self) -> None:
+        """The displayed image: the frame, or the frame with its heat map (colours come from the core)."""
+        if self._pixels is None:
+            self.image = None
+        elif self.show_heatmap and self.heatmap is not None:
+            self.image = to_qimage(blend_heatmap(self._pixels, self.heatmap))
+        else:
+            self.image = to_qimage(self._pixels)
         self.update()
 
     def paintEvent(self, event: object) -> None:
@@ -122,6 +153,8 @@ class FrameView(QWidget):
             painter.drawImage(target, self.image)
             if self.show_overlays:
                 self._draw_overlays(painter, target)
+            if self.heatmap_shown:
+                self._draw_legend(painter, target)
         if self.caption or self.title:
             painter.setPen(QColor("#eceff1"))
             painter.setFont(QFont(self.font().family(), 11, QFont.Weight.Bold))
@@ -134,6 +167,26 @@ class FrameView(QWidget):
         scale = min(self.width() / self.image.width(), (self.height() - 28) / self.image.height())
         w, h = self.image.width() * scale, self.image.height() * scale
         return QRectF((self.width() - w) / 2, 28 + (self.height() - 28 - h) / 2, w, h)
+
+    def _draw_legend(self, painter: QPainter, target: QRectF) -> None:
+        """The heat map's fixed scale in the image's bottom-right corner: what blue, yellow and red mean."""
+        width = int(min(220.0, target.width() * 0.45))
+        if width < 60:
+            return
+        if self._legend is None or self._legend.width() != width:
+            self._legend = to_qimage(heatmap_legend(width, 10))
+        box = QRectF(target.right() - width - 16, target.bottom() - 40, width + 12, 34)
+        painter.fillRect(box, QColor(16, 20, 24, 190))
+        bar = QRectF(box.x() + 6, box.y() + 4, width, 10)
+        painter.drawImage(bar, self._legend)
+        painter.setPen(QColor("#eceff1"))
+        painter.setFont(QFont(self.font().family(), 8))
+        for text, at in self.LEGEND:
+            x = bar.x() + at * bar.width()
+            align = Qt.AlignmentFlag.AlignLeft if at == 0 else (
+                Qt.AlignmentFlag.AlignRight if at == 1 else Qt.AlignmentFlag.AlignHCenter)
+            left = x if at == 0 else (x - 80 if at == 1 else x - 40)
+            painter.drawText(QRectF(left, bar.bottom() + 1, 80, 16), align | Qt.AlignmentFlag.AlignTop, text)
 
     def _draw_overlays(self, painter: QPainter, target: QRectF) -> None:
         assert self.image is not None

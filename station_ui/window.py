@@ -15,6 +15,7 @@ from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QDialog,
     QGridLayout,
@@ -142,9 +143,14 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         self.overlay_action = QAction("Boxes (O)", self, checkable=True, checked=True, shortcut=QKeySequence("O"),
                                       toggled=self.set_overlays)
+        self.heatmap_action = QAction("Heat map (H)", self, checkable=True, checked=False,
+                                      shortcut=QKeySequence("H"), toggled=self.set_heatmap)
+        self.heatmap_action.setToolTip("Blend the anomaly model's heat map over the image (anomaly models only): "
+                                       "blue = typical, yellow = the model's threshold, red = twice it")
         self.theme_action = QAction("Light theme (Ctrl+T)", self, checkable=True,
                                     shortcut=QKeySequence("Ctrl+T"), toggled=self._theme_toggled)
         bar.addAction(self.overlay_action)
+        bar.addAction(self.heatmap_action)
         bar.addAction(self.theme_action)
         bar.addSeparator()
         self.user_label = QLabel()
@@ -225,6 +231,7 @@ class MainWindow(QMainWindow):
         if view is None:
             view = self.camera_views[camera_id] = FrameView(camera_id)
             view.set_show_overlays(getattr(self, "overlay_action", None) is None or self.overlay_action.isChecked())
+            view.set_show_heatmap(getattr(self, "heatmap_action", None) is not None and self.heatmap_action.isChecked())
             n = len(self.camera_views) - 1
             self.camera_grid.addWidget(view, n // 2, n % 2)
         return view
@@ -424,7 +431,8 @@ class MainWindow(QMainWindow):
         dialog = self.failure_dialog = QDialog(self)
         dialog.setWindowTitle(f"{inspection.verdict.status} — {inspection.frame.key}")
         dialog.resize(900, 700)
-        view = FrameView(inspection.frame.camera_id)
+        view = dialog.frame_view = FrameView(inspection.frame.camera_id)  # type: ignore[attr-defined]
+        view.set_show_heatmap(self.heatmap_action.isChecked())
         view.show_inspection(inspection)
         view.set_show_overlays(self.overlay_action.isChecked())
         text = QLabel(f"{inspection.verdict.summary}\nmodel {inspection.model_id}, recipe {inspection.recipe}")
@@ -433,6 +441,11 @@ class MainWindow(QMainWindow):
         override.clicked.connect(lambda: self._override_live(inspection))
         row = QHBoxLayout()
         row.addWidget(text, 1)
+        if inspection.heatmap is not None:  # only where an anomaly model made one
+            heat = dialog.heatmap_check = QCheckBox("Heat map")  # type: ignore[attr-defined]
+            heat.setChecked(view.show_heatmap)
+            heat.toggled.connect(view.set_show_heatmap)
+            row.addWidget(heat)
         row.addWidget(override)
         layout = QVBoxLayout(dialog)
         layout.addWidget(view, 1)
@@ -528,6 +541,13 @@ class MainWindow(QMainWindow):
         for view in self.camera_views.values():
             view.set_show_overlays(show)
 
+    def set_heatmap(self, show: bool) -> None:
+        """Blend the anomaly heat map (where a part has one) over the live images and the history preview."""
+        for view in (*self.camera_views.values(), self.history.preview):
+            view.set_show_heatmap(show)
+        if self.heatmap_action.isChecked() != show:
+            self.heatmap_action.setChecked(show)
+
     def set_theme(self, theme: str) -> None:
         self.theme = theme
         app = QApplication.instance()
@@ -553,6 +573,7 @@ class MainWindow(QMainWindow):
             self.live_splitter.restoreState(split)
         self.tabs.setCurrentIndex(int(s.value("tab", 0)))
         self.overlay_action.setChecked(s.value("overlays", "true") in ("true", True))
+        self.heatmap_action.setChecked(s.value("heatmap", "false") in ("true", True))
         self.set_theme(theme or str(s.value("theme", "dark")))
 
     def save_settings(self) -> None:
@@ -562,6 +583,7 @@ class MainWindow(QMainWindow):
         s.setValue("live_splitter", self.live_splitter.saveState())
         s.setValue("tab", self.tabs.currentIndex())
         s.setValue("overlays", "true" if self.overlay_action.isChecked() else "false")
+        s.setValue("heatmap", "true" if self.heatmap_action.isChecked() else "false")
         s.setValue("theme", self.theme)
         s.sync()
 

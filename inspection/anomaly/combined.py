@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from inspection.config import AdapterOptions, format_validation_error
@@ -105,6 +106,7 @@ class CombinedDetector:
             preprocess_ms=sum(o.preprocess_ms for o in outputs),
             infer_ms=sum(o.infer_ms for o in outputs),
             postprocess_ms=sum(o.postprocess_ms for o in outputs),
+            heatmap=_merged_heatmap([o.heatmap for o in outputs if o.heatmap is not None]),
         )
 
     def close(self) -> None:
@@ -116,6 +118,18 @@ class CombinedDetector:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+def _merged_heatmap(maps: list[np.ndarray]) -> np.ndarray | None:
+    """One heat map for the frame: the first anomaly model's, raised to any other's of the same size (all
+    share the same scale, 128 = each model's own threshold, so the maximum keeps every unusual region)."""
+    if not maps:
+        return None
+    merged = maps[0]
+    for other in maps[1:]:
+        if other.shape == merged.shape:
+            merged = np.maximum(merged, other)
+    return merged
 
 
 def _inside_fraction(inner: Box, outer: Box) -> float:

@@ -2,7 +2,8 @@
 
 Each connected region of the anomaly map at or above the model's threshold becomes one
 `Detection(class_name="anomaly", source="anomaly", polygon=…)` in frame pixels, with a 0..1 confidence
-where 0.5 is the model's threshold (see `inspection.anomaly.model.confidence`). What an anomaly does to
+where 0.5 is the model's threshold (see `inspection.anomaly.model.confidence`). The whole map also goes
+out, compact (uint8, 128 = threshold), as `DetectorOutput.heatmap` → `Inspection.heatmap`. What an anomaly does to
 the verdict is the recipe's call (`classes: {anomaly: {action: review}}` or `fail`).
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from inspection.anomaly.model import AnomalyMeta, check_image, confidence, preprocess
+from inspection.anomaly.overlay import compact_heatmap
 from inspection.anomaly.runtime import SUFFIXES, AnomalyResult, AnomalyRuntime
 from inspection.config import AdapterOptions, ConfigPath
 from inspection.detector import DetectorOutput, resolve_device
@@ -79,8 +81,9 @@ class AnomalyDetector:
         result = AnomalyResult(score, float(confidence(score, self.meta)), self.meta.threshold, maps[0])
         self.last_result = result
         detections = anomaly_regions(result, frame.image.shape[:2], self.meta, self.options.max_regions)
+        heat = compact_heatmap(result, self.meta.border_px)  # for the console's heat map and the archive
         t3 = time.perf_counter()
-        return DetectorOutput(detections, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        return DetectorOutput(detections, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, heatmap=heat)
 
     def close(self) -> None:
         self.last_result = None

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from inspection.types import Detection, Frame
 
 __all__ = ["Detector", "DetectorOutput", "file_sha256", "model_id_for", "resolve_device"]
@@ -18,10 +20,14 @@ __all__ = ["Detector", "DetectorOutput", "file_sha256", "model_id_for", "resolve
 
 @dataclass(frozen=True, slots=True)
 class DetectorOutput:
+    """What a detector found in one frame. `heatmap` is the anomaly model's compact uint8 map (128 = its
+    threshold, see `inspection.anomaly.overlay.compact_heatmap`); None for detectors without one."""
+
     detections: tuple[Detection, ...]
     preprocess_ms: float = 0.0
     infer_ms: float = 0.0
     postprocess_ms: float = 0.0
+    heatmap: np.ndarray | None = None
 
 
 @runtime_checkable

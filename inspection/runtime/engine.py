@@ -324,7 +324,7 @@ class Runtime:
                 self.stats.count("failsafe:deadline")
             timings = StageTimings(part.acquire_ms, out.preprocess_ms, out.infer_ms, out.postprocess_ms, judge_ms)
             self._emit(part, Inspection(part.item, out.detections, verdict, judgement.defects, timings,
-                                        self.judge.recipe.name, self.model_id))
+                                        self.judge.recipe.name, self.model_id, heatmap=out.heatmap))
 
     # --- deadlines and fail-safe verdicts ------------------------------------------------------------------
 
