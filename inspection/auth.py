@@ -57,13 +57,15 @@ ACTIONS: dict[str, str] = {
     "override": "override a verdict (with a reason; queued for review)",
     "export": "export the verdict log to CSV",
     "review": "approve or reject overrides in the review queue",
-    "controller": "approve or reject process-controller proposals",
+    "controller": "approve, reject or revert process-controller proposals",
+    "promote_model": "promote a candidate model to production (through the promotion gate)",
+    "rollback_model": "roll back to the previous production model",
     "configure": "change station settings",
     "manage_users": "create and disable accounts",
 }
 
 _OPERATOR = frozenset({"view", "run", "acknowledge", "select_recipe", "override"})
-_ENGINEER = _OPERATOR | {"export", "review", "controller", "configure"}
+_ENGINEER = _OPERATOR | {"export", "review", "controller", "configure", "promote_model", "rollback_model"}
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.OPERATOR: _OPERATOR,
     Role.ENGINEER: frozenset(_ENGINEER),

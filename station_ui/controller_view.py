@@ -1,32 +1,49 @@
 """Controller panel: process parameters in force, proposals waiting for approval, history of changes.
 
-Read-only: it reads the process controller's tables (`process_parts`, `process_changes`, written by
-inspection/process/ into the same SQLite file) and the store's controller events. Approving a proposal
-is done where the live controller runs; when there is none yet, the panel says so.
+It reads the process controller's tables (`process_parts`, `process_changes`, written by inspection/process/
+into the same SQLite file). Approve / Reject (pending proposals) and Revert (an applied change) are
+forwarded to the live controller of the station this console runs (`Station.feedback.controller`, there
+while the station is running or paused with a `process:` section) through
+`inspection.approvals.decide_proposal` with the logged-in user: the core checks the role (`controller`:
+engineers), writes the audit log and refuses what is not allowed; the panel shows the core's message.
+Keys: Alt+A approve, Alt+J reject, Alt+V revert (tables take ↑/↓, Tab moves between them).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from PyQt6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from inspection.approvals import decide_proposal
+from inspection.audit import Operations
+from inspection.auth import User
 from inspection.errors import StationError
 from inspection.store import Store
+from station_ui.theme import show_message
+
+if TYPE_CHECKING:
+    from inspection.process.controller import Controller
 
 __all__ = ["ControllerView", "pending_proposals"]
 
 _COLUMNS = ("#", "Created", "Kind", "Status", "Changes", "Why", "Approver")
+NO_CONTROLLER = ("no live controller in this console: start the station with a `process:` section (approve while it "
+                 "runs or is paused), or use `station controller approve|reject|revert ID --db …`")
 
 
 def _has_table(store: Store, name: str) -> bool:
@@ -49,24 +66,54 @@ def _changes_text(raw: str | None) -> str:
 
 
 class ControllerView(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, controller: Callable[[], Controller | None] | None = None,
+                 ops: Callable[[], Operations | None] | None = None,
+                 user: Callable[[], User | None] | None = None) -> None:
         super().__init__(parent)
         self.store: Store | None = None
+        self.controller_source = controller or (lambda: None)  # the live controller, or None
+        self._ops = ops or (lambda: None)
+        self._user = user or (lambda: None)
         self.proposals: list[dict[str, Any]] = []
+        self.pending_rows: list[dict[str, Any]] = []
+        self.history_rows: list[dict[str, Any]] = []
         self.status = QLabel("Process controller: no data yet.")
         self.status.setWordWrap(True)
         self.parameters = QLabel("Parameters in force: —")
         font = self.parameters.font()
         font.setPointSize(font.pointSize() + 3)
         self.parameters.setFont(font)
+        self.parameters.setWordWrap(True)  # many parameters must not widen the window
         self.pending_label = QLabel("Proposals waiting for approval: 0")
         self.pending = self._table()
         self.history = self._table()
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("reason (recorded with a rejection)")
+        self.approve_button = QPushButton("&Approve (apply)")
+        self.approve_button.setToolTip("Apply the selected proposal to the process (Alt+A); engineers")
+        self.approve_button.clicked.connect(lambda: self.decide("approve"))
+        self.reject_button = QPushButton("Re&ject")
+        self.reject_button.setToolTip("Reject the selected proposal, nothing is written (Alt+J); engineers")
+        self.reject_button.clicked.connect(lambda: self.decide("reject"))
+        self.revert_button = QPushButton("Re&vert selected change")
+        self.revert_button.setToolTip("Write back the values an applied change replaced (Alt+V); engineers")
+        self.revert_button.clicked.connect(lambda: self.decide("revert"))
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        decide_row = QHBoxLayout()
+        decide_row.addWidget(self.reason, 1)
+        decide_row.addWidget(self.approve_button)
+        decide_row.addWidget(self.reject_button)
+        revert_row = QHBoxLayout()
+        revert_row.addWidget(QLabel("History of changes"), 1)
+        revert_row.addWidget(self.revert_button)
         layout = QVBoxLayout(self)
         for w in (self.status, self.parameters, self.pending_label):
             layout.addWidget(w)
         layout.addWidget(self.pending, 1)
-        layout.addWidget(QLabel("History of changes"))
+        layout.addLayout(decide_row)
+        layout.addWidget(self.message)
+        layout.addLayout(revert_row)
         layout.addWidget(self.history, 2)
 
     @staticmethod
@@ -74,6 +121,8 @@ class ControllerView(QWidget):
         table = QTableWidget(0, len(_COLUMNS))
         table.setHorizontalHeaderLabels(list(_COLUMNS))
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         table.verticalHeader().setVisible(False)
         return table
@@ -99,12 +148,21 @@ class ControllerView(QWidget):
         if params:
             values = json.loads(params[0]["parameters"])
             self.parameters.setText("Parameters in force: " + ",  ".join(f"{k} = {v:g}" for k, v in values.items()))
-        waiting = [p for p in self.proposals if p["status"] == "pending"]
-        self.pending_label.setText(f"Proposals waiting for approval: {len(waiting)} (approve them in the "
-                                   "controller: `station controller`)")
-        self._fill(self.pending, waiting)
-        self._fill(self.history, [p for p in self.proposals if p["status"] != "pending"])
-        self.status.setText(f"Process controller: {len(self.proposals)} proposal(s) logged (read-only view).")
+        self.pending_rows = [p for p in self.proposals if p["status"] == "pending"]
+        self.history_rows = [p for p in self.proposals if p["status"] != "pending"]
+        self.pending_label.setText(f"Proposals waiting for approval: {len(self.pending_rows)} (select one, then "
+                                   "Approve or Reject)")
+        self._fill(self.pending, self.pending_rows)
+        self._fill(self.history, self.history_rows)
+        if self.pending_rows:
+            self.pending.selectRow(0)
+        live = self.controller_source()
+        if live is None:
+            self.status.setText(f"Process controller: {len(self.proposals)} proposal(s) logged; {NO_CONTROLLER}.")
+        else:
+            doubt = f" (in doubt: {live.doubt})" if live.doubt else ""
+            self.status.setText(f"Process controller {live.config.process}: live, mode {live.effective_mode}{doubt}; "
+                                f"{len(self.proposals)} proposal(s) logged.")
 
     @staticmethod
     def _fill(table: QTableWidget, rows: list[dict[str, Any]]) -> None:
@@ -115,3 +173,38 @@ class ControllerView(QWidget):
                       row["reason"] or row["error"] or "", row["approver"] or "")
             for c, value in enumerate(values):
                 table.setItem(r, c, QTableWidgetItem(str(value)))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+
+    @staticmethod
+    def _selected(table: QTableWidget, rows: list[dict[str, Any]]) -> int | None:
+        chosen = table.selectionModel().selectedRows()
+        return int(rows[chosen[0].row()]["id"]) if chosen and chosen[0].row() < len(rows) else None
+
+    def decide(self, decision: str) -> bool:
+        """Forward Approve / Reject (selected pending proposal) or Revert (selected change) to the core."""
+        table, rows = (self.history, self.history_rows) if decision == "revert" else (self.pending, self.pending_rows)
+        proposal_id = self._selected(table, rows)
+        controller, ops = self.controller_source(), self._ops()
+        if proposal_id is None:
+            where = "an applied change in the history" if decision == "revert" else "a pending proposal"
+            return self._say(f"Not done: select {where} first")
+        if controller is None or ops is None:
+            return self._say(f"Not done: {NO_CONTROLLER if controller is None else 'verdict database unavailable'}")
+        try:
+            done = decide_proposal(ops, self._user(), controller, proposal_id, decision,  # type: ignore[arg-type]
+                                   self.reason.text().strip())
+        except StationError as exc:
+            self.refresh()  # a failed write is recorded as failed: show it
+            return self._say(f"Not done: {exc}")
+        self.reason.clear()
+        self.refresh()
+        changes = ", ".join(f"{c.parameter} {c.before:g} → {c.after:g}" for c in done.changes)
+        text = {"approve": f"#{done.id} applied by {done.approver}: {changes}",
+                "reject": f"#{done.id} rejected by {done.approver}",
+                "revert": f"#{done.id} reverts #{proposal_id}: {changes}"}[decision]
+        return self._say(text, done=True)
+
+    def _say(self, text: str, done: bool = False) -> bool:
+        show_message(self.message, text, done)
+        return done

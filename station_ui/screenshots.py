@@ -2,6 +2,7 @@
 
     python -m station_ui.screenshots [--out docs/screenshots] [--parts 150]
     python -m station_ui.screenshots --heatmap [--parts 14]     # the paint demo with the anomaly heat map on
+    python -m station_ui.screenshots --approvals                # Models tab and controller proposals
 
 Runs the demo station (replay camera over the bundled solder parts, looped, and the bundled model)
 in an offscreen console, then grabs the live view, a failure, SPC, history with an override, the
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from inspection.demo import PRODUCTS
 
-__all__ = ["main", "take_heatmap_screenshot", "take_screenshots"]
+__all__ = ["main", "take_approval_screenshots", "take_heatmap_screenshot", "take_screenshots"]
 
 
 def _wait(app, condition, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
@@ -96,6 +97,108 @@ def take_heatmap_screenshot(out: Path, parts: int = 14, config_path: Path | None
     return saved
 
 
+def _fill_registry(root: Path, work: Path) -> str:
+    """The bundled models as production models of their products (with the held-out metrics of their cards),
+    and for solder the third training stage of docs/models.md as a candidate. That stage was not shipped, so
+    its file here is a stand-in (a copy of the bundled model with one extra archive entry) carrying the
+    metrics measured for it. Returns the candidate's id."""
+    import json
+    import shutil
+    import zipfile
+
+    from inspection.demo import DEMO_DIR
+    from inspection.model_registry import ModelRegistry
+
+    registry = ModelRegistry(root)
+    try:
+        for product, stem in (("solder", "solder_yolov8n"), ("paint", "paint_yolov8n"), ("pcb", "pcb_yolov8n")):
+            card = json.loads((DEMO_DIR / "models" / f"{stem}.json").read_text(encoding="utf-8"))
+            metrics = {k: float(v) for k, v in card["heldout_metrics"].items() if isinstance(v, int | float)}
+            record = registry.register(DEMO_DIR / "models" / f"{stem}.pt", product, metrics=metrics,
+                                       dataset_version=card["data_version"],
+                                       command=card["command"].replace(str(DEMO_DIR.parents[1]) + "/", ""))
+            registry.promote(record.id, "ship")
+        stand_in = work / "solder_stage3.pt"
+        shutil.copyfile(DEMO_DIR / "models" / "solder_yolov8n.pt", stand_in)
+        with zipfile.ZipFile(stand_in, "a") as archive:
+            archive.writestr(f"{archive.namelist()[0].split('/')[0]}/.data/station_note", "solder stage 3 stand-in")
+        candidate = registry.register(
+            stand_in, "solder", dataset_version="4df741d9da10",
+            command="python -m training.ship solder --init solder_yolov8n.pt --epochs 15 --train 500 --threads 2",
+            metrics={"mAP50": 0.221, "mAP50-95": 0.142, "escape_rate": 0.782, "false_reject_rate": 0.0})
+        return candidate.id
+    finally:
+        registry.close()
+
+
+def _advise_controller(db: Path, max_parts: int = 3000):  # type: ignore[no-untyped-def]
+    """The solder process twin (its typical drift) under the bundled controller in advise mode, logging into
+    the console's database; parts are made by the twin until its first proposal waits for approval."""
+    from inspection.process.config import default_controller_config
+    from inspection.process.controller import Controller, PartResult
+    from inspection.process.inprocess import InProcessTwin
+    from inspection.process.store import ProcessLog
+    from inspection.process.twin import ProcessTwin
+    from inspection.types import VerdictStatus
+
+    twin = ProcessTwin("solder", seed=0)
+    log = ProcessLog(db)
+    controller = Controller(default_controller_config("solder", mode="advise"), InProcessTwin(twin), sink=log,
+                            classes=twin.classes).start()
+
+    def make_parts() -> bool:
+        for _ in range(max_parts):
+            outcome = twin.next_part()
+            status = VerdictStatus.FAIL if outcome.defects else VerdictStatus.PASS
+            if controller.observe(PartResult(outcome.index, frozenset(outcome.defects), status, "solder_yolov8n",
+                                             outcome.actuals, f"solder-{outcome.index:06d}")) is not None:
+                return True
+        return False
+
+    return controller, log, make_parts
+
+
+def take_approval_screenshots(out: Path) -> list[Path]:
+    """The Models tab (a candidate the gate blocks, and the refusal) and the controller panel with an approved
+    change and a proposal waiting, both decided by an engineer logged in to the console."""
+    app, window = _open_demo(1, "solder", None, None)
+    out.mkdir(parents=True, exist_ok=True)
+    from inspection.auth import Accounts, Role
+
+    assert window.ops is not None and window.config is not None
+    accounts = Accounts(window.ops.store)
+    admin = accounts.create("admin", Role.ADMIN, "screenshot-admin")
+    window.set_user(accounts.create("quality", Role.ENGINEER, "screenshot-eng", by=admin))
+    candidate = _fill_registry(window.config.registry_dir, window.db_path.parent)  # type: ignore[union-attr]
+    window.tabs.setCurrentWidget(window.models)
+    window.models.refresh("solder")
+    window.models.select(candidate)
+    window.models.promote_button.click()  # the gate blocks it: the core's refusal is shown
+    saved = [out / "console_models.png"]
+    _settle(app)
+    window.grab().save(str(saved[0]))
+
+    controller, log, make_parts = _advise_controller(window.db_path)  # type: ignore[arg-type]
+    window.controller.controller_source = lambda: controller
+    try:
+        if not make_parts():
+            raise SystemExit("the solder twin made no proposal in 3000 parts")
+        window.tabs.setCurrentWidget(window.controller)
+        window.controller.refresh()
+        window.controller.approve_button.click()
+        make_parts()
+        window.controller.refresh()
+        saved.append(out / "console_proposals.png")
+        _settle(app)
+        window.grab().save(str(saved[-1]))
+    finally:
+        window.controller.controller_source = lambda: None
+        log.close()
+    window.shutdown()
+    window.close()
+    return saved
+
+
 def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model: Path | None = None,
                      config_path: Path | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
@@ -165,9 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="station YAML instead of the bundled demo")
     parser.add_argument("--heatmap", action="store_true",
                         help="only the paint demo with the anomaly heat map on (console_heatmap.png)")
+    parser.add_argument("--approvals", action="store_true",
+                        help="only the Models tab and the controller proposals (console_models.png, "
+                             "console_proposals.png)")
     args = parser.parse_args(argv)
-    shots = (take_heatmap_screenshot(args.out, args.parts, args.config) if args.heatmap
-             else take_screenshots(args.out, args.parts, args.product, args.model, args.config))
+    if args.approvals:
+        shots = take_approval_screenshots(args.out)
+    else:
+        shots = (take_heatmap_screenshot(args.out, args.parts, args.config) if args.heatmap
+                 else take_screenshots(args.out, args.parts, args.product, args.model, args.config))
     for path in shots:
         print(path)
     return 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from PyQt6.QtGui import QColor, QFont, QPalette
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtWidgets import QApplication, QLabel
 
-__all__ = ["THEMES", "apply_theme"]
+__all__ = ["THEMES", "apply_theme", "show_message"]
 
 THEMES = ("dark", "light")
 
@@ -40,3 +40,13 @@ def apply_theme(app: QApplication, theme: str) -> None:
                             foreground="#eceff1" if theme == "dark" else "k", antialias=True)
     except ImportError:  # pragma: no cover - pyqtgraph is a dependency
         pass
+
+
+def show_message(label: QLabel, text: str, ok: bool) -> None:
+    """An outcome under a button: the core's refusal in red (through the palette: a style sheet would drop the
+    label's font), a success in the theme's text colour."""
+    label.setText(text)
+    palette = QApplication.palette()
+    if not ok:
+        palette.setColor(QPalette.ColorRole.WindowText, QColor("#ef5350"))
+    label.setPalette(palette)

@@ -1,4 +1,4 @@
-"""The console's main window: live view, SPC, history, review queue, controller panel.
+"""The console's main window: live view, SPC, history, review queue, controller panel, model registry.
 
 It displays what the bridge emits and forwards what people ask to the core (`Operations` checks the
 permission and writes the audit log). It never inspects, judges or blocks on the pipeline.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
 from inspection.config import StationConfig
 from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
 from inspection.history import find_inspection
+from inspection.model_registry import ModelRegistry
 from inspection.recipe import Recipe, load_recipe
 from inspection.samples import SampleKeeper
 from inspection.store import Store
@@ -45,6 +47,7 @@ from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, ala
 from station_ui.controller_view import ControllerView, pending_proposals
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.login import LoginDialog, UsersDialog
+from station_ui.models_view import ModelsView
 from station_ui.review_panel import ReviewPanel
 from station_ui.runner import StationRunner
 from station_ui.spc_view import SpcView
@@ -85,6 +88,7 @@ class MainWindow(QMainWindow):
         self.last_message = ""
         self._ui_db_timeout_s = ui_db_timeout_s
         self._store: Store | None = None
+        self._registry: ModelRegistry | None = None
         self._last_event_id: int | None = None
         self._proposals_seen = 0
         self._shown_this_second = 0
@@ -196,14 +200,20 @@ class MainWindow(QMainWindow):
         self.review = ReviewView(lambda: self.ops)
         self.review.approve_button.clicked.connect(lambda: self.decide_review("approved"))
         self.review.reject_button.clicked.connect(lambda: self.decide_review("rejected"))
-        self.controller = ControllerView()
+        self.controller = ControllerView(controller=self._live_controller, ops=lambda: self.ops,
+                                         user=lambda: self.user)
+        for button in (self.controller.approve_button, self.controller.reject_button, self.controller.revert_button):
+            button.clicked.connect(lambda: self.notify(self.controller.message.text()))
+        self.models = ModelsView(self._model_registry, lambda: self.ops, lambda: self.user)
+        for button in (self.models.promote_button, self.models.rollback_button):
+            button.clicked.connect(lambda: self.notify(" ".join(self.models.message.text().split())))
         self.samples_tab = QWidget()  # the samples review panel is built on first visit (needs the classes)
         QVBoxLayout(self.samples_tab)
         self.samples_panel: ReviewPanel | None = None
         self.tabs = QTabWidget()
         for widget, title in ((live, "Live (Ctrl+1)"), (self.spc, "SPC (Ctrl+2)"), (self.history, "History (Ctrl+3)"),
                               (self.review, "Review (Ctrl+4)"), (self.controller, "Controller (Ctrl+5)"),
-                              (self.samples_tab, "Samples & labels (Ctrl+6)")):
+                              (self.samples_tab, "Samples && labels (Ctrl+6)"), (self.models, "Models (Ctrl+7)")):
             self.tabs.addTab(widget, title)
         self.tabs.currentChanged.connect(self._tab_changed)
         central = QWidget()
@@ -259,6 +269,23 @@ class MainWindow(QMainWindow):
             self.raise_alarm("database", f"history, SPC and overrides unavailable: {exc}")
         self.spc.set_store(self._store)
         self.controller.set_store(self._store)
+
+    def _model_registry(self) -> ModelRegistry | None:
+        """The station's model registry (Models tab), opened on first use; None where there is none yet."""
+        if self._registry is None and self.config is not None:
+            root = self.config.registry_dir
+            if (root / "registry.db").is_file():  # viewing must not create a registry folder
+                try:
+                    self._registry = ModelRegistry(root)
+                except (StationError, OSError, sqlite3.Error) as exc:
+                    self.notify(f"model registry {root} unavailable: {exc}")
+        return self._registry
+
+    def _live_controller(self):  # type: ignore[no-untyped-def]
+        """The process controller of the station this console runs (while running or paused), else None."""
+        station = self.runner.station if self.runner is not None else None
+        feedback = getattr(station, "feedback", None)
+        return feedback.controller if feedback is not None else None
 
     # --- commands (each checked by the core) -------------------------------------------------------
 
@@ -510,6 +537,8 @@ class MainWindow(QMainWindow):
             self.controller.refresh()
         elif widget is self.samples_tab:
             self.show_samples()
+        elif widget is self.models:
+            self.models.refresh()
 
     def show_samples(self) -> ReviewPanel | None:
         """The retraining review queue: kept samples, accept / reject / relabel in the label editor."""
@@ -600,6 +629,9 @@ class MainWindow(QMainWindow):
             self._store.close()
             self._store = None
             self.ops = self.accounts = None
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
         return ended
 
     def closeEvent(self, event: QCloseEvent) -> None:
