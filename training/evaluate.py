@@ -228,14 +228,18 @@ def image_outcomes(
 def thresholds_from_recipe(path: str | Path) -> dict[str, float]:
     """Per-class confidence thresholds of a station recipe; ignored classes never reject (threshold > 1).
 
-    A "review" class counts as flagged: the part goes to a person, it does not escape.
+    A "review" class counts as flagged: the part goes to a person, it does not escape. The anomaly model's
+    class is left out: a detector being evaluated does not make it (in a `combined` station the anomaly
+    model does).
     """
+    from inspection.anomaly.detector import ANOMALY_CLASS
     from inspection.recipe import load_recipe
 
     recipe = load_recipe(path)
     table = {"default": 1.01 if recipe.default.action == "ignore" else recipe.default.min_confidence}
     for name, rule in recipe.classes.items():
-        table[name] = 1.01 if rule.action == "ignore" else rule.min_confidence
+        if name != ANOMALY_CLASS:
+            table[name] = 1.01 if rule.action == "ignore" else rule.min_confidence
     return table
 
 

@@ -69,3 +69,12 @@ def test_report_folder(tmp_path: Path) -> None:
     for name in ("metrics.json", "metrics.md", "images.csv", "pr_curve.png", "confusion_matrix.png"):
         assert (out / name).stat().st_size > 0
     assert "escape rate" in metrics_table(report)
+
+
+def test_recipe_thresholds_leave_out_the_anomaly_class() -> None:
+    """The paint demo recipe also rules the anomaly model's class; a YOLO model under evaluation has none."""
+    from training.evaluate import thresholds_from_recipe
+
+    recipe = Path(__file__).resolve().parents[2] / "inspection" / "demo" / "recipes" / "paint.yaml"
+    table = thresholds_from_recipe(recipe)
+    assert "anomaly" not in table and {"run", "crater", "default"} <= set(table)
