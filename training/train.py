@@ -121,7 +121,8 @@ def train_detector(
     runs_dir: str | Path = "runs/train",
     extra: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train from scratch (``model_cfg`` is an architecture YAML, no pretrained weights) and ship the best.
+    """Train and ship the best weights: from scratch when ``model_cfg`` is an architecture YAML, continuing
+    from its weights when it is a checkpoint (``.pt``; no pretrained YOLO weights exist offline).
 
     ``extra`` passes further ultralytics train arguments (augmentation, ``patience``, ``fraction``...).
     """
@@ -148,7 +149,9 @@ def train_detector(
         "exist_ok": True,
         "seed": 0,
         "deterministic": True,
-        "pretrained": False,
+        # A checkpoint given as model_cfg is where training continues from: ultralytics drops its weights
+        # unless pretrained is set (the earlier "stage 2" runs silently started from scratch).
+        "pretrained": str(model_cfg).endswith(".pt"),
         "verbose": True,
         "val": True,
         "cache": "ram",

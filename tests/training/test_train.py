@@ -66,3 +66,22 @@ def test_eval_cli_reports_a_missing_split(tmp_path: Path) -> None:
     model.write_bytes(b"")
     cli = CliRunner().invoke(eval_command, ["--data", str(data), "--model", str(model), "--split", "test"])
     assert cli.exit_code != 0 and "no split 'test'" in cli.output
+
+
+def test_training_continues_from_a_checkpoint(tmp_path: Path) -> None:
+    """A .pt given as model_cfg is where training starts: with a zero learning rate the weights stay as they were."""
+    gen = SolderGenerator(seed=5, size=(64, 64))
+    data = write_yolo_dataset(gen, tmp_path / "data", n_train=4, n_val=2, n_test=0)
+    first = train_detector(data, tmp_path / "a.pt", epochs=1, imgsz=64, batch=4, device="cpu",
+                           runs_dir=tmp_path / "runs").weights
+    frozen = {"lr0": 0.0, "warmup_bias_lr": 0.0, "warmup_epochs": 0.0, "optimizer": "AdamW"}
+    second = train_detector(data, tmp_path / "b.pt", model_cfg=str(first), epochs=1, imgsz=64, batch=4,
+                            device="cpu", runs_dir=tmp_path / "runs", extra=frozen).weights
+
+    def first_conv(path: Path) -> torch.Tensor:
+        return torch.load(path, map_location="cpu", weights_only=False)["model"].model[0].conv.weight.float()
+
+    assert torch.equal(first_conv(first), first_conv(second))
+    scratch = train_detector(data, tmp_path / "c.pt", epochs=1, imgsz=64, batch=4, device="cpu",
+                             runs_dir=tmp_path / "runs", extra={**frozen, "seed": 1}).weights
+    assert not torch.equal(first_conv(first), first_conv(scratch))  # a fresh start differs: the check can fail
