@@ -6,6 +6,8 @@ Every decision goes through `inspection.labels.LabelBook`, which checks the role
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtWidgets import (
@@ -35,9 +37,10 @@ COLUMNS = ("id", "reason", "value", "verdict", "part_key", "time")
 
 class ReviewPanel(QWidget):
     def __init__(self, keeper: SampleKeeper, classes: tuple[str, ...], user: User | None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, base_model: Path | None = None) -> None:
         super().__init__(parent)
         self.keeper = keeper
+        self.base_model = base_model  # the station's current model: retraining can continue from it
         self.book = LabelBook(keeper.store)
         self.user = user
         self.table = QTableWidget(0, len(COLUMNS))
@@ -88,7 +91,8 @@ class ReviewPanel(QWidget):
             self.message.setText(f"Not done: {exc}")
             return None
         store_path = self.keeper.store.path
-        self.train_dialog = TrainDialog(store_path, store_path.parent, self.editor.canvas.classes, self)
+        self.train_dialog = TrainDialog(store_path, store_path.parent, self.editor.canvas.classes, self,
+                                        base_model=self.base_model)
         self.train_dialog.open()
         return self.train_dialog
 

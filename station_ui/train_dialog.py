@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 
 from PyQt6.QtCore import QProcess, pyqtSignal
-from PyQt6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
 
 __all__ = ["TrainDialog"]
 
@@ -19,8 +28,15 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 class TrainDialog(QDialog):
     finished_with = pyqtSignal(str)  # "done", "failed" or "cancelled"
 
-    def __init__(self, db_path: Path, out_dir: Path, classes: tuple[str, ...], parent=None) -> None:
+    def __init__(self, db_path: Path, out_dir: Path, classes: tuple[str, ...], parent=None,
+                 base_model: Path | None = None) -> None:
         super().__init__(parent)
+        self.base_model = base_model
+        # Continuing from the station's model needs far less data and time than starting from scratch.
+        self.continue_from_base = QCheckBox(f"Continue from the current model ({base_model.name})" if base_model
+                                            else "Continue from the current model (none: training from scratch)")
+        self.continue_from_base.setChecked(base_model is not None)
+        self.continue_from_base.setEnabled(base_model is not None)
         self.setWindowTitle("Build dataset and train a candidate model")
         self.db_path, self.out_dir, self.classes = Path(db_path), Path(out_dir), classes
         self.model_path: Path | None = None
@@ -43,6 +59,7 @@ class TrainDialog(QDialog):
         for text, widget in (("Epochs", self.epochs), ("Image size", self.imgsz)):
             options.addWidget(QLabel(text))
             options.addWidget(widget)
+        options.addWidget(self.continue_from_base)
         options.addStretch(1)
         options.addWidget(self.start_button)
         options.addWidget(self.cancel_button)
@@ -93,11 +110,18 @@ class TrainDialog(QDialog):
                 return self._end("failed", "dataset build did not report its data.yaml")
             version = Path(match.group(1).strip()).parent.name
             self.model_path = self.out_dir / "candidates" / f"{version}.pt"
-            self._run("train", ["train", "--data", match.group(1).strip(), "--out", str(self.model_path),
-                                "--epochs", str(self.epochs.value()), "--imgsz", str(self.imgsz.value())])
+            self._run("train", self.train_args(match.group(1).strip()))
             return None
         return self._end("done", f"Candidate model: {self.model_path}. Evaluate it against production with "
                                  "`station eval --baseline`, then register and promote it (`station models`).")
+
+    def train_args(self, data_yaml: str) -> list[str]:
+        """The `station train` command line for the dataset just built."""
+        args = ["train", "--data", data_yaml, "--out", str(self.model_path), "--epochs", str(self.epochs.value()),
+                "--imgsz", str(self.imgsz.value())]
+        if self.base_model is not None and self.continue_from_base.isChecked():
+            args += ["--model-cfg", str(self.base_model)]
+        return args
 
     def _end(self, outcome: str, message: str) -> None:
         self.status.setText(message)

@@ -549,7 +549,9 @@ class MainWindow(QMainWindow):
             except StationError as exc:
                 self.notify(f"samples unavailable: {exc}")
                 return None
-            self.samples_panel = ReviewPanel(keeper, self._class_names(recipe), self.user)
+            base = recipe.model or getattr(self.config.detector, "model", None)
+            base_model = Path(base) if base and str(base).endswith(".pt") and Path(base).is_file() else None
+            self.samples_panel = ReviewPanel(keeper, self._class_names(recipe), self.user, base_model=base_model)
             self.samples_tab.layout().addWidget(self.samples_panel)
         if self.samples_panel is not None:
             self.samples_panel.refresh()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -162,4 +163,20 @@ def test_console_builds_a_dataset_and_trains_a_candidate(tmp_path: Path, qtbot) 
         dialog.start()
         dialog.cancel()
     assert outcome.args == ["cancelled"]
+    assert not dialog.continue_from_base.isEnabled()  # no station model given: from scratch only
+
+    first = dialog.model_path
+    panel.base_model = first  # the station's current model: the next candidate continues from it
+    again = panel.open_training()
+    assert again.continue_from_base.isChecked() and first.name in again.continue_from_base.text()
+    again.epochs.setValue(1)
+    again.imgsz.setValue(64)
+    with qtbot.waitSignal(again.finished_with, timeout=300_000) as outcome:
+        again.start()
+    assert outcome.args == ["done"], again.log.toPlainText()[-2000:]
+    assert again.train_args("d.yaml")[-2:] == ["--model-cfg", str(first)]
+    card = json.loads(again.model_path.with_suffix(".json").read_text())
+    assert card["model_cfg"] == str(first)
+    again.continue_from_base.setChecked(False)
+    assert "--model-cfg" not in again.train_args("d.yaml")
     store.close()
