@@ -37,6 +37,8 @@ __all__ = [
     "convert_deeppcb",
     "convert_neu_det",
     "deeppcb_composite",
+    "deeppcb_repaired_goods",
+    "repair_defects",
 ]
 
 DEEPPCB_CLASSES: tuple[str, ...] = ("open", "short", "mousebite", "spur", "spurious_copper", "pin_hole")
@@ -199,6 +201,60 @@ def deeppcb_composite(test: np.ndarray, template: np.ndarray) -> np.ndarray:
     if test.shape != template.shape or test.ndim != 2:
         raise ValueError(f"expected two grayscale images of one size, got {test.shape} and {template.shape}")
     return np.dstack([test, template, cv2.absdiff(test, template)])
+
+
+def repair_defects(test: np.ndarray, template: np.ndarray, boxes: Iterable[Box], pad_px: int = 4) -> np.ndarray:
+    """The inspected board with each labelled defect (box + ``pad_px``) replaced by the golden template.
+
+    DeepPCB has no defect-free inspected boards. A repaired board is one: real camera image, real
+    registration and binarisation noise everywhere except where a defect was, so a model's false rejects
+    on it can be measured."""
+    repaired = test.copy()
+    height, width = test.shape[:2]
+    for _, x1, y1, x2, y2 in boxes:
+        ya, yb = max(0, int(y1) - pad_px), min(height, int(np.ceil(y2)) + pad_px)
+        xa, xb = max(0, int(x1) - pad_px), min(width, int(np.ceil(x2)) + pad_px)
+        repaired[ya:yb, xa:xb] = template[ya:yb, xa:xb]
+    return repaired
+
+
+def deeppcb_repaired_goods(
+    root: Path, out_dir: Path, groups: Iterable[str] = ("92000",), split: str = "test"
+) -> Path:
+    """An evaluation set of golden-board composites: every board of ``groups`` as it is (defective, labelled)
+    and repaired (good, no labels), so escape and false-reject rates come from the same boards."""
+    issues = _Collector(strict=True)
+    root, out = Path(root), Path(out_dir)
+    listing = root / "trainval.txt"
+    if not listing.is_file():
+        raise DataError(f"{listing}: not found; expected the DeepPCB folder with trainval.txt")
+    wanted = {f"group{g}" for g in groups}
+    for sub in ("images", "labels"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+        (out / sub / split).mkdir(parents=True)
+    count = 0
+    for number, raw in enumerate(listing.read_text().splitlines(), start=1):
+        if raw.split("/")[0] not in wanted:
+            continue
+        sample = _deeppcb_sample(root, listing, number, raw, (set(), set()), True, issues)
+        assert sample is not None and sample.template is not None  # strict: a problem raised already
+        test = cv2.imread(str(sample.image), cv2.IMREAD_GRAYSCALE)
+        template = cv2.imread(str(sample.template), cv2.IMREAD_GRAYSCALE)
+        stem = sample.image.stem
+        cv2.imwrite(str(out / "images" / split / f"{stem}.png"), deeppcb_composite(test, template))
+        lines = "".join(f"{_yolo_line(box, sample.size)}\n" for box in sample.boxes)
+        (out / "labels" / split / f"{stem}.txt").write_text(lines)
+        repaired = repair_defects(test, template, sample.boxes)
+        cv2.imwrite(str(out / "images" / split / f"{stem}_repaired.png"), deeppcb_composite(repaired, template))
+        (out / "labels" / split / f"{stem}_repaired.txt").write_text("")
+        count += 1
+    if count == 0:
+        raise DataError(f"{listing}: no boards of groups {sorted(wanted)}")
+    meta = {"path": str(out.resolve()), split: f"images/{split}", "names": dict(enumerate(DEEPPCB_CLASSES)),
+            "source": {"dataset": "deeppcb-repaired-goods", "root": str(root.resolve()), "groups": sorted(wanted),
+                       "boards": count}}
+    (out / "data.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    return out / "data.yaml"
 
 
 # -- NEU-DET --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from training.train import TrainResult, train_detector
 
-__all__ = ["DEMO_MODELS", "build_deeppcb", "build_synthetic", "main"]
+__all__ = ["DEMO_MODELS", "build_deeppcb", "build_deeppcb_eval", "build_synthetic", "main"]
 
 DEMO_MODELS = Path(__file__).resolve().parents[1] / "inspection" / "demo" / "models"
 SHIP_SEED = 1234
@@ -40,6 +40,16 @@ def build_deeppcb(root: Path, data_root: Path) -> Path:
     if (out / "data.yaml").exists():
         return out / "data.yaml"
     return convert_deeppcb(root, out, composite=True).data_yaml
+
+
+def build_deeppcb_eval(root: Path, data_root: Path) -> Path:
+    """The PCB model's held-out set: test group 92000 as it is plus each board repaired (a good board)."""
+    from datasets.convert import deeppcb_repaired_goods
+
+    out = data_root / "deeppcb-repaired-92000"
+    if (out / "data.yaml").exists():
+        return out / "data.yaml"
+    return deeppcb_repaired_goods(root, out, groups=("92000",))
 
 
 def evaluate_shipped(model: Path, data: Path, recipe: Path, data_root: Path, split: str = "test") -> Path:
@@ -102,6 +112,8 @@ def main(argv: list[str] | None = None) -> TrainResult | Path:
     else:
         data = build_synthetic(args.product, args.data_root, args.train, args.val, args.test, args.imgsz)
         out = args.out or DEMO_MODELS / f"{args.product}_yolov8n.pt"
+    if args.eval_only and args.product == "deeppcb":  # held-out boards as they are and repaired (good)
+        data = build_deeppcb_eval(args.shared_data / "deeppcb", args.data_root)
     if args.eval_only:
         return evaluate_shipped(out, data, RECIPES / f"{RECIPE_OF[args.product]}.yaml", args.data_root)
     return train_detector(

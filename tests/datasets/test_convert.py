@@ -17,7 +17,10 @@ from datasets.convert import (
     convert_deeppcb,
     convert_neu_det,
     deeppcb_composite,
+    deeppcb_repaired_goods,
+    repair_defects,
 )
+from inspection.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 pytestmark = pytest.mark.realdata
@@ -49,6 +52,34 @@ def _labels(out: Path) -> list[list[float]]:
     for label in out.glob("labels/*/*.txt"):
         rows += [[float(v) for v in line.split()] for line in label.read_text().splitlines()]
     return rows
+
+
+def test_repair_defects_takes_the_template_only_inside_the_boxes() -> None:
+    test = np.full((40, 40), 200, np.uint8)
+    template = np.zeros((40, 40), np.uint8)
+    repaired = repair_defects(test, template, [(0, 10.0, 12.0, 20.0, 18.0)], pad_px=2)
+    assert (repaired[10:20, 8:22] == 0).all()  # the box and its padding come from the template
+    assert repaired.sum() == 200 * (40 * 40 - 10 * 14)  # everything else is the inspected board
+    assert (test == 200).all()  # the input is not touched
+
+
+def test_deeppcb_repaired_goods_pair_every_board_with_a_good_one(tmp_path: Path) -> None:
+    root = _deeppcb_subset(tmp_path, _real_lines(("00041", "92000"), 3))
+    data = deeppcb_repaired_goods(root, tmp_path / "eval", groups=("92000",))
+    images = sorted((tmp_path / "eval" / "images" / "test").glob("*.png"))
+    assert len(images) == 6  # 3 boards of group 92000, each as it is and repaired; group 00041 left out
+    for image in images:
+        label = (tmp_path / "eval" / "labels" / "test" / image.name).with_suffix(".txt").read_text()
+        pixels = cv2.imread(str(image))
+        if image.stem.endswith("_repaired"):
+            original = cv2.imread(str(image.with_name(image.name.replace("_repaired", ""))))
+            assert label == "" and pixels[..., 2].sum() < original[..., 2].sum()  # less difference left
+            assert (pixels[..., 1] == original[..., 1]).all()  # same golden template
+        else:
+            assert label.strip()
+    assert yaml.safe_load(data.read_text())["source"]["boards"] == 3
+    with pytest.raises(DataError, match="no boards"):
+        deeppcb_repaired_goods(root, tmp_path / "none", groups=("12345",))
 
 
 def test_deeppcb_real_subset(tmp_path: Path) -> None:
