@@ -26,7 +26,8 @@ from training.evaluate import Labels
 
 __all__ = ["DEFAULT_GRID", "OperatingPoint", "Tuning", "tune_thresholds", "tuned_recipe", "tuning_table"]
 
-DEFAULT_GRID = tuple(round(float(t), 2) for t in np.arange(0.05, 0.951, 0.05))
+# Finer at the low end, where a weak model's useful thresholds are and rates change fastest.
+DEFAULT_GRID = (0.01, 0.02, 0.03, 0.04, *(round(float(t), 2) for t in np.arange(0.05, 0.951, 0.05)))
 
 
 @dataclass(frozen=True, slots=True)
