@@ -47,6 +47,8 @@ def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, f
 @click.option("--tune-escape", type=click.FloatRange(0.0, 1.0), default=None, metavar="RATE",
               help="also pick thresholds that keep the escape rate within RATE with the fewest false rejects "
                    "(use --split val); with --recipe, writes a tuned copy of the recipe into the report")
+@click.option("--max-class-miss", type=click.FloatRange(0.0, 1.0), default=0.25, show_default=True,
+              help="with --tune-escape: each class must still be found on all but this share of its images")
 def eval_command(
     data_yaml: str,
     model_path: str,
@@ -59,6 +61,7 @@ def eval_command(
     out_dir: str | None,
     baseline_path: str | None,
     tune_escape: float | None,
+    max_class_miss: float,
 ) -> None:
     """Evaluate a model on a data set split: mAP, per-class P/R, escape and false-reject rates.
 
@@ -85,17 +88,18 @@ def eval_command(
         (Path(report.out_dir) / "comparison.md").write_text(comparison)
         click.echo(comparison)
     if tune_escape is not None:
-        _tune(report, tune_escape, thresholds, recipe)
+        _tune(report, tune_escape, thresholds, recipe, max_class_miss)
     click.echo(f"report: {report.out_dir}")
 
 
-def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, float], recipe: str | None) -> None:
+def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, float], recipe: str | None,
+          max_class_miss: float) -> None:
     from training.thresholds import tune_thresholds, tuned_recipe, tuning_table
 
     assert report.predictions is not None, "evaluate(keep_predictions=True) keeps them"
     truths, preds, names = report.predictions
     ignored = [name for name, value in thresholds.items() if value > 1.0] if isinstance(thresholds, dict) else []
-    tuning = tune_thresholds(truths, preds, names, max_escape, ignored=ignored)
+    tuning = tune_thresholds(truths, preds, names, max_escape, ignored=ignored, max_class_miss=max_class_miss)
     table = tuning_table(tuning)
     out = Path(report.out_dir)
     (out / "thresholds.md").write_text(table)
