@@ -112,6 +112,9 @@ class StationConfig(StrictModel):
     store: StoreConfig = StoreConfig()
     samples: SamplePolicy = SamplePolicy()
     process: ProcessSection | None = Field(None, description="closed-loop process feedback; empty = off")
+    telemetry: list[AdapterOptions] = Field(
+        default_factory=list, description="telemetry for MES/SCADA/dashboards, one section per sink, `kind:` mqtt "
+        "or opcua (see docs/process_control.md); empty = off")
     jobs: dict[int, ConfigPath] = Field(
         default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
     model_registry: ConfigPath | None = Field(
@@ -228,6 +231,17 @@ def load_station_config(path: Path | str | None = None, overrides: dict[str, Any
         data["process"] = {**raw["process"],
                            "port": _validate_adapter("process", raw["process"]["port"], source, "process.port",
                                                      base_dir)}
+    telemetry = raw.get("telemetry")
+    if isinstance(telemetry, dict):  # one sink may be given without the list
+        telemetry = [telemetry]
+    if telemetry is None:
+        data["telemetry"] = []  # `telemetry:` left empty = off
+    else:
+        if not isinstance(telemetry, list):
+            raise ConfigError(f"{source}: telemetry: expected a list of telemetry sections (kind: mqtt|opcua), "
+                              f"got {telemetry!r}")
+        data["telemetry"] = [_validate_adapter("telemetry", sink, source, f"telemetry.{i}", base_dir)
+                             for i, sink in enumerate(telemetry)]
     data["source_file"] = path
     config = validate_model(StationConfig, data, source, base_dir=base_dir)
     ids = [c.id for c in config.cameras]  # type: ignore[attr-defined]

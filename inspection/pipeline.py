@@ -98,6 +98,9 @@ class Station:
         self.listeners: list[Listener] = []
         self.samples: SampleKeeper | None = None
         self.feedback: Any = None  # inspection.process.feedback.StationFeedback when `process:` is set
+        self.telemetry: Any = None  # inspection.process.telemetry.TelemetryState when `telemetry:` is set
+        self.telemetry_sinks: list[Any] = []  # MQTT client, OPC UA server… (see inspection.registry "telemetry")
+        self._telemetry_feed: Any = None
         self._stop = threading.Event()
         self.runtime_options = RuntimeOptions()
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
@@ -120,6 +123,8 @@ class Station:
             self.output = create_adapter("output", self.config.output, alarm=self._alarm,
                                          job_change=self.change_job)
             self.output.open()
+            if self.config.telemetry:
+                self._open_telemetry()
             if self.config.samples.enabled:
                 self.samples = SampleKeeper(self.store, self.config.samples_dir, self.recipe, self.config.samples)
             for options in self.config.cameras:
@@ -130,13 +135,46 @@ class Station:
                 from inspection.process.feedback import open_station_feedback  # only with `process:`
 
                 self.feedback = open_station_feedback(self.config.process, self.detector, self.db_path,
-                                              twin=getattr(self.cameras[0], "twin", None))
+                                              twin=getattr(self.cameras[0], "twin", None),
+                                              telemetry=self.telemetry)
                 self.listeners.append(self.feedback)
+            elif self.telemetry is not None:
+                # Without process feedback telemetry is fed where each verdict is logged (every part, in
+                # order), so the published counts equal the verdicts in the store.
+                from inspection.process.telemetry import TelemetryFeed
+
+                self._telemetry_feed = TelemetryFeed(self.telemetry)
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
         except BaseException:
             self.close()
             raise
         return self
+
+    def _open_telemetry(self) -> None:
+        """The telemetry state and its sinks (`telemetry:`); a sink never blocks on its peer here."""
+        from inspection.process.telemetry import TelemetryState  # only with `telemetry:`
+
+        assert self.detector is not None
+        self.telemetry = TelemetryState(self.detector.class_names, source=f"inspection-station/{self.config.name}")
+        for options in self.config.telemetry:
+            sink = create_adapter("telemetry", options, state=self.telemetry, station=self.config.name,
+                                  event=self._telemetry_event)
+            sink.open()
+            self.telemetry_sinks.append(sink)
+
+    def _telemetry_event(self, level: str, kind: str, message: str) -> None:
+        """A telemetry sink lost or regained its peer: logged in the store and shown in the telemetry's own
+        alarms. It does not freeze the process controller: the verdicts are not in doubt."""
+        if self.telemetry is not None:
+            if level == "alarm":
+                self.telemetry.alarm(kind, message)
+            else:
+                self.telemetry.clear_alarm(kind)
+        if self.store is not None:
+            try:
+                self.store.event(level, kind, message)
+            except StoreError:
+                log.error("could not log telemetry event %s", kind)
 
     def _model_path(self) -> Path | None:
         """The recipe's model file, or its product's production model from the registry (hash verified)."""
@@ -176,6 +214,12 @@ class Station:
         """Camera adapters report loss and reconnection from their own threads; the store is thread-safe."""
         level = "info" if event.kind == "camera_reconnected" else "alarm"
         log.log(logging.INFO if level == "info" else logging.ERROR, "%s: %s", event.kind, event.message)
+        if self.telemetry is not None:
+            key = f"camera {event.camera_id}"
+            if level == "alarm":
+                self.telemetry.alarm(key, event.message)
+            else:
+                self.telemetry.clear_alarm(key)
         if self.store is not None:
             try:
                 self.store.event(level, event.kind, event.message, {"camera_id": event.camera_id})
@@ -188,6 +232,10 @@ class Station:
             if self.feedback in self.listeners:
                 self.listeners.remove(self.feedback)
             self.feedback = None
+        for sink in reversed(self.telemetry_sinks):  # before the store: a sink's last events are logged
+            _quietly(sink.close)
+        self.telemetry_sinks.clear()
+        self.telemetry = self._telemetry_feed = None
         for camera in self.cameras:
             _quietly(camera.close)
         self.cameras.clear()
@@ -273,7 +321,13 @@ class Station:
                           self.detector.model_id, heatmap=out.heatmap)
 
     def _recorded(self, inspection: Inspection, row_id: int) -> None:
-        """On the recorder thread, after the verdict is logged: keep it for review if the policy wants it."""
+        """On the recorder thread, after the verdict is logged: telemetry (without process feedback), and keep
+        the part for review if the policy wants it."""
+        if self._telemetry_feed is not None:
+            try:
+                self._telemetry_feed(inspection)
+            except Exception:  # telemetry must never stop the recorder that logs verdicts
+                log.exception("telemetry failed for %s", inspection.frame.key)
         if self.samples is not None:
             try:
                 self.samples.consider(inspection, row_id)
@@ -286,6 +340,8 @@ class Station:
         log.error("%s: %s", kind, message)
         if self.feedback is not None:  # the controller must not steer the process on doubtful verdicts
             self.feedback.controller.raise_alarm(kind)
+        if self.telemetry is not None:
+            self.telemetry.alarm(kind, message)
         if self.store is not None:
             try:
                 self.store.event("alarm", kind, message)

@@ -45,6 +45,10 @@ ADAPTERS: dict[str, dict[str, str]] = {
         "opcua": "inspection.process.opcua_client",
         "twin": "inspection.process.inprocess",
     },
+    "telemetry": {
+        "mqtt": "inspection.process.telemetry_mqtt",
+        "opcua": "inspection.process.telemetry_opcua",
+    },
 }
 
 

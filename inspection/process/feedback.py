@@ -54,7 +54,8 @@ class ProcessFeedback:
         proposal = self.controller.observe(PartResult.from_inspection(inspection, self.index, parameters))
         self.index += 1
         if self.telemetry is not None:
-            self.telemetry.update(inspection, units_inspected(inspection, process_parameters=parameters))
+            self.telemetry.update(inspection, units_inspected(inspection, source=self.telemetry.source,
+                                                              process_parameters=parameters))
             if proposal is not None:
                 self.telemetry.change(proposal)
         if proposal is not None:
@@ -96,8 +97,9 @@ class TwinLine:
 class StationFeedback(ProcessFeedback):
     """ProcessFeedback that owns what the station config made for it: the port and the process log."""
 
-    def __init__(self, controller: Controller, port: ProcessPort, log_store: ProcessLog) -> None:
-        super().__init__(controller, port)
+    def __init__(self, controller: Controller, port: ProcessPort, log_store: ProcessLog,
+                 telemetry: TelemetryState | None = None) -> None:
+        super().__init__(controller, port, telemetry)
         self._log_store = log_store
 
     def close(self) -> None:
@@ -108,11 +110,12 @@ class StationFeedback(ProcessFeedback):
 
 
 def open_station_feedback(section: ProcessSection, detector: Detector, db_path: Path,
-                          twin: ProcessTwin | None = None) -> StationFeedback:
+                          twin: ProcessTwin | None = None, telemetry: TelemetryState | None = None) -> StationFeedback:
     """Build the controller a station YAML's `process:` section asks for, against the live process port.
 
     The controller checks its configuration against the process at start (ConfigError naming the key).
-    `twin` lets a `kind: twin` port steer the very twin a `kind: twin` camera renders from."""
+    `twin` lets a `kind: twin` port steer the very twin a `kind: twin` camera renders from; `telemetry`
+    (the station's, when it has `telemetry:` sinks) gets each part with the parameters in force."""
     if section.controller is not None:
         config = load_controller_config(section.controller)
     elif section.process is not None:
@@ -130,4 +133,4 @@ def open_station_feedback(section: ProcessSection, detector: Detector, db_path: 
         port.close()
         log_store.close()
         raise
-    return StationFeedback(controller, port, log_store)
+    return StationFeedback(controller, port, log_store, telemetry)

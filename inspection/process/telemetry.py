@@ -2,18 +2,20 @@
 counts, yield, per-class rates, alarms and parameter changes.
 
 The CFX message follows the shape of IPC-2591 `CFX.Production.Assurance.UnitsInspected` (envelope +
-MessageBody with InspectedUnits → Inspections → DefectsFound); it is produced here so an AMQP/MQTT
-transport can be added later without touching the station (see docs/process_control.md).
+MessageBody with InspectedUnits → Inspections → DefectsFound). Transports observe a `TelemetryState`
+(`subscribe`): the MQTT one (`telemetry_mqtt.py`) publishes each change on its topic; the OPC UA server
+here serves the current values (see docs/process_control.md).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,11 +27,17 @@ from inspection.process._opcua import CallbackServer
 from inspection.process.controller import Proposal
 from inspection.types import Frame, Inspection, VerdictStatus
 
-__all__ = ["CFX_RESULTS", "TELEMETRY_NAMESPACE", "TelemetryServer", "TelemetryState", "units_inspected"]
+__all__ = ["CFX_RESULTS", "TELEMETRY_NAMESPACE", "TELEMETRY_TOPICS", "TelemetryFeed", "TelemetryServer",
+           "TelemetryState", "units_inspected"]
+
+log = logging.getLogger(__name__)
 
 TELEMETRY_NAMESPACE = "urn:inspection-station:telemetry"
 CFX_RESULTS = {VerdictStatus.PASS: "Passed", VerdictStatus.FAIL: "Failed", VerdictStatus.ERROR: "Aborted",
                VerdictStatus.REVIEW: "Indeterminate"}
+TELEMETRY_TOPICS = ("units_inspected", "counts", "alarms", "parameter_changes")
+"""What a `TelemetryState` observer is told about (the MQTT topic names under the station's prefix)."""
+Observer = Callable[[str, Any], None]
 
 
 def _iso(ts: float) -> str:
@@ -102,10 +110,16 @@ def _crop_png(image: np.ndarray, box: tuple[float, float, float, float], pad: in
 
 
 class TelemetryState:
-    """Counts, yield, per-class rates (recent window), alarms and parameter changes. Thread-safe."""
+    """Counts, yield, per-class rates (recent window), alarms and parameter changes. Thread-safe.
 
-    def __init__(self, classes: Sequence[str], window: int = 200) -> None:
+    Observers (`subscribe`) are called with (topic, payload) for every change, under the state's lock so
+    they see changes in order; they must only queue the payload (no I/O, never call back into the state).
+    """
+
+    def __init__(self, classes: Sequence[str], window: int = 200, source: str = "inspection-station") -> None:
         self.classes = tuple(classes)
+        self.source = source  # the CFX `Source` of messages built for this state
+        self._observers: list[Observer] = []
         self._lock = threading.Lock()
         self.counts = {s.value: 0 for s in VerdictStatus}
         self._recent: deque[frozenset[str]] = deque(maxlen=window)
@@ -120,18 +134,55 @@ class TelemetryState:
                 self._recent.append(frozenset(d.class_name for d in inspection.defects))
             if message is not None:
                 self.last_message = json.dumps(message)
+                self._notify("units_inspected", message)
+            if self._observers:  # the rates cost a pass over the window: only when someone listens
+                self._notify("counts", self._counts_payload())
 
     def alarm(self, kind: str, message: str) -> None:
         with self._lock:
-            self.alarms[kind] = message
+            if self.alarms.get(kind) != message:
+                self.alarms[kind] = message
+                self._notify("alarms", dict(self.alarms))
 
     def clear_alarm(self, kind: str) -> None:
         with self._lock:
-            self.alarms.pop(kind, None)
+            if self.alarms.pop(kind, None) is not None:
+                self._notify("alarms", dict(self.alarms))
 
     def change(self, proposal: Proposal) -> None:
         with self._lock:
-            self.changes.append(proposal.as_record())
+            record = proposal.as_record()
+            self.changes.append(record)
+            self._notify("parameter_changes", record)
+
+    def subscribe(self, observer: Observer) -> None:
+        with self._lock:
+            self._observers.append(observer)
+
+    def unsubscribe(self, observer: Observer) -> None:
+        with self._lock:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+    def _notify(self, topic: str, payload: Any) -> None:
+        for observer in self._observers:
+            try:
+                observer(topic, payload)
+            except Exception:  # a transport must never fail the station thread that updated the state
+                log.exception("telemetry observer failed on %s", topic)
+
+    def _counts_payload(self) -> dict[str, Any]:
+        n = len(self._recent)
+        rates = {c: (sum(c in r for r in self._recent) / n if n else 0.0) for c in self.classes}
+        parts = sum(self.counts.values())
+        return {"counts": dict(self.counts),
+                "yield_pct": round(100.0 * self.counts["PASS"] / parts, 3) if parts else 0.0,
+                "class_rates": {c: round(r, 4) for c, r in rates.items()}}
+
+    def counts_payload(self) -> dict[str, Any]:
+        """The `counts` topic: `{"counts": {"PASS": n, …}, "yield_pct": x, "class_rates": {…}}`."""
+        with self._lock:
+            return self._counts_payload()
 
     @property
     def parts(self) -> int:
@@ -150,6 +201,16 @@ class TelemetryState:
         with self._lock:
             return {"counts": dict(self.counts), "alarms": dict(self.alarms), "changes": len(self.changes),
                     "last_change": self.changes[-1] if self.changes else None}
+
+
+class TelemetryFeed:
+    """Station listener/recorder hook without process feedback: each Inspection → CFX message + counts."""
+
+    def __init__(self, state: TelemetryState) -> None:
+        self.state = state
+
+    def __call__(self, inspection: Inspection, *_: object) -> None:
+        self.state.update(inspection, units_inspected(inspection, source=self.state.source))
 
 
 class TelemetryServer(CallbackServer):
