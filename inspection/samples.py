@@ -8,6 +8,7 @@ filling: when full, the least valuable pending samples go first. Each kept sampl
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import threading
@@ -66,6 +67,15 @@ def queue_override_sample(store: Store, inspection_id: int, folder: Path | None 
         "status": "pending", "golden": 0})
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link shares the archive's bytes (deleting either file leaves the other intact); a copy where
+    links are not possible (another filesystem)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     reason: str
@@ -111,23 +121,40 @@ class SampleKeeper:
         assert isinstance(frame, Frame)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{inspection_id:09d}_{frame.camera_id}_{frame.sequence}.png"
-        ok, data = cv2.imencode(".png", frame.image)
-        if not ok:
-            raise StoreError(f"cannot encode the sample image of part {frame.key}")
+        archived = self._archived_png(inspection_id)
+        data = None
+        if archived is None:  # PNG encoding costs ~5 ms at 320x320 and ~150 ms at 5 MP: only when not archived
+            ok, data = cv2.imencode(".png", frame.image)
+            if not ok:
+                raise StoreError(f"cannot encode the sample image of part {frame.key}")
         with self._lock:
             try:
-                path.write_bytes(data.tobytes())
+                if archived is not None:
+                    _link_or_copy(archived, path)
+                else:
+                    path.write_bytes(data.tobytes())
             except OSError as exc:
                 path.unlink(missing_ok=True)
                 raise StoreError(f"cannot keep sample {path}: {exc.strerror or exc}; free disk space") from None
             sample_id = self.store.insert("samples", {
                 "inspection_id": inspection_id, "time": datetime.now(UTC).isoformat(timespec="seconds"),
                 "part_key": frame.key, "reason": reason, "value": round(value, 4),
-                "verdict": inspection.verdict.status.value, "image_path": str(path), "bytes": len(data),
-                "status": "pending", "golden": 0,
+                "verdict": inspection.verdict.status.value, "image_path": str(path),
+                "bytes": path.stat().st_size if data is None else len(data), "status": "pending", "golden": 0,
             })
             self._enforce_caps()
         return sample_id
+
+    def _archived_png(self, inspection_id: int) -> Path | None:
+        """The part's image as the archive already wrote it losslessly (keep_images), if it did."""
+        try:
+            rows = self.store.query("select image_path from inspections where id = ?", [inspection_id])
+        except StoreError:  # unreadable: encode instead
+            return None
+        if not rows or not rows[0]["image_path"]:
+            return None
+        archived = Path(rows[0]["image_path"])
+        return archived if archived.suffix.lower() == ".png" and archived.is_file() else None
 
     def mark_override(self, inspection_id: int, inspection: Inspection | None = None) -> None:
         """An operator overrode this part's verdict: raise its sample to the top of the queue."""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,7 +11,7 @@ from inspection.errors import DataError
 from inspection.labels import Label, LabelBook
 from inspection.recipe import ClassRule, Recipe
 from inspection.samples import SampleKeeper, SamplePolicy
-from inspection.store import Store
+from inspection.store import ImageArchive, Store
 from inspection.types import Box, Detection, Frame, FrameFailure, Inspection, Reason, Verdict, VerdictStatus
 
 RECIPE = Recipe(name="r", default=ClassRule(min_confidence=0.5))
@@ -84,3 +85,24 @@ def test_operators_may_not_review_or_label(store: Store, tmp_path: Path) -> None
     with pytest.raises(AccessDenied):
         LabelBook(store).add(sample_id, Label("void", Box(1, 1, 2, 2)), operator)
     assert store.query("select status from samples")[0]["status"] == "pending"
+
+
+def test_a_failure_already_archived_as_png_is_linked_not_encoded_again(tmp_path: Path) -> None:
+    """keep_images: failures (the default) archives every failed part as PNG; its sample shares those bytes."""
+    with Store(tmp_path / "a.db", ImageArchive(tmp_path / "images", keep="failures")) as archived_store:
+        keeper = SampleKeeper(archived_store, tmp_path / "samples", RECIPE)
+        failed = part(7, 0.9, failed=True)
+        row_id = archived_store.record(failed)
+        sample_id = keeper.consider(failed, row_id)
+        sample = archived_store.query("select image_path, bytes from samples where id = ?", [sample_id])[0]
+        image = archived_store.query("select image_path from inspections where id = ?", [row_id])[0]["image_path"]
+        kept, archive = Path(sample["image_path"]), Path(image)
+        assert kept != archive and kept.stat().st_ino == archive.stat().st_ino  # one file on disk, two names
+        assert sample["bytes"] == archive.stat().st_size
+        archive.unlink()  # the archive's retention deleting its copy must not take the sample with it
+        assert np.array_equal(cv2.imread(str(kept)), failed.frame.image)
+
+        passed = part(8, 0.48)  # uncertain pass, not archived: encoded from the frame
+        sample_id = keeper.consider(passed, archived_store.record(passed))
+        kept = Path(archived_store.query("select image_path from samples where id = ?", [sample_id])[0]["image_path"])
+        assert np.array_equal(cv2.imread(str(kept)), passed.frame.image)
