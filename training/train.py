@@ -127,6 +127,7 @@ def train_detector(
     ``extra`` passes further ultralytics train arguments (augmentation, ``patience``, ``fraction``...).
     """
     _offline(threads)
+    import torch
     from ultralytics import YOLO
 
     out = Path(out_path)
@@ -159,6 +160,15 @@ def train_detector(
     args.update(extra or {})
     started = time.perf_counter()
     model = YOLO(cfg, task=task)
+    used: dict[str, int] = {}
+
+    def keep_threads(trainer: Any) -> None:
+        # ultralytics resets torch to cpu_count - 1 threads when it selects the CPU (1 on a 2-core station),
+        # which silently overrode `threads`; set it again once the trainer has chosen its device.
+        torch.set_num_threads(max(1, threads))
+        used["threads"] = torch.get_num_threads()
+
+    model.add_callback("on_pretrain_routine_start", keep_threads)
     model.train(**args)
     seconds = time.perf_counter() - started
     trainer = model.trainer
@@ -166,6 +176,7 @@ def train_detector(
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, out)
     card = _card(out, task, data_yaml, cfg, epochs, imgsz, batch, device, seconds, trainer, model)
+    card.environment["threads"] = str(used.get("threads", torch.get_num_threads()))  # what training used
     write_card(out, card)
     return TrainResult(out, card, Path(trainer.save_dir))
 

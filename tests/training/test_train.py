@@ -85,3 +85,16 @@ def test_training_continues_from_a_checkpoint(tmp_path: Path) -> None:
     scratch = train_detector(data, tmp_path / "c.pt", epochs=1, imgsz=64, batch=4, device="cpu",
                              runs_dir=tmp_path / "runs", extra={**frozen, "seed": 1}).weights
     assert not torch.equal(first_conv(first), first_conv(scratch))  # a fresh start differs: the check can fail
+
+
+def test_training_runs_on_the_threads_asked_for(tmp_path: Path) -> None:
+    """ultralytics resets torch to cpu_count - 1 threads on the CPU; `threads` must win, and the card says so."""
+    gen = SolderGenerator(seed=6, size=(64, 64))
+    data = write_yolo_dataset(gen, tmp_path / "data", n_train=4, n_val=2, n_test=0)
+    before = torch.get_num_threads()
+    try:
+        card = train_detector(data, tmp_path / "t.pt", epochs=1, imgsz=64, batch=4, device="cpu", threads=3,
+                              runs_dir=tmp_path / "runs").card
+    finally:
+        torch.set_num_threads(before)
+    assert card.environment["threads"] == "3"
