@@ -3,7 +3,8 @@
 Kept: every failure, parts with a detection just below its class threshold (the model was unsure),
 operator overrides, and a random sample of passes. Caps on count and megabytes keep the disk from
 filling: when full, the least valuable pending samples go first. Each kept sample is a row in the
-`samples` table (value, reason, review status) plus a copy of the image under the samples folder.
+`samples` table (value, reason, review status) plus the image as PNG under the samples folder (a hard link to
+the archived image when the archive already wrote it as PNG: no second encode, and either file may be deleted).
 """
 
 from __future__ import annotations
