@@ -176,7 +176,8 @@ def train_detector(
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, out)
     card = _card(out, task, data_yaml, cfg, epochs, imgsz, batch, device, seconds, trainer, model)
-    card.environment["threads"] = str(used.get("threads", torch.get_num_threads()))  # what training used
+    # what training used, captured in the callback: ultralytics resets the threads again before train() returns
+    card.environment["threads"] = str(used.get("threads", torch.get_num_threads()))
     write_card(out, card)
     return TrainResult(out, card, Path(trainer.save_dir))
 
