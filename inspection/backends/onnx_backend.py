@@ -79,3 +79,20 @@ def create(options: Options, *, model_path: Path | None = None, **context: Any) 
     path = resolve_model(options, model_path, exported_path, "onnx")
     backend = OnnxBackend(path, options.threads, options.device)
     return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
+
+
+# --- plugin hooks (see inspection.plugins): `station export --format onnx`, `station bench` ----------------
+DOCS = "docs/models.md"
+
+
+def export_from_onnx(onnx_path: Path, out: Path, meta: ModelMeta) -> Path:
+    """ONNX is the station's base export (written with its metadata by `station export`): nothing to convert."""
+    if Path(onnx_path) != Path(out):
+        import shutil
+
+        shutil.copyfile(onnx_path, out)
+    return Path(out)
+
+
+def verify_backend(path: Path) -> OnnxBackend:
+    return OnnxBackend(path, device="cpu")

@@ -134,3 +134,22 @@ def create(options: Options, *, model_path: Path | None = None, **context: Any) 
     backend = OpenVinoBackend(path, options.threads, options.device, options.precision, options.hint,
                               options.fused_preprocessing)
     return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
+
+
+# --- plugin hooks (see inspection.plugins): `station export --format openvino`, `station bench` ------------
+DOCS = "docs/models.md"
+
+
+def export_from_onnx(onnx_path: Path, out: Path, meta: ModelMeta) -> Path:
+    """The IR converted from the station's verified ONNX export, metadata in rt_info, weights kept FP32."""
+    ov = _import_ov()
+    model = ov.convert_model(str(onnx_path))
+    model.set_rt_info(meta.to_json(), [META_KEY])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # compress_to_fp16 defaults to True: the weights would silently lose precision.
+    ov.save_model(model, str(out), compress_to_fp16=False)
+    return out
+
+
+def verify_backend(path: Path) -> OpenVinoBackend:
+    return OpenVinoBackend(path)

@@ -15,12 +15,12 @@ from pathlib import Path
 import click
 
 from inspection.outputs.link import Value
-from inspection.outputs.plc_sim import SIMULATORS, PlcSim, make_sim
+from inspection.outputs.plc_sim import PlcSim, make_sim
 from inspection.outputs.signal_map import default_map, load_signal_map
+from inspection.plugin_cli import RegistryChoice
+from inspection.plugins import find_hook
 
 __all__ = ["plc_sim"]
-
-_DEFAULT_PORTS = {"modbus": 5020, "s7": 1102, "opcua": 4840}
 
 
 class _Printer:
@@ -55,9 +55,11 @@ class _Printer:
 
 
 @click.command("plc-sim")
-@click.option("--protocol", type=click.Choice(sorted(SIMULATORS)), required=True, help="Which PLC to simulate.")
+@click.option("--protocol", type=RegistryChoice("output", hook="simulator"), required=True,
+              help="Which PLC to simulate (every installed output adapter with a simulator).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), help="TCP port (default: modbus 5020, s7 1102, opcua 4840).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="TCP port (default: the protocol's: modbus 5020, s7 1102, opcua 4840…).")
 @click.option("--map", "map_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Signal-map YAML (default: the bundled map of the protocol).")
 @click.option("--plc-heartbeat-s", type=click.FloatRange(min=0.0), default=0.5, show_default=True,
@@ -68,9 +70,9 @@ class _Printer:
 @click.option("--duration-s", type=click.FloatRange(min=0.0), help="Stop after this long (default: until Ctrl-C).")
 def plc_sim(protocol: str, host: str, port: int | None, map_path: Path | None, plc_heartbeat_s: float,
             auto_ack: bool, show_heartbeat: bool, duration_s: float | None) -> None:
-    """Run a PLC simulator (real Modbus TCP / S7 / OPC UA server) and print what the station writes."""
+    """Run a PLC simulator (a real Modbus TCP / S7 / OPC UA… server) and print what the station writes."""
     smap = load_signal_map(map_path) if map_path else default_map(protocol)
-    sim = make_sim(protocol, smap, host, port or _DEFAULT_PORTS[protocol])
+    sim = make_sim(protocol, smap, host, port or find_hook("output", protocol, "SIMULATOR_PORT") or 0)
     printer = _Printer(sim, show_heartbeat, auto_ack)
     sim.hooks.append(printer)
     with sim:

@@ -246,3 +246,15 @@ class ModbusLink:
 def create(options: Options, alarm: Callable[[str, str], None] | None = None,
            job_change: Callable[[int, str | None], None] | None = None, **_: object) -> PlcOutput:
     return PlcOutput(options, ModbusLink(options), alarm=alarm, job_change=job_change)
+
+
+# --- plugin hooks (see inspection.plugins) --------------------------------------------------------
+DOCS = "docs/plc.md"
+SIMULATOR_PORT = 5020
+
+
+def simulator(smap: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """A real modbus server standing in for the PLC (`station plc-sim --protocol modbus`)."""
+    from inspection.outputs.plc_sim import ModbusSim
+
+    return ModbusSim(smap, host, port)

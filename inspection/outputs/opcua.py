@@ -202,3 +202,15 @@ class OpcUaLink:
 def create(options: Options, alarm: Callable[[str, str], None] | None = None,
            job_change: Callable[[int, str | None], None] | None = None, **_: object) -> PlcOutput:
     return PlcOutput(options, OpcUaLink(options), alarm=alarm, job_change=job_change)
+
+
+# --- plugin hooks (see inspection.plugins) --------------------------------------------------------
+DOCS = "docs/plc.md"
+SIMULATOR_PORT = 4840
+
+
+def simulator(smap: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """A real opcua server standing in for the PLC (`station plc-sim --protocol opcua`)."""
+    from inspection.outputs.plc_sim import OpcUaSim
+
+    return OpcUaSim(smap, host, port)

@@ -337,9 +337,14 @@ SIMULATORS: dict[str, type[PlcSim]] = {"modbus": ModbusSim, "s7": S7Sim, "opcua"
 
 
 def make_sim(protocol: str, smap: SignalMap | None = None, host: str = "127.0.0.1", port: int = 0) -> PlcSim:
-    if protocol not in SIMULATORS:
-        raise OutputError(f"unknown PLC protocol {protocol!r}; expected one of {', '.join(SIMULATORS)}")
-    return SIMULATORS[protocol](smap, host, port)
+    """The simulator of any installed output adapter with a `simulator` hook (plugins included)."""
+    from inspection.plugins import find_hook, kinds_with_hook
+
+    factory = find_hook("output", protocol, "simulator")
+    if factory is None:
+        raise OutputError(f"no PLC simulator for {protocol!r}; installed: "
+                          f"{', '.join(kinds_with_hook('output', 'simulator'))}")
+    return factory(smap or default_map(protocol), host, port)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:

@@ -242,3 +242,15 @@ class S7Link:
 def create(options: Options, alarm: Callable[[str, str], None] | None = None,
            job_change: Callable[[int, str | None], None] | None = None, **_: object) -> PlcOutput:
     return PlcOutput(options, S7Link(options), alarm=alarm, job_change=job_change)
+
+
+# --- plugin hooks (see inspection.plugins) --------------------------------------------------------
+DOCS = "docs/plc.md"
+SIMULATOR_PORT = 1102
+
+
+def simulator(smap: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """A real s7 server standing in for the PLC (`station plc-sim --protocol s7`)."""
+    from inspection.outputs.plc_sim import S7Sim
+
+    return S7Sim(smap, host, port)

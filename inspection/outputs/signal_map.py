@@ -151,8 +151,11 @@ def load_signal_map(path: Path) -> SignalMap:
 
 
 def default_map(kind: str) -> SignalMap:
-    """The bundled map for a protocol (inspection/outputs/maps/<kind>.yaml)."""
-    path = MAPS_DIR / f"{kind}.yaml"
+    """The protocol's default map: its adapter's `SIGNAL_MAP` hook (plugins), else outputs/maps/<kind>.yaml."""
+    from inspection.plugins import find_hook
+
+    hooked = find_hook("output", kind, "SIGNAL_MAP")
+    path = Path(hooked) if hooked is not None else MAPS_DIR / f"{kind}.yaml"
     if not path.exists():
         raise ConfigError(f"no bundled signal map for {kind!r}; set signal_map: or signals: in the output section")
     return load_signal_map(path)

@@ -157,7 +157,7 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
            precision: str, work: Path, echo: Callable[[str], None], int8: bool = False) -> BenchResult:
     import cv2
 
-    from inspection.backends.export import export_model
+    from inspection.backends.export import default_out, export_model
     from inspection.detector.ultralytics_backend import load_yolo
 
     files = _image_files(images)
@@ -165,9 +165,9 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
     from inspection.detector.ultralytics_backend import _trained_imgsz
 
     size = imgsz or _trained_imgsz(yolo) or 640
-    fmt = "onnx" if backend == "onnx" else "openvino"
+    fmt = backend  # any export format (`station adapters`: detectors with an export_from_onnx hook)
     echo(f"exporting {model.name} to {fmt} at imgsz {size} …")
-    exported = export_model(model, fmt, imgsz=size, out=work / f"model{'.onnx' if fmt == 'onnx' else '.xml'}",
+    exported = export_model(model, fmt, imgsz=size, out=default_out(work / "model.pt", fmt),
                             samples=images if not int8 else None, max_images=4, int8=int8,
                             calibration=images if int8 else None)
     if int8 and exported.int8_path is not None:  # accepted by the golden-set gate: benchmark the INT8 model

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from inspection.plugin_cli import RegistryChoice
+
 __all__ = ["bench"]
 
 
@@ -15,8 +17,8 @@ __all__ = ["bench"]
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of part images (default: the bundled demo parts).")
 @click.option("--imgsz", type=click.IntRange(32, 4096), help="Network input size (default 640).")
-@click.option("--backend", type=click.Choice(["openvino", "onnx"]), default="openvino", show_default=True,
-              help="Inference backend for (b) and (c).")
+@click.option("--backend", type=RegistryChoice("detector", hook="export_from_onnx"), default="openvino",
+              show_default=True, help="Inference backend for (b) and (c) (any export format).")
 @click.option("--precision", type=click.Choice(["auto", "f32", "bf16"]), default="auto", show_default=True,
               help="OpenVINO inference precision (auto = bf16 on CPUs with AMX/AVX512-BF16).")
 @click.option("--frames", type=click.IntRange(min=5), default=100, show_default=True, help="Frames per run.")
