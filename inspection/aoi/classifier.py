@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from inspection.errors import ModelError
+from inspection.extras import needs_train
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -60,7 +61,10 @@ class JointFeatures:
     """Frozen ImageNet EfficientNet-Lite0: crops → 1280-d average-pooled features."""
 
     def __init__(self, imgsz: int = 112, threads: int | None = None) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError as exc:  # the lean install: the joint classifier runs on torch only
+            raise needs_train("the AOI joint classifier", exc) from None
 
         self._torch = torch
         if threads is not None:

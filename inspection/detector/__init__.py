@@ -62,6 +62,9 @@ def resolve_device(device: str) -> str:
     """`auto` → first CUDA GPU when present, else CPU."""
     if device != "auto":
         return device
-    import torch
+    try:
+        import torch
+    except ImportError:  # the lean install: no torch, so no CUDA through it either
+        return "cpu"
 
     return "cuda:0" if torch.cuda.is_available() else "cpu"

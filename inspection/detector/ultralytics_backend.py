@@ -13,6 +13,7 @@ from pydantic import Field
 from inspection.config import AdapterOptions, ConfigPath
 from inspection.detector import DetectorOutput, model_id_for, resolve_device
 from inspection.errors import ConfigError, ModelError
+from inspection.extras import needs_train
 from inspection.offline import ensure_offline
 from inspection.types import Box, Detection, Frame
 
@@ -42,9 +43,11 @@ def load_yolo(path: Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist; check detector.model or the recipe's model")
-    ensure_offline()
-    from ultralytics import YOLO
-
+    try:
+        ensure_offline()
+        from ultralytics import YOLO
+    except ImportError as exc:  # the lean install has no torch / ultralytics
+        raise needs_train(str(path), exc) from None
     try:
         return YOLO(str(path))
     except Exception as exc:  # ultralytics raises many types for a bad file
