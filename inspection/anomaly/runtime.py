@@ -80,7 +80,7 @@ class _TorchBackend(_BackendBase):
         try:
             import torch
         except ImportError as exc:  # the lean install runs the .onnx / .xml export instead
-            raise needs_train(str(path), exc) from None
+            raise needs_train(str(path), exc, "or run its `station anomaly export` (.onnx / .xml)") from None
 
         from inspection.anomaly.network import scorer_for
 

@@ -64,7 +64,7 @@ class JointFeatures:
         try:
             import torch
         except ImportError as exc:  # the lean install: the joint classifier runs on torch only
-            raise needs_train("the AOI joint classifier", exc) from None
+            raise needs_train("the AOI joint classifier", exc, None) from None
 
         self._torch = torch
         if threads is not None:
@@ -126,7 +126,10 @@ class JointClassifier:
     """Classifies pad-window crops (normal / short / insufficient_solder / excessive_solder / shifted_component…)."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError as exc:  # the lean install: the joint classifier runs on torch only
+            raise needs_train(str(path), exc, None) from None
 
         self.path = Path(path)
         record = _read_head(self.path)
