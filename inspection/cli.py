@@ -212,8 +212,7 @@ def demo(ctx: click.Context, product: str, headless: bool, db: Path | None, max_
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YOLO .pt model to convert (model mode).")
 @click.option("--format", "fmt", type=RegistryChoice("detector", hook="export_from_onnx"), default="onnx",
-              show_default=True,
-              help="Model mode: target format.")
+              show_default=True, help="Model mode: target format (every installed backend with an export hook).")
 @click.option("--imgsz", type=click.IntRange(32, 4096), help="Model mode: input size (default: as trained).")
 @click.option("--int8", is_flag=True, help="Model mode: also make an INT8 model, kept only within --tolerance.")
 @click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path),

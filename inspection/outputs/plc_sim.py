@@ -25,7 +25,7 @@ from inspection.outputs.link import Value
 from inspection.outputs.opcua import LoopThread
 from inspection.outputs.signal_map import SignalKind, SignalMap, default_map, signal_kind
 
-__all__ = ["SIMULATORS", "ModbusSim", "OpcUaSim", "PlcSim", "S7Sim", "free_port", "make_sim", "wait_for"]
+__all__ = ["ModbusSim", "OpcUaSim", "PlcSim", "S7Sim", "free_port", "make_sim", "wait_for"]
 
 WriteHook = Callable[[float, dict[str, Value]], None]
 """(perf_counter time the write reached server memory, {signal: value written})."""
@@ -331,9 +331,6 @@ class OpcUaSim(PlcSim):
         assert self._loop is not None
         node = self._nodes[name]
         self._loop.run(node.write_value(ua.Variant(value, self._vtype(name))), 2.0)
-
-
-SIMULATORS: dict[str, type[PlcSim]] = {"modbus": ModbusSim, "s7": S7Sim, "opcua": OpcUaSim}
 
 
 def make_sim(protocol: str, smap: SignalMap | None = None, host: str = "127.0.0.1", port: int = 0) -> PlcSim:
