@@ -78,6 +78,15 @@ def test_the_lean_install_has_no_training_stack_and_no_qt(lean: dict[str, object
     result = _run([str(lean["python"]), "-c", "import inspection.cli, inspection.pipeline"], 120)
     assert result.returncode == 0, result.stderr
     print(f"lean: import inspection.cli + pipeline {time.perf_counter() - started:.2f} s (fresh process)")
+    # Every core module imports without torch, except the torch network module the torch runtime loads lazily.
+    walk = ("import importlib, json, pkgutil, inspection\nfailed = {}\n"
+            "for m in pkgutil.walk_packages(inspection.__path__, 'inspection.'):\n"
+            "    try: importlib.import_module(m.name)\n"
+            "    except ImportError as e: failed[m.name] = e.name\n"
+            "print(json.dumps(failed))")
+    result = _run([str(lean["python"]), "-c", walk], 300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"inspection.anomaly.network": "torch"}
 
 
 @pytest.mark.slow
