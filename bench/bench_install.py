@@ -4,7 +4,8 @@
     python bench/bench_install.py --lean-venv /tmp/lean --full-python .venv/bin/python
 
 For each interpreter: the size on disk of the station and every distribution it depends on (the closure
-of `inspection-station` with the extras installed there, from the installed files' sizes), the wall time
+of `inspection-station` with the extras installed there, from the installed files' sizes; dependencies'
+own extras are not followed), the wall time
 of `import inspection.cli` and of `station --help` in fresh processes (median of --runs), the slowest
 modules of `python -X importtime`, and whether torch imports. The lean venv is created with `python -m
 venv` (no system site packages) and `pip install .` from this repository, and the install is timed.
@@ -39,6 +40,7 @@ while todo:
         try: size += f.locate().stat().st_size
         except OSError: pass
     for req in dist.requires or []:
+        if name != "inspection-station" and re.search(r"extra\s*==", req): continue  # others' extras: not pulled
         m = re.match(r"\s*([A-Za-z0-9_.\-]+)", req)
         if m: todo.append(m.group(1))
 print(json.dumps({"bytes": size, "distributions": len(names)}))
