@@ -68,7 +68,8 @@ def test_without_the_plugin_its_kinds_are_unknown_and_the_error_names_the_instal
     assert "textplc" not in known_kinds("output")
     with pytest.raises(ConfigError) as err:
         adapter_module("output", "textplc")
-    assert "unknown output kind 'textplc'; installed: genicam_line, modbus, none, opcua" in str(err.value)
+    assert "unknown output kind 'textplc'; installed: " in str(err.value)
+    assert all(kind in str(err.value) for kind in ("modbus", "s7", "opcua"))
 
 
 def test_the_new_kinds_are_registered_by_the_plugin_distribution(installed: Path) -> None:
