@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from inspection.portable import portable_value
+
 __all__ = [
     "ModelCard",
     "TrainResult",
@@ -266,8 +268,10 @@ def write_card(model_path: str | Path, card: ModelCard) -> tuple[Path, Path]:
     """Write ``<model>.json`` and a readable ``<model>.md`` next to the model file."""
     path = Path(model_path)
     json_path, md_path = path.with_suffix(".json"), path.with_suffix(".md")
-    json_path.write_text(json.dumps(asdict(card), indent=2) + "\n")
-    md_path.write_text(_card_markdown(card))
+    # The card ships with the model: paths of the training machine become repo-relative (inspection.portable).
+    portable = ModelCard(**portable_value(asdict(card)))  # type: ignore[arg-type]
+    json_path.write_text(json.dumps(asdict(portable), indent=2) + "\n")
+    md_path.write_text(_card_markdown(portable))
     return json_path, md_path
 
 
