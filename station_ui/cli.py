@@ -17,6 +17,7 @@ def launch(config_path: Path | None = None, product: str | None = None, db: Path
            autostart: bool = False, require_login: bool = False, theme: str | None = None) -> int:
     """Open the console; returns the Qt exit code. Errors in the configuration are raised before any window."""
     prepare_qt_environment()
+    refuse_without_qt()
     from PyQt6.QtWidgets import QApplication
 
     from inspection.config import load_station_config
@@ -31,6 +32,23 @@ def launch(config_path: Path | None = None, product: str | None = None, db: Path
     if autostart:
         window.start()
     return _exec(app, window)
+
+
+def refuse_without_qt() -> None:
+    """When Qt cannot start here, print the doctor's diagnosis (which package to install) and exit 3,
+    before a QApplication exists: Qt's own abort names one missing library at a time."""
+    from inspection.doctor import format_report, qt_checks
+
+    widgets = sys.modules.get("PyQt6.QtWidgets")
+    if widgets is not None and widgets.QApplication.instance() is not None:
+        return  # Qt is already running in this process (tests, an embedding application)
+    checks = qt_checks()
+    if all(c.ok for c in checks):
+        return
+    click.echo("The console cannot start on this machine:\n", err=True)
+    click.echo(format_report(checks), err=True)
+    click.echo("\nFull check: station doctor. Without a screen: station demo --headless.", err=True)
+    sys.exit(3)
 
 
 def _exec(app: object, window: object) -> int:

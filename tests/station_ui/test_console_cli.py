@@ -74,3 +74,17 @@ def test_core_errors_become_named_alarms(message: str, kind: str) -> None:
     from station_ui.bridge import alarm_kind_for
 
     assert alarm_kind_for(message) == kind
+
+
+def test_console_explains_instead_of_qt_s_abort(tmp_path: Path) -> None:
+    """A platform Qt cannot load: the doctor's diagnosis and exit code 3, before any QApplication exists."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "nosuchplatform", "STATION_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "inspection.cli", "console"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert "The console cannot start on this machine" in result.stderr
+    assert "✗ platform plugin nosuchplatform" in result.stderr and "offscreen" in result.stderr
+    assert "could not load the Qt platform plugin" not in result.stderr  # Qt never got to abort
