@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from inspection.config import StationConfig
 from inspection.demo import PRODUCTS
 from station_ui.qtenv import prepare_qt_environment
 
@@ -14,17 +15,31 @@ __all__ = ["console", "launch"]
 
 
 def launch(config_path: Path | None = None, product: str | None = None, db: Path | None = None,
-           autostart: bool = False, require_login: bool = False, theme: str | None = None) -> int:
-    """Open the console; returns the Qt exit code. Errors in the configuration are raised before any window."""
+           autostart: bool = False, require_login: bool = False, theme: str | None = None,
+           once: bool = False) -> int:
+    """Open the console; returns the Qt exit code. Errors in the configuration are raised before any window.
+
+    Without a config it opens the live demo (inspection.demo.live): the bundled parts loop at line rate,
+    a Modbus PLC simulator and the process twin run in this process; ``once`` makes one pass instead."""
     prepare_qt_environment()
     refuse_without_qt()
-    from PyQt6.QtWidgets import QApplication
-
     from inspection.config import load_station_config
     from inspection.demo import demo_config_path
+
+    if config_path is None and not once:
+        from inspection.demo.live import live_demo
+
+        with live_demo(product or "solder") as live:
+            return _open(live.config, db, autostart, require_login, theme)
+    config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
+    return _open(config, db, autostart, require_login, theme)
+
+
+def _open(config: StationConfig, db: Path | None, autostart: bool, require_login: bool, theme: str | None) -> int:
+    from PyQt6.QtWidgets import QApplication
+
     from station_ui.window import LINE_OPERATOR, MainWindow
 
-    config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Inspection station")
     window = MainWindow(config, db or config.db_path, user=None if require_login else LINE_OPERATOR, theme=theme)
@@ -67,11 +82,13 @@ def _exec(app: object, window: object) -> int:
               help="Start inspecting at once (default: yes for the bundled demo).")
 @click.option("--require-login", is_flag=True, help="Nobody is logged in at start (no standing operator session).")
 @click.option("--theme", type=click.Choice(["dark", "light"]), default=None, help="Colour theme (remembered).")
+@click.option("--once", is_flag=True, help="Bundled demo: one pass over the parts instead of looping.")
 def console(config_path: Path | None = None, product: str | None = None, db: Path | None = None,
-            autostart: bool | None = None, require_login: bool = False, theme: str | None = None) -> None:
+            autostart: bool | None = None, require_login: bool = False, theme: str | None = None,
+            once: bool = False) -> None:
     """Open the operator console: live view, verdicts, SPC, history, overrides."""
     if autostart is None:
         autostart = config_path is None
-    code = launch(config_path, product, db, autostart, require_login, theme)
+    code = launch(config_path, product, db, autostart, require_login, theme, once)
     if code:
         sys.exit(code)
