@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         live_layout.addWidget(self.live_splitter, 1)
         live_layout.addWidget(labelled(self.failures, "Latest failures (click to inspect)"))
 
-        self.spc = SpcView()
+        self.spc = SpcView(user=lambda: self.user.username if self.user else "")
         self.history = HistoryView(lambda: self.ops)
         self.history.overrideRequested.connect(self.request_override)
         self.history.exportRequested.connect(self.export_history)
