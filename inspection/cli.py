@@ -40,6 +40,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
     "doctor": "inspection.doctor_cli:doctor",
+    "labels": "inspection.coco_cli:labels",
 }
 
 
