@@ -140,6 +140,6 @@ def test_cli_and_dataset_version_export(tmp_path: Path) -> None:
     (version / "labels" / "train" / "p.txt").write_text("0 0.5 0.5 0.25 0.5\n1 0.1 0.1 0.3 0.1 0.3 0.4\n")
     report = export_dataset_version(version, tmp_path / "dsout")
     coco = json.loads((tmp_path / "dsout" / "annotations.json").read_text())
-    assert report.images == 1 and [a["bbox"] for a in coco["annotations"]][0] == [30.0, 10.0, 20.0, 20.0]
+    assert report.images == 1 and coco["annotations"][0]["bbox"] == [30.0, 10.0, 20.0, 20.0]
     assert coco["annotations"][1]["segmentation"] == [[8.0, 4.0, 24.0, 4.0, 24.0, 16.0]]
     assert "score" not in coco["annotations"][0]  # a dataset's labels are a person's, not predictions

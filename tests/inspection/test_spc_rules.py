@@ -78,7 +78,7 @@ def test_frozen_limits_do_not_follow_a_drifting_process(tmp_path: Path) -> None:
         assert frozen.centre == pytest.approx(0.05) and drifting.centre == pytest.approx(0.15)
         assert all(1 in frozen.rules_at(i) for i in range(10, 20))  # every drifted subgroup beyond 3σ
         assert not any(1 in drifting.rules_at(i) for i in range(20))  # the moving limits hide it
-        u_counts, u_n, _ = subgroups(store, "u", 20)
+        u_counts, _, _ = subgroups(store, "u", 20)
         assert u_counts[0] == 2 and u_counts[-1] == 10
         with pytest.raises(StoreError, match="at least 5"):
             freeze_limits(store, "u", t0, t0 + 50, subgroup_size=20)

@@ -26,5 +26,5 @@ def test_touching_detections_get_separate_readable_labels(qtbot) -> None:
     for i in range(3):
         for j in range(i + 1, 3):
             assert overlap_area(rects[i], rects[j]) == 0, (rects[i], rects[j])
-    assert all(0 <= r[0] and r[0] + r[2] <= view.width() and 0 <= r[1] and r[1] + r[3] <= view.height()
+    assert all(r[0] >= 0 and r[0] + r[2] <= view.width() and r[1] >= 0 and r[1] + r[3] <= view.height()
                for r in rects)
