@@ -16,7 +16,7 @@ __all__ = ["console", "launch"]
 
 def launch(config_path: Path | None = None, product: str | None = None, db: Path | None = None,
            autostart: bool = False, require_login: bool = False, theme: str | None = None,
-           once: bool = False) -> int:
+           once: bool = False, language: str | None = None) -> int:
     """Open the console; returns the Qt exit code. Errors in the configuration are raised before any window.
 
     Without a config it opens the live demo (inspection.demo.live): the bundled parts loop at line rate,
@@ -30,18 +30,22 @@ def launch(config_path: Path | None = None, product: str | None = None, db: Path
         from inspection.demo.live import live_demo
 
         with live_demo(product or "solder") as live:
-            return _open(live.config, db, autostart, require_login, theme)
+            return _open(live.config, db, autostart, require_login, theme, language)
     config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
-    return _open(config, db, autostart, require_login, theme)
+    return _open(config, db, autostart, require_login, theme, language)
 
 
-def _open(config: StationConfig, db: Path | None, autostart: bool, require_login: bool, theme: str | None) -> int:
+def _open(config: StationConfig, db: Path | None, autostart: bool, require_login: bool, theme: str | None,
+          language: str | None = None) -> int:
     from PyQt6.QtWidgets import QApplication
 
-    from station_ui.window import LINE_OPERATOR, MainWindow
+    from station_ui.i18n import install_language
+    from station_ui.window import LINE_OPERATOR, MainWindow, console_settings
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Inspection station")
+    # --lang, then the station YAML, then the console's Language menu (remembered); before any widget exists
+    install_language(language or config.language or str(console_settings().value("language", "") or ""))
     window = MainWindow(config, db or config.db_path, user=None if require_login else LINE_OPERATOR, theme=theme)
     window.show()
     if autostart:
@@ -83,12 +87,14 @@ def _exec(app: object, window: object) -> int:
 @click.option("--require-login", is_flag=True, help="Nobody is logged in at start (no standing operator session).")
 @click.option("--theme", type=click.Choice(["dark", "light"]), default=None, help="Colour theme (remembered).")
 @click.option("--once", is_flag=True, help="Bundled demo: one pass over the parts instead of looping.")
+@click.option("--lang", "language", type=click.Choice(["en", "de"]), default=None,
+              help="Console language (default: language: in the station YAML, else the console's setting).")
 def console(config_path: Path | None = None, product: str | None = None, db: Path | None = None,
             autostart: bool | None = None, require_login: bool = False, theme: str | None = None,
-            once: bool = False) -> None:
+            once: bool = False, language: str | None = None) -> None:
     """Open the operator console: live view, verdicts, SPC, history, overrides."""
     if autostart is None:
         autostart = config_path is None
-    code = launch(config_path, product, db, autostart, require_login, theme, once)
+    code = launch(config_path, product, db, autostart, require_login, theme, once, language)
     if code:
         sys.exit(code)

@@ -44,7 +44,7 @@ class ReviewPanel(QWidget):
         self.book = LabelBook(keeper.store)
         self.user = user
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([c.replace("_", " ") for c in COLUMNS])
+        self.table.setHorizontalHeaderLabels([c.replace(self.tr("_"), self.tr(" ")) for c in COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -52,7 +52,7 @@ class ReviewPanel(QWidget):
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.editor = LabelEditor(classes, self._save_labels)
         self.editor.saved.connect(lambda _count: self.refresh())
-        self.message = QLabel("")
+        self.message = QLabel(self.tr(""))
         self.message.setWordWrap(True)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.editor)

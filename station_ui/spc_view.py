@@ -66,47 +66,47 @@ class SpcView(QWidget):
         controls = QHBoxLayout()
         self.span = QComboBox()
         for key in _SPANS:
-            self.span.addItem(_tr(key), key)
+            self.span.addItem(self.tr(key), key)
         self.span.setCurrentIndex(list(_SPANS).index("this shift (8 h)"))
         self.kind = QComboBox()
-        self.kind.addItem(_tr("p-chart (failed fraction)"), "p")
-        self.kind.addItem(_tr("u-chart (defects per part)"), "u")
+        self.kind.addItem(self.tr("p-chart (failed fraction)"), "p")
+        self.kind.addItem(self.tr("u-chart (defects per part)"), "u")
         self.kind.currentIndexChanged.connect(lambda _i: self.refresh())
         self.subgroup = QSpinBox()
         self.subgroup.setRange(2, 1000)
         self.subgroup.setValue(25)
-        self.subgroup.setPrefix(_tr("subgroup "))
-        self.subgroup.setSuffix(_tr(" parts"))
-        self.use_frozen = QCheckBox(_tr("Frozen limits"))
+        self.subgroup.setPrefix(self.tr("subgroup "))
+        self.subgroup.setSuffix(self.tr(" parts"))
+        self.use_frozen = QCheckBox(self.tr("Frozen limits"))
         self.use_frozen.setChecked(True)
-        self.use_frozen.setToolTip(_tr("Judge the points against the limits frozen from a baseline (Phase II); "
+        self.use_frozen.setToolTip(self.tr("Judge the points against the limits frozen from a baseline (Phase II); "
                                        "off: limits from the data shown"))
         self.use_frozen.toggled.connect(lambda _on: self.refresh())
-        self.freeze_button = QPushButton(_tr("Freeze limits from this span"))
-        self.freeze_button.setToolTip(_tr("Phase I: compute the centre line from the span shown (the baseline) "
+        self.freeze_button = QPushButton(self.tr("Freeze limits from this span"))
+        self.freeze_button.setToolTip(self.tr("Phase I: compute the centre line from the span shown (the baseline) "
                                           "and keep it for every later point"))
         self.freeze_button.clicked.connect(self.freeze)
-        self.refresh_button = QPushButton(_tr("Refresh (F5 in this tab)"))
+        self.refresh_button = QPushButton(self.tr("Refresh (F5 in this tab)"))
         self.refresh_button.clicked.connect(self.refresh)
-        self.png_button = QPushButton(_tr("Export PNG…"))
+        self.png_button = QPushButton(self.tr("Export PNG…"))
         self.png_button.clicked.connect(lambda: self._export("png"))
-        self.csv_button = QPushButton(_tr("Export CSV…"))
+        self.csv_button = QPushButton(self.tr("Export CSV…"))
         self.csv_button.clicked.connect(lambda: self._export("csv"))
         self.message = QLabel("")
-        for w in (QLabel(_tr("Span")), self.span, self.kind, self.subgroup, self.use_frozen, self.freeze_button,
+        for w in (QLabel(self.tr("Span")), self.span, self.kind, self.subgroup, self.use_frozen, self.freeze_button,
                   self.refresh_button, self.png_button, self.csv_button):
             controls.addWidget(w)
         controls.addStretch(1)
 
-        self.p_plot = pg.PlotWidget(title=_tr("p-chart: fraction of failed parts per subgroup"),
+        self.p_plot = pg.PlotWidget(title=self.tr("p-chart: fraction of failed parts per subgroup"),
                                     axisItems={"bottom": TimeAxis()})
-        self.p_plot.setLabel("left", _tr("failed fraction"))
-        self.p_plot.setLabel("bottom", _tr("subgroup start"))
+        self.p_plot.setLabel("left", self.tr("failed fraction"))
+        self.p_plot.setLabel("bottom", self.tr("subgroup start"))
         self.p_plot.addLegend(offset=(10, 10))
-        self.pareto_plot = pg.PlotWidget(title=_tr("Pareto of defect classes (line: cumulative share)"))
-        self.pareto_plot.setLabel("left", _tr("defects"))
-        self.trend_plot = pg.PlotWidget(title=_tr("Defects per part, per class"))
-        self.trend_plot.setLabel("left", _tr("defects / part"))
+        self.pareto_plot = pg.PlotWidget(title=self.tr("Pareto of defect classes (line: cumulative share)"))
+        self.pareto_plot.setLabel("left", self.tr("defects"))
+        self.trend_plot = pg.PlotWidget(title=self.tr("Defects per part, per class"))
+        self.trend_plot.setLabel("left", self.tr("defects / part"))
         self.trend_plot.setAxisItems({"bottom": TimeAxis()})
         self.trend_plot.addLegend(offset=(10, 10))
         for plot in (self.p_plot, self.pareto_plot, self.trend_plot):
@@ -131,7 +131,7 @@ class SpcView(QWidget):
 
     def refresh(self) -> None:
         if self.store is None:
-            self.message.setText(_tr("verdict database not available"))
+            self.message.setText(self.tr("verdict database not available"))
             return
         since = self._since()
         kind: ChartKind = self.kind.currentData() or "p"
@@ -150,15 +150,15 @@ class SpcView(QWidget):
         self._draw_trends()
         control = self.control
         out = len({v.index for v in control.violations})
-        centre = (_tr("p̄ = {0:.3f}") if kind == "p" else _tr("ū = {0:.3f}")).format(control.centre)
+        centre = (self.tr("p̄ = {0:.3f}") if kind == "p" else self.tr("ū = {0:.3f}")).format(control.centre)
         if control.limits is not None:
-            source = _tr("limits frozen {0} from {1} parts ({2} … {3})").format(
+            source = self.tr("limits frozen {0} from {1} parts ({2} … {3})").format(
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(control.limits.frozen_at_s)), control.limits.parts,
                 time.strftime("%m-%d %H:%M", time.localtime(control.limits.baseline_from_s)),
                 time.strftime("%m-%d %H:%M", time.localtime(control.limits.baseline_to_s)))
         else:
-            source = _tr("limits from the data shown (not frozen)")
-        self.message.setText(_tr("{0} parts, {1}, {2} subgroup(s) out of control; {3}").format(
+            source = self.tr("limits from the data shown (not frozen)")
+        self.message.setText(self.tr("{0} parts, {1}, {2} subgroup(s) out of control; {3}").format(
             int(control.n.sum()), centre, out, source))
 
     def freeze(self) -> None:
@@ -179,7 +179,7 @@ class SpcView(QWidget):
 
     def _export(self, fmt: str) -> None:
         name = "spc_chart." + fmt
-        path, _ = QFileDialog.getSaveFileName(self, _tr("Export chart"), name,
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export chart"), name,
                                               "PNG (*.png)" if fmt == "png" else "CSV (*.csv)")
         if path:
             (self.export_png if fmt == "png" else self.export_csv)(Path(path))
@@ -215,24 +215,24 @@ class SpcView(QWidget):
         if chart is None:
             return
         kind = chart.kind
-        plot.setTitle(_tr("p-chart: fraction of failed parts per subgroup") if kind == "p"
-                      else _tr("u-chart: counted defects per part, per subgroup"))
-        plot.setLabel("left", _tr("failed fraction") if kind == "p" else _tr("defects / part"))
+        plot.setTitle(self.tr("p-chart: fraction of failed parts per subgroup") if kind == "p"
+                      else self.tr("u-chart: counted defects per part, per subgroup"))
+        plot.setLabel("left", self.tr("failed fraction") if kind == "p" else self.tr("defects / part"))
         if len(chart) == 0:
             return
         x = chart.start_s
         width = float(np.median(np.diff(x))) if len(chart) > 1 else 60.0
         plot.plot(x, chart.value, pen=pg.mkPen("#40c4ff", width=2), symbol="o", symbolSize=5, name=kind)
         plot.plot(x, np.full(len(chart), chart.centre), pen=pg.mkPen("#69f0ae", width=1),
-                  name=_tr("centre p̄") if kind == "p" else _tr("centre ū"))
+                  name=self.tr("centre p̄") if kind == "p" else self.tr("centre ū"))
         step_x = np.append(x - width / 2, x[-1] + width / 2)
         limit_pen = pg.mkPen("#ff5252", width=1, style=Qt.PenStyle.DashLine)
-        plot.plot(step_x, chart.ucl, stepMode="center", pen=limit_pen, name=_tr("UCL / LCL"))
+        plot.plot(step_x, chart.ucl, stepMode="center", pen=limit_pen, name=self.tr("UCL / LCL"))
         plot.plot(step_x, chart.lcl, stepMode="center", pen=limit_pen)
         fired = sorted({v.index for v in chart.violations})
         if fired:
             plot.plot(x[fired], chart.value[fired], pen=None, symbol="x", symbolSize=13, symbolBrush="#ff1744",
-                      symbolPen="#ff1744", name=_tr("rule broken (Nelson 1–8)"))
+                      symbolPen="#ff1744", name=self.tr("rule broken (Nelson 1–8)"))
             for i in fired:
                 label = pg.TextItem(",".join(map(str, chart.rules_at(i))), color="#ff1744", anchor=(0.5, 1.2))
                 label.setPos(float(x[i]), float(chart.value[i]))

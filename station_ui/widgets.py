@@ -361,7 +361,7 @@ class AlarmBanner(QFrame):
         layout = QHBoxLayout(self)
         self.label = QLabel()
         self.label.setWordWrap(True)
-        self.button = QPushButton("Acknowledge (Ctrl+K)")
+        self.button = QPushButton(self.tr("Acknowledge (Ctrl+K)"))
         self.button.clicked.connect(self.acknowledgeRequested.emit)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.button)
@@ -386,7 +386,7 @@ class AlarmBanner(QFrame):
             lines.append(f"⚠ {title}{times}: {message[:160]}")
         if len(self.alarms) > 3:
             lines.append(f"… and {len(self.alarms) - 3} more")
-        self.label.setText("\n".join(lines))
+        self.label.setText(self.tr("\n").join(lines))
         self.setVisible(bool(self.alarms))
 
 

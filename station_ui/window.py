@@ -46,6 +46,7 @@ from inspection.types import Inspection
 from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, alarm_kind_for
 from station_ui.controller_view import ControllerView, pending_proposals
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
+from station_ui.language_menu import language_button
 from station_ui.login import LoginDialog, UsersDialog
 from station_ui.models_view import ModelsView
 from station_ui.review_panel import ReviewPanel
@@ -127,16 +128,16 @@ class MainWindow(QMainWindow):
     # --- building ----------------------------------------------------------------------------------
 
     def _build_toolbar(self) -> None:
-        bar = QToolBar("Run")
+        bar = QToolBar(self.tr("Run"))
         bar.setObjectName("run_toolbar")
         self.addToolBar(bar)
-        self.start_action = QAction("▶ Start (F5)", self, shortcut=QKeySequence("F5"), triggered=self.start)
-        self.pause_action = QAction("‖ Pause (F6)", self, shortcut=QKeySequence("F6"), triggered=self.pause)
-        self.stop_action = QAction("■ Stop (F7)", self, shortcut=QKeySequence("F7"), triggered=self.stop)
+        self.start_action = QAction(self.tr("▶ Start (F5)"), self, shortcut=QKeySequence("F5"), triggered=self.start)
+        self.pause_action = QAction(self.tr("‖ Pause (F6)"), self, shortcut=QKeySequence("F6"), triggered=self.pause)
+        self.stop_action = QAction(self.tr("■ Stop (F7)"), self, shortcut=QKeySequence("F7"), triggered=self.stop)
         for action in (self.start_action, self.pause_action, self.stop_action):
             bar.addAction(action)
         bar.addSeparator()
-        bar.addWidget(QLabel(" Recipe "))
+        bar.addWidget(QLabel(self.tr(" Recipe ")))
         self.recipe_combo = QComboBox()
         self.recipe_combo.setMinimumWidth(200)
         for path in self._recipe_files():
@@ -145,26 +146,30 @@ class MainWindow(QMainWindow):
         self.recipe_combo.activated.connect(self._recipe_chosen)
         bar.addWidget(self.recipe_combo)
         bar.addSeparator()
-        self.overlay_action = QAction("Boxes (O)", self, checkable=True, checked=True, shortcut=QKeySequence("O"),
-                                      toggled=self.set_overlays)
-        self.heatmap_action = QAction("Heat map (H)", self, checkable=True, checked=False,
+        self.overlay_action = QAction(self.tr("Boxes (O)"), self, checkable=True, checked=True,
+                                      shortcut=QKeySequence("O"), toggled=self.set_overlays)
+        self.heatmap_action = QAction(self.tr("Heat map (H)"), self, checkable=True, checked=False,
                                       shortcut=QKeySequence("H"), toggled=self.set_heatmap)
-        self.heatmap_action.setToolTip("Blend the anomaly model's heat map over the image (anomaly models only): "
-                                       "blue = typical, yellow = the model's threshold, red = twice it")
-        self.theme_action = QAction("Light theme (Ctrl+T)", self, checkable=True,
+        self.heatmap_action.setToolTip(self.tr(
+            "Blend the anomaly model's heat map over the image (anomaly models only): "
+            "blue = typical, yellow = the model's threshold, red = twice it"))
+        self.theme_action = QAction(self.tr("Light theme (Ctrl+T)"), self, checkable=True,
                                     shortcut=QKeySequence("Ctrl+T"), toggled=self._theme_toggled)
         bar.addAction(self.overlay_action)
         bar.addAction(self.heatmap_action)
         bar.addAction(self.theme_action)
         bar.addSeparator()
         self.user_label = QLabel()
-        self.login_action = QAction("Log in (Ctrl+L)", self, shortcut=QKeySequence("Ctrl+L"),
+        self.login_action = QAction(self.tr("Log in (Ctrl+L)"), self, shortcut=QKeySequence("Ctrl+L"),
                                     triggered=self.show_login)
-        self.logout_action = QAction("Log out", self, triggered=self.logout)
-        self.users_action = QAction("Accounts…", self, triggered=self.show_users)
+        self.logout_action = QAction(self.tr("Log out"), self, triggered=self.logout)
+        self.users_action = QAction(self.tr("Accounts…"), self, triggered=self.show_users)
         bar.addWidget(self.user_label)
         for action in (self.login_action, self.logout_action, self.users_action):
             bar.addAction(action)
+        bar.addSeparator()
+        self.language_button = language_button(self, self.settings, self.notify)
+        bar.addWidget(self.language_button)
 
     def _build_central(self) -> None:
         self.alarm_banner = AlarmBanner()
@@ -191,7 +196,7 @@ class MainWindow(QMainWindow):
         live = QWidget()
         live_layout = QVBoxLayout(live)
         live_layout.addWidget(self.live_splitter, 1)
-        live_layout.addWidget(labelled(self.failures, "Latest failures (click to inspect)"))
+        live_layout.addWidget(labelled(self.failures, self.tr("Latest failures (click to inspect)")))
 
         self.spc = SpcView(user=lambda: self.user.username if self.user else "")
         self.history = HistoryView(lambda: self.ops)
@@ -206,7 +211,7 @@ class MainWindow(QMainWindow):
             button.clicked.connect(lambda: self.notify(self.controller.message.text()))
         self.models = ModelsView(self._model_registry, lambda: self.ops, lambda: self.user)
         for button in (self.models.promote_button, self.models.rollback_button):
-            button.clicked.connect(lambda: self.notify(" ".join(self.models.message.text().split())))
+            button.clicked.connect(lambda: self.notify(self.tr(" ").join(self.models.message.text().split())))
         self.samples_tab = QWidget()  # the samples review panel is built on first visit (needs the classes)
         QVBoxLayout(self.samples_tab)
         self.samples_panel: ReviewPanel | None = None
@@ -305,7 +310,7 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         if self.config is None:
-            self.notify("no station configuration loaded")
+            self.notify(self.tr("no station configuration loaded"))
             return
         if self.runner is not None and self.runner.alive and self.runner.state != "paused":
             return
@@ -336,7 +341,7 @@ class MainWindow(QMainWindow):
         if index == self._recipe_index:
             return
         if self.runner is not None and self.runner.alive:
-            self.notify("stop the line before switching the recipe")
+            self.notify(self.tr("stop the line before switching the recipe"))
         elif self._authorized("select_recipe", self.recipe_combo.itemText(index)):
             self._recipe_index = index
             return
@@ -357,7 +362,7 @@ class MainWindow(QMainWindow):
 
     def submit_override(self, inspection_id: int, dialog: OverrideDialog) -> int | None:
         if self.ops is None:
-            self.notify("verdict database not available: override not stored")
+            self.notify(self.tr("verdict database not available: override not stored"))
             return None
         try:
             override_id = self.ops.override(self.user, override_request(dialog, inspection_id))
@@ -384,7 +389,7 @@ class MainWindow(QMainWindow):
 
     def show_login(self) -> LoginDialog | None:
         if self.accounts is None:
-            self.notify("accounts unavailable: the verdict database cannot be opened")
+            self.notify(self.tr("accounts unavailable: the verdict database cannot be opened"))
             return None
         dialog = self.login_dialog = LoginDialog(self.accounts, self)
         dialog.accepted.connect(lambda: self.set_user(dialog.user))
@@ -440,7 +445,7 @@ class MainWindow(QMainWindow):
         self.state = state
         running = state in ("starting", "running")
         self.start_action.setEnabled(not running)
-        self.start_action.setText("▶ Resume (F5)" if state == "paused" else "▶ Start (F5)")
+        self.start_action.setText(self.tr("▶ Resume (F5)") if state == "paused" else "▶ Start (F5)")
         self.pause_action.setEnabled(state == "running")
         self.stop_action.setEnabled(running or state == "paused")
         self.recipe_combo.setEnabled(not running and state != "paused")
@@ -464,12 +469,12 @@ class MainWindow(QMainWindow):
         view.set_show_overlays(self.overlay_action.isChecked())
         text = QLabel(f"{inspection.verdict.summary}\nmodel {inspection.model_id}, recipe {inspection.recipe}")
         text.setWordWrap(True)
-        override = QPushButton("Override verdict…")
+        override = QPushButton(self.tr("Override verdict…"))
         override.clicked.connect(lambda: self._override_live(inspection))
         row = QHBoxLayout()
         row.addWidget(text, 1)
         if inspection.heatmap is not None:  # only where an anomaly model made one
-            heat = dialog.heatmap_check = QCheckBox("Heat map")  # type: ignore[attr-defined]
+            heat = dialog.heatmap_check = QCheckBox(self.tr("Heat map"))  # type: ignore[attr-defined]
             heat.setChecked(view.show_heatmap)
             heat.toggled.connect(view.set_show_heatmap)
             row.addWidget(heat)
@@ -481,7 +486,7 @@ class MainWindow(QMainWindow):
             dialog.refdes_list = QListWidget()  # type: ignore[attr-defined]
             dialog.refdes_list.addItems(by_refdes)  # type: ignore[attr-defined]
             dialog.refdes_list.setMaximumHeight(160)  # type: ignore[attr-defined]
-            layout.addWidget(labelled(dialog.refdes_list, "Failing windows by reference designator"))  # type: ignore[attr-defined]
+            layout.addWidget(labelled(dialog.refdes_list, self.tr("Failing windows by reference designator")))  # type: ignore[attr-defined]
         layout.addLayout(row)
         dialog.open()
         return dialog
