@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ControllerView", "pending_proposals"]
 
-_COLUMNS = ("#", "Created", "Kind", "Status", "Changes", "Why", "Approver")
+_COLUMNS = ("#", QT_TRANSLATE_NOOP("ControllerView", "Created"), QT_TRANSLATE_NOOP("ControllerView", "Kind"),
+            QT_TRANSLATE_NOOP("ControllerView", "Status"), QT_TRANSLATE_NOOP("ControllerView", "Changes"),
+            QT_TRANSLATE_NOOP("ControllerView", "Why"), QT_TRANSLATE_NOOP("ControllerView", "Approver"))
 NO_CONTROLLER = ("no live controller in this console: start the station with a `process:` section (approve while it "
                  "runs or is paused), or use `station controller approve|reject|revert ID --db …`")
 
@@ -98,7 +101,7 @@ class ControllerView(QWidget):
         self.revert_button = QPushButton(self.tr("Re&vert selected change"))
         self.revert_button.setToolTip(self.tr("Write back the values an applied change replaced (Alt+V); engineers"))
         self.revert_button.clicked.connect(lambda: self.decide("revert"))
-        self.message = QLabel(self.tr(""))
+        self.message = QLabel("")
         self.message.setWordWrap(True)
         decide_row = QHBoxLayout()
         decide_row.addWidget(self.reason, 1)
@@ -119,7 +122,7 @@ class ControllerView(QWidget):
     @staticmethod
     def _table() -> QTableWidget:
         table = QTableWidget(0, len(_COLUMNS))
-        table.setHorizontalHeaderLabels(list(_COLUMNS))
+        table.setHorizontalHeaderLabels([QCoreApplication.translate("ControllerView", c) for c in _COLUMNS])
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

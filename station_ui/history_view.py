@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
-from PyQt6.QtCore import QDateTime, Qt, pyqtSignal
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QDateTime, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -41,6 +41,10 @@ from station_ui.widgets import FrameView, Overlay
 __all__ = ["HistoryView", "OverrideDialog", "ReviewView"]
 
 _COLUMNS = ("id", "time", "part", "verdict", "override", "reasons", "model")
+_HEADERS = (QT_TRANSLATE_NOOP("HistoryView", "Id"), QT_TRANSLATE_NOOP("HistoryView", "Time"),
+            QT_TRANSLATE_NOOP("HistoryView", "Part"), QT_TRANSLATE_NOOP("HistoryView", "Verdict"),
+            QT_TRANSLATE_NOOP("HistoryView", "Override"), QT_TRANSLATE_NOOP("HistoryView", "Reasons"),
+            QT_TRANSLATE_NOOP("HistoryView", "Model"))
 
 
 class OverrideDialog(QDialog):
@@ -79,7 +83,9 @@ class HistoryView(QWidget):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd HH:mm")
         self.verdict = QComboBox()
-        self.verdict.addItems([self.tr("any"), *[s.value for s in VerdictStatus]])
+        self.verdict.addItem(self.tr("any"), None)  # the filter reads the item's data, not its (translated) text
+        for status in VerdictStatus:
+            self.verdict.addItem(status.value, status.value)
         self.class_name = QComboBox()
         self.class_name.setEditable(True)
         self.class_name.addItem("")
@@ -90,15 +96,16 @@ class HistoryView(QWidget):
         self.export_button = QPushButton(self.tr("Export CSV…"))
         self.override_button = QPushButton(self.tr("Override verdict…"))
         self.override_button.setEnabled(False)
-        self.message = QLabel(self.tr(""))
+        self.message = QLabel("")
         self.search_button.clicked.connect(self.refresh)
         self.part.returnPressed.connect(self.refresh)
         self.export_button.clicked.connect(self._export_dialog)
         self.override_button.clicked.connect(self._request_override)
 
         filters = QHBoxLayout()
-        for label, widget in (("From", self.since), ("to", self.until), ("Verdict", self.verdict),
-                              ("Class", self.class_name), ("Part", self.part)):
+        for label, widget in ((self.tr("From"), self.since), (self.tr("to"), self.until),
+                              (self.tr("Verdict"), self.verdict), (self.tr("Class"), self.class_name),
+                              (self.tr("Part"), self.part)):
             filters.addWidget(QLabel(label))
             filters.addWidget(widget)
         filters.addWidget(self.search_button)
@@ -107,7 +114,7 @@ class HistoryView(QWidget):
         filters.addWidget(self.override_button)
 
         self.table = QTableWidget(0, len(_COLUMNS))
-        self.table.setHorizontalHeaderLabels([c.capitalize() for c in _COLUMNS])
+        self.table.setHorizontalHeaderLabels([self.tr(h) for h in _HEADERS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -115,7 +122,7 @@ class HistoryView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.itemSelectionChanged.connect(self._preview_selected)
         self.preview = FrameView("Preview")
-        self.preview_text = QLabel(self.tr(""))
+        self.preview_text = QLabel("")
         self.preview_text.setWordWrap(True)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -131,10 +138,10 @@ class HistoryView(QWidget):
         layout.addWidget(self.message)
 
     def current_filter(self) -> HistoryFilter:
-        verdict = self.verdict.currentText()
+        verdict = self.verdict.currentData()
         return HistoryFilter(
             since_s=self.since.dateTime().toSecsSinceEpoch(), until_s=self.until.dateTime().toSecsSinceEpoch(),
-            verdict=None if verdict == "any" else VerdictStatus(verdict),
+            verdict=None if verdict is None else VerdictStatus(verdict),
             class_name=self.class_name.currentText().strip() or None, part=self.part.text().strip() or None)
 
     def refresh(self) -> None:
@@ -152,7 +159,7 @@ class HistoryView(QWidget):
         current = self.class_name.currentText()
         self.class_name.blockSignals(True)
         self.class_name.clear()
-        self.class_name.addItems([self.tr(""), *classes])
+        self.class_name.addItems(["", *classes])
         self.class_name.setCurrentText(current)
         self.class_name.blockSignals(False)
         self.table.clearSelection()
@@ -166,7 +173,8 @@ class HistoryView(QWidget):
         self.table.resizeColumnsToContents()
         self.table.setColumnWidth(6, min(self.table.columnWidth(6), 130))  # model id: name@hash, elided
         self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-        self.message.setText(f"{len(self.rows)} part(s)" + (" (newest 500 shown)" if len(self.rows) >= 500 else ""))
+        self.message.setText(self.tr("{0} part(s)").format(len(self.rows))
+                             + (self.tr(" (newest 500 shown)") if len(self.rows) >= 500 else ""))
         self.override_button.setEnabled(False)
 
     def selected_row(self) -> dict | None:
@@ -217,7 +225,7 @@ class HistoryView(QWidget):
             raise StationError("verdict database not available")
         ops.authorize(user, "export", str(path))
         count = export_csv(ops.store, path, self.current_filter())
-        self.message.setText(f"exported {count} part(s) to {path}")
+        self.message.setText(self.tr("exported {0} part(s) to {1}").format(count, path))
         return count
 
 
@@ -239,7 +247,7 @@ class ReviewView(QWidget):
         self.note.setPlaceholderText(self.tr("review note"))
         self.approve_button = QPushButton(self.tr("Approve"))
         self.reject_button = QPushButton(self.tr("Reject"))
-        self.message = QLabel(self.tr(""))
+        self.message = QLabel("")
         buttons = QHBoxLayout()
         for w in (self.note, self.approve_button, self.reject_button):
             buttons.addWidget(w)
@@ -266,7 +274,7 @@ class ReviewView(QWidget):
                 self.table.setItem(r, c, QTableWidgetItem(str(value)))
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
-        self.message.setText(f"{len(self.rows)} waiting · checked {time.strftime('%H:%M:%S')}")
+        self.message.setText(self.tr("{0} waiting · checked {1}").format(len(self.rows), time.strftime("%H:%M:%S")))
 
     def selected_id(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer
 from PyQt6.QtGui import QFont, QShowEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -35,8 +35,12 @@ from station_ui.theme import show_message
 
 __all__ = ["ModelsView"]
 
-COLUMNS = ("Model", "State", "Dataset version", "mAP50", "Escape rate", "False reject", "Registered")
-HISTORY_COLUMNS = ("Time", "Action", "Model", "Previous", "By")
+COLUMNS = (QT_TRANSLATE_NOOP("ModelsView", "Model"), QT_TRANSLATE_NOOP("ModelsView", "State"),
+           QT_TRANSLATE_NOOP("ModelsView", "Dataset version"), "mAP50", QT_TRANSLATE_NOOP("ModelsView", "Escape rate"),
+           QT_TRANSLATE_NOOP("ModelsView", "False reject"), QT_TRANSLATE_NOOP("ModelsView", "Registered"))
+HISTORY_COLUMNS = (QT_TRANSLATE_NOOP("ModelsView", "Time"), QT_TRANSLATE_NOOP("ModelsView", "Action"),
+                   QT_TRANSLATE_NOOP("ModelsView", "Model"), QT_TRANSLATE_NOOP("ModelsView", "Previous"),
+                   QT_TRANSLATE_NOOP("ModelsView", "By"))
 _OK, _BAD = "#43a047", "#ef5350"
 
 
@@ -50,7 +54,7 @@ def _metric(record: ModelRecord, *keys: str) -> str:
 
 def _table(columns: tuple[str, ...]) -> QTableWidget:
     table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(list(columns))
+    table.setHorizontalHeaderLabels([QCoreApplication.translate("ModelsView", c) for c in columns])
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -86,7 +90,7 @@ class ModelsView(QWidget):
         font.setPointSize(font.pointSize() + 2)
         font.setBold(True)
         self.gate_title.setFont(font)
-        self.gate_text = QLabel(self.tr(""))
+        self.gate_text = QLabel("")
         self.gate_text.setWordWrap(True)
         self.gate_text.setFont(QFont("monospace"))
         self.promote_button = QPushButton(self.tr("&Promote to production"))
@@ -100,7 +104,7 @@ class ModelsView(QWidget):
         buttons.addWidget(self.promote_button)
         buttons.addWidget(self.rollback_button)
         buttons.addStretch(1)
-        self.message = QLabel(self.tr(""))
+        self.message = QLabel("")
         self.message.setWordWrap(True)
         self.history = _table(HISTORY_COLUMNS)
 
@@ -215,7 +219,7 @@ class ModelsView(QWidget):
         record, registry = self.selected(), self._registry()
         if record is None or registry is None:
             self.gate_title.setText(self.tr("Promotion gate: select a model"))
-            self.gate_text.setText(self.tr(""))
+            self.gate_text.setText("")
             return
         try:
             report = gate_decision(registry, record.id)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PyQt6.QtCore import QCoreApplication, Qt
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, Qt
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,11 +45,10 @@ class TimeAxis(pg.DateAxisItem):
         return [time.strftime(fmt, time.localtime(v)) for v in values]
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("SpcView", text)
-
 _PENS = ["#ff5252", "#ffd740", "#40c4ff", "#69f0ae", "#e040fb", "#ffab40", "#b2ff59", "#18ffff"]
-_SPANS = {"last hour": 3600.0, "this shift (8 h)": 8 * 3600.0, "last 24 h": 86400.0, "all": None}
+_SPANS = {QT_TRANSLATE_NOOP("SpcView", "last hour"): 3600.0,
+          QT_TRANSLATE_NOOP("SpcView", "this shift (8 h)"): 8 * 3600.0,
+          QT_TRANSLATE_NOOP("SpcView", "last 24 h"): 86400.0, QT_TRANSLATE_NOOP("SpcView", "all"): None}
 _KINDS: tuple[ChartKind, ...] = ("p", "u")
 
 

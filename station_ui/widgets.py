@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QFontMetricsF, QIcon, QImage, QPainter, QPen, QPixmap, QPolygonF
 from PyQt6.QtWidgets import (
     QFrame,
@@ -244,7 +244,7 @@ class VerdictIndicator(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(280, 150)
         self.setWordWrap(True)
-        self.show_verdict("", "no part yet")
+        self.show_verdict("", self.tr("no part yet"))
 
     def show_verdict(self, status: str, detail: str = "") -> None:
         changed = status != self.status or not self.styleSheet()
@@ -266,8 +266,11 @@ class VerdictIndicator(QLabel):
 
 
 class CounterPanel(QFrame):
-    FIELDS = (("inspected", "Inspected"), ("pass", "Pass"), ("fail", "Fail"), ("error", "Error"),
-              ("yield_pct", "Yield"), ("parts_per_min", "Parts/min"))
+    FIELDS = (("inspected", QT_TRANSLATE_NOOP("CounterPanel", "Inspected")),
+              ("pass", QT_TRANSLATE_NOOP("CounterPanel", "Pass")), ("fail", QT_TRANSLATE_NOOP("CounterPanel", "Fail")),
+              ("error", QT_TRANSLATE_NOOP("CounterPanel", "Error")),
+              ("yield_pct", QT_TRANSLATE_NOOP("CounterPanel", "Yield")),
+              ("parts_per_min", QT_TRANSLATE_NOOP("CounterPanel", "Parts/min")))
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -275,7 +278,7 @@ class CounterPanel(QFrame):
         grid = QGridLayout(self)
         self.values: dict[str, QLabel] = {}
         for i, (key, title) in enumerate(self.FIELDS):
-            name = QLabel(title)
+            name = QLabel(self.tr(title))
             name.setAlignment(Qt.AlignmentFlag.AlignCenter)
             name.setFont(_font(self, 12))
             value = QLabel("0")
@@ -386,7 +389,7 @@ class AlarmBanner(QFrame):
             lines.append(f"⚠ {title}{times}: {message[:160]}")
         if len(self.alarms) > 3:
             lines.append(f"… and {len(self.alarms) - 3} more")
-        self.label.setText(self.tr("\n").join(lines))
+        self.label.setText("\n".join(lines))
         self.setVisible(bool(self.alarms))
 
 

@@ -6,13 +6,14 @@ permission and writes the audit log). It never inspects, judges or blocks on the
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import sqlite3
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QByteArray, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QApplication,
@@ -58,6 +59,13 @@ from station_ui.widgets import AlarmBanner, CounterPanel, FailureStrip, FrameVie
 __all__ = ["LINE_OPERATOR", "MainWindow", "console_settings"]
 
 log = logging.getLogger(__name__)
+STATE_NAMES = {"idle": QT_TRANSLATE_NOOP("MainWindow", "IDLE"),
+               "starting": QT_TRANSLATE_NOOP("MainWindow", "STARTING"),
+               "running": QT_TRANSLATE_NOOP("MainWindow", "RUNNING"),
+               "paused": QT_TRANSLATE_NOOP("MainWindow", "PAUSED"),
+               "stopped": QT_TRANSLATE_NOOP("MainWindow", "STOPPED"),
+               "finished": QT_TRANSLATE_NOOP("MainWindow", "FINISHED"),
+               "error": QT_TRANSLATE_NOOP("MainWindow", "ERROR")}
 LINE_OPERATOR = User("operator", Role.OPERATOR)  # the station's standing operator session; others log in
 _ERROR_KINDS = ((ModelError, "model"), (CameraError, "camera_error"), (StoreError, "database"),
                 (ConfigError, "config"))
@@ -97,7 +105,8 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):  # before any widget exists, so every widget starts themed
             apply_theme(app, theme or str(self.settings.value("theme", "dark")))
-        self.setWindowTitle(f"Inspection station — {config.name if config else 'no station'}")
+        self.setWindowTitle(self.tr("Inspection station — {0}").format(
+            config.name if config else self.tr("no station")))
         self.resize(1400, 900)
 
         self.bridge = PipelineBridge(parent=self)
@@ -116,7 +125,7 @@ class MainWindow(QMainWindow):
         self._open_store()
         self._restore_settings(theme)
         self._apply_user()
-        self._on_state("idle", "press Start (F5)")
+        self._on_state("idle", self.tr("press Start (F5)"))
 
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self._tick)
@@ -211,14 +220,16 @@ class MainWindow(QMainWindow):
             button.clicked.connect(lambda: self.notify(self.controller.message.text()))
         self.models = ModelsView(self._model_registry, lambda: self.ops, lambda: self.user)
         for button in (self.models.promote_button, self.models.rollback_button):
-            button.clicked.connect(lambda: self.notify(self.tr(" ").join(self.models.message.text().split())))
+            button.clicked.connect(lambda: self.notify(" ".join(self.models.message.text().split())))
         self.samples_tab = QWidget()  # the samples review panel is built on first visit (needs the classes)
         QVBoxLayout(self.samples_tab)
         self.samples_panel: ReviewPanel | None = None
         self.tabs = QTabWidget()
-        for widget, title in ((live, "Live (Ctrl+1)"), (self.spc, "SPC (Ctrl+2)"), (self.history, "History (Ctrl+3)"),
-                              (self.review, "Review (Ctrl+4)"), (self.controller, "Controller (Ctrl+5)"),
-                              (self.samples_tab, "Samples && labels (Ctrl+6)"), (self.models, "Models (Ctrl+7)")):
+        for widget, title in ((live, self.tr("Live (Ctrl+1)")), (self.spc, self.tr("SPC (Ctrl+2)")),
+                              (self.history, self.tr("History (Ctrl+3)")), (self.review, self.tr("Review (Ctrl+4)")),
+                              (self.controller, self.tr("Controller (Ctrl+5)")),
+                              (self.samples_tab, self.tr("Samples && labels (Ctrl+6)")),
+                              (self.models, self.tr("Models (Ctrl+7)"))):
             self.tabs.addTab(widget, title)
         self.tabs.currentChanged.connect(self._tab_changed)
         central = QWidget()
@@ -230,7 +241,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.state_label = QLabel()
         self.rate_label = QLabel()
-        self.db_label = QLabel(str(self.db_path or "no database"))
+        self.db_label = QLabel(str(self.db_path or self.tr("no database")))
         bar = self.statusBar()
         bar.addPermanentWidget(self.state_label)
         bar.addPermanentWidget(self.rate_label)
@@ -417,7 +428,7 @@ class MainWindow(QMainWindow):
         self.set_user(self.default_user, "logout")
 
     def _apply_user(self) -> None:
-        who = f"{self.user.username} ({self.user.role})" if self.user else "not logged in"
+        who = f"{self.user.username} ({self.user.role})" if self.user else self.tr("not logged in")
         self.user_label.setText(f"  {who}  ")
         engineer = allowed(self.user, "review")
         self.tabs.setTabVisible(3, engineer)
@@ -437,20 +448,22 @@ class MainWindow(QMainWindow):
 
     def _on_counters(self, snapshot: dict) -> None:
         self.counters.update_counts(snapshot)
-        self.rate_label.setText(f"  display {self.display_fps:.0f} fps · {snapshot.get('parts_per_min', 0):.0f} "
-                                f"parts/min · latency {snapshot.get('latency_ms', 0):.0f} ms "
-                                f"(mean {snapshot.get('mean_latency_ms', 0):.0f})  ")
+        self.rate_label.setText(self.tr("  display {0:.0f} fps · {1:.0f} parts/min · latency {2:.0f} ms "
+                                        "(mean {3:.0f})  ")
+                                .format(self.display_fps, snapshot.get("parts_per_min", 0),
+                                        snapshot.get("latency_ms", 0), snapshot.get("mean_latency_ms", 0)))
 
     def _on_state(self, state: str, detail: str) -> None:
         self.state = state
         running = state in ("starting", "running")
         self.start_action.setEnabled(not running)
-        self.start_action.setText(self.tr("▶ Resume (F5)") if state == "paused" else "▶ Start (F5)")
+        self.start_action.setText(self.tr("▶ Resume (F5)") if state == "paused" else self.tr("▶ Start (F5)"))
         self.pause_action.setEnabled(state == "running")
         self.stop_action.setEnabled(running or state == "paused")
         self.recipe_combo.setEnabled(not running and state != "paused")
         colour = {"running": "#2e7d32", "error": "#c62828", "paused": "#f9a825"}.get(state, "#546e7a")
-        self.state_label.setText(f"<b style='color:{colour}'>{state.upper()}</b> {detail[:80]}")
+        name = self.tr(STATE_NAMES[state]) if state in STATE_NAMES else state.upper()
+        self.state_label.setText(f"<b style='color:{colour}'>{name}</b> {html.escape(detail[:80])}")
 
     def raise_alarm(self, kind: str, message: str) -> None:
         self.alarm_banner.add(kind, ALARM_TITLES.get(kind, kind.replace("_", " ")), message)
