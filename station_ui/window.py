@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QT_TRANSLATE_NOOP, QByteArray, QSettings, Qt, QTimer
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QByteArray, QCoreApplication, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QApplication,
@@ -466,7 +466,9 @@ class MainWindow(QMainWindow):
         self.state_label.setText(f"<b style='color:{colour}'>{name}</b> {html.escape(detail[:80])}")
 
     def raise_alarm(self, kind: str, message: str) -> None:
-        self.alarm_banner.add(kind, ALARM_TITLES.get(kind, kind.replace("_", " ")), message)
+        title = ALARM_TITLES.get(kind)
+        self.alarm_banner.add(kind, QCoreApplication.translate("Alarms", title) if title else kind.replace("_", " "),
+                              message)
 
     def notify(self, message: str) -> None:
         self.last_message = message

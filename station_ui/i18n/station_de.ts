@@ -10,6 +10,64 @@
     </message>
   </context>
   <context>
+    <name>Alarms</name>
+    <message>
+      <location filename="../bridge.py" line="28" />
+      <source>Camera lost</source>
+      <translation>Kamera verloren</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="29" />
+      <source>PLC / reject output lost</source>
+      <translation>SPS / Auswurfausgang verloren</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="30" />
+      <source>Verdict database not writable</source>
+      <translation>Prüfdatenbank nicht beschreibbar</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="31" />
+      <source>Model missing or not loadable</source>
+      <translation>Modell fehlt oder lässt sich nicht laden</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="32" />
+      <source>Configuration error</source>
+      <translation>Konfigurationsfehler</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="33" />
+      <source>Fail-safe verdicts (parts not inspected)</source>
+      <translation>Fail-safe-Urteile (Teile nicht geprüft)</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="34" />
+      <source>Controller proposal waiting</source>
+      <translation>Reglervorschlag wartet</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="35" />
+      <source>Disk almost full</source>
+      <translation>Festplatte fast voll</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="36" />
+      <source>Image archive not writable</source>
+      <translation>Bildarchiv nicht beschreibbar</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="37" />
+      <source>Verdict log falling behind</source>
+      <translation>Prüfprotokoll fällt zurück</translation>
+    </message>
+    <message>
+      <location filename="../bridge.py" line="38" />
+      <source>Station error</source>
+      <translation>Stationsfehler</translation>
+    </message>
+  </context>
+  <context>
     <name>ControllerView</name>
     <message>
       <location filename="../controller_view.py" line="45" />
@@ -521,17 +579,17 @@
       <translation>▶ Fortsetzen (F5)</translation>
     </message>
     <message>
-      <location filename="../window.py" line="485" />
+      <location filename="../window.py" line="487" />
       <source>Override verdict…</source>
       <translation>Urteil korrigieren…</translation>
     </message>
     <message>
-      <location filename="../window.py" line="490" />
+      <location filename="../window.py" line="492" />
       <source>Heat map</source>
       <translation>Heatmap</translation>
     </message>
     <message>
-      <location filename="../window.py" line="502" />
+      <location filename="../window.py" line="504" />
       <source>Failing windows by reference designator</source>
       <translation>Fehlerhafte Fenster nach Bauteilbezeichner</translation>
     </message>
@@ -801,6 +859,24 @@
       <location filename="../history_view.py" line="277" />
       <source>{0} waiting · checked {1}</source>
       <translation>{0} wartend · geprüft {1}</translation>
+    </message>
+  </context>
+  <context>
+    <name>Runner</name>
+    <message>
+      <location filename="../runner.py" line="65" />
+      <source>opening cameras and model</source>
+      <translation>Kameras und Modell werden geöffnet</translation>
+    </message>
+    <message>
+      <location filename="../runner.py" line="123" />
+      <source>recipe {0}</source>
+      <translation>Rezept {0}</translation>
+    </message>
+    <message>
+      <location filename="../runner.py" line="130" />
+      <source>source ended after {0} parts</source>
+      <translation>Quelle nach {0} Teilen beendet</translation>
     </message>
   </context>
   <context>
