@@ -55,7 +55,9 @@ def test_a_written_model_card_is_portable(tmp_path: Path) -> None:
                      data_version="abc", model_cfg="yolov8n.yaml", epochs=1, imgsz=64, batch=2, device="cpu",
                      train_seconds=1.0, command="/home/ana/repo/training/ship.py solder --out /tmp/o.pt",
                      source={"root": "/work/shared/data/deeppcb"})
-    json_path, md_path = write_card(tmp_path / "m.pt", card)
+    json_path, md_path = write_card(tmp_path / "m.pt", card, portable=True)  # as when shipped into the repo
     assert not absolute_paths(json_path.read_text()) and not absolute_paths(md_path.read_text())
     assert json.loads(json_path.read_text())["command"] == "training/ship.py solder --out $TMPDIR/o.pt"
     assert portable_value({"a": ["/tmp/q"]}) == {"a": ["$TMPDIR/q"]}
+    local, _ = write_card(tmp_path / "candidate.pt", card)  # a local candidate keeps its provenance
+    assert json.loads(local.read_text())["data"] == "/tmp/station-data/x/data.yaml"
