@@ -233,7 +233,15 @@ class SpcView(QWidget):
             plot.plot(x[fired], chart.value[fired], pen=None, symbol="x", symbolSize=13, symbolBrush="#ff1744",
                       symbolPen="#ff1744", name=self.tr("rule broken (Nelson 1–8)"))
             for i in fired:
-                label = pg.TextItem(",".join(map(str, chart.rules_at(i))), color="#ff1744", anchor=(0.5, 1.2))
+                rules = chart.rules_at(i)
+                # A run keeps firing its rule on every later point: name a rule where it starts (rule 1 on
+                # every point beyond the limits), so consecutive labels do not print over each other.
+                before = chart.rules_at(i - 1) if i > 0 else []
+                new = [r for r in rules if r == 1 or r not in before]
+                if not new:
+                    continue
+                label = pg.TextItem(",".join(map(str, new)), color="#ff1744", anchor=(0.5, 1.2))
+                label.setToolTip(self.tr("Nelson rules broken here: {0}").format(", ".join(map(str, rules))))
                 label.setPos(float(x[i]), float(chart.value[i]))
                 plot.addItem(label)
                 self.rule_labels.append(label)

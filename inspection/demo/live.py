@@ -29,7 +29,10 @@ def live_overrides(product: str, loop: bool = True, plc_port: int | None = None,
     cameras = [dict(c, loop=True) if loop and c.get("kind") == "replay" else dict(c) for c in raw["cameras"]]
     overrides: dict[str, Any] = {"cameras": cameras}
     if plc_port is not None:
-        overrides["output"] = {"kind": "modbus", "host": "127.0.0.1", "port": plc_port}
+        # The simulator shares this process (and its GIL) with inference: give its requests room on a busy
+        # PC, where the 0.5 s default made a slow answer look like a lost PLC.
+        overrides["output"] = {"kind": "modbus", "host": "127.0.0.1", "port": plc_port, "timeout_s": 3.0,
+                               "connect_timeout_s": 5.0}
     if process and product in PROCESS_PRODUCTS:
         overrides["process"] = {"port": {"kind": "twin", "process": product}, "process": product}
     return overrides

@@ -1059,6 +1059,11 @@
       <source>rule broken (Nelson 1–8)</source>
       <translation>Regel verletzt (Nelson 1–8)</translation>
     </message>
+    <message>
+      <location filename="../spc_view.py" line="244" />
+      <source>Nelson rules broken here: {0}</source>
+      <translation>Hier verletzte Nelson-Regeln: {0}</translation>
+    </message>
   </context>
   <context>
     <name>TrainDialog</name>

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.plc
 def test_overrides_loop_the_parts_and_add_the_peers() -> None:
     changes = live_overrides("solder", plc_port=1502)
     assert changes["cameras"][0]["loop"] is True and changes["cameras"][0]["rate_hz"] == 10
-    assert changes["output"] == {"kind": "modbus", "host": "127.0.0.1", "port": 1502}
+    assert changes["output"]["kind"] == "modbus" and changes["output"]["port"] == 1502
     assert changes["process"]["port"] == {"kind": "twin", "process": "solder"}
     assert "process" not in live_overrides("board") and "output" not in live_overrides("paint", plc_port=None)
 
