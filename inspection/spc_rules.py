@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from inspection.auth import User
 from inspection.errors import StoreError
 from inspection.store import Store
 
@@ -193,9 +194,15 @@ _TABLE = "spc_limits"
 
 
 def freeze_limits(store: Store, kind: ChartKind, from_s: float, to_s: float, subgroup_size: int = 25,
-                  user: str = "", now_s: float | None = None) -> FrozenLimits:
+                  user: User | None = None, now_s: float | None = None) -> FrozenLimits:
     """Phase I: compute the centre line from the baseline period [from_s, to_s], leaving out subgroups
-    beyond 3σ of the trial limits (assignable causes; up to three rounds), and store it."""
+    beyond 3σ of the trial limits (assignable causes; up to three rounds), and store it.
+
+    Freezing limits changes how every later part is judged: engineers only ("configure"), audited."""
+    from inspection.audit import Operations
+
+    Operations(store).authorize(user, "configure", {"spc_limits": kind, "from_s": from_s, "to_s": to_s,
+                                                    "subgroup_size": subgroup_size})
     counts, n, _ = subgroups(store, kind, subgroup_size, from_s, to_s)
     if n.size < 5:
         raise StoreError(f"freeze SPC limits: the baseline {time.strftime('%Y-%m-%d %H:%M', time.gmtime(from_s))}"
@@ -210,12 +217,13 @@ def freeze_limits(store: Store, kind: ChartKind, from_s: float, to_s: float, sub
             break
         keep &= ~beyond
     centre = float(counts[keep].sum() / n[keep].sum())
+    by = user.username if user else ""
     limits = FrozenLimits(kind, centre, from_s, to_s, int(keep.sum()), int(n[keep].sum()), subgroup_size,
-                          time.time() if now_s is None else now_s, user, int((~keep).sum()))
+                          time.time() if now_s is None else now_s, by, int((~keep).sum()))
     store.db[_TABLE].insert({
         "chart": kind, "centre": centre, "baseline_from_s": from_s, "baseline_to_s": to_s,
         "subgroups": limits.subgroups, "parts": limits.parts, "subgroup_size": subgroup_size,
-        "frozen_at_s": limits.frozen_at_s, "frozen_by": user, "excluded": limits.excluded,
+        "frozen_at_s": limits.frozen_at_s, "frozen_by": by, "excluded": limits.excluded,
     }, pk="id", alter=True)
     return limits
 

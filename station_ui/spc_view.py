@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from inspection.auth import AccessDenied, User
 from inspection.errors import StoreError
 from inspection.spc import ClassTrend, ParetoBar, PChart, class_trends, p_chart, pareto
 from inspection.spc_rules import ChartKind, ControlChart, active_limits, attribute_chart, chart_csv, freeze_limits
@@ -53,7 +54,7 @@ _KINDS: tuple[ChartKind, ...] = ("p", "u")
 
 
 class SpcView(QWidget):
-    def __init__(self, parent: QWidget | None = None, user: Callable[[], str] | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, user: Callable[[], User | None] | None = None) -> None:
         super().__init__(parent)
         self.store: Store | None = None
         self.chart: PChart | None = None
@@ -61,7 +62,7 @@ class SpcView(QWidget):
         self.rule_labels: list[pg.TextItem] = []
         self.bars: list[ParetoBar] = []
         self.trends: list[ClassTrend] = []
-        self._user = user or (lambda: "")
+        self._user = user or (lambda: None)
         controls = QHBoxLayout()
         self.span = QComboBox()
         for key in _SPANS:
@@ -170,7 +171,7 @@ class SpcView(QWidget):
             _, _, starts = spc_subgroups(self.store, kind, self.subgroup.value(), since)
             start = float(starts[0]) if starts.size else (since or 0.0)
             freeze_limits(self.store, kind, start, time.time(), self.subgroup.value(), self._user())
-        except StoreError as exc:
+        except (StoreError, AccessDenied) as exc:  # the core refuses operators and says who may
             self.message.setText(str(exc))
             return
         self.use_frozen.setChecked(True)

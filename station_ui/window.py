@@ -207,7 +207,7 @@ class MainWindow(QMainWindow):
         live_layout.addWidget(self.live_splitter, 1)
         live_layout.addWidget(labelled(self.failures, self.tr("Latest failures (click to inspect)")))
 
-        self.spc = SpcView(user=lambda: self.user.username if self.user else "")
+        self.spc = SpcView(user=lambda: self.user)
         self.history = HistoryView(lambda: self.ops)
         self.history.overrideRequested.connect(self.request_override)
         self.history.exportRequested.connect(self.export_history)

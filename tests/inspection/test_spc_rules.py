@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspection.auth import AccessDenied, Role, User
 from inspection.errors import StoreError
 from inspection.spc_rules import (
     active_limits,
@@ -21,6 +22,7 @@ from inspection.spc_rules import (
 from inspection.store import Store
 from inspection.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
 
+QE = User("qe", Role.ENGINEER)
 ALTERNATING_SMALL = [0.2, 0.4, 0.3, -0.2, -0.5, -0.4, 0.1, 0.3, 0.2, -0.1, -0.3, -0.2, 0.1, 0.2, 0.1]
 
 
@@ -69,7 +71,11 @@ def test_frozen_limits_do_not_follow_a_drifting_process(tmp_path: Path) -> None:
                 store.record(_inspection(t0 + seq, 2 * fails, seq))
                 seq += 1
         baseline_end = t0 + 199
-        limits = freeze_limits(store, "p", t0, baseline_end, subgroup_size=20, user="qe", now_s=t0 + 500)
+        with pytest.raises(AccessDenied, match="log in as: engineer"):
+            freeze_limits(store, "p", t0, baseline_end, subgroup_size=20, user=User("op", Role.OPERATOR))
+        limits = freeze_limits(store, "p", t0, baseline_end, subgroup_size=20, user=QE, now_s=t0 + 500)
+        audit = store.query("select username, action, allowed from audit order by id")
+        assert [(a["username"], a["allowed"]) for a in audit] == [("op", 0), ("qe", 1)]
         assert limits.centre == pytest.approx(0.05) and limits.subgroups == 10 and limits.parts == 200
         assert active_limits(store, "p") == limits and active_limits(store, "u") is None
         counts, n, starts = subgroups(store, "p", 20)
@@ -81,7 +87,7 @@ def test_frozen_limits_do_not_follow_a_drifting_process(tmp_path: Path) -> None:
         u_counts, _, _ = subgroups(store, "u", 20)
         assert u_counts[0] == 2 and u_counts[-1] == 10
         with pytest.raises(StoreError, match="at least 5"):
-            freeze_limits(store, "u", t0, t0 + 50, subgroup_size=20)
+            freeze_limits(store, "u", t0, t0 + 50, subgroup_size=20, user=QE)
         out = chart_csv(frozen, tmp_path / "p.csv")
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 20 and rows[0]["start_utc"] == "2023-11-14T22:13:20Z"
@@ -96,5 +102,5 @@ def test_phase_one_leaves_out_assignable_causes(tmp_path: Path) -> None:
             for k in range(20):
                 store.record(_inspection(t0 + seq, 1 if (k == 0 or (g == 4 and k < 15)) else 0, seq))
                 seq += 1
-        limits = freeze_limits(store, "p", t0, t0 + 10_000, subgroup_size=20)
+        limits = freeze_limits(store, "p", t0, t0 + 10_000, subgroup_size=20, user=QE)
     assert limits.excluded == 1 and limits.centre == pytest.approx(0.05)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from inspection.auth import Role, User
 from inspection.spc_rules import active_limits
 from inspection.store import Store
 from inspection.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
@@ -29,7 +30,7 @@ def test_frozen_limits_catch_the_drift_and_the_chart_exports(qtbot, tmp_path: Pa
     with Store(tmp_path / "s.db") as store:
         for seq in range(200):  # baseline: 1 failed part in 20
             _record(store, t0 + seq * 5, 1 if seq % 20 == 0 else 0, seq)
-        view = SpcView(user=lambda: "qe")
+        view = SpcView(user=lambda: User("qe", Role.ENGINEER))
         qtbot.addWidget(view)
         view.resize(1200, 800)
         view.show()
