@@ -76,7 +76,7 @@ DISTRIBUTION = "inspection-station"
 
 def python_checks() -> list[Check]:
     """Python version and every (non-extra) requirement of the installed distribution."""
-    from packaging.requirements import Requirement
+    from packaging.requirements import Requirement  # arrives with matplotlib (ultralytics); pip relies on it too
 
     checks = []
     version = ".".join(map(str, sys.version_info[:3]))
