@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from inspection.config import load_station_config
+from inspection.config import StationConfig, load_station_config
 from inspection.demo import PRODUCTS, demo_config_path
 from inspection.errors import StationError
 from inspection.extras import EXTRA_OF, missing_extra
@@ -42,6 +42,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
     "adapters": "inspection.plugin_cli:adapters_command",
+    "doctor": "inspection.doctor_cli:doctor",
+    "labels": "inspection.coco_cli:labels",
 }
 
 
@@ -148,8 +150,9 @@ def print_summary(summary: RunSummary, db_path: Path) -> None:
 
 
 def run_station(config_path: Path | None, product: str | None, db: Path | None, max_parts: int | None,
-                quiet: bool) -> RunSummary:
-    config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
+                quiet: bool, config: StationConfig | None = None) -> RunSummary:
+    if config is None:
+        config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
     with Station(config, db_path=db) as station:
         if not quiet:
             station.listeners.append(_print_part)
@@ -188,19 +191,36 @@ def run(config_path: Path, headless: bool, db: Path | None, max_parts: int | Non
 @click.option("--product", type=click.Choice(PRODUCTS), default="solder", show_default=True,
               help="Which bundled demo product to inspect.")
 @click.option("--headless", is_flag=True, help="No console window: print verdicts and a summary.")
+@click.option("--once", is_flag=True,
+              help="One pass over the bundled parts, then stop (the console otherwise loops until closed).")
+@click.option("--loop", is_flag=True,
+              help="Headless: loop like the console (PLC simulator and process twin in-process) until Ctrl-C "
+                   "or --max-parts; without it the headless demo makes one pass.")
 @_db_option
 @_max_parts_option
 @_quiet_option
 @click.pass_context
-def demo(ctx: click.Context, product: str, headless: bool, db: Path | None, max_parts: int | None,
-         quiet: bool) -> None:
-    """Run the bundled demo (sample parts, model and recipe shipped with the station)."""
+def demo(ctx: click.Context, product: str, headless: bool, once: bool, loop: bool, db: Path | None,
+         max_parts: int | None, quiet: bool) -> None:
+    """Run the bundled demo (sample parts, model and recipe shipped with the station).
+
+    The console loops the parts at line rate until closed, with a Modbus PLC simulator and the process
+    twin in-process; --once makes one pass. Headless makes one pass unless --loop.
+    """
+    if once and loop:
+        raise click.UsageError("--once and --loop exclude each other")
     if not headless:
         console = _console(ctx.parent) if ctx.parent else None
         if console is not None:
-            ctx.invoke(console, product=product, db=db)
+            ctx.invoke(console, product=product, db=db, once=once)
             return
-    run_station(None, product, db, max_parts, quiet)
+    if not loop:
+        run_station(None, product, db, max_parts, quiet)
+        return
+    from inspection.demo.live import live_demo
+
+    with live_demo(product) as live:
+        run_station(None, product, db, max_parts, quiet, config=live.config)
 
 
 @station.command("export")

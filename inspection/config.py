@@ -117,6 +117,8 @@ class StationConfig(StrictModel):
         "or opcua (see docs/process_control.md); empty = off")
     jobs: dict[int, ConfigPath] = Field(
         default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
+    language: Literal["en", "de"] | None = Field(
+        None, description="console language (en, de); empty = the console's own setting (its Language menu)")
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")

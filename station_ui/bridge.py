@@ -17,25 +17,25 @@ import threading
 import time
 from collections import deque
 
-from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, QTimer, pyqtSignal
 
 from inspection.spc import LiveCounters
 from inspection.types import Inspection
 
 __all__ = ["ALARM_TITLES", "AlarmLogHandler", "PipelineBridge", "alarm_kind_for"]
 
-ALARM_TITLES = {
-    "camera_error": "Camera lost",
-    "output_error": "PLC / reject output lost",
-    "database": "Verdict database not writable",
-    "model": "Model missing or not loadable",
-    "config": "Configuration error",
-    "failsafe": "Fail-safe verdicts (parts not inspected)",
-    "controller_proposal": "Controller proposal waiting",
-    "disk_low": "Disk almost full",
-    "archive_write_failed": "Image archive not writable",
-    "record_backlog": "Verdict log falling behind",
-    "station": "Station error",
+ALARM_TITLES = {  # shown through QCoreApplication.translate("Alarms", …)
+    "camera_error": QT_TRANSLATE_NOOP("Alarms", "Camera lost"),
+    "output_error": QT_TRANSLATE_NOOP("Alarms", "PLC / reject output lost"),
+    "database": QT_TRANSLATE_NOOP("Alarms", "Verdict database not writable"),
+    "model": QT_TRANSLATE_NOOP("Alarms", "Model missing or not loadable"),
+    "config": QT_TRANSLATE_NOOP("Alarms", "Configuration error"),
+    "failsafe": QT_TRANSLATE_NOOP("Alarms", "Fail-safe verdicts (parts not inspected)"),
+    "controller_proposal": QT_TRANSLATE_NOOP("Alarms", "Controller proposal waiting"),
+    "disk_low": QT_TRANSLATE_NOOP("Alarms", "Disk almost full"),
+    "archive_write_failed": QT_TRANSLATE_NOOP("Alarms", "Image archive not writable"),
+    "record_backlog": QT_TRANSLATE_NOOP("Alarms", "Verdict log falling behind"),
+    "station": QT_TRANSLATE_NOOP("Alarms", "Station error"),
 }
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ControllerView", "pending_proposals"]
 
-_COLUMNS = ("#", "Created", "Kind", "Status", "Changes", "Why", "Approver")
+_COLUMNS = ("#", QT_TRANSLATE_NOOP("ControllerView", "Created"), QT_TRANSLATE_NOOP("ControllerView", "Kind"),
+            QT_TRANSLATE_NOOP("ControllerView", "Status"), QT_TRANSLATE_NOOP("ControllerView", "Changes"),
+            QT_TRANSLATE_NOOP("ControllerView", "Why"), QT_TRANSLATE_NOOP("ControllerView", "Approver"))
 NO_CONTROLLER = ("no live controller in this console: start the station with a `process:` section (approve while it "
                  "runs or is paused), or use `station controller approve|reject|revert ID --db …`")
 
@@ -77,26 +80,26 @@ class ControllerView(QWidget):
         self.proposals: list[dict[str, Any]] = []
         self.pending_rows: list[dict[str, Any]] = []
         self.history_rows: list[dict[str, Any]] = []
-        self.status = QLabel("Process controller: no data yet.")
+        self.status = QLabel(self.tr("Process controller: no data yet."))
         self.status.setWordWrap(True)
-        self.parameters = QLabel("Parameters in force: —")
+        self.parameters = QLabel(self.tr("Parameters in force: —"))
         font = self.parameters.font()
         font.setPointSize(font.pointSize() + 3)
         self.parameters.setFont(font)
         self.parameters.setWordWrap(True)  # many parameters must not widen the window
-        self.pending_label = QLabel("Proposals waiting for approval: 0")
+        self.pending_label = QLabel(self.tr("Proposals waiting for approval: 0"))
         self.pending = self._table()
         self.history = self._table()
         self.reason = QLineEdit()
-        self.reason.setPlaceholderText("reason (recorded with a rejection)")
-        self.approve_button = QPushButton("&Approve (apply)")
-        self.approve_button.setToolTip("Apply the selected proposal to the process (Alt+A); engineers")
+        self.reason.setPlaceholderText(self.tr("reason (recorded with a rejection)"))
+        self.approve_button = QPushButton(self.tr("&Approve (apply)"))
+        self.approve_button.setToolTip(self.tr("Apply the selected proposal to the process (Alt+A); engineers"))
         self.approve_button.clicked.connect(lambda: self.decide("approve"))
-        self.reject_button = QPushButton("Re&ject")
-        self.reject_button.setToolTip("Reject the selected proposal, nothing is written (Alt+J); engineers")
+        self.reject_button = QPushButton(self.tr("Re&ject"))
+        self.reject_button.setToolTip(self.tr("Reject the selected proposal, nothing is written (Alt+J); engineers"))
         self.reject_button.clicked.connect(lambda: self.decide("reject"))
-        self.revert_button = QPushButton("Re&vert selected change")
-        self.revert_button.setToolTip("Write back the values an applied change replaced (Alt+V); engineers")
+        self.revert_button = QPushButton(self.tr("Re&vert selected change"))
+        self.revert_button.setToolTip(self.tr("Write back the values an applied change replaced (Alt+V); engineers"))
         self.revert_button.clicked.connect(lambda: self.decide("revert"))
         self.message = QLabel("")
         self.message.setWordWrap(True)
@@ -105,7 +108,7 @@ class ControllerView(QWidget):
         decide_row.addWidget(self.approve_button)
         decide_row.addWidget(self.reject_button)
         revert_row = QHBoxLayout()
-        revert_row.addWidget(QLabel("History of changes"), 1)
+        revert_row.addWidget(QLabel(self.tr("History of changes")), 1)
         revert_row.addWidget(self.revert_button)
         layout = QVBoxLayout(self)
         for w in (self.status, self.parameters, self.pending_label):
@@ -119,7 +122,7 @@ class ControllerView(QWidget):
     @staticmethod
     def _table() -> QTableWidget:
         table = QTableWidget(0, len(_COLUMNS))
-        table.setHorizontalHeaderLabels(list(_COLUMNS))
+        table.setHorizontalHeaderLabels([QCoreApplication.translate("ControllerView", c) for c in _COLUMNS])
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -132,12 +135,12 @@ class ControllerView(QWidget):
 
     def refresh(self) -> None:
         if self.store is None:
-            self.status.setText("Process controller: verdict database not available.")
+            self.status.setText(self.tr("Process controller: verdict database not available."))
             return
         try:
             if not _has_table(self.store, "process_changes"):
-                self.status.setText("Process controller: not running on this station (no process tables in "
-                                    "the log). Start it with `station controller`.")
+                self.status.setText(self.tr("Process controller: not running on this station (no process tables in "
+                                    "the log). Start it with `station controller`."))
                 return
             self.proposals = self.store.query("select * from process_changes order by id desc limit 500")
             params = self.store.query("select parameters from process_parts where parameters is not null "
@@ -147,7 +150,8 @@ class ControllerView(QWidget):
             return
         if params:
             values = json.loads(params[0]["parameters"])
-            self.parameters.setText("Parameters in force: " + ",  ".join(f"{k} = {v:g}" for k, v in values.items()))
+            self.parameters.setText(self.tr("Parameters in force: ")
+                                    + ",  ".join(f"{k} = {v:g}" for k, v in values.items()))
         self.pending_rows = [p for p in self.proposals if p["status"] == "pending"]
         self.history_rows = [p for p in self.proposals if p["status"] != "pending"]
         self.pending_label.setText(f"Proposals waiting for approval: {len(self.pending_rows)} (select one, then "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-from PyQt6.QtCore import QEvent, QObject, Qt
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QEvent, QObject, Qt
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -33,6 +33,9 @@ from station_ui.train_dialog import TrainDialog
 __all__ = ["ReviewPanel"]
 
 COLUMNS = ("id", "reason", "value", "verdict", "part_key", "time")
+_HEADERS = (QT_TRANSLATE_NOOP("ReviewPanel", "id"), QT_TRANSLATE_NOOP("ReviewPanel", "reason"),
+            QT_TRANSLATE_NOOP("ReviewPanel", "value"), QT_TRANSLATE_NOOP("ReviewPanel", "verdict"),
+            QT_TRANSLATE_NOOP("ReviewPanel", "part key"), QT_TRANSLATE_NOOP("ReviewPanel", "time"))
 
 
 class ReviewPanel(QWidget):
@@ -44,7 +47,7 @@ class ReviewPanel(QWidget):
         self.book = LabelBook(keeper.store)
         self.user = user
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([c.replace("_", " ") for c in COLUMNS])
+        self.table.setHorizontalHeaderLabels([self.tr(h) for h in _HEADERS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -57,9 +60,10 @@ class ReviewPanel(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.editor)
         buttons = QHBoxLayout()
-        for text, slot in (("Accept (A)", self.accept), ("Reject (R)", self.reject),
-                           ("Relabel: save edits (Ctrl+S)", self.editor.save), ("Golden (G)", self.toggle_golden),
-                           ("Refresh", self.refresh), ("Build dataset and train…", self.open_training)):
+        for text, slot in ((self.tr("Accept (A)"), self.accept), (self.tr("Reject (R)"), self.reject),
+                           (self.tr("Relabel: save edits (Ctrl+S)"), self.editor.save),
+                           (self.tr("Golden (G)"), self.toggle_golden), (self.tr("Refresh"), self.refresh),
+                           (self.tr("Build dataset and train…"), self.open_training)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
@@ -107,7 +111,7 @@ class ReviewPanel(QWidget):
         self.table.resizeColumnsToContents()
         if rows:
             self.table.selectRow(0)
-        self.message.setText(f"{len(rows)} samples waiting for review")
+        self.message.setText(self.tr("{0} samples waiting for review").format(len(rows)))
 
     def selected_sample(self) -> int | None:
         items = self.table.selectedItems()

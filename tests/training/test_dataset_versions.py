@@ -94,8 +94,10 @@ def test_import_coco(tmp_path: Path) -> None:
     (tmp_path / "ann.json").write_text(json.dumps(coco))
     with Store(tmp_path / "s.db") as store:
         report = import_coco(store, tmp_path / "ann.json", tmp_path, tmp_path / "samples")
-    assert report.imported == 1 and report.labels == 1
-    assert "annotations[1]" in report.problems[0] and "outside the 30x30 image" in report.problems[0]
+    # the image is skipped whole: imported with one of its two defects it would teach the other as background
+    assert report.imported == 0 and report.labels == 0
+    assert "image x.png skipped" in report.problems[0] and "annotations[1]" in report.problems[0]
+    assert "outside the 30x30 image" in report.problems[0]
 
 
 def test_cli_import_build_and_registry(tmp_path: Path, tiny_model: Path) -> None:
