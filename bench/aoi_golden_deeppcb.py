@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from inspection.aoi.golden import GoldenOptions, compare_to_golden
-from inspection.types import Box
+from inspection.domain.types import Box
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "deeppcb"
 TYPES = {1: "open", 2: "short", 3: "mousebite", 4: "spur", 5: "spurious_copper", 6: "pin_hole"}
@@ -168,7 +168,7 @@ def main() -> None:
                             sliver_aspect=args.sliver)
     detector = None
     if args.yolo is not None:
-        from inspection.offline import ensure_offline
+        from inspection.inference.offline import ensure_offline
 
         ensure_offline()
         from ultralytics import YOLO

@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from inspection.anomaly import AnomalyRuntime  # noqa: E402
-from inspection.anomaly.export import export_anomaly  # noqa: E402
 from training.anomaly import FitConfig, auroc, fit_anomaly  # noqa: E402
+from training.anomaly_export import export_anomaly  # noqa: E402
 
 DEEPPCB = ROOT.parent / "shared" / "data" / "deeppcb"
 Images = list[np.ndarray]

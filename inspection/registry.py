@@ -22,14 +22,14 @@ ADAPTERS: dict[str, dict[str, str]] = {
     "camera": {
         "replay": "inspection.camera.replay",
         "genicam": "inspection.camera.genicam",
-        "twin": "inspection.process.twin_camera",
+        "twin": "inspection.simulation.twin_camera",
     },
     "detector": {
-        "ultralytics": "inspection.detector.ultralytics_backend",
+        "ultralytics": "inspection.inference.torch_runtime",
         "aoi": "inspection.aoi.adapter",
-        "onnx": "inspection.backends.onnx_backend",
-        "openvino": "inspection.backends.openvino_backend",
-        "tensorrt": "inspection.backends.tensorrt_backend",
+        "onnx": "inspection.inference.onnx_runtime",
+        "openvino": "inspection.inference.openvino_runtime",
+        "tensorrt": "inspection.inference.tensorrt_runtime",
         "anomaly": "inspection.anomaly.detector",
         "combined": "inspection.anomaly.combined",
     },
@@ -43,11 +43,11 @@ ADAPTERS: dict[str, dict[str, str]] = {
     },
     "process": {
         "opcua": "inspection.process.opcua_client",
-        "twin": "inspection.process.inprocess",
+        "twin": "inspection.simulation.twin_process",
     },
     "telemetry": {
-        "mqtt": "inspection.process.telemetry_mqtt",
-        "opcua": "inspection.process.telemetry_opcua",
+        "mqtt": "inspection.telemetry.mqtt",
+        "opcua": "inspection.telemetry.opcua",
     },
 }
 

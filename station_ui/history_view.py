@@ -30,12 +30,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.audit import Operations, OverrideRequest
-from inspection.auth import User
+from inspection.domain.types import VerdictStatus
 from inspection.errors import StationError
-from inspection.history import HistoryFilter, detections_of, export_csv, search
-from inspection.store import heatmap_path
-from inspection.types import VerdictStatus
+from inspection.people.audit import Operations, OverrideRequest
+from inspection.people.auth import User
+from inspection.records.history import HistoryFilter, detections_of, export_csv, search
+from inspection.records.store import heatmap_path
 from station_ui.widgets import FrameView, Overlay
 
 __all__ = ["HistoryView", "OverrideDialog", "ReviewView"]

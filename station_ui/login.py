@@ -1,4 +1,4 @@
-"""Log-in dialog (user + PIN/password) and the admin's account list. Checks happen in inspection.auth."""
+"""Log-in dialog (user + PIN/password) and the admin's account list. Checks happen in inspection.people.auth."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.auth import Accounts, Role, User
 from inspection.errors import StationError
+from inspection.people.auth import Accounts, Role, User
 
 __all__ = ["LoginDialog", "UsersDialog"]
 

@@ -1,7 +1,7 @@
 """Review queue (engineer role): kept samples sorted by value, with accept / reject / relabel.
 
 Keys: A accept · R reject · E edit labels (relabel) · G toggle golden · ↑/↓ move through the queue.
-Every decision goes through `inspection.labels.LabelBook`, which checks the role and records who/when.
+Every decision goes through `inspection.records.labels.LabelBook`, which checks the role and records who/when.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.auth import AccessDenied, User, require
-from inspection.labels import Label, LabelBook
-from inspection.samples import SampleKeeper
-from inspection.types import Box
+from inspection.domain.types import Box
+from inspection.people.auth import AccessDenied, User, require
+from inspection.records.labels import Label, LabelBook
+from inspection.records.samples import SampleKeeper
 from station_ui.label_editor import LabelEditor
 from station_ui.train_dialog import TrainDialog
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inspection.config import StationConfig
+from inspection.domain.recipe import load_recipe
 from inspection.errors import StationError
-from inspection.pipeline import Listener, Station
-from inspection.recipe import load_recipe
+from inspection.runtime.pipeline import Listener, Station
 
 __all__ = ["RunnerState", "StationRunner"]
 

@@ -1,6 +1,6 @@
 """SPC charts (pyqtgraph): p-chart with control limits, Pareto of defect classes, trend per class.
 
-Everything is computed by `inspection.spc` from the verdict log; this only draws it.
+Everything is computed by `inspection.records.spc` from the verdict log; this only draws it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from inspection.errors import StoreError
-from inspection.spc import ClassTrend, ParetoBar, PChart, class_trends, p_chart, pareto
-from inspection.store import Store
+from inspection.records.spc import ClassTrend, ParetoBar, PChart, class_trends, p_chart, pareto
+from inspection.records.store import Store
 
 __all__ = ["SpcView"]
 

@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
 
 from inspection.anomaly.overlay import blend_heatmap, heatmap_legend
 from inspection.aoi.report import refdes_label
-from inspection.types import Frame, Inspection
+from inspection.domain.types import Frame, Inspection
 
 __all__ = [
     "VERDICT_COLOURS",

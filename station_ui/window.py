@@ -33,16 +33,16 @@ from PyQt6.QtWidgets import (
 )
 
 from inspection.aoi.report import refdes_lines
-from inspection.audit import Operations
-from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
 from inspection.config import StationConfig
+from inspection.domain.recipe import Recipe, load_recipe
+from inspection.domain.types import Inspection
 from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
-from inspection.history import find_inspection
-from inspection.model_registry import ModelRegistry
-from inspection.recipe import Recipe, load_recipe
-from inspection.samples import SampleKeeper
-from inspection.store import Store
-from inspection.types import Inspection
+from inspection.models.registry import ModelRegistry
+from inspection.people.audit import Operations
+from inspection.people.auth import AccessDenied, Accounts, Role, User, allowed, require
+from inspection.records.history import find_inspection
+from inspection.records.samples import SampleKeeper
+from inspection.records.store import Store
 from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, alarm_kind_for
 from station_ui.controller_view import ControllerView, pending_proposals
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request

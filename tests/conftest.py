@@ -22,7 +22,7 @@ def make_untrained_yolo(path: Path, names: tuple[str, ...] = TINY_CLASSES, task:
     path, at a fraction of a trained model's cost."""
     import torch
 
-    from inspection.offline import ensure_offline
+    from inspection.inference.offline import ensure_offline
 
     ensure_offline()
     from ultralytics.nn.tasks import DetectionModel, SegmentationModel

@@ -23,11 +23,11 @@ from typing import Literal
 import cv2
 import yaml
 
+from inspection.domain.types import Box
 from inspection.errors import DataError
-from inspection.labels import Label, LabelBook
-from inspection.samples import ensure_samples_table
-from inspection.store import Store
-from inspection.types import Box
+from inspection.records.labels import Label, LabelBook
+from inspection.records.samples import ensure_samples_table
+from inspection.records.store import Store
 
 __all__ = ["DatasetVersion", "ImportReport", "build_dataset_version", "import_coco", "import_yolo"]
 

@@ -233,7 +233,7 @@ def thresholds_from_recipe(path: str | Path) -> dict[str, float]:
     model does).
     """
     from inspection.anomaly.detector import ANOMALY_CLASS
-    from inspection.recipe import load_recipe
+    from inspection.domain.recipe import load_recipe
 
     recipe = load_recipe(path)
     table = {"default": 1.01 if recipe.default.action == "ignore" else recipe.default.min_confidence}

@@ -15,8 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from inspection.anomaly.model import AnomalyMeta, check_image, confidence, load_npz_model, preprocess
-from inspection.detector import model_id_for
 from inspection.errors import ModelError
+from inspection.inference import model_id_for
 
 __all__ = ["META_KEY", "SUFFIXES", "AnomalyResult", "AnomalyRuntime"]
 
@@ -47,7 +47,7 @@ class AnomalyResult:
 
 
 class _Backend(Protocol):
-    """Same shape as `inspection.backends.Backend` (the YOLO runtimes), plus the anomaly meta.
+    """Same shape as `inspection.inference.model.Backend` (the YOLO runtimes), plus the anomaly meta.
     `forward` returns [maps (N×S×S), scores (N,)]."""
 
     name: str

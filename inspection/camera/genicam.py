@@ -46,8 +46,8 @@ from inspection.camera.gentl import (
 )
 from inspection.camera.pixel_formats import OutputFormat, to_frame_image
 from inspection.config import AdapterOptions, ConfigPath, StrictModel, read_yaml, validate_model
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import CameraError, ConfigError
-from inspection.types import Frame, FrameFailure
 
 __all__ = [
     "ENV_PRODUCER_PATH",

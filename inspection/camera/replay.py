@@ -22,8 +22,8 @@ from pydantic import Field
 from inspection.camera import CameraBase, EndOfStream
 from inspection.camera.recording import RecordEntry, is_recording, read_recording, schedule_offsets
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import CameraError, StationError
-from inspection.types import Frame, FrameFailure
 
 __all__ = ["IMAGE_SUFFIXES", "Options", "ReplayCamera", "create"]
 

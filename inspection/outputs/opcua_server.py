@@ -33,10 +33,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 from inspection.config import AdapterOptions
+from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import OutputError
 from inspection.outputs.opcua import LoopThread
 from inspection.outputs.signal_map import ResultCodes
-from inspection.types import Inspection, VerdictStatus
 
 __all__ = ["NAMESPACE", "STATES", "Options", "StationServer", "create"]
 

@@ -14,7 +14,7 @@ import click
 
 from inspection.errors import ConfigError
 from inspection.process.config import ControllerConfig, default_controller_config, load_controller_config
-from inspection.process.twin import MODELS, PROCESSES, ProcessTwin
+from inspection.simulation.twin import MODELS, PROCESSES, ProcessTwin
 
 __all__ = ["controller", "twin"]
 
@@ -63,7 +63,7 @@ def twin(process: str, host: str, port: int, seed: int, drift: tuple[str, ...], 
          duration_s: float | None) -> None:
     """Serve the process twin over OPC UA: parameters read/write, actuals and measured defect rates."""
     _quiet_asyncua()
-    from inspection.process.twin_server import NAMESPACE, TwinServer
+    from inspection.simulation.twin_server import NAMESPACE, TwinServer
 
     model = ProcessTwin(process, seed=seed, drift=_parse_drift(drift, process))
     with TwinServer(model, host=host, port=port, part_period_s=part_period_s) as server:
@@ -116,8 +116,8 @@ def simulate(process: str, config_path: Path | None, parts: int, seed: int, mode
              as_json: bool) -> None:
     """Run the twin with drift open loop and closed loop (same seed) and compare defect rates."""
     _quiet_asyncua()
-    from inspection.process.simulate import plot_closed_loop, two_proportion_z
-    from inspection.process.simulate import simulate as run
+    from inspection.simulation.closed_loop import plot_closed_loop, two_proportion_z
+    from inspection.simulation.closed_loop import simulate as run
 
     cfg = _config(config_path, process)
     if algorithm:
@@ -161,8 +161,8 @@ def check(process: str, config_path: Path | None, url: str | None, timeout_s: fl
     """Check a controller configuration against the process (names, limits vs the values in force)."""
     _quiet_asyncua()
     from inspection.process.controller import Controller
-    from inspection.process.inprocess import InProcessTwin
     from inspection.process.opcua_client import OpcUaProcess, Options
+    from inspection.simulation.twin_process import InProcessTwin
 
     cfg = _config(config_path, process)
     port = OpcUaProcess(Options(url=url, timeout_s=timeout_s)) if url else InProcessTwin(ProcessTwin(process))

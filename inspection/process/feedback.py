@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspection.config import ProcessSection
-from inspection.detector import Detector
+from inspection.domain.types import Box, Detection, Frame, Inspection
 from inspection.errors import ConfigError
+from inspection.inference import Detector
 from inspection.process import ProcessError, ProcessPort
 from inspection.process.config import default_controller_config, load_controller_config
 from inspection.process.controller import Controller, PartResult, Proposal
 from inspection.process.store import ProcessLog
-from inspection.process.telemetry import TelemetryState, units_inspected
-from inspection.process.twin import PartOutcome, ProcessTwin
 from inspection.registry import create_adapter
-from inspection.types import Box, Detection, Frame, Inspection
+from inspection.simulation.twin import PartOutcome, ProcessTwin
+from inspection.telemetry import TelemetryState, units_inspected
 
 __all__ = ["ProcessFeedback", "StationFeedback", "TwinLine", "TwinPart", "open_station_feedback"]
 

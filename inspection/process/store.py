@@ -24,7 +24,7 @@ __all__ = ["ProcessLog"]
 
 
 class ProcessLog:
-    """Writes and reads the process tables. Safe to share the file with `inspection.store.Store` (WAL)."""
+    """Writes and reads the process tables. Safe to share the file with `inspection.records.store.Store` (WAL)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

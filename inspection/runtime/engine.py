@@ -31,15 +31,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from inspection.backends.detector import Prepared, StagedDetector
 from inspection.camera import Camera, EndOfStream
-from inspection.detector import Detector, DetectorOutput
+from inspection.domain.judge import Judge
+from inspection.domain.types import Frame, FrameFailure, Inspection, StageTimings
 from inspection.errors import CameraError, StationError, StoreError
-from inspection.judge import Judge
+from inspection.inference import Detector, DetectorOutput
+from inspection.inference.yolo_detector import Prepared, StagedDetector
 from inspection.outputs import RejectOutput
+from inspection.records.store import Store
 from inspection.runtime.stats import StageStats
-from inspection.store import Store
-from inspection.types import Frame, FrameFailure, Inspection, StageTimings
 
 __all__ = ["Runtime", "RuntimeOptions", "SourceSpec"]
 
@@ -105,7 +105,7 @@ class _Unstaged:
 class _Shared:
     """What the stages share, apart from the queues."""
 
-    summary: Any  # inspection.pipeline.RunSummary (not imported: the pipeline imports this module)
+    summary: Any  # inspection.runtime.pipeline.RunSummary (not imported: the pipeline imports this module)
     acquired: int = 0
 
 

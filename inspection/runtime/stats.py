@@ -7,7 +7,7 @@ from collections import Counter, deque
 
 import numpy as np
 
-from inspection.types import STAGES, StageTimings
+from inspection.domain.types import STAGES, StageTimings
 
 __all__ = ["RollingStats", "StageStats"]
 

@@ -12,10 +12,10 @@ import pytest
 
 from inspection.anomaly import AnomalyRuntime
 from inspection.anomaly.detector import AnomalyDetector
-from inspection.anomaly.export import export_anomaly
 from inspection.anomaly.testing import surface
+from inspection.domain.types import Frame
 from inspection.errors import ModelError
-from inspection.types import Frame
+from training.anomaly_export import export_anomaly
 
 SIZE = (160, 160)
 

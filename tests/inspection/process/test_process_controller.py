@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from inspection.domain.types import VerdictStatus
 from inspection.errors import ConfigError
 from inspection.process import WriteRejected
 from inspection.process.config import ControllerConfig, default_controller_config, load_controller_config
 from inspection.process.controller import Controller, ControllerError, PartResult, estimate_sensitivity
-from inspection.process.inprocess import InProcessTwin
-from inspection.process.simulate import simulate, two_proportion_z
 from inspection.process.store import ProcessLog
-from inspection.process.twin import ProcessTwin
-from inspection.types import VerdictStatus
+from inspection.simulation.closed_loop import simulate, two_proportion_z
+from inspection.simulation.twin import ProcessTwin
+from inspection.simulation.twin_process import InProcessTwin
 
 
 def _config(process: str = "solder", **overrides: object) -> ControllerConfig:

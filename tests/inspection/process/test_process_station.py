@@ -9,22 +9,22 @@ import pytest
 
 from inspection.config import load_station_config
 from inspection.errors import ConfigError
-from inspection.pipeline import Station
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
 from inspection.process.feedback import ProcessFeedback
-from inspection.process.inprocess import InProcessTwin
 from inspection.process.store import ProcessLog
-from inspection.process.telemetry import TelemetryState
+from inspection.records.store import Store
 from inspection.registry import ADAPTERS
-from inspection.store import Store
+from inspection.runtime.pipeline import Station
+from inspection.simulation.twin_process import InProcessTwin
+from inspection.telemetry import TelemetryState
 
 
 @pytest.mark.slow
 def test_station_runs_against_the_twin_and_logs_parameters_beside_verdicts(
         tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The twin camera is not in the shared registry yet (see docs/process_control.md): add it for this run.
-    monkeypatch.setitem(ADAPTERS["camera"], "twin", "inspection.process.twin_camera")
+    monkeypatch.setitem(ADAPTERS["camera"], "twin", "inspection.simulation.twin_camera")
     (tmp_path / "recipe.yaml").write_text(f"name: solder-board\nmodel: {tiny_model}\ndeadline_ms: 60000\n",
                                           encoding="utf-8")
     (tmp_path / "station.yaml").write_text(
