@@ -21,7 +21,8 @@ from inspection.demo import PRODUCTS, demo_config_path
 from inspection.domain.types import Inspection
 from inspection.errors import StationError
 from inspection.records.store import Store
-from inspection.runtime.pipeline import RunSummary, Station
+from inspection.runtime.pipeline import Station
+from inspection.runtime.stats import RunSummary
 
 __all__ = ["main", "station"]
 
@@ -34,8 +35,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "snap": "inspection.camera.cli:snap",
     "record": "inspection.camera.cli:record",
     "plc-sim": "inspection.simulation.plc_cli:plc_sim",
-    "twin": "inspection.process.cli:twin",
-    "controller": "inspection.process.cli:controller",
+    "twin": "inspection.simulation.cli:twin",
+    "controller": "inspection.simulation.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
 }

@@ -26,11 +26,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from inspection.domain.permissions import User
 from inspection.errors import StationError
 from inspection.models.registry import ModelRecord, ModelRegistry
 from inspection.people.approvals import gate_decision, promote_model, rollback_model
 from inspection.people.audit import Operations
-from inspection.people.auth import User
 from station_ui.theme import show_message
 
 __all__ = ["ModelsView"]

@@ -164,7 +164,8 @@ def take_approval_screenshots(out: Path) -> list[Path]:
     change and a proposal waiting, both decided by an engineer logged in to the console."""
     app, window = _open_demo(1, "solder", None, None)
     out.mkdir(parents=True, exist_ok=True)
-    from inspection.people.auth import Accounts, Role
+    from inspection.domain.permissions import Role
+    from inspection.people.accounts import Accounts
 
     assert window.ops is not None and window.config is not None
     accounts = Accounts(window.ops.store)
@@ -239,7 +240,8 @@ def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model
             window.history.table.selectRow(0)
     grab(window, "history")
 
-    from inspection.people.auth import Accounts, Role
+    from inspection.domain.permissions import Role
+    from inspection.people.accounts import Accounts
 
     assert window.ops is not None
     accounts = Accounts(window.ops.store)

@@ -93,9 +93,8 @@ class SpcView(QWidget):
     def _bucket_s(self, since: float | None) -> float:
         """About 24 points over the data shown, in whole minutes once the span allows it."""
         assert self.store is not None
-        row = self.store.query("select min(timestamp_s) as a, max(timestamp_s) as b from inspections "
-                               "where timestamp_s >= ?", [since or 0.0])[0]
-        span = (row["b"] - row["a"]) if row["a"] is not None else 0.0
+        first_last = self.store.time_span(since or 0.0)
+        span = (first_last[1] - first_last[0]) if first_last is not None else 0.0
         bucket = max(1.0, span / 24.0)
         return bucket if bucket < 60.0 else 60.0 * round(bucket / 60.0)
 

@@ -23,7 +23,8 @@ from inspection.anomaly.runtime import SUFFIXES, AnomalyResult, AnomalyRuntime
 from inspection.config import AdapterOptions, ConfigPath
 from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError
-from inspection.inference import DetectorOutput, resolve_device
+from inspection.inference import DetectorOutput
+from inspection.inference.torch_runtime import resolve_device
 
 __all__ = ["ANOMALY_CLASS", "AnomalyDetector", "Options", "anomaly_regions", "create"]
 

@@ -62,9 +62,10 @@ class JointFeatures:
     def __init__(self, imgsz: int = 112, threads: int | None = None) -> None:
         import torch
 
+        from inspection.inference.torch_runtime import set_threads
+
         self._torch = torch
-        if threads is not None:
-            torch.set_num_threads(threads)
+        set_threads(threads)  # the same torch settings as every other torch model on the station
         self.imgsz = imgsz
         self.model = _load_backbone()
         self._lock = threading.Lock()

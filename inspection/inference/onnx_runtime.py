@@ -1,4 +1,8 @@
-"""`kind: onnx`: a YOLO model exported to ONNX, run by ONNX Runtime (CPU, or CUDA when present)."""
+"""ONNX Runtime: one session setup for every model (`OnnxSession`), and `kind: onnx` for YOLO.
+
+The YOLO detector below and the anomaly model (`inspection.anomaly.runtime`) open their files through
+`OnnxSession`, so thread, spinning and provider settings are decided once.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from inspection.inference.exported import ExportedModelOptions, build_detector, 
 from inspection.inference.model import ModelMeta, check_input_shape, meta_from_ultralytics_props, model_file
 from inspection.inference.yolo_detector import YoloDetector
 
-__all__ = ["OnnxBackend", "Options", "create", "exported_path"]
+__all__ = ["OnnxBackend", "OnnxSession", "Options", "create", "exported_path"]
 
 
 class Options(ExportedModelOptions):
@@ -33,12 +37,12 @@ def _import_ort() -> Any:
     return onnxruntime
 
 
-class OnnxBackend:
-    name = "onnx"
+class OnnxSession:
+    """An ONNX Runtime session with the station's settings; `metadata` is the file's custom metadata map."""
 
-    def __init__(self, path: Path, threads: int = 0, device: str = "auto") -> None:
+    def __init__(self, path: Path, threads: int | None = 0, device: str = "auto") -> None:
         ort = _import_ort()
-        self.path = model_file(path, (".onnx",), "onnx")
+        self.path = Path(path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
@@ -57,22 +61,38 @@ class OnnxBackend:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from None
-        props = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.meta: ModelMeta = meta_from_ultralytics_props(props, str(self.path))
-        model_input = self.session.get_inputs()[0]
-        self._input_name = model_input.name
-        self.input_shape = check_input_shape(list(model_input.shape), self.meta, str(self.path))
-        self.max_batch = 8 if self.input_shape[0] == -1 else self.input_shape[0]
-        expected_outputs = 2 if self.meta.task == "segment" else 1
-        if len(self.session.get_outputs()) < expected_outputs:
-            raise ModelError(f"{self.path}: a {self.meta.task} model needs {expected_outputs} outputs, the file has "
-                             f"{len(self.session.get_outputs())}; re-export it with `station export-model`")
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.input = self.session.get_inputs()[0]
+        self.outputs = self.session.get_outputs()
 
-    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(None, {self._input_name: batch})
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(out) for out in self.session.run(None, {self.input.name: batch})]
 
     def close(self) -> None:
         self.session = None
+
+
+class OnnxBackend:
+    """A YOLO model in ONNX Runtime (the `Backend` protocol)."""
+
+    name = "onnx"
+
+    def __init__(self, path: Path, threads: int = 0, device: str = "auto") -> None:
+        self.path = model_file(path, (".onnx",), "onnx")
+        self._session = OnnxSession(self.path, threads, device)
+        self.meta: ModelMeta = meta_from_ultralytics_props(self._session.metadata, str(self.path))
+        self.input_shape = check_input_shape(list(self._session.input.shape), self.meta, str(self.path))
+        self.max_batch = 8 if self.input_shape[0] == -1 else self.input_shape[0]
+        expected_outputs = 2 if self.meta.task == "segment" else 1
+        if len(self._session.outputs) < expected_outputs:
+            raise ModelError(f"{self.path}: a {self.meta.task} model needs {expected_outputs} outputs, the file has "
+                             f"{len(self._session.outputs)}; re-export it with `station export-model`")
+
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
+        return self._session.run(batch)
+
+    def close(self) -> None:
+        self._session.close()
 
 
 def create(options: Options, *, model_path: Path | None = None, **context: Any) -> YoloDetector:

@@ -1,4 +1,8 @@
-"""`kind: openvino`: a YOLO model run by OpenVINO (Intel CPUs and GPUs; reads .xml IR or .onnx).
+"""OpenVINO: reading and compiling any model (`read_model`, `compile_model`), and `kind: openvino` for YOLO.
+
+The YOLO detector below and the anomaly model (`inspection.anomaly.runtime`) both go through
+`read_model` / `compile_model`, so errors and device handling are written once. YOLO runs on Intel
+CPUs and GPUs and reads .xml IR or .onnx.
 
 Precision: OpenVINO's default on CPUs with AMX/AVX512-BF16 is to compute in bfloat16 even for an FP32
 model (`precision: auto`). That is much faster here (Sapphire Rapids: ~15 ms vs ~39 ms for yolov8n
@@ -20,7 +24,7 @@ from inspection.inference.exported import ExportedModelOptions, build_detector, 
 from inspection.inference.model import META_KEY, ModelMeta, check_input_shape, meta_from_ultralytics_props, model_file
 from inspection.inference.yolo_detector import YoloDetector
 
-__all__ = ["OpenVinoBackend", "Options", "create", "exported_path", "read_meta"]
+__all__ = ["OpenVinoBackend", "Options", "compile_model", "create", "exported_path", "read_meta", "read_model"]
 
 
 class Options(ExportedModelOptions):
@@ -44,6 +48,24 @@ def _import_ov() -> Any:
     except ImportError:
         raise ConfigError("detector kind 'openvino' needs the openvino package: pip install openvino") from None
     return openvino
+
+
+def read_model(path: Path) -> Any:
+    """An `openvino.Model` from .xml IR or .onnx, with an error that names the file."""
+    ov = _import_ov()
+    try:
+        return ov.Core().read_model(str(path))
+    except Exception as exc:  # OpenVINO raises RuntimeError for anything it cannot read
+        raise ModelError(f"{path}: OpenVINO cannot read it ({type(exc).__name__}: {exc})") from None
+
+
+def compile_model(model: Any, path: Path, device: str = "CPU", config: dict[str, Any] | None = None) -> Any:
+    """Compile for `device` with `config` (OpenVINO properties); an error that names file and device."""
+    ov = _import_ov()
+    try:
+        return ov.Core().compile_model(model, device, config or {})
+    except Exception as exc:
+        raise ModelError(f"{path}: OpenVINO cannot compile it for {device} ({exc})") from None
 
 
 def read_meta(model: Any, path: Path) -> ModelMeta:
@@ -79,11 +101,7 @@ class OpenVinoBackend:
                  hint: str = "latency", fused_preprocessing: bool = False) -> None:
         ov = _import_ov()
         self.path = model_file(path, (".xml", ".onnx"), "openvino")
-        core = ov.Core()
-        try:
-            model = core.read_model(str(self.path))
-        except Exception as exc:  # OpenVINO raises RuntimeError for anything it cannot read
-            raise ModelError(f"{self.path}: OpenVINO cannot read it ({type(exc).__name__}: {exc})") from None
+        model = read_model(self.path)
         self.meta = read_meta(model, self.path)
         shape = [d.get_length() if d.is_static else -1 for d in model.inputs[0].get_partial_shape()]
         self.input_shape = check_input_shape(shape, self.meta, str(self.path))
@@ -100,10 +118,7 @@ class OpenVinoBackend:
             config["INFERENCE_NUM_THREADS"] = threads
         if precision != "auto":
             config["INFERENCE_PRECISION_HINT"] = precision
-        try:
-            self.compiled = core.compile_model(model, device, config)
-        except Exception as exc:
-            raise ModelError(f"{self.path}: OpenVINO cannot compile it for {device} ({exc})") from None
+        self.compiled = compile_model(model, self.path, device, config)
         self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")) if device == "CPU" else device
         self._request = self.compiled.create_infer_request()
 

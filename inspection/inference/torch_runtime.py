@@ -1,4 +1,9 @@
-"""Detector adapter over an ultralytics YOLO model (detection or segmentation), kept offline."""
+"""The torch runtime: device and thread settings every torch model shares, and `kind: ultralytics`.
+
+`resolve_device` / `set_threads` are used by the YOLO `.pt` detector below, the anomaly model's torch
+scorer and the AOI joint classifier, so all torch models on the station pick devices the same way.
+The detector adapter runs an ultralytics YOLO model (detection or segmentation), kept offline.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,27 @@ from pydantic import Field
 from inspection.config import AdapterOptions, ConfigPath
 from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError, ModelError
-from inspection.inference import DetectorOutput, model_id_for, resolve_device
+from inspection.inference import DetectorOutput, model_id_for
 from inspection.inference.offline import ensure_offline
 
-__all__ = ["Options", "UltralyticsDetector", "create", "load_yolo"]
+__all__ = ["Options", "UltralyticsDetector", "create", "load_yolo", "resolve_device", "set_threads"]
+
+
+def resolve_device(device: str) -> str:
+    """`auto` → first CUDA GPU when present, else CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def set_threads(threads: int | None) -> None:
+    """CPU threads for torch inference; None/0 keeps torch's default (process-wide, as torch decides)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 class Options(AdapterOptions):

@@ -11,15 +11,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from inspection.domain.tiling import TilingOptions, tile_windows
 from inspection.domain.types import Box, Detection, Frame
-from inspection.inference import DetectorOutput, model_id_for
+from inspection.inference import DetectorOutput, Prepared, model_id_for
 from inspection.inference.model import Backend, ModelMeta
 from inspection.inference.yolo import (
     Letterbox,
@@ -31,35 +29,7 @@ from inspection.inference.yolo import (
     nms,
 )
 
-__all__ = ["Prepared", "StagedDetector", "YoloDetector"]
-
-
-@dataclass(slots=True)
-class Prepared:
-    """One frame ready for the network: its (pooled) input tensors, one per tile."""
-
-    frame: Frame
-    inputs: list[np.ndarray]
-    boxes: list[Letterbox]
-    preprocess_ms: float
-    infer_ms: float = 0.0
-    outputs: list[list[np.ndarray]] = field(default_factory=list)  # per tile: the network outputs
-    result: DetectorOutput | None = None  # set by detectors that run all stages in `forward`
-
-
-@runtime_checkable
-class StagedDetector(Protocol):
-    """A detector whose stages the runtime can run on separate threads."""
-
-    max_batch: int
-
-    def prepare(self, frame: Frame) -> Prepared: ...
-
-    def forward(self, items: list[Prepared]) -> None: ...
-
-    def finish(self, item: Prepared) -> DetectorOutput: ...
-
-    def release(self, item: Prepared) -> None: ...
+__all__ = ["YoloDetector"]
 
 
 class _BufferPool:

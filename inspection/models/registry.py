@@ -22,7 +22,7 @@ import sqlite_utils
 from pydantic import Field
 
 from inspection.config import StrictModel
-from inspection.errors import ModelError
+from inspection.errors import ModelError, StoreError
 from inspection.inference import file_sha256
 
 __all__ = ["GateReport", "ModelRecord", "ModelRegistry", "PromotionGate", "mcnemar_exact_p"]
@@ -80,16 +80,19 @@ class ModelRegistry:
         self.root = Path(root)
         self.models_dir = self.root / "models"
         self.models_dir.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.root / "registry.db"), timeout=5.0)
-        self.db = sqlite_utils.Database(conn)
-        self.db.enable_wal()
-        self.db["models"].create(
-            {"id": str, "product": str, "path": str, "sha256": str, "status": str, "task": str, "classes": str,
-             "dataset_version": str, "command": str, "metrics": str, "created": str},
-            pk="id", if_not_exists=True)
-        self.db["history"].create(
-            {"id": int, "time": str, "product": str, "action": str, "model_id": str, "previous_id": str,
-             "by": str, "report": str}, pk="id", if_not_exists=True)
+        try:
+            conn = sqlite3.connect(str(self.root / "registry.db"), timeout=5.0)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+            self.db["models"].create(
+                {"id": str, "product": str, "path": str, "sha256": str, "status": str, "task": str, "classes": str,
+                 "dataset_version": str, "command": str, "metrics": str, "created": str},
+                pk="id", if_not_exists=True)
+            self.db["history"].create(
+                {"id": int, "time": str, "product": str, "action": str, "model_id": str, "previous_id": str,
+                 "by": str, "report": str}, pk="id", if_not_exists=True)
+        except sqlite3.Error as exc:  # locked or not a database: the caller shows it
+            raise StoreError(f"cannot open the model registry {self.root / 'registry.db'}: {exc}") from None
 
     def close(self) -> None:
         self.db.conn.close()

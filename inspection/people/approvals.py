@@ -1,7 +1,7 @@
 """People's decisions on models and process changes, made as a logged-in user: role checked, audited.
 
 The model registry and the process controller record *who* did something as a name. These functions
-take the logged-in `User` instead: they check the role in the core (`inspection.people.auth` actions
+take the logged-in `User` instead: they check the role in the core (`inspection.domain.permissions` actions
 `promote_model`, `rollback_model` and `controller`: engineers and admins), write the attempt to the
 audit log (refused attempts too), then call the registry or the controller. When the core itself
 refuses (the promotion gate blocks, a model file was changed, nothing to roll back, a proposal is no
@@ -18,10 +18,10 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from inspection.domain.permissions import User
 from inspection.errors import ModelError, StationError, StoreError
 from inspection.models.registry import GateReport, ModelRecord, ModelRegistry, PromotionGate
 from inspection.people.audit import Operations
-from inspection.people.auth import User
 
 if TYPE_CHECKING:
     from inspection.process.controller import Controller, Proposal

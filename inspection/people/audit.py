@@ -1,7 +1,7 @@
 """The audit log, verdict overrides and their review queue: what people did at the station.
 
 `Operations` is the small command API the console calls: each method checks the user's permission in
-the core (`inspection.people.auth.require`), does the thing, and writes one audit row — denied attempts too.
+the core (`inspection.domain.permissions.require`), does the thing, and writes one audit row — denied attempts too.
 The original verdict of a part is never rewritten: an override is a separate row, `pending` until an
 engineer approves or rejects it.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from inspection.domain.permissions import AccessDenied, User, require
 from inspection.domain.types import VerdictStatus
 from inspection.errors import StationError, StoreError
-from inspection.people.auth import AccessDenied, User, require
 from inspection.records.samples import queue_override_sample
 from inspection.records.store import Store
 

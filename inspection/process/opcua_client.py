@@ -16,10 +16,9 @@ from typing import Any, Literal
 from asyncua import Client, ua
 from pydantic import Field
 
+from inspection.aio.loop import LoopThread
 from inspection.config import AdapterOptions
-from inspection.process import ParameterInfo, ProcessError, WriteRejected
-from inspection.process._aio import LoopThread
-from inspection.simulation.twin_server import NAMESPACE
+from inspection.process import NAMESPACE, ParameterInfo, ProcessError, WriteRejected
 
 __all__ = ["OpcUaProcess", "Options", "create"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from inspection.domain.permissions import User, require
 from inspection.domain.types import Box, Polygon
 from inspection.errors import DataError
-from inspection.people.auth import User, require
 from inspection.records.store import Store
 
 __all__ = ["Label", "LabelBook"]

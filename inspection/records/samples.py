@@ -22,7 +22,7 @@ import cv2
 
 from inspection.config import SamplePolicy
 from inspection.domain.recipe import Recipe
-from inspection.domain.types import Frame, Inspection, VerdictStatus
+from inspection.domain.types import Box, Detection, Frame, Inspection, VerdictStatus
 from inspection.errors import StoreError
 from inspection.records.store import Store
 
@@ -165,6 +165,21 @@ class SampleKeeper:
         """Pending samples, most valuable first."""
         return self.store.query(
             "select * from samples where status = 'pending' order by value desc, id desc limit ?", [limit])
+
+    def sample(self, sample_id: int) -> dict[str, Any]:
+        """One sample's row (image_path, golden, status…); StoreError when there is no such sample."""
+        rows = self.store.query("select * from samples where id = ?", [sample_id])
+        if not rows:
+            raise StoreError(f"no sample #{sample_id} in {self.store.path}")
+        return rows[0]
+
+    def model_detections(self, sample_id: int) -> list[Detection]:
+        """What the model counted on the sample's part: the starting point for relabelling."""
+        rows = self.store.query(
+            "select d.* from detections d join samples s on s.inspection_id = d.inspection_id "
+            "where s.id = ? and d.counted = 1", [sample_id])
+        return [Detection(r["class_name"], float(r["confidence"]), Box(r["x1"], r["y1"], r["x2"], r["y2"]))
+                for r in rows]
 
     def usage(self) -> tuple[int, float]:
         row = self.store.query("select count(*) as n, coalesce(sum(bytes), 0) as b from samples")[0]

@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -181,6 +182,19 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot update {table} in {self.path}: {exc}") from None
 
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[sqlite_utils.Database]:
+        """Write through this store's one connection, under its lock, in one transaction: for the other
+        owners of tables in this file (the process log). A failure becomes StoreError naming `what`."""
+        try:
+            with self._lock, self.db.conn:
+                yield self.db
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot log {what} to {self.path}: {exc}") from None
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.query("select 1 from sqlite_master where type = 'table' and name = ?", [name]))
+
     def query(self, sql: str, params: dict[str, Any] | list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Run a read-only query; rows as dicts. Errors (locked, corrupt) become StoreError."""
         try:
@@ -191,6 +205,26 @@ class Store:
             raise StoreError(f"cannot read {self.path}: {exc}") from None
 
     # --- reading -------------------------------------------------------------------------------
+
+    def last_event_id(self) -> int:
+        """Id of the newest event (0 when none): where a console starts polling."""
+        return int(self.query("select max(id) as m from events")[0]["m"] or 0)
+
+    def alarms_since(self, event_id: int) -> list[dict[str, Any]]:
+        """Alarm/error events and controller proposals logged after `event_id` (also by other processes)."""
+        return self.query("select * from events where id > ? and (level in ('alarm', 'error') or "
+                          "kind like 'controller_proposal%') order by id", [event_id])
+
+    def classes_seen(self, limit: int = 200) -> list[str]:
+        """Class names of all logged detections, sorted."""
+        return [r["class_name"] for r in self.query(
+            "select distinct class_name from detections order by class_name limit ?", [limit])]
+
+    def time_span(self, since_s: float = 0.0) -> tuple[float, float] | None:
+        """(first, last) part timestamp at or after `since_s`; None when there is none."""
+        row = self.query("select min(timestamp_s) as a, max(timestamp_s) as b from inspections "
+                         "where timestamp_s >= ?", [since_s])[0]
+        return None if row["a"] is None else (float(row["a"]), float(row["b"]))
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("select verdict, count(*) from inspections group by verdict").fetchall()
@@ -255,7 +289,7 @@ class Store:
         self._create_console_schema()
 
     def _create_console_schema(self) -> None:
-        """Accounts, audit log and verdict overrides (see inspection.people.auth / inspection.people.audit)."""
+        """Accounts, audit log and verdict overrides (see inspection.domain.permissions / inspection.people.audit)."""
         db = self.db
         db["users"].create({"username": str, "role": str, "secret": str, "created": str, "active": int},
                            pk="username", if_not_exists=True)

@@ -35,11 +35,10 @@ from inspection.camera import Camera, EndOfStream
 from inspection.domain.judge import Judge
 from inspection.domain.types import Frame, FrameFailure, Inspection, StageTimings
 from inspection.errors import CameraError, StationError, StoreError
-from inspection.inference import Detector, DetectorOutput
-from inspection.inference.yolo_detector import Prepared, StagedDetector
+from inspection.inference import Detector, DetectorOutput, Prepared, StagedDetector
 from inspection.outputs import RejectOutput
 from inspection.records.store import Store
-from inspection.runtime.stats import StageStats
+from inspection.runtime.stats import RunSummary, StageStats
 
 __all__ = ["Runtime", "RuntimeOptions", "SourceSpec"]
 
@@ -105,7 +104,7 @@ class _Unstaged:
 class _Shared:
     """What the stages share, apart from the queues."""
 
-    summary: Any  # inspection.runtime.pipeline.RunSummary (not imported: the pipeline imports this module)
+    summary: RunSummary
     acquired: int = 0
 
 
@@ -153,7 +152,7 @@ class Runtime:
         """Stop acquiring; parts in flight still get their verdicts (thread-safe, signal-safe)."""
         self._stopping.set()
 
-    def run(self, summary: Any, max_parts: int | None = None) -> Any:
+    def run(self, summary: RunSummary, max_parts: int | None = None) -> RunSummary:
         self._shared = _Shared(summary)
         started = time.perf_counter()
         workers = self._workers = [self._thread(self._prepare_loop, "prepare"),

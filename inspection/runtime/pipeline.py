@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from inspection.camera.replay import ReplayCamera
 from inspection.config import StationConfig
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import Recipe, load_recipe
-from inspection.domain.types import Frame, FrameFailure, Inspection, StageTimings, VerdictStatus
+from inspection.domain.types import Frame, FrameFailure, Inspection, StageTimings
 from inspection.errors import ConfigError, StoreError
 from inspection.inference import Detector
 from inspection.models.registry import ModelRegistry
@@ -32,55 +31,12 @@ from inspection.records.samples import SampleKeeper
 from inspection.records.store import ImageArchive, Store
 from inspection.registry import create_adapter
 from inspection.runtime import Runtime, RuntimeOptions, SourceSpec, StageStats
+from inspection.runtime.stats import RunSummary
 
-__all__ = ["RunSummary", "Station"]
+__all__ = ["Station"]
 
 log = logging.getLogger(__name__)
 Listener = Callable[[Inspection], None]
-
-
-@dataclass
-class RunSummary:
-    """Counts and rates of one run, printed by the CLI and returned by the API."""
-
-    counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in VerdictStatus})
-    failsafe: int = 0
-    store_errors: int = 0
-    elapsed_s: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    stage_stats: dict[str, Any] = field(default_factory=dict)  # rolling p50/p95/p99 per stage + counters
-
-    def add(self, inspection: Inspection) -> None:
-        self.counts[inspection.verdict.status.value] += 1
-        self.failsafe += int(inspection.verdict.failsafe)
-        self.latencies_ms.append(inspection.timings.latency_ms)
-
-    @property
-    def parts(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def yield_pct(self) -> float:
-        return 100.0 * self.counts["PASS"] / self.parts if self.parts else 0.0
-
-    @property
-    def fps(self) -> float:
-        return self.parts / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def latency_percentile(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "parts": self.parts, **{k.lower(): v for k, v in self.counts.items()},
-            "failsafe": self.failsafe, "store_errors": self.store_errors,
-            "yield_pct": round(self.yield_pct, 2), "fps": round(self.fps, 2),
-            "elapsed_s": round(self.elapsed_s, 3),
-            "latency_p50_ms": round(self.latency_percentile(50), 2),
-            "latency_p95_ms": round(self.latency_percentile(95), 2),
-            "latency_p99_ms": round(self.latency_percentile(99), 2),
-            **self.stage_stats,
-        }
 
 
 class Station:
@@ -97,7 +53,7 @@ class Station:
         self.store: Store | None = None
         self.listeners: list[Listener] = []
         self.samples: SampleKeeper | None = None
-        self.feedback: Any = None  # inspection.process.feedback.StationFeedback when `process:` is set
+        self.feedback: Any = None  # inspection.runtime.feedback.StationFeedback when `process:` is set
         self.telemetry: Any = None  # inspection.telemetry.TelemetryState when `telemetry:` is set
         self.telemetry_sinks: list[Any] = []  # MQTT client, OPC UA server… (see inspection.registry "telemetry")
         self._telemetry_feed: Any = None
@@ -132,9 +88,9 @@ class Station:
                 camera.open()
                 self.cameras.append(camera)
             if self.config.process is not None:
-                from inspection.process.feedback import open_station_feedback  # only with `process:`
+                from inspection.runtime.feedback import open_station_feedback  # only with `process:`
 
-                self.feedback = open_station_feedback(self.config.process, self.detector, self.db_path,
+                self.feedback = open_station_feedback(self.config.process, self.detector, self.store or self.db_path,
                                               twin=getattr(self.cameras[0], "twin", None),
                                               telemetry=self.telemetry)
                 self.listeners.append(self.feedback)

@@ -21,8 +21,8 @@ from inspection.domain.types import VerdictStatus
 from inspection.process import ProcessPort
 from inspection.process.config import ControllerConfig
 from inspection.process.controller import Controller, PartResult, Proposal
-from inspection.process.feedback import TwinLine
 from inspection.simulation.twin import ProcessTwin
+from inspection.simulation.twin_line import TwinLine
 from inspection.simulation.twin_process import InProcessTwin
 
 __all__ = ["LoopRun", "plot_closed_loop", "rolling", "simulate", "two_proportion_z"]

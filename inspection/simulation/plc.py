@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from inspection.aio.loop import LoopThread
 from inspection.errors import OutputError
 from inspection.outputs.link import Value
-from inspection.outputs.opcua import LoopThread
 from inspection.outputs.signal_map import SignalKind, SignalMap, default_map, signal_kind
 
 __all__ = ["SIMULATORS", "ModbusSim", "OpcUaSim", "PlcSim", "S7Sim", "free_port", "make_sim", "wait_for"]

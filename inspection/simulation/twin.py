@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from inspection.process import ParameterInfo, WriteRejected
+from inspection.simulation.synthetic.paint import PAINT_CLASSES  # the renderer's classes are the twin's
+from inspection.simulation.synthetic.solder import SOLDER_CLASSES
 
 __all__ = [
     "MODELS",
@@ -36,9 +38,6 @@ __all__ = [
     "ProcessTwin",
 ]
 
-# The class names of the synthetic generators (datasets.synthetic); a test checks they stay equal.
-SOLDER_CLASSES = ("bridge", "insufficient", "excess", "missing", "tombstone", "shifted", "solder_ball")
-PAINT_CLASSES = ("run", "crater", "inclusion", "scratch", "orange_peel", "thin_coverage")
 
 
 @dataclass(frozen=True)
@@ -240,7 +239,7 @@ class ProcessTwin:
                 "defect_rate": (sum(o.defective for o in recent) / n if n else 0.0), "class_rates": rates}
 
     def render(self, outcome: PartOutcome, size: tuple[int, int] = (160, 160), pixel_format: str = "bgr8") -> Any:
-        """Render the part with exactly the defects the twin decided (datasets.synthetic generators)."""
+        """Render the part with exactly the defects the twin decided (inspection.simulation.synthetic generators)."""
         generator = _generator(self.process, self.seed, size, pixel_format)
         wanted = {c: (1.0 if c in outcome.defects else 0.0) for c in self.classes}
         return generator.part(outcome.index, defect_probabilities=wanted)
@@ -255,9 +254,9 @@ class ProcessTwin:
 def _generator(process: str, seed: int, size: tuple[int, int], pixel_format: str) -> Any:
     # Imported here: the twin's statistics need no image stack, only rendering does.
     if process == "solder":
-        from datasets.synthetic.solder import SolderGenerator
+        from inspection.simulation.synthetic.solder import SolderGenerator
 
         return SolderGenerator(seed=seed, size=size, pixel_format=pixel_format)  # type: ignore[arg-type]
-    from datasets.synthetic.paint import PaintGenerator
+    from inspection.simulation.synthetic.paint import PaintGenerator
 
     return PaintGenerator(seed=seed, size=size, pixel_format=pixel_format)  # type: ignore[arg-type]

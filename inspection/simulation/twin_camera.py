@@ -17,8 +17,8 @@ from inspection.camera import CameraBase, EndOfStream
 from inspection.config import AdapterOptions
 from inspection.domain.types import Frame
 from inspection.errors import CameraError
-from inspection.process.feedback import TwinLine
 from inspection.simulation.twin import ProcessTwin
+from inspection.simulation.twin_line import TwinLine
 
 __all__ = ["Options", "TwinCamera", "create"]
 

@@ -24,13 +24,12 @@ from typing import Any
 
 from asyncua import Server, ua
 
-from inspection.process import WriteRejected
-from inspection.process._opcua import CallbackServer
+from inspection.aio.opcua_server import CallbackServer
+from inspection.process import NAMESPACE, WriteRejected
 from inspection.simulation.twin import ProcessTwin
 
 __all__ = ["NAMESPACE", "TwinServer"]
 
-NAMESPACE = "urn:inspection-station:process-twin"
 log = logging.getLogger(__name__)
 
 

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 from asyncua import Server
 
+from inspection.aio.opcua_server import CallbackServer
 from inspection.domain.types import Frame, Inspection, VerdictStatus
-from inspection.process._opcua import CallbackServer
 from inspection.process.controller import Proposal
 
 __all__ = ["CFX_RESULTS", "TELEMETRY_NAMESPACE", "TELEMETRY_TOPICS", "TelemetryFeed", "TelemetryServer",

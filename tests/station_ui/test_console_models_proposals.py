@@ -16,9 +16,9 @@ import pytest
 from PyQt6.QtCore import Qt
 
 from inspection.config import StationConfig
+from inspection.domain.permissions import Role, User
 from inspection.models.registry import ModelRecord, ModelRegistry
 from inspection.people.audit import AuditLog, Operations
-from inspection.people.auth import Role, User
 from inspection.records.store import Store
 
 pytestmark = pytest.mark.ui

@@ -11,8 +11,9 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication
 
 from inspection.config import StationConfig, load_station_config
+from inspection.domain.permissions import Role, User
+from inspection.people.accounts import Accounts
 from inspection.people.audit import AuditLog
-from inspection.people.auth import Accounts, Role, User
 from inspection.records.store import Store
 
 pytestmark = pytest.mark.ui

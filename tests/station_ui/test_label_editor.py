@@ -9,9 +9,9 @@ from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication
 
+from inspection.domain.permissions import Role, User
 from inspection.domain.recipe import Recipe
 from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
-from inspection.people.auth import Role, User
 from inspection.records.labels import Label, LabelBook
 from inspection.records.samples import SampleKeeper
 from inspection.records.store import Store

@@ -10,10 +10,10 @@ import yaml
 from click.testing import CliRunner
 
 from inspection.cli import station
+from inspection.domain.permissions import Role, User
 from inspection.domain.recipe import Recipe
 from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from inspection.errors import DataError
-from inspection.people.auth import Role, User
 from inspection.records.labels import LabelBook
 from inspection.records.samples import SampleKeeper
 from inspection.records.store import Store

@@ -244,7 +244,8 @@ def test_missing_export_beside_the_recipe_model(det_pt: Path, tmp_path: Path) ->
     lonely = tmp_path / "lonely.pt"
     lonely.write_bytes(det_pt.read_bytes())
     module = adapter_module("detector", "openvino")
-    with pytest.raises(ModelError, match=r"no openvino export .*station export-model --model .*lonely\.pt --format openvino"):
+    with pytest.raises(ModelError,
+                       match=r"no openvino export .*station export-model --model .*lonely\.pt --format openvino"):
         module.create(module.Options(), model_path=lonely)
     with pytest.raises(ModelError, match="does not exist"):
         _detector("onnx", tmp_path / "nope.onnx")

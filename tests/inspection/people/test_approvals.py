@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from inspection.domain.permissions import AccessDenied, Role, User
 from inspection.errors import ModelError
 from inspection.models.registry import ModelRegistry
 from inspection.people.approvals import decide_proposal, gate_decision, promote_model, rollback_model
 from inspection.people.audit import AuditLog, Operations
-from inspection.people.auth import AccessDenied, Role, User
 from inspection.records.store import Store
 
 ENGINEER = User("qe.anna", Role.ENGINEER)

@@ -8,13 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspection.domain.types import Frame, Inspection, Reason, Verdict, VerdictStatus
-from inspection.errors import StationError
-from inspection.people.audit import AuditLog, Operations, OverrideError, OverrideRequest
-from inspection.people.auth import (
+from inspection.domain.permissions import (
     PERMISSIONS,
     AccessDenied,
-    Accounts,
     AuthError,
     Role,
     User,
@@ -22,6 +18,10 @@ from inspection.people.auth import (
     require,
     verify_secret,
 )
+from inspection.domain.types import Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.errors import StationError
+from inspection.people.accounts import Accounts
+from inspection.people.audit import AuditLog, Operations, OverrideError, OverrideRequest
 from inspection.records.store import Store
 
 

@@ -20,8 +20,9 @@ from inspection.domain.types import Box, Detection, Frame, FrameFailure, Inspect
 from inspection.process import ProcessError
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
-from inspection.process.feedback import ProcessFeedback, TwinLine
+from inspection.runtime.feedback import ProcessFeedback
 from inspection.simulation.twin import ProcessTwin
+from inspection.simulation.twin_line import TwinLine
 from inspection.simulation.twin_process import InProcessTwin
 from inspection.telemetry import TelemetryState, units_inspected
 

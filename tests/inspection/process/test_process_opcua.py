@@ -19,12 +19,13 @@ from inspection.errors import OutputError
 from inspection.process import ProcessError, WriteRejected
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
-from inspection.process.feedback import ProcessFeedback, TwinLine
 from inspection.process.opcua_client import OpcUaProcess, Options
 from inspection.process.store import ProcessLog
 from inspection.registry import create_adapter
+from inspection.runtime.feedback import ProcessFeedback
 from inspection.simulation.closed_loop import two_proportion_z
 from inspection.simulation.twin import ProcessTwin
+from inspection.simulation.twin_line import TwinLine
 from inspection.simulation.twin_server import NAMESPACE, TwinServer
 from inspection.telemetry import TelemetryServer, TelemetryState
 

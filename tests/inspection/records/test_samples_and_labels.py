@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from inspection.domain.permissions import Role, User
 from inspection.domain.recipe import ClassRule, Recipe
 from inspection.domain.types import Box, Detection, Frame, FrameFailure, Inspection, Reason, Verdict, VerdictStatus
 from inspection.errors import DataError
-from inspection.people.auth import Role, User
 from inspection.records.labels import Label, LabelBook
 from inspection.records.samples import SampleKeeper, SamplePolicy
 from inspection.records.store import ImageArchive, Store
@@ -74,7 +74,7 @@ def test_labels_and_review_decisions(store: Store, tmp_path: Path) -> None:
 
 
 def test_operators_may_not_review_or_label(store: Store, tmp_path: Path) -> None:
-    from inspection.people.auth import AccessDenied
+    from inspection.domain.permissions import AccessDenied
 
     keeper = SampleKeeper(store, tmp_path / "samples", RECIPE)
     inspection = part(0, 0.9, failed=True)

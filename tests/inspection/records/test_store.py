@@ -92,3 +92,30 @@ def test_unwritable_database_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ro" / "s.db").mkdir()  # a folder where the file should be
     with pytest.raises(StoreError, match="cannot open the verdict database"):
         Store(tmp_path / "ro" / "s.db")
+
+
+def test_console_reads_go_through_the_store(tmp_path: Path) -> None:
+    """What the console shows is read by these core functions (the console itself runs no SQL)."""
+    with Store(tmp_path / "s.db") as store:
+        assert store.last_event_id() == 0 and store.alarms_since(0) == []
+        assert store.classes_seen() == [] and store.time_span() is None
+        store.record(inspection(1, VerdictStatus.FAIL))
+        store.record(inspection(2))
+        store.event("info", "model_loaded", "m@abc")
+        store.event("alarm", "camera_lost", "cam0 gone")
+        store.event("info", "controller_proposal", "#1 waits")
+        first = store.last_event_id()
+        store.event("error", "disk_low", "2 MB left")
+        assert [e["kind"] for e in store.alarms_since(0)] == ["camera_lost", "controller_proposal", "disk_low"]
+        assert [e["kind"] for e in store.alarms_since(first)] == ["disk_low"]
+        assert store.classes_seen() == ["bridge"]
+        assert store.time_span() == (1_700_000_001.0, 1_700_000_002.0)
+        assert store.time_span(1_700_000_002.0) == (1_700_000_002.0, 1_700_000_002.0)
+        assert store.time_span(1_800_000_000.0) is None
+        assert store.has_table("inspections") and not store.has_table("process_changes")
+
+
+def test_a_failed_transaction_names_what_was_written(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store, pytest.raises(StoreError, match="cannot log the thing to"), \
+            store.transaction("the thing") as db:
+        db.execute("insert into no_such_table values (1)")

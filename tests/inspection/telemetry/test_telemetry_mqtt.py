@@ -22,12 +22,12 @@ from amqtt.broker import Broker
 from asyncua.sync import Client
 from paho.mqtt.enums import CallbackAPIVersion
 
+from inspection.aio.loop import LoopThread
 from inspection.config import load_station_config
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import Recipe
 from inspection.domain.types import Box, Detection, Frame, Inspection, VerdictStatus
 from inspection.errors import ConfigError
-from inspection.process._aio import LoopThread
 from inspection.process.controller import Change, Proposal
 from inspection.records.store import Store
 from inspection.runtime.pipeline import Station
@@ -273,7 +273,7 @@ def test_station_with_process_feedback_publishes_the_parameters_in_force(
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # as test_process_station does
     from conftest import make_untrained_yolo
 
-    from datasets.synthetic import SOLDER_CLASSES
+    from inspection.simulation.synthetic import SOLDER_CLASSES
 
     model = make_untrained_yolo(tmp_path / "solder.pt", SOLDER_CLASSES, imgsz=96)
     (tmp_path / "recipe.yaml").write_text(f"name: solder-board\nmodel: {model}\ndeadline_ms: 60000\n")

@@ -16,8 +16,8 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.common.node import Node
 
+from inspection.aio.loop import LoopThread
 from inspection.errors import OutputError
-from inspection.process._aio import LoopThread
 
 __all__ = ["CallbackServer", "Reader", "Writer"]
 

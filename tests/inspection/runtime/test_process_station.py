@@ -11,10 +11,10 @@ from inspection.config import load_station_config
 from inspection.errors import ConfigError
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
-from inspection.process.feedback import ProcessFeedback
 from inspection.process.store import ProcessLog
 from inspection.records.store import Store
 from inspection.registry import ADAPTERS
+from inspection.runtime.feedback import ProcessFeedback
 from inspection.runtime.pipeline import Station
 from inspection.simulation.twin_process import InProcessTwin
 from inspection.telemetry import TelemetryState
@@ -64,7 +64,7 @@ def test_process_section_of_the_station_yaml_closes_the_loop(tmp_path: Path) -> 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from conftest import make_untrained_yolo
 
-    from datasets.synthetic import SOLDER_CLASSES
+    from inspection.simulation.synthetic import SOLDER_CLASSES
 
     model = make_untrained_yolo(tmp_path / "solder.pt", SOLDER_CLASSES, imgsz=96)
     (tmp_path / "recipe.yaml").write_text(f"name: solder-board\nmodel: {model}\ndeadline_ms: 60000\n")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from datasets.synthetic._base import PartGenerator, PlacedDefect, smooth_noise
-from datasets.synthetic._draw import Maps, dome, ellipse_polygon, rect_polygon, shade_normals
+from inspection.simulation.synthetic._base import PartGenerator, PlacedDefect, smooth_noise
+from inspection.simulation.synthetic._draw import Maps, dome, ellipse_polygon, rect_polygon, shade_normals
 
 __all__ = ["SOLDER_CLASSES", "SolderGenerator"]
 

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import yaml
 
-from datasets.synthetic._base import PartGenerator, SyntheticPart
-from datasets.synthetic.paint import PaintGenerator
-from datasets.synthetic.solder import SolderGenerator
+from inspection.simulation.synthetic._base import PartGenerator, SyntheticPart
+from inspection.simulation.synthetic.paint import PaintGenerator
+from inspection.simulation.synthetic.solder import SolderGenerator
 
 __all__ = ["Task", "generator_for", "write_yolo_dataset", "yolo_label_lines"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from datasets.synthetic import (
+from inspection.simulation.synthetic import (
     PAINT_CLASSES,
     SOLDER_CLASSES,
     PaintGenerator,

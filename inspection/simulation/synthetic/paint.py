@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from datasets.synthetic._base import PartGenerator, PlacedDefect, smooth_noise
-from datasets.synthetic._draw import Maps, dome, ellipse_polygon, shade_normals
+from inspection.simulation.synthetic._base import PartGenerator, PlacedDefect, smooth_noise
+from inspection.simulation.synthetic._draw import Maps, dome, ellipse_polygon, shade_normals
 
 __all__ = ["PAINT_CLASSES", "PaintGenerator"]
 

@@ -1,5 +1,5 @@
-"""Glue between the station and the process: a pipeline listener that feeds the controller, and a
-simulated line that makes parts with the twin and renders them as camera frames.
+"""Glue between the station and the process: a pipeline listener that feeds the controller.
+(The simulated line that renders twin parts as frames is `inspection.simulation.twin_line`.)
 
 `ProcessFeedback` is appended to `Station.listeners`: per inspected part it reads the actual process
 values (the parameters in force for that part), hands verdict + values to the controller, and updates
@@ -10,24 +10,22 @@ guesses.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from inspection.config import ProcessSection
-from inspection.domain.types import Box, Detection, Frame, Inspection
+from inspection.domain.types import Inspection
 from inspection.errors import ConfigError
 from inspection.inference import Detector
 from inspection.process import ProcessError, ProcessPort
 from inspection.process.config import default_controller_config, load_controller_config
 from inspection.process.controller import Controller, PartResult, Proposal
 from inspection.process.store import ProcessLog
+from inspection.records.store import Store
 from inspection.registry import create_adapter
-from inspection.simulation.twin import PartOutcome, ProcessTwin
 from inspection.telemetry import TelemetryState, units_inspected
 
-__all__ = ["ProcessFeedback", "StationFeedback", "TwinLine", "TwinPart", "open_station_feedback"]
+__all__ = ["ProcessFeedback", "StationFeedback", "open_station_feedback"]
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +60,6 @@ class ProcessFeedback:
             self.proposals.append(proposal)
 
 
-@dataclass(frozen=True, slots=True)
-class TwinPart:
-    """A part the twin made: its outcome, the rendered frame and the labels the generator drew."""
-
-    outcome: PartOutcome
-    frame: Frame
-    labels: tuple[Detection, ...]
-
-
-class TwinLine:
-    """Makes parts with the twin (setpoints in force now) and renders them as camera frames."""
-
-    def __init__(self, twin: ProcessTwin, size: tuple[int, int] = (160, 160), camera_id: str = "twin") -> None:
-        self.twin = twin
-        self.size = size
-        self.camera_id = camera_id
-
-    def next(self) -> TwinPart:
-        outcome = self.twin.next_part()
-        part = self.twin.render(outcome, self.size)
-        frame = Frame(part.image, self.camera_id, outcome.index, time.time(),
-                      part_id=f"{self.twin.process}-{outcome.index:06d}", source="process-twin")
-        labels = tuple(Detection(d.class_name, 1.0, Box(*d.box), d.class_id,
-                                 tuple((float(x), float(y)) for x, y in d.polygon), source="label")
-                       for d in part.defects)
-        return TwinPart(outcome, frame, labels)
-
-    def __iter__(self) -> Iterator[TwinPart]:
-        while True:
-            yield self.next()
-
-
 class StationFeedback(ProcessFeedback):
     """ProcessFeedback that owns what the station config made for it: the port and the process log."""
 
@@ -109,8 +75,9 @@ class StationFeedback(ProcessFeedback):
             self._log_store.close()
 
 
-def open_station_feedback(section: ProcessSection, detector: Detector, db_path: Path,
-                          twin: ProcessTwin | None = None, telemetry: TelemetryState | None = None) -> StationFeedback:
+def open_station_feedback(section: ProcessSection, detector: Detector, db: Store | Path,
+                          twin: Any = None,  # the ProcessTwin a `kind: twin` port steers (simulation)
+                          telemetry: TelemetryState | None = None) -> StationFeedback:
     """Build the controller a station YAML's `process:` section asks for, against the live process port.
 
     The controller checks its configuration against the process at start (ConfigError naming the key).
@@ -126,7 +93,7 @@ def open_station_feedback(section: ProcessSection, detector: Detector, db_path: 
         config = config.model_copy(update={"mode": section.mode})
     port = create_adapter("process", section.port, twin=twin)
     port.open()
-    log_store = ProcessLog(db_path)
+    log_store = ProcessLog(db)  # the station's Store when given: one connection to the file
     try:
         controller = Controller(config, port, sink=log_store, classes=detector.class_names).start()
     except BaseException:
