@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from inspection.aoi.golden import GoldenOptions, compare_to_golden
+from inspection.domain.matching import iou
 from inspection.domain.types import Box
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "deeppcb"
@@ -49,14 +50,6 @@ def load_pairs(root: Path, n: int, seed: int = 0, offset: int = 0,
                 boxes.append((Box(*map(float, vals[:4])), vals[4]))
         pairs.append((test, temp, boxes))
     return pairs
-
-
-def iou(a: Box, b: Box) -> float:
-    w = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    h = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = w * h
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
 
 
 def inside(point: tuple[float, float], box: Box) -> bool:

@@ -115,7 +115,7 @@ def print_summary(summary: RunSummary, db_path: Path) -> None:
     click.echo(f"  error      {s['error']}   (fail-safe verdicts: {s['failsafe']})")
     if s["review"]:
         click.echo(f"  review     {s['review']}")
-    click.echo(f"  yield      {s['yield_pct']:.1f} %")
+    click.echo("  yield      " + ("—" if s["yield_pct"] is None else f"{s['yield_pct']:.1f} %"))
     click.echo(f"  fps        {s['fps']:.2f}")
     click.echo(f"  latency    p50 {s['latency_p50_ms']:.1f} ms   p95 {s['latency_p95_ms']:.1f} ms   "
                f"p99 {s['latency_p99_ms']:.1f} ms")

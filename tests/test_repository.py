@@ -69,7 +69,8 @@ def test_console_runs_no_sql() -> None:
     """The console reads through core functions (Store, SampleKeeper, process store); it never writes SQL."""
     import re
 
-    sql = re.compile(r"\.execute\(|\.query\(|\.db\[|import sqlite|sqlite3\.|\bselect\b[^\n]*\bfrom\b|\binsert\s+into\b", re.I)
+    sql = re.compile(r"\.execute\(|\.query\(|\.db\[|import sqlite|sqlite3\.|\bselect\b[^\n]*\bfrom\b"
+                     r"|\binsert\s+into\b", re.I)
     found = [f"{path.name}:{n}: {line.strip()}" for path in sorted((REPO / "station_ui").glob("*.py"))
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if sql.search(line)]
     assert not found, "\n".join(found)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from inspection.camera.replay import IMAGE_SUFFIXES
 from inspection.demo import DEMO_DIR
+from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
 
 __all__ = ["BenchResult", "Measurement", "run_bench"]
@@ -108,7 +108,7 @@ def _timed_loop(name: str, frames: int, step: Callable[[int], object]) -> Measur
 
 
 def _image_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder, recursive=True)
     if not files:
         raise DataError(f"{folder}: no images to benchmark on")
     return files

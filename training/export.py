@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from inspection.camera.replay import IMAGE_SUFFIXES
+from inspection.domain.images import IMAGE_SUFFIXES, image_files
+from inspection.domain.matching import f1, greedy_match
 from inspection.errors import DataError, ModelError
 from inspection.inference import model_id_for
 from inspection.inference.model import META_KEY, ModelMeta
@@ -83,7 +84,7 @@ def load_images(folder: Path | None, limit: int) -> list[tuple[Path | None, np.n
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder of images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder, recursive=True)
     if not files:
         raise DataError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
     picks = [files[int(i)] for i in np.linspace(0, len(files) - 1, min(limit, len(files)))]
@@ -321,33 +322,11 @@ def f1_score(found: list[RawDetections], truth: list[np.ndarray], iou: float = 0
     """Detection F1 at IoU ≥ `iou`, same class, greedy by score. 1.0 when both are empty."""
     tp = fp = fn = 0
     for dets, gt in zip(found, truth, strict=True):
-        used = np.zeros(len(gt), bool)
-        for i in np.argsort(-dets.scores):
-            cls, box = dets.classes[i], dets.boxes[i]
-            best, best_j = 0.0, -1
-            for j, row in enumerate(gt):
-                if used[j] or int(row[0]) != int(cls):
-                    continue
-                overlap = _iou(box, row[1:5])
-                if overlap > best:
-                    best, best_j = overlap, j
-            if best >= iou:
-                used[best_j] = True
-                tp += 1
-            else:
-                fp += 1
-        fn += int((~used).sum())
-    return 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    if union <= 0:  # degenerate (zero-area, e.g. clipped at the border) boxes: only identical ones match
-        return float(np.allclose(a, b, atol=1e-3))
-    return float(inter / union)
+        gt = np.asarray(gt, np.float64).reshape(-1, 5)
+        matched = greedy_match(dets.boxes, dets.scores, dets.classes, gt[:, 1:5], gt[:, 0].astype(np.int64), iou)
+        hits = int((matched >= 0).sum())
+        tp, fp, fn = tp + hits, fp + len(matched) - hits, fn + len(gt) - hits
+    return f1(tp, fp, fn)
 
 
 def _predict(backend: Any, images: list[tuple[Path | None, np.ndarray]], meta: ModelMeta,

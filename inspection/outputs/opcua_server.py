@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Callable
 from typing import Any, Literal
@@ -34,6 +35,7 @@ from pydantic import Field
 
 from inspection.aio.opcua_server import CallbackServer
 from inspection.config import AdapterOptions
+from inspection.domain.counts import yield_pct, zero_counts
 from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import OutputError
 from inspection.outputs.signal_map import ResultCodes
@@ -65,7 +67,7 @@ class StationServer(CallbackServer):
         self.options = options
         self.url = self.endpoint
         self.recipe_listeners: list[RecipeListener] = []
-        self.counts = {s.value: 0 for s in VerdictStatus}
+        self.counts = zero_counts()
         self.coalesced = 0
         self._nodes: dict[str, Any] = {}
         self._types: dict[str, Any] = {}
@@ -184,7 +186,7 @@ class StationServer(CallbackServer):
             "ModelId": inspection.model_id, "CreationTime": dt.datetime.fromtimestamp(frame.timestamp_s, dt.UTC),
             "Parts": parts, "Passed": self.counts["PASS"], "Failed": self.counts["FAIL"],
             "Errors": self.counts["ERROR"], "Reviews": self.counts["REVIEW"],
-            "YieldPercent": 100.0 * self.counts["PASS"] / parts if parts else 0.0,
+            "YieldPercent": math.nan if (share := yield_pct(self.counts)) is None else share,
         })
         event = self._event.event
         event.ResultId, event.PartId = result_id, frame.key

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inspection.domain.types import Inspection, VerdictStatus
+from inspection.domain.counts import yield_pct, zero_counts
+from inspection.domain.types import Inspection
 from inspection.records.store import Store
 
 __all__ = [
@@ -144,7 +145,7 @@ class LiveCounters:
     """Counts, yield and rate of the current shift, updated per part from any thread."""
 
     rate_window_s: float = 60.0
-    counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in VerdictStatus})
+    counts: dict[str, int] = field(default_factory=zero_counts)
     failsafe: int = 0
     last_latency_ms: float = 0.0
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -162,7 +163,7 @@ class LiveCounters:
 
     def reset(self) -> None:
         with self._lock:
-            self.counts = {s.value: 0 for s in VerdictStatus}
+            self.counts = zero_counts()
             self.failsafe, self.last_latency_ms, self._latency_sum_ms = 0, 0.0, 0.0
             self._recent.clear()
 
@@ -179,7 +180,7 @@ class LiveCounters:
             return {
                 "inspected": inspected, **{k.lower(): v for k, v in self.counts.items()},
                 "failsafe": self.failsafe,
-                "yield_pct": 100.0 * self.counts["PASS"] / inspected if inspected else math.nan,
+                "yield_pct": math.nan if (share := yield_pct(self.counts)) is None else share,
                 "parts_per_min": rate, "latency_ms": self.last_latency_ms,
                 "mean_latency_ms": self._latency_sum_ms / inspected if inspected else 0.0,
             }

@@ -25,7 +25,8 @@ from typing import Any, Literal
 import cv2
 import sqlite_utils
 
-from inspection.domain.types import STAGES, Frame, Inspection, VerdictStatus
+from inspection.domain.counts import zero_counts
+from inspection.domain.types import STAGES, Frame, Inspection
 from inspection.errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "ImageArchive", "Store", "heatmap_path"]
@@ -228,7 +229,7 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("select verdict, count(*) from inspections group by verdict").fetchall()
-        counts = {status.value: 0 for status in VerdictStatus}
+        counts = zero_counts()
         counts.update({v: n for v, n in rows})
         return counts
 

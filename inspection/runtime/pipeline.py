@@ -22,7 +22,7 @@ from inspection.camera.replay import ReplayCamera
 from inspection.config import StationConfig
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import Recipe, load_recipe
-from inspection.domain.types import Frame, FrameFailure, Inspection, StageTimings
+from inspection.domain.types import Frame, FrameFailure, Inspection
 from inspection.errors import ConfigError, StoreError
 from inspection.inference import Detector
 from inspection.models.registry import ModelRegistry
@@ -32,6 +32,7 @@ from inspection.records.store import ImageArchive, Store
 from inspection.registry import create_adapter
 from inspection.runtime import Runtime, RuntimeOptions, SourceSpec, StageStats
 from inspection.runtime.stats import RunSummary
+from inspection.runtime.verdicts import failsafe_inspection, judged_inspection, timed_judgement
 
 __all__ = ["Station"]
 
@@ -252,29 +253,20 @@ class Station:
         """Detect and judge one part. Never raises for a bad part: it gets the fail-safe verdict."""
         assert self.detector is not None
         received = time.perf_counter()
+        model_id = self.detector.model_id
         if isinstance(item, FrameFailure):
-            verdict = self.judge.failsafe(item.code, item.message)
-            return Inspection(item, (), verdict, (), StageTimings(acquire_ms=acquire_ms),
-                              self.recipe.name, self.detector.model_id)
+            return failsafe_inspection(self.judge, item, item.code, item.message, model_id, acquire_ms)
         try:
             out = self.detector.detect(item)
-            t_judge = time.perf_counter()
-            judgement = self.judge.judge(out.detections)
-            judge_ms = (time.perf_counter() - t_judge) * 1000.0
+            judgement, judge_ms = timed_judgement(self.judge, out)
         except Exception as exc:  # a model failure must not pass the part
             log.exception("inspection of %s failed", item.key)
-            verdict = self.judge.failsafe("inspection_error", f"{type(exc).__name__}: {exc}")
-            return Inspection(item, (), verdict, (), StageTimings(acquire_ms=acquire_ms),
-                              self.recipe.name, self.detector.model_id)
+            return failsafe_inspection(self.judge, item, "inspection_error", f"{type(exc).__name__}: {exc}",
+                                       model_id, acquire_ms)
         latency = (time.perf_counter() - received) * 1000.0 + acquire_ms
-        timings = StageTimings(acquire_ms, out.preprocess_ms, out.infer_ms, out.postprocess_ms, judge_ms,
-                               0.0, latency)
-        verdict = judgement.verdict
-        if latency > self.recipe.deadline_ms:
-            verdict = self.judge.failsafe("deadline", f"verdict after {latency:.0f} ms > deadline "
-                                          f"{self.recipe.deadline_ms:.0f} ms")
-        return Inspection(item, out.detections, verdict, judgement.defects, timings, self.recipe.name,
-                          self.detector.model_id, heatmap=out.heatmap)
+        late = (f"verdict after {latency:.0f} ms > deadline {self.recipe.deadline_ms:.0f} ms"
+                if latency > self.recipe.deadline_ms else None)
+        return judged_inspection(self.judge, item, out, judgement, judge_ms, model_id, acquire_ms, late, latency)
 
     def _recorded(self, inspection: Inspection, row_id: int) -> None:
         """On the recorder thread, after the verdict is logged: telemetry (without process feedback), and keep

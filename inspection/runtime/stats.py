@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from inspection.domain.types import STAGES, Inspection, StageTimings, VerdictStatus
+from inspection.domain.counts import yield_pct, zero_counts
+from inspection.domain.types import STAGES, Inspection, StageTimings
 
 __all__ = ["RollingStats", "RunSummary", "StageStats"]
 
@@ -66,7 +67,7 @@ class StageStats:
 class RunSummary:
     """Counts and rates of one run, printed by the CLI and returned by the API."""
 
-    counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in VerdictStatus})
+    counts: dict[str, int] = field(default_factory=zero_counts)
     failsafe: int = 0
     store_errors: int = 0
     elapsed_s: float = 0.0
@@ -83,8 +84,9 @@ class RunSummary:
         return sum(self.counts.values())
 
     @property
-    def yield_pct(self) -> float:
-        return 100.0 * self.counts["PASS"] / self.parts if self.parts else 0.0
+    def yield_pct(self) -> float | None:
+        """None for an empty run (see `inspection.domain.counts`)."""
+        return yield_pct(self.counts)
 
     @property
     def fps(self) -> float:
@@ -97,7 +99,7 @@ class RunSummary:
         return {
             "parts": self.parts, **{k.lower(): v for k, v in self.counts.items()},
             "failsafe": self.failsafe, "store_errors": self.store_errors,
-            "yield_pct": round(self.yield_pct, 2), "fps": round(self.fps, 2),
+            "yield_pct": None if self.yield_pct is None else round(self.yield_pct, 2), "fps": round(self.fps, 2),
             "elapsed_s": round(self.elapsed_s, 3),
             "latency_p50_ms": round(self.latency_percentile(50), 2),
             "latency_p95_ms": round(self.latency_percentile(95), 2),

@@ -3,7 +3,7 @@ counts, yield, per-class rates, alarms and parameter changes.
 
 The CFX message follows the shape of IPC-2591 `CFX.Production.Assurance.UnitsInspected` (envelope +
 MessageBody with InspectedUnits → Inspections → DefectsFound). Transports observe a `TelemetryState`
-(`subscribe`): the MQTT one (`telemetry_mqtt.py`) publishes each change on its topic; the OPC UA server
+(`subscribe`): the MQTT one (`inspection.telemetry.mqtt`) publishes each change on its topic; the OPC UA server
 here serves the current values (see docs/process_control.md).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import threading
 import uuid
 from collections import deque
@@ -24,6 +25,7 @@ import numpy as np
 from asyncua import Server
 
 from inspection.aio.opcua_server import CallbackServer
+from inspection.domain.counts import yield_pct, zero_counts
 from inspection.domain.types import Frame, Inspection, VerdictStatus
 from inspection.process.controller import Proposal
 
@@ -121,7 +123,7 @@ class TelemetryState:
         self.source = source  # the CFX `Source` of messages built for this state
         self._observers: list[Observer] = []
         self._lock = threading.Lock()
-        self.counts = {s.value: 0 for s in VerdictStatus}
+        self.counts = zero_counts()
         self._recent: deque[frozenset[str]] = deque(maxlen=window)
         self.alarms: dict[str, str] = {}
         self.changes: list[dict[str, Any]] = []
@@ -174,9 +176,8 @@ class TelemetryState:
     def _counts_payload(self) -> dict[str, Any]:
         n = len(self._recent)
         rates = {c: (sum(c in r for r in self._recent) / n if n else 0.0) for c in self.classes}
-        parts = sum(self.counts.values())
         return {"counts": dict(self.counts),
-                "yield_pct": round(100.0 * self.counts["PASS"] / parts, 3) if parts else 0.0,
+                "yield_pct": None if (share := yield_pct(self.counts)) is None else round(share, 3),
                 "class_rates": {c: round(r, 4) for c, r in rates.items()}}
 
     def counts_payload(self) -> dict[str, Any]:
@@ -189,8 +190,8 @@ class TelemetryState:
         return sum(self.counts.values())
 
     @property
-    def yield_pct(self) -> float:
-        return 100.0 * self.counts["PASS"] / self.parts if self.parts else 0.0
+    def yield_pct(self) -> float | None:
+        return yield_pct(self.counts)
 
     def class_rate(self, cls: str) -> float:
         with self._lock:
@@ -235,7 +236,8 @@ class TelemetryServer(CallbackServer):
             await self.add_variable(server, counts, f"Station.Counts.{status.value}", status.value, int,
                                     lambda s=status.value: st.counts[s])
         await self.add_variable(server, root, "Station.Parts", "Parts", int, lambda: st.parts)
-        await self.add_variable(server, root, "Station.YieldPct", "YieldPct", float, lambda: st.yield_pct)
+        await self.add_variable(server, root, "Station.YieldPct", "YieldPct", float,
+                                lambda: math.nan if st.yield_pct is None else st.yield_pct)  # NaN: no part yet
         rates = await self.add_object(root, "Station.ClassRates", "ClassRates")
         for cls in st.classes:
             await self.add_variable(server, rates, f"Station.ClassRates.{cls}", cls, float,
