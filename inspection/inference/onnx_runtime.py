@@ -1,5 +1,6 @@
-"""ONNX Runtime: one session setup for every model (`OnnxSession`), and `kind: onnx` for YOLO.
+"""`kind: onnx`: a YOLO model exported to ONNX, run by ONNX Runtime (CPU, or CUDA when present).
 
+The ONNX Runtime module of the inference layer: one session setup for every model (`OnnxSession`).
 The YOLO detector below and the anomaly model (`inspection.anomaly.runtime`) open their files through
 `OnnxSession`, so thread, spinning and provider settings are decided once.
 """

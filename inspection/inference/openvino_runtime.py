@@ -1,8 +1,8 @@
-"""OpenVINO: reading and compiling any model (`read_model`, `compile_model`), and `kind: openvino` for YOLO.
+"""`kind: openvino`: a YOLO model run by OpenVINO (Intel CPUs and GPUs; reads .xml IR or .onnx).
 
-The YOLO detector below and the anomaly model (`inspection.anomaly.runtime`) both go through
-`read_model` / `compile_model`, so errors and device handling are written once. YOLO runs on Intel
-CPUs and GPUs and reads .xml IR or .onnx.
+The OpenVINO module of the inference layer: the YOLO detector below and the anomaly model
+(`inspection.anomaly.runtime`) both go through `read_model` / `compile_model`, so errors and device
+handling are written once.
 
 Precision: OpenVINO's default on CPUs with AMX/AVX512-BF16 is to compute in bfloat16 even for an FP32
 model (`precision: auto`). That is much faster here (Sapphire Rapids: ~15 ms vs ~39 ms for yolov8n

@@ -1,8 +1,8 @@
-"""The torch runtime: device and thread settings every torch model shares, and `kind: ultralytics`.
+"""Detector adapter over an ultralytics YOLO model (detection or segmentation), kept offline.
 
-`resolve_device` / `set_threads` are used by the YOLO `.pt` detector below, the anomaly model's torch
-scorer and the AOI joint classifier, so all torch models on the station pick devices the same way.
-The detector adapter runs an ultralytics YOLO model (detection or segmentation), kept offline.
+The torch module of the inference layer: `resolve_device` / `set_threads` are used by the YOLO `.pt`
+detector below, the anomaly model's torch scorer and the AOI joint classifier, so all torch models on
+the station pick devices and threads the same way.
 """
 
 from __future__ import annotations
