@@ -226,21 +226,31 @@ def _restored(db: Path, config_path: Path | None, process: str, url: str | None,
     return stack, ctl
 
 
-@controller.command()
-@click.argument("proposal_id", type=int)
-@_db_option
-@_approver_option
-@_process_option
-@_config_option
-@_url_option
-@click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
-def approve(proposal_id: int, db: Path, approver: str, process: str, config_path: Path | None, url: str,
-            timeout_s: float) -> None:
-    """Apply a pending proposal to the process (inside the configured limits) and record who approved it."""
+def _written_proposal_options(command: Any) -> Any:
+    """Options of the commands that write a recorded proposal to the process (approve, revert)."""
+    for option in reversed((click.argument("proposal_id", type=int), _db_option, _approver_option, _process_option,
+                            _config_option, _url_option,
+                            click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0,
+                                         show_default=True))):
+        command = option(command)
+    return command
+
+
+def _write_through(db: Path, config_path: Path | None, process: str, url: str, timeout_s: float,
+                   action: Any) -> Any:
+    """Run `action(controller)` on the recorded proposals, connected to the process at `url`."""
     _quiet_asyncua()
     stack, ctl = _restored(db, config_path, process, url, timeout_s)
     with stack:
-        done = ctl.approve(proposal_id, approver)
+        return action(ctl)
+
+
+@controller.command()
+@_written_proposal_options
+def approve(proposal_id: int, db: Path, approver: str, process: str, config_path: Path | None, url: str,
+            timeout_s: float) -> None:
+    """Apply a pending proposal to the process (inside the configured limits) and record who approved it."""
+    done = _write_through(db, config_path, process, url, timeout_s, lambda ctl: ctl.approve(proposal_id, approver))
     click.echo(f"#{done.id} applied by {approver}: " + _format_changes(done.as_record()["changes"]))
 
 
@@ -260,20 +270,11 @@ def reject(proposal_id: int, db: Path, approver: str, reason: str, process: str,
 
 
 @controller.command()
-@click.argument("proposal_id", type=int)
-@_db_option
-@_approver_option
-@_process_option
-@_config_option
-@_url_option
-@click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
+@_written_proposal_options
 def revert(proposal_id: int, db: Path, approver: str, process: str, config_path: Path | None, url: str,
            timeout_s: float) -> None:
     """Write back the values an applied proposal replaced (recorded as a revert)."""
-    _quiet_asyncua()
-    stack, ctl = _restored(db, config_path, process, url, timeout_s)
-    with stack:
-        done = ctl.revert(proposal_id, approver)
+    done = _write_through(db, config_path, process, url, timeout_s, lambda ctl: ctl.revert(proposal_id, approver))
     click.echo(f"#{done.id} reverts #{proposal_id}: " + _format_changes(done.as_record()["changes"]))
 
 
