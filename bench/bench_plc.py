@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from inspection.outputs import modbus, opcua, s7
-from inspection.outputs.plc_sim import ModbusSim, OpcUaSim, PlcSim, S7Sim, make_sim
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.simulation.plc import ModbusSim, OpcUaSim, PlcSim, S7Sim, make_sim
 
 IMAGE = np.zeros((8, 8), np.uint8)
 

@@ -18,12 +18,12 @@ import click
 
 from inspection.config import StationConfig, load_station_config
 from inspection.demo import PRODUCTS, demo_config_path
+from inspection.domain.types import Inspection
 from inspection.errors import StationError
 from inspection.extras import EXTRA_OF, missing_extra
-from inspection.pipeline import RunSummary, Station
-from inspection.plugin_cli import RegistryChoice
-from inspection.store import Store
-from inspection.types import Inspection
+from inspection.records.store import Store
+from inspection.runtime.pipeline import Station
+from inspection.runtime.stats import RunSummary
 
 __all__ = ["main", "station"]
 
@@ -35,10 +35,9 @@ LAZY_COMMANDS: dict[str, str] = {
     "cameras": "inspection.camera.cli:cameras",
     "snap": "inspection.camera.cli:snap",
     "record": "inspection.camera.cli:record",
-    "plc-sim": "inspection.outputs.cli:plc_sim",
-    "bench": "inspection.runtime.cli:bench",
-    "twin": "inspection.process.cli:twin",
-    "controller": "inspection.process.cli:controller",
+    "plc-sim": "inspection.simulation.plc_cli:plc_sim",
+    "twin": "inspection.simulation.cli:twin",
+    "controller": "inspection.simulation.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
     "adapters": "inspection.plugin_cli:adapters_command",
@@ -134,7 +133,7 @@ def print_summary(summary: RunSummary, db_path: Path) -> None:
     click.echo(f"  error      {s['error']}   (fail-safe verdicts: {s['failsafe']})")
     if s["review"]:
         click.echo(f"  review     {s['review']}")
-    click.echo(f"  yield      {s['yield_pct']:.1f} %")
+    click.echo("  yield      " + ("—" if s["yield_pct"] is None else f"{s['yield_pct']:.1f} %"))
     click.echo(f"  fps        {s['fps']:.2f}")
     click.echo(f"  latency    p50 {s['latency_p50_ms']:.1f} ms   p95 {s['latency_p95_ms']:.1f} ms   "
                f"p99 {s['latency_p99_ms']:.1f} ms")
@@ -224,41 +223,12 @@ def demo(ctx: click.Context, product: str, headless: bool, once: bool, loop: boo
 
 
 @station.command("export")
-@click.option("--db", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The station's SQLite file (verdict log → CSV).")
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV file (with --db); exported model file (with --model, default beside the model).")
+@click.option("--db", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="The station's SQLite file.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV file to write.")
 @click.option("--verdict", type=click.Choice(["PASS", "FAIL", "ERROR", "REVIEW"]), help="Only this verdict.")
-@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YOLO .pt model to convert (model mode).")
-@click.option("--format", "fmt", type=RegistryChoice("detector", hook="export_from_onnx"), default="onnx",
-              show_default=True, help="Model mode: target format (every installed backend with an export hook).")
-@click.option("--imgsz", type=click.IntRange(32, 4096), help="Model mode: input size (default: as trained).")
-@click.option("--int8", is_flag=True, help="Model mode: also make an INT8 model, kept only within --tolerance.")
-@click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Model mode: recipe images to calibrate INT8 on (and to verify the export on).")
-@click.option("--golden", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Model mode: golden set for the INT8 accuracy gate (default: the calibration images).")
-@click.option("--tolerance", type=click.FloatRange(0.0, 1.0), default=0.02, show_default=True,
-              help="Model mode: max F1 drop of INT8 vs FP32 on the golden set.")
-@click.option("--dynamic-batch", is_flag=True,
-              help="Model mode: variable batch, so the runtime can batch frames of several cameras/tiles.")
-def export_csv(db: Path | None, out: Path | None, verdict: str | None, model: Path | None, fmt: str,
-               imgsz: int | None, int8: bool, calibration: Path | None, golden: Path | None,
-               tolerance: float, dynamic_batch: bool) -> None:
-    """Export the verdict log to CSV (--db), or convert a model to ONNX/OpenVINO and verify it (--model)."""
-    if db is None:
-        if model is None:
-            raise click.UsageError("give --db DB --out FILE.csv (verdict log) or --model MODEL.pt (model export)")
-        from inspection.backends.export import export_model
-
-        report = export_model(model, fmt, imgsz=imgsz, out=out, samples=calibration, int8=int8,
-                              calibration=calibration, golden=golden, tolerance=tolerance, dynamic=dynamic_batch)
-        for line in report.lines():
-            click.echo(line)
-        return
-    if out is None:
-        raise click.UsageError("--db needs --out FILE.csv")
+def export_csv(db: Path, out: Path, verdict: str | None) -> None:
+    """Export the verdict log to CSV. (Model export is `station export-model`, from the training package.)"""
     with Store(db) as store:
         rows = store.export_csv(out, "verdict = ?" if verdict else None, [verdict] if verdict else None)
     click.echo(f"wrote {rows} parts to {out}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from inspection.store import Store
+from inspection.records.store import Store
 
 __all__ = ["labels"]
 

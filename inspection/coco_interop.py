@@ -31,10 +31,10 @@ import cv2
 import numpy as np
 import yaml
 
+from inspection.domain.types import Box
 from inspection.errors import DataError
-from inspection.labels import Label
-from inspection.store import Store
-from inspection.types import Box
+from inspection.records.labels import Label
+from inspection.records.store import Store
 
 __all__ = [
     "CocoDataset",
@@ -369,8 +369,8 @@ def export_review_queue(store: Store, out: Path | str, statuses: Sequence[str] =
                         url_prefix: str = "/data/local-files/?d=") -> ExportReport:
     """The samples with these review statuses (default: the queue), with the model's detections as
     pre-annotations and any labels a person already made."""
-    from inspection.labels import LabelBook
-    from inspection.samples import ensure_samples_table
+    from inspection.records.labels import LabelBook
+    from inspection.records.samples import ensure_samples_table
 
     ensure_samples_table(store)
     book = LabelBook(store)

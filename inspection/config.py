@@ -78,7 +78,7 @@ class StoreConfig(StrictModel):
 
 
 class SamplePolicy(StrictModel):
-    """Which parts the station keeps for review and retraining (see inspection.samples)."""
+    """Which parts the station keeps for review and retraining (see inspection.records.samples)."""
 
     enabled: bool = Field(True, description="keep samples at all")
     keep_failures: bool = Field(True, description="keep every failed part")

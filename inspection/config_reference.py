@@ -14,7 +14,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from inspection.config import StationConfig, StoreConfig
-from inspection.recipe import ClassRule, Recipe, RegionOfInterest
+from inspection.domain.recipe import ClassRule, Recipe, RegionOfInterest
 from inspection.registry import ADAPTERS
 
 __all__ = ["config_reference", "reference_command"]

@@ -19,9 +19,9 @@ from typing import Literal
 
 import numpy as np
 
-from inspection.auth import User
+from inspection.domain.permissions import User
 from inspection.errors import StoreError
-from inspection.store import Store
+from inspection.records.store import Store
 
 __all__ = [
     "NELSON_RULES",
@@ -199,7 +199,7 @@ def freeze_limits(store: Store, kind: ChartKind, from_s: float, to_s: float, sub
     beyond 3σ of the trial limits (assignable causes; up to three rounds), and store it.
 
     Freezing limits changes how every later part is judged: engineers only ("configure"), audited."""
-    from inspection.audit import Operations
+    from inspection.people.audit import Operations
 
     Operations(store).authorize(user, "configure", {"spc_limits": kind, "from_s": from_s, "to_s": to_s,
                                                     "subgroup_size": subgroup_size})

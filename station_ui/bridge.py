@@ -19,8 +19,8 @@ from collections import deque
 
 from PyQt6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, QTimer, pyqtSignal
 
-from inspection.spc import LiveCounters
-from inspection.types import Inspection
+from inspection.domain.types import Inspection
+from inspection.records.spc import LiveCounters
 
 __all__ = ["ALARM_TITLES", "AlarmLogHandler", "PipelineBridge", "alarm_kind_for"]
 

@@ -4,7 +4,7 @@ It reads the process controller's tables (`process_parts`, `process_changes`, wr
 into the same SQLite file). Approve / Reject (pending proposals) and Revert (an applied change) are
 forwarded to the live controller of the station this console runs (`Station.feedback.controller`, there
 while the station is running or paused with a `process:` section) through
-`inspection.approvals.decide_proposal` with the logged-in user: the core checks the role (`controller`:
+`inspection.people.approvals.decide_proposal` with the logged-in user: the core checks the role (`controller`:
 engineers), writes the audit log and refuses what is not allowed; the panel shows the core's message.
 Keys: Alt+A approve, Alt+J reject, Alt+V revert (tables take ↑/↓, Tab moves between them).
 """
@@ -30,34 +30,24 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.approvals import decide_proposal
-from inspection.audit import Operations
-from inspection.auth import User
+from inspection.domain.permissions import User
 from inspection.errors import StationError
-from inspection.store import Store
+from inspection.people.approvals import decide_proposal
+from inspection.people.audit import Operations
+from inspection.process.store import parameters_in_force, recent_proposals
+from inspection.records.store import Store
 from station_ui.theme import show_message
 
 if TYPE_CHECKING:
     from inspection.process.controller import Controller
 
-__all__ = ["ControllerView", "pending_proposals"]
+__all__ = ["ControllerView"]
 
 _COLUMNS = ("#", QT_TRANSLATE_NOOP("ControllerView", "Created"), QT_TRANSLATE_NOOP("ControllerView", "Kind"),
             QT_TRANSLATE_NOOP("ControllerView", "Status"), QT_TRANSLATE_NOOP("ControllerView", "Changes"),
             QT_TRANSLATE_NOOP("ControllerView", "Why"), QT_TRANSLATE_NOOP("ControllerView", "Approver"))
 NO_CONTROLLER = ("no live controller in this console: start the station with a `process:` section (approve while it "
                  "runs or is paused), or use `station controller approve|reject|revert ID --db …`")
-
-
-def _has_table(store: Store, name: str) -> bool:
-    return bool(store.query("select 1 from sqlite_master where type = 'table' and name = ?", [name]))
-
-
-def pending_proposals(store: Store) -> int:
-    """Number of controller proposals waiting for approval (0 when the controller never ran here)."""
-    if not _has_table(store, "process_changes"):
-        return 0
-    return int(store.query("select count(*) as n from process_changes where status = 'pending'")[0]["n"])
 
 
 def _changes_text(raw: str | None) -> str:
@@ -138,18 +128,17 @@ class ControllerView(QWidget):
             self.status.setText(self.tr("Process controller: verdict database not available."))
             return
         try:
-            if not _has_table(self.store, "process_changes"):
+            proposals = recent_proposals(self.store)
+            if proposals is None:
                 self.status.setText(self.tr("Process controller: not running on this station (no process tables in "
                                     "the log). Start it with `station controller`."))
                 return
-            self.proposals = self.store.query("select * from process_changes order by id desc limit 500")
-            params = self.store.query("select parameters from process_parts where parameters is not null "
-                                      "order by id desc limit 1") if _has_table(self.store, "process_parts") else []
+            self.proposals = proposals
+            values = parameters_in_force(self.store)
         except StationError as exc:
             self.status.setText(str(exc))
             return
-        if params:
-            values = json.loads(params[0]["parameters"])
+        if values:
             self.parameters.setText(self.tr("Parameters in force: ")
                                     + ",  ".join(f"{k} = {v:g}" for k, v in values.items()))
         self.pending_rows = [p for p in self.proposals if p["status"] == "pending"]

@@ -30,12 +30,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.audit import Operations, OverrideRequest
-from inspection.auth import User
+from inspection.domain.permissions import User
+from inspection.domain.types import VerdictStatus
 from inspection.errors import StationError
-from inspection.history import HistoryFilter, detections_of, export_csv, search
-from inspection.store import heatmap_path
-from inspection.types import VerdictStatus
+from inspection.people.audit import Operations, OverrideRequest
+from inspection.records.history import HistoryFilter, detections_of, export_csv, search
+from inspection.records.store import heatmap_path
 from station_ui.widgets import FrameView, Overlay
 
 __all__ = ["HistoryView", "OverrideDialog", "ReviewView"]
@@ -151,8 +151,7 @@ class HistoryView(QWidget):
             return
         try:
             self.rows = search(ops.store, self.current_filter())
-            classes = [r["class_name"] for r in ops.store.query(
-                "select distinct class_name from detections order by class_name limit 200")]
+            classes = ops.store.classes_seen()
         except (StationError, ValueError) as exc:
             self.message.setText(str(exc))
             return

@@ -30,8 +30,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.labels import Label
-from inspection.types import Box
+from inspection.domain.types import Box
+from inspection.records.labels import Label
 
 __all__ = ["LabelCanvas", "LabelEditor", "numpy_to_qimage"]
 

@@ -1,4 +1,4 @@
-"""Log-in dialog (user + PIN/password) and the admin's account list. Checks happen in inspection.auth."""
+"""Log-in dialog (user + PIN/password) and the admin's account list. Checks happen in inspection.domain.permissions."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.auth import Accounts, Role, User
+from inspection.domain.permissions import Role, User
 from inspection.errors import StationError
+from inspection.people.accounts import Accounts
 
 __all__ = ["LoginDialog", "UsersDialog"]
 

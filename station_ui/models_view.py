@@ -1,8 +1,8 @@
 """Models tab: the model registry per product, the promotion gate's decision, promote and roll back.
 
 Display and forward only. The list is `ModelRegistry.list()`; the gate's decision for the selected model is
-`inspection.approvals.gate_decision` (the registry's own gate); Promote and Roll back call
-`inspection.approvals.promote_model` / `rollback_model` with the logged-in user, so the core checks the role,
+`inspection.people.approvals.gate_decision` (the registry's own gate); Promote and Roll back call
+`inspection.people.approvals.promote_model` / `rollback_model` with the logged-in user, so the core checks the role,
 writes the audit log and refuses what the gate blocks. A refusal shows the core's message unchanged.
 Keys: Alt+P promote, Alt+B roll back, Alt+R refresh; the table takes ↑/↓.
 """
@@ -26,11 +26,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.approvals import gate_decision, promote_model, rollback_model
-from inspection.audit import Operations
-from inspection.auth import User
+from inspection.domain.permissions import User
 from inspection.errors import StationError
-from inspection.model_registry import ModelRecord, ModelRegistry
+from inspection.models.registry import ModelRecord, ModelRegistry
+from inspection.people.approvals import gate_decision, promote_model, rollback_model
+from inspection.people.audit import Operations
 from station_ui.theme import show_message
 
 __all__ = ["ModelsView"]

@@ -1,7 +1,7 @@
 """Review queue (engineer role): kept samples sorted by value, with accept / reject / relabel.
 
 Keys: A accept · R reject · E edit labels (relabel) · G toggle golden · ↑/↓ move through the queue.
-Every decision goes through `inspection.labels.LabelBook`, which checks the role and records who/when.
+Every decision goes through `inspection.records.labels.LabelBook`, which checks the role and records who/when.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.auth import AccessDenied, User, require
-from inspection.labels import Label, LabelBook
-from inspection.samples import SampleKeeper
-from inspection.types import Box
+from inspection.domain.permissions import AccessDenied, User, require
+from inspection.records.labels import Label, LabelBook
+from inspection.records.samples import SampleKeeper
 from station_ui.label_editor import LabelEditor
 from station_ui.train_dialog import TrainDialog
 
@@ -127,7 +126,7 @@ class ReviewPanel(QWidget):
         sample_id = self.selected_sample()
         if sample_id is None:
             return
-        golden = self.keeper.store.query("select golden from samples where id = ?", [sample_id])[0]["golden"]
+        golden = self.keeper.sample(sample_id)["golden"]
         self._guard(lambda: self.book.set_golden(sample_id, self.user, not golden),  # type: ignore[arg-type]
                     f"sample {sample_id} {'removed from' if golden else 'added to'} the golden set")
 
@@ -159,7 +158,7 @@ class ReviewPanel(QWidget):
         sample_id = self.selected_sample()
         if sample_id is None:
             return
-        row = self.keeper.store.query("select image_path from samples where id = ?", [sample_id])[0]
+        row = self.keeper.sample(sample_id)
         image = cv2.imread(row["image_path"], cv2.IMREAD_UNCHANGED)
         if image is None:
             self.message.setText(f"image of sample {sample_id} is missing: {row['image_path']}")
@@ -169,7 +168,4 @@ class ReviewPanel(QWidget):
 
     def _model_labels(self, sample_id: int) -> list[Label]:
         """Before review, show what the model found as the starting point for relabelling."""
-        rows = self.keeper.store.query(
-            "select d.* from detections d join samples s on s.inspection_id = d.inspection_id "
-            "where s.id = ? and d.counted = 1", [sample_id])
-        return [Label(r["class_name"], Box(r["x1"], r["y1"], r["x2"], r["y2"])) for r in rows]
+        return [Label(d.class_name, d.box) for d in self.keeper.model_detections(sample_id)]

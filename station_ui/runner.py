@@ -17,9 +17,9 @@ from pathlib import Path
 from PyQt6.QtCore import QCoreApplication
 
 from inspection.config import StationConfig
+from inspection.domain.recipe import load_recipe
 from inspection.errors import StationError
-from inspection.pipeline import Listener, Station
-from inspection.recipe import load_recipe
+from inspection.runtime.pipeline import Listener, Station
 
 __all__ = ["RunnerState", "StationRunner"]
 

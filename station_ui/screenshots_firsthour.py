@@ -95,8 +95,8 @@ def take(out: Path) -> list[Path]:
 def _spc_rules(app, work: Path, out: Path) -> Path:  # type: ignore[no-untyped-def]
     import numpy as np
 
-    from inspection.store import Store
-    from inspection.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
+    from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
+    from inspection.records.store import Store
     from station_ui.spc_view import SpcView
 
     store = Store(work / "spc.db")
@@ -113,7 +113,7 @@ def _spc_rules(app, work: Path, out: Path) -> Path:  # type: ignore[no-untyped-d
             store.record(Inspection(Frame(np.zeros((8, 8), np.uint8), "cam0", seq, t0 + g * 540 + k * 27), dets,
                                     verdict, dets, StageTimings(latency_ms=10.0)))
             seq += 1
-    from inspection.auth import Role, User
+    from inspection.domain.permissions import Role, User
     from inspection.spc_rules import freeze_limits
 
     qe = User("qe", Role.ENGINEER)

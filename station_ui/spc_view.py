@@ -1,6 +1,6 @@
 """SPC charts (pyqtgraph): p- or u-chart with control limits and Nelson rules, Pareto, trend per class.
 
-Everything is computed by `inspection.spc` / `inspection.spc_rules` from the verdict log; this only draws
+Everything is computed by `inspection.records.spc` / `inspection.spc_rules` from the verdict log; this only draws
 it. Limits are frozen from a baseline (the span chosen when "Freeze limits" is pressed) and stored; every
 point that breaks a rule is drawn red with the rule numbers above it; time axes read as clock times.
 """
@@ -28,12 +28,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.auth import AccessDenied, User
+from inspection.domain.permissions import AccessDenied, User
 from inspection.errors import StoreError
-from inspection.spc import ClassTrend, ParetoBar, PChart, class_trends, p_chart, pareto
+from inspection.records.spc import ClassTrend, ParetoBar, PChart, class_trends, p_chart, pareto
+from inspection.records.store import Store
 from inspection.spc_rules import ChartKind, ControlChart, active_limits, attribute_chart, chart_csv, freeze_limits
 from inspection.spc_rules import subgroups as spc_subgroups
-from inspection.store import Store
 
 __all__ = ["SpcView", "TimeAxis"]
 
@@ -202,9 +202,8 @@ class SpcView(QWidget):
     def _bucket_s(self, since: float | None) -> float:
         """About 24 points over the data shown, in whole minutes once the span allows it."""
         assert self.store is not None
-        row = self.store.query("select min(timestamp_s) as a, max(timestamp_s) as b from inspections "
-                               "where timestamp_s >= ?", [since or 0.0])[0]
-        span = (row["b"] - row["a"]) if row["a"] is not None else 0.0
+        first_last = self.store.time_span(since or 0.0)
+        span = (first_last[1] - first_last[0]) if first_last is not None else 0.0
         bucket = max(1.0, span / 24.0)
         return bucket if bucket < 60.0 else 60.0 * round(bucket / 60.0)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import logging
 import os
-import sqlite3
 import time
 from pathlib import Path
 
@@ -34,18 +33,20 @@ from PyQt6.QtWidgets import (
 )
 
 from inspection.aoi.report import refdes_lines
-from inspection.audit import Operations
-from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
 from inspection.config import StationConfig
+from inspection.domain.permissions import AccessDenied, Role, User, allowed, require
+from inspection.domain.recipe import Recipe, load_recipe
+from inspection.domain.types import Inspection
 from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
-from inspection.history import find_inspection
-from inspection.model_registry import ModelRegistry
-from inspection.recipe import Recipe, load_recipe
-from inspection.samples import SampleKeeper
-from inspection.store import Store
-from inspection.types import Inspection
+from inspection.models.registry import ModelRegistry
+from inspection.people.accounts import Accounts
+from inspection.people.audit import Operations
+from inspection.process.store import pending_proposals
+from inspection.records.history import find_inspection
+from inspection.records.samples import SampleKeeper
+from inspection.records.store import Store
 from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, alarm_kind_for
-from station_ui.controller_view import ControllerView, pending_proposals
+from station_ui.controller_view import ControllerView
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.language_menu import language_button
 from station_ui.login import LoginDialog, UsersDialog
@@ -278,8 +279,7 @@ class MainWindow(QMainWindow):
             self._store = Store(self.db_path, timeout_s=self._ui_db_timeout_s)
             self.ops = Operations(self._store)
             self.accounts = Accounts(self._store)
-            rows = self._store.query("select max(id) as m from events")
-            self._last_event_id = rows[0]["m"] or 0
+            self._last_event_id = self._store.last_event_id()
         except StationError as exc:
             self._store, self.ops, self.accounts = None, None, None
             self.raise_alarm("database", f"history, SPC and overrides unavailable: {exc}")
@@ -293,7 +293,7 @@ class MainWindow(QMainWindow):
             if (root / "registry.db").is_file():  # viewing must not create a registry folder
                 try:
                     self._registry = ModelRegistry(root)
-                except (StationError, OSError, sqlite3.Error) as exc:
+                except (StationError, OSError) as exc:
                     self.notify(f"model registry {root} unavailable: {exc}")
         return self._registry
 
@@ -528,8 +528,7 @@ class MainWindow(QMainWindow):
             self._open_store()
             return
         try:
-            rows = self._store.query("select * from events where id > ? and (level in ('alarm', 'error') or "
-                                     "kind like 'controller_proposal%') order by id", [self._last_event_id or 0])
+            rows = self._store.alarms_since(self._last_event_id or 0)
         except StoreError:
             return  # the next poll retries; a locked database is also reported by the pipeline
         for row in rows:
@@ -582,8 +581,7 @@ class MainWindow(QMainWindow):
         station = self.runner.station if self.runner is not None else None
         if station is not None and station.detector is not None:
             return tuple(station.detector.class_names)
-        stored = [r["class_name"] for r in self._store.query("select distinct class_name from detections")] \
-            if self._store is not None else []
+        stored = self._store.classes_seen() if self._store is not None else []
         return tuple(dict.fromkeys([*recipe.classes, *stored])) or ("defect",)
 
     # --- look and layout ---------------------------------------------------------------------------

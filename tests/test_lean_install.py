@@ -28,10 +28,10 @@ _VERDICTS = """
 import json, sys, cv2
 from inspection.config import load_station_config
 from inspection.demo import DEMO_DIR, demo_config_path
-from inspection.judge import Judge
-from inspection.recipe import load_recipe
+from inspection.domain.judge import Judge
+from inspection.domain.recipe import load_recipe
 from inspection.registry import create_adapter
-from inspection.types import Frame
+from inspection.domain.types import Frame
 product = sys.argv[1]
 config = load_station_config(demo_config_path(product))
 recipe = load_recipe(config.recipe)
@@ -75,7 +75,7 @@ def test_the_lean_install_has_no_training_stack_and_no_qt(lean: dict[str, object
         result = _run([str(lean["python"]), "-c", f"import {module}"], 60)
         assert result.returncode != 0 and "No module named" in result.stderr, module
     started = time.perf_counter()
-    result = _run([str(lean["python"]), "-c", "import inspection.cli, inspection.pipeline"], 120)
+    result = _run([str(lean["python"]), "-c", "import inspection.cli, inspection.runtime.pipeline"], 120)
     assert result.returncode == 0, result.stderr
     print(f"lean: import inspection.cli + pipeline {time.perf_counter() - started:.2f} s (fresh process)")
     # Every core module imports without torch, except the torch network module the torch runtime loads lazily.

@@ -24,16 +24,16 @@ import cv2
 import yaml
 
 from inspection.coco_interop import read_coco
+from inspection.domain.images import image_files
+from inspection.domain.types import Box
 from inspection.errors import DataError
-from inspection.labels import Label, LabelBook
-from inspection.samples import ensure_samples_table
-from inspection.store import Store
-from inspection.types import Box
+from inspection.records.labels import Label, LabelBook
+from inspection.records.samples import ensure_samples_table
+from inspection.records.store import Store
 
 __all__ = ["DatasetVersion", "ImportReport", "build_dataset_version", "import_coco", "import_yolo"]
 
 Task = Literal["detect", "segment"]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +215,7 @@ def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[
         names_raw = raw.get("names")
         names = [names_raw[k] for k in sorted(names_raw)] if isinstance(names_raw, dict) else list(names_raw or [])
     report = ImportReport(problems=[])
-    for image_path in sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+    for image_path in image_files(data_dir, recursive=True):
         label_path = Path(str(image_path.with_suffix(".txt")).replace("/images/", "/labels/"))
         image = cv2.imread(str(image_path))
         if image is None:

@@ -20,10 +20,10 @@ import cv2
 
 from inspection.config import load_station_config
 from inspection.demo import DEMO_DIR, demo_config_path
-from inspection.judge import Judge
-from inspection.recipe import load_recipe
+from inspection.domain.judge import Judge
+from inspection.domain.recipe import load_recipe
+from inspection.domain.types import Frame
 from inspection.registry import create_adapter
-from inspection.types import Frame
 
 TOLERANCE = 1e-3
 """Largest confidence difference allowed between the original and the exported model on a demo part."""
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-export", action="store_true", help="only compare the files already there")
     args = parser.parse_args(argv)
-    from inspection.anomaly.export import export_anomaly
-    from inspection.backends.export import export_model
+    from training.anomaly_export import export_anomaly
+    from training.export import export_model
 
     models = DEMO_DIR / "models"
     if not args.no_export:

@@ -98,7 +98,7 @@ def _offline(threads: int) -> None:
     os.environ.setdefault("YOLO_VERBOSE", "True")  # epoch progress in the training log
     os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     try:
-        from inspection.offline import ensure_offline
+        from inspection.inference.offline import ensure_offline
 
         ensure_offline()
     except ImportError:  # the core is not importable (e.g. a bare training checkout)

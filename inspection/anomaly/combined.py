@@ -24,10 +24,10 @@ import numpy as np
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from inspection.config import AdapterOptions, format_validation_error
-from inspection.detector import Detector, DetectorOutput
+from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError
+from inspection.inference import Detector, DetectorOutput
 from inspection.registry import adapter_module, create_adapter
-from inspection.types import Box, Detection, Frame
 
 __all__ = ["CombinedDetector", "Options", "create", "drop_explained"]
 

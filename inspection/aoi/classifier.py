@@ -66,9 +66,10 @@ class JointFeatures:
         except ImportError as exc:  # the lean install: the joint classifier runs on torch only
             raise needs_train("the AOI joint classifier", exc, None) from None
 
+        from inspection.inference.torch_runtime import set_threads
+
         self._torch = torch
-        if threads is not None:
-            torch.set_num_threads(threads)
+        set_threads(threads)  # the same torch settings as every other torch model on the station
         self.imgsz = imgsz
         self.model = _load_backbone()
         self._lock = threading.Lock()

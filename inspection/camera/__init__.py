@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from inspection.types import Frame, FrameFailure
+from inspection.domain.types import Frame, FrameFailure
 
 __all__ = ["Camera", "CameraBase", "EndOfStream"]
 

@@ -69,8 +69,8 @@ def cameras(config_path: Path | None) -> None:
               help="Give up when no frame comes within this time.")
 def snap(config_path: Path | None, camera_id: str | None, output: Path, timeout_s: float) -> None:
     """Save one frame from the configured camera."""
+    from inspection.domain.types import Frame
     from inspection.registry import create_adapter
-    from inspection.types import Frame
 
     options = camera_options(config_path, camera_id, any_kind=True)
     with create_adapter("camera", options) as camera:
@@ -85,7 +85,7 @@ def snap(config_path: Path | None, camera_id: str | None, output: Path, timeout_
 
 
 def _first_frame(camera: Any, timeout_s: float) -> Any:
-    from inspection.types import Frame
+    from inspection.domain.types import Frame
 
     deadline = time.monotonic() + timeout_s
     last = None

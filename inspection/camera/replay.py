@@ -22,12 +22,12 @@ from pydantic import Field
 from inspection.camera import CameraBase, EndOfStream
 from inspection.camera.recording import RecordEntry, is_recording, read_recording, schedule_offsets
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.images import IMAGE_SUFFIXES, image_files
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import CameraError, StationError
-from inspection.types import Frame, FrameFailure
 
-__all__ = ["IMAGE_SUFFIXES", "Options", "ReplayCamera", "create"]
+__all__ = ["Options", "ReplayCamera", "create"]
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v"})
 
 
@@ -68,7 +68,7 @@ class ReplayCamera(CameraBase):
         if path.is_dir() and is_recording(path):
             self._open_recording(path)
         elif path.is_dir():
-            self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self._files = image_files(path)
             if not self._files:
                 raise CameraError(
                     f"replay camera {self.camera_id!r}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}"

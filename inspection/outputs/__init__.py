@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from inspection.types import Inspection
+from inspection.domain.types import Inspection
 
 __all__ = ["RejectOutput"]
 

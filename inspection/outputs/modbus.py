@@ -255,6 +255,6 @@ SIMULATOR_PORT = 5020
 
 def simulator(smap: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
     """A real modbus server standing in for the PLC (`station plc-sim --protocol modbus`)."""
-    from inspection.outputs.plc_sim import ModbusSim
+    from inspection.simulation.plc import ModbusSim
 
     return ModbusSim(smap, host, port)

@@ -251,6 +251,6 @@ SIMULATOR_PORT = 1102
 
 def simulator(smap: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
     """A real s7 server standing in for the PLC (`station plc-sim --protocol s7`)."""
-    from inspection.outputs.plc_sim import S7Sim
+    from inspection.simulation.plc import S7Sim
 
     return S7Sim(smap, host, port)

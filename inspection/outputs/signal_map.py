@@ -22,8 +22,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from inspection.config import StrictModel, read_yaml, validate_model
+from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import ConfigError
-from inspection.types import Inspection, VerdictStatus
 
 __all__ = [
     "MAPS_DIR",

@@ -26,12 +26,12 @@ from typing import Any, ClassVar
 from pydantic import Field, PrivateAttr, model_validator
 
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.types import Inspection
 from inspection.errors import OutputError
 from inspection.outputs.handshake import Edges, Handshake
 from inspection.outputs.link import LinkError, PlcLink, Value
 from inspection.outputs.signal_map import SignalMap, default_map, load_signal_map
 from inspection.outputs.tracking import PartTracker, TrackingOptions
-from inspection.types import Inspection
 
 __all__ = ["AlarmListener", "PlcOptions", "PlcOutput", "PlcStats", "Undelivered"]
 

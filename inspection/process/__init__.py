@@ -14,7 +14,10 @@ from typing import Protocol, runtime_checkable
 
 from inspection.errors import OutputError
 
-__all__ = ["ParameterInfo", "ProcessError", "ProcessPort", "WriteRejected"]
+__all__ = ["NAMESPACE", "ParameterInfo", "ProcessError", "ProcessPort", "WriteRejected"]
+
+NAMESPACE = "urn:inspection-station:process-twin"
+"""OPC UA namespace of the process parameters (the twin serves it; `kind: opcua` reads it by default)."""
 
 
 class ProcessError(OutputError):

@@ -31,15 +31,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from inspection.backends.detector import Prepared, StagedDetector
 from inspection.camera import Camera, EndOfStream
-from inspection.detector import Detector, DetectorOutput
+from inspection.domain.judge import Judge
+from inspection.domain.types import Frame, FrameFailure, Inspection
 from inspection.errors import CameraError, StationError, StoreError
-from inspection.judge import Judge
+from inspection.inference import Detector, DetectorOutput, Prepared, StagedDetector
 from inspection.outputs import RejectOutput
-from inspection.runtime.stats import StageStats
-from inspection.store import Store
-from inspection.types import Frame, FrameFailure, Inspection, StageTimings
+from inspection.records.store import Store
+from inspection.runtime.stats import RunSummary, StageStats
+from inspection.runtime.verdicts import failsafe_inspection, judged_inspection, timed_judgement
 
 __all__ = ["Runtime", "RuntimeOptions", "SourceSpec"]
 
@@ -105,7 +105,7 @@ class _Unstaged:
 class _Shared:
     """What the stages share, apart from the queues."""
 
-    summary: Any  # inspection.pipeline.RunSummary (not imported: the pipeline imports this module)
+    summary: RunSummary
     acquired: int = 0
 
 
@@ -153,7 +153,7 @@ class Runtime:
         """Stop acquiring; parts in flight still get their verdicts (thread-safe, signal-safe)."""
         self._stopping.set()
 
-    def run(self, summary: Any, max_parts: int | None = None) -> Any:
+    def run(self, summary: RunSummary, max_parts: int | None = None) -> RunSummary:
         self._shared = _Shared(summary)
         started = time.perf_counter()
         workers = self._workers = [self._thread(self._prepare_loop, "prepare"),
@@ -307,9 +307,7 @@ class Runtime:
             assert prepared is not None
             try:
                 out = self.staged.finish(prepared)
-                t0 = time.perf_counter()
-                judgement = self.judge.judge(out.detections)
-                judge_ms = (time.perf_counter() - t0) * 1000.0
+                judgement, judge_ms = timed_judgement(self.judge, out)
             except Exception as exc:
                 self._error(part, exc)
                 continue
@@ -318,13 +316,12 @@ class Runtime:
             if not self._claim(part):
                 self.stats.count("late_result_discarded")
                 continue
-            verdict = judgement.verdict
-            if time.perf_counter() > part.deadline:
-                verdict = self.judge.failsafe("deadline", self._deadline_message(part))
+            late = self._deadline_message(part) if time.perf_counter() > part.deadline else None
+            if late is not None:
                 self.stats.count("failsafe:deadline")
-            timings = StageTimings(part.acquire_ms, out.preprocess_ms, out.infer_ms, out.postprocess_ms, judge_ms)
-            self._emit(part, Inspection(part.item, out.detections, verdict, judgement.defects, timings,
-                                        self.judge.recipe.name, self.model_id, heatmap=out.heatmap))
+            assert isinstance(part.item, Frame)
+            self._emit(part, judged_inspection(self.judge, part.item, out, judgement, judge_ms, self.model_id,
+                                               part.acquire_ms, late))
 
     # --- deadlines and fail-safe verdicts ------------------------------------------------------------------
 
@@ -376,8 +373,7 @@ class Runtime:
             self._emit(part, self._failsafe_inspection(part, code, message))
 
     def _failsafe_inspection(self, part: _Part, code: str, message: str) -> Inspection:
-        return Inspection(part.item, (), self.judge.failsafe(code, message), (),
-                          StageTimings(acquire_ms=part.acquire_ms), self.judge.recipe.name, self.model_id)
+        return failsafe_inspection(self.judge, part.item, code, message, self.model_id, part.acquire_ms)
 
     def _expire_all(self, code: str, message: str) -> None:
         with self._lock:

@@ -18,12 +18,12 @@ from inspection.coco_interop import (
     rle_decode,
     rle_encode,
 )
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from inspection.errors import DataError
-from inspection.labels import LabelBook
-from inspection.recipe import Recipe
-from inspection.samples import SampleKeeper
-from inspection.store import Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.records.labels import LabelBook
+from inspection.records.samples import SampleKeeper
+from inspection.records.store import Store
 
 
 def _mask_a() -> np.ndarray:

@@ -23,7 +23,7 @@ from inspection.doctor import (
     format_report,
     qt_checks,
 )
-from inspection.outputs.plc_sim import ModbusSim, free_port
+from inspection.simulation.plc import ModbusSim, free_port
 
 
 def test_the_issue_s_packages_are_named() -> None:

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from inspection.cli import station
 from inspection.demo.live import live_demo, live_overrides
-from inspection.pipeline import Station
-from inspection.store import Store
+from inspection.records.store import Store
+from inspection.runtime.pipeline import Station
 
 pytestmark = pytest.mark.plc
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspection.auth import AccessDenied, Role, User
+from inspection.domain.permissions import AccessDenied, Role, User
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
 from inspection.errors import StoreError
+from inspection.records.store import Store
 from inspection.spc_rules import (
     active_limits,
     attribute_chart,
@@ -19,8 +21,6 @@ from inspection.spc_rules import (
     nelson_rules,
     subgroups,
 )
-from inspection.store import Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
 
 QE = User("qe", Role.ENGINEER)
 ALTERNATING_SMALL = [0.2, 0.4, 0.3, -0.2, -0.5, -0.4, 0.1, 0.3, 0.2, -0.1, -0.3, -0.2, 0.1, 0.2, 0.1]

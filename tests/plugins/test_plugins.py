@@ -102,7 +102,7 @@ def test_a_fresh_station_process_finds_the_plugin(installed: Path) -> None:
 
 @pytest.mark.plc
 def test_plc_sim_runs_the_plugins_simulator_with_its_default_map(installed: Path) -> None:
-    from inspection.outputs.plc_sim import free_port
+    from inspection.simulation.plc import free_port
 
     port = free_port()
     result = CliRunner().invoke(station, ["plc-sim", "--protocol", "textplc", "--port", str(port),
@@ -115,8 +115,8 @@ def test_plc_sim_runs_the_plugins_simulator_with_its_default_map(installed: Path
 @pytest.mark.plc
 def test_config_validates_and_the_station_writes_verdicts_through_the_plugins(installed: Path,
                                                                               tmp_path: Path) -> None:
-    from inspection.outputs.plc_sim import make_sim
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
+    from inspection.simulation.plc import make_sim
 
     sim = make_sim("textplc")  # the plugin's simulator, with the plugin's default signal map
     path = tmp_path / "station.yaml"

@@ -94,7 +94,7 @@ def test_console_explains_instead_of_qt_s_abort(tmp_path: Path) -> None:
 def test_demo_console_loops_with_plc_and_process_in_process(qtbot, monkeypatch: pytest.MonkeyPatch,
                                                            tmp_path: Path) -> None:
     """`station demo` opens the console on the live demo: the 24 bundled parts go round until it closes."""
-    from inspection.store import Store
+    from inspection.records.store import Store
 
     seen: list[int] = []
 

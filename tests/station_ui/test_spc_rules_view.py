@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from inspection.auth import Role, User
+from inspection.domain.permissions import Role, User
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
+from inspection.records.store import Store
 from inspection.spc_rules import active_limits
-from inspection.store import Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
 from station_ui.spc_view import SpcView
 
 pytestmark = pytest.mark.ui

@@ -9,14 +9,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from inspection.auth import Role, User
 from inspection.cli import station
+from inspection.domain.permissions import Role, User
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from inspection.errors import DataError
-from inspection.labels import LabelBook
-from inspection.recipe import Recipe
-from inspection.samples import SampleKeeper
-from inspection.store import Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.records.labels import LabelBook
+from inspection.records.samples import SampleKeeper
+from inspection.records.store import Store
 from training.dataset_versions import build_dataset_version, import_coco, import_yolo
 
 EVE = User("eve", Role.ENGINEER)

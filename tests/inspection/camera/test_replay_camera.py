@@ -9,8 +9,8 @@ import pytest
 
 from inspection.camera import EndOfStream
 from inspection.camera.replay import Options, ReplayCamera
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import CameraError
-from inspection.types import Frame, FrameFailure
 
 
 def read_all(camera: ReplayCamera) -> list[Frame | FrameFailure]:

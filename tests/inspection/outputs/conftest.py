@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inspection.outputs.plc_sim import ModbusSim, OpcUaSim, S7Sim
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.simulation.plc import ModbusSim, OpcUaSim, S7Sim
 
 # Short timeouts so fail-safe and reconnect paths run in well under a second each.
 FAST = {"timeout_s": 0.3, "connect_timeout_s": 0.5, "heartbeat_period_s": 0.05, "poll_period_s": 0.005,

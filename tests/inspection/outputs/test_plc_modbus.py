@@ -6,8 +6,8 @@ import pytest
 
 from inspection.errors import OutputError
 from inspection.outputs import modbus
-from inspection.outputs.plc_sim import ModbusSim, free_port
 from inspection.outputs.signal_map import default_map
+from inspection.simulation.plc import ModbusSim, free_port
 
 pytestmark = pytest.mark.plc
 

@@ -15,9 +15,9 @@ from inspection.cli import station
 from inspection.config import load_station_config
 from inspection.errors import OutputError, StationError
 from inspection.outputs import RejectOutput, genicam_line
-from inspection.outputs.plc_sim import ModbusSim, free_port
+from inspection.records.store import Store
 from inspection.registry import create_adapter
-from inspection.store import Store
+from inspection.simulation.plc import ModbusSim, free_port
 
 pytestmark = pytest.mark.plc
 
@@ -68,7 +68,7 @@ def test_station_yaml_selects_the_plc_output_and_the_log_keeps_every_part(tmp_pa
 
 @pytest.mark.slow
 def test_real_station_run_sends_every_verdict_to_the_plc(station_yaml, tmp_path, fast) -> None:
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     with ModbusSim() as sim:
         config = load_station_config(station_yaml, overrides={"output": {"kind": "modbus", "port": sim.port, **fast}})
@@ -83,7 +83,7 @@ def test_real_station_run_sends_every_verdict_to_the_plc(station_yaml, tmp_path,
 
 @pytest.mark.slow
 def test_real_station_without_its_plc_stays_up_and_logs_every_part(station_yaml, tmp_path, fast) -> None:
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     port = free_port()  # the PLC is off
     config = load_station_config(station_yaml, overrides={"output": {"kind": "modbus", "port": port, **fast}})
@@ -97,7 +97,7 @@ def test_real_station_without_its_plc_stays_up_and_logs_every_part(station_yaml,
 
 @pytest.mark.slow
 def test_plc_job_change_switches_the_station_recipe(station_yaml, tmp_path, fast, wait_until, tiny_model) -> None:
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     (tmp_path / "job12.yaml").write_text(f"name: board-12\nmodel: {tiny_model}\ndeadline_ms: 60000\n")
     with ModbusSim() as sim:

@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-from inspection.backends import ModelMeta
-from inspection.backends.common import ExportedModelOptions, build_detector, resolve_model, tiling_from
-from inspection.backends.detector import YoloDetector
-from inspection.backends.onnx_backend import OnnxBackend
+from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model, tiling_from
+from inspection.inference.model import ModelMeta
+from inspection.inference.onnx_runtime import OnnxBackend
+from inspection.inference.yolo_detector import YoloDetector
 
 DOCS = "fake_plc_plugin/ortsingle.py"
 
