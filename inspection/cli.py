@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 
+from inspection.adapters.extras import EXTRA_OF, missing_extra
 from inspection.config import StationConfig, load_station_config
 from inspection.demo import PRODUCTS, demo_config_path
 from inspection.domain.types import Inspection
 from inspection.errors import StationError
-from inspection.extras import EXTRA_OF, missing_extra
 from inspection.records.store import Store
 from inspection.runtime.pipeline import Station
 from inspection.runtime.stats import RunSummary
@@ -40,9 +40,9 @@ LAZY_COMMANDS: dict[str, str] = {
     "controller": "inspection.simulation.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
-    "adapters": "inspection.plugin_cli:adapters_command",
-    "doctor": "inspection.doctor_cli:doctor",
-    "labels": "inspection.coco_cli:labels",
+    "adapters": "inspection.adapters.cli:adapters_command",
+    "doctor": "inspection.doctor.cli:doctor",
+    "labels": "inspection.records.coco_cli:labels",
 }
 
 
@@ -216,7 +216,7 @@ def demo(ctx: click.Context, product: str, headless: bool, once: bool, loop: boo
     if not loop:
         run_station(None, product, db, max_parts, quiet)
         return
-    from inspection.demo.live import live_demo
+    from inspection.simulation.live_demo import live_demo
 
     with live_demo(product) as live:
         run_station(None, product, db, max_parts, quiet, config=live.config)

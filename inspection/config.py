@@ -2,7 +2,7 @@
 
 Unknown keys and bad values are errors that name the file, the key and what was expected. Adapter
 sections (`cameras`, `detector`, `output`) are validated by the options model of the adapter their
-`kind:` selects (see `inspection.registry`). Relative paths resolve against the file that names them.
+`kind:` selects (see `inspection.adapters.registry`). Relative paths resolve against the file that names them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
+from inspection.adapters.registry import adapter_module
 from inspection.errors import ConfigError
-from inspection.registry import adapter_module
 
 __all__ = [
     "AdapterOptions",

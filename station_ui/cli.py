@@ -27,7 +27,7 @@ def launch(config_path: Path | None = None, product: str | None = None, db: Path
     from inspection.demo import demo_config_path
 
     if config_path is None and not once:
-        from inspection.demo.live import live_demo
+        from inspection.simulation.live_demo import live_demo
 
         with live_demo(product or "solder") as live:
             return _open(live.config, db, autostart, require_login, theme, language)
@@ -56,7 +56,7 @@ def _open(config: StationConfig, db: Path | None, autostart: bool, require_login
 def refuse_without_qt() -> None:
     """When Qt cannot start here, print the doctor's diagnosis (which package to install) and exit 3,
     before a QApplication exists: Qt's own abort names one missing library at a time."""
-    from inspection.doctor import format_report, qt_checks
+    from inspection.doctor.checks import format_report, qt_checks
 
     widgets = sys.modules.get("PyQt6.QtWidgets")
     if widgets is not None and widgets.QApplication.instance() is not None:

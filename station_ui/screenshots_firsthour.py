@@ -54,7 +54,7 @@ def take(out: Path) -> list[Path]:
     from PyQt6.QtGui import QFont
     from PyQt6.QtWidgets import QApplication, QPlainTextEdit
 
-    from inspection.demo.live import live_demo
+    from inspection.simulation.live_demo import live_demo
     from station_ui.i18n import install_language
     from station_ui.window import MainWindow
 
@@ -114,7 +114,7 @@ def _spc_rules(app, work: Path, out: Path) -> Path:  # type: ignore[no-untyped-d
                                     verdict, dets, StageTimings(latency_ms=10.0)))
             seq += 1
     from inspection.domain.permissions import Role, User
-    from inspection.spc_rules import freeze_limits
+    from inspection.people.spc_baseline import freeze_limits
 
     qe = User("qe", Role.ENGINEER)
     freeze_limits(store, "p", t0, t0 + 24 * 540 - 1, subgroup_size=20, user=qe)

@@ -1,7 +1,8 @@
 """SPC charts (pyqtgraph): p- or u-chart with control limits and Nelson rules, Pareto, trend per class.
 
-Everything is computed by `inspection.records.spc` / `inspection.spc_rules` from the verdict log; this only draws
-it. Limits are frozen from a baseline (the span chosen when "Freeze limits" is pressed) and stored; every
+Everything is computed by `inspection.records.spc` / `inspection.records.spc_rules` from the verdict log;
+this only draws it. Limits are frozen from a baseline (the span chosen when "Freeze limits" is pressed) and stored;
+every
 point that breaks a rule is drawn red with the rule numbers above it; time axes read as clock times.
 """
 
@@ -30,10 +31,11 @@ from PyQt6.QtWidgets import (
 
 from inspection.domain.permissions import AccessDenied, User
 from inspection.errors import StoreError
+from inspection.people.spc_baseline import freeze_limits
 from inspection.records.spc import ClassTrend, ParetoBar, PChart, class_trends, p_chart, pareto
+from inspection.records.spc_rules import ChartKind, ControlChart, active_limits, attribute_chart, chart_csv
+from inspection.records.spc_rules import subgroups as spc_subgroups
 from inspection.records.store import Store
-from inspection.spc_rules import ChartKind, ControlChart, active_limits, attribute_chart, chart_csv, freeze_limits
-from inspection.spc_rules import subgroups as spc_subgroups
 
 __all__ = ["SpcView", "TimeAxis"]
 

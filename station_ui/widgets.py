@@ -25,8 +25,8 @@ from PyQt6.QtWidgets import (
 
 from inspection.anomaly.overlay import blend_heatmap, heatmap_legend
 from inspection.aoi.report import refdes_label
+from inspection.domain.label_layout import place_labels
 from inspection.domain.types import Frame, Inspection
-from inspection.label_layout import place_labels
 
 __all__ = [
     "VERDICT_COLOURS",

@@ -30,7 +30,7 @@ from inspection.config import load_station_config
 from inspection.demo import DEMO_DIR, demo_config_path
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import load_recipe
-from inspection.registry import create_adapter
+from inspection.adapters.registry import create_adapter
 from inspection.domain.types import Frame
 product = sys.argv[1]
 config = load_station_config(demo_config_path(product))

@@ -46,9 +46,9 @@ def test_no_import_cycles_between_modules() -> None:
 
 
 def test_core_has_few_top_level_modules() -> None:
-    """`inspection/` is capability packages; only the CLI, configuration, registry and errors sit on top."""
+    """`inspection/` is capability packages; only the CLI, configuration and errors sit on top."""
     modules = sorted(p.name for p in (REPO / "inspection").glob("*.py"))
-    assert modules == ["__init__.py", "cli.py", "config.py", "config_reference.py", "errors.py", "registry.py"]
+    assert modules == ["__init__.py", "cli.py", "config.py", "config_reference.py", "errors.py"]
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inspection.portable import absolute_paths, portable_text, portable_value
+from inspection.models.portable import absolute_paths, portable_text, portable_value
 
 REPO = Path(__file__).resolve().parents[1]
 SUFFIXES = (".json", ".md", ".yaml", ".yml")
@@ -30,7 +30,7 @@ def test_no_shipped_json_md_or_yaml_names_an_absolute_path() -> None:
     found = {p.relative_to(REPO).as_posix(): absolute_paths(p.read_text(encoding="utf-8", errors="replace"))
              for p in _shipped_files()}
     found = {k: v for k, v in found.items() if v}
-    assert not found, f"absolute paths in shipped files (use inspection.portable.portable_text): {found}"
+    assert not found, f"absolute paths in shipped files (use inspection.models.portable.portable_text): {found}"
 
 
 @pytest.mark.parametrize(("text", "expected"), [

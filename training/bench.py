@@ -182,8 +182,8 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
         str(files[i % len(files)]), imgsz=size, verbose=False, save=False))
 
     # (b) the backend alone: network forward on a ready tensor, nothing else.
+    from inspection.adapters.registry import adapter_module
     from inspection.inference.yolo_detector import YoloDetector
-    from inspection.registry import adapter_module
 
     module = adapter_module("detector", fmt)
     options = module.Options(kind=fmt, model=exported.path,

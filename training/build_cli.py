@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from inspection.plugin_cli import RegistryChoice
+from inspection.adapters.cli import RegistryChoice
 
 __all__ = ["bench", "export_model_command"]
 

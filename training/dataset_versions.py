@@ -23,10 +23,10 @@ from typing import Literal
 import cv2
 import yaml
 
-from inspection.coco_interop import read_coco
 from inspection.domain.images import image_files
 from inspection.domain.types import Box
 from inspection.errors import DataError
+from inspection.records.coco import read_coco
 from inspection.records.labels import Label, LabelBook
 from inspection.records.samples import ensure_samples_table
 from inspection.records.store import Store

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 def formats() -> tuple[str, ...]:
     """Export targets: every installed detector kind with an `export_from_onnx` hook (plugins included)."""
-    from inspection.plugins import kinds_with_hook
+    from inspection.adapters.entry_points import kinds_with_hook
 
     return kinds_with_hook("detector", "export_from_onnx")
 
@@ -157,7 +157,7 @@ def _set_meta(graph: Any, meta: ModelMeta) -> None:
 
 
 def _hook(fmt: str, name: str) -> Any:
-    from inspection.plugins import find_hook
+    from inspection.adapters.entry_points import find_hook
 
     hook = find_hook("detector", fmt, name)
     if hook is None:

@@ -18,12 +18,12 @@ from typing import Any
 
 import cv2
 
+from inspection.adapters.registry import create_adapter
 from inspection.config import load_station_config
 from inspection.demo import DEMO_DIR, demo_config_path
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import load_recipe
 from inspection.domain.types import Frame
-from inspection.registry import create_adapter
 
 TOLERANCE = 1e-3
 """Largest confidence difference allowed between the original and the exported model on a demo part."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from inspection.portable import portable_value
+from inspection.models.portable import portable_value
 
 __all__ = [
     "ModelCard",

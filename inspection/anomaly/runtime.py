@@ -14,9 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
+from inspection.adapters.extras import needs_train
 from inspection.anomaly.model import AnomalyMeta, check_image, confidence, load_npz_model, preprocess
 from inspection.errors import ModelError
-from inspection.extras import needs_train
 from inspection.inference import model_id_for
 
 __all__ = ["META_KEY", "SUFFIXES", "AnomalyResult", "AnomalyRuntime"]

@@ -18,8 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspection.adapters.extras import needs_train
 from inspection.errors import ModelError
-from inspection.extras import needs_train
 
 __all__ = [
     "DEFAULT_MODEL",

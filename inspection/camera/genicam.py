@@ -28,6 +28,7 @@ from typing import Any
 from inspection.camera import CameraBase
 from inspection.camera.genicam_nodes import apply_settings, describe_device
 from inspection.camera.genicam_options import (
+    ENV_PRODUCER_PATH,
     DeviceSelector,
     Options,
     ReconnectOptions,
@@ -35,7 +36,6 @@ from inspection.camera.genicam_options import (
     load_camera_options,
 )
 from inspection.camera.gentl import (
-    ENV_PRODUCER_PATH,
     DeviceDescription,
     HarvesterPool,
     _describe,

@@ -102,7 +102,7 @@ def create(options: Options, *, model_path: Path | None = None, **context: Any) 
     return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
 
 
-# --- plugin hooks (see inspection.plugins): `station export --format onnx`, `station bench` ----------------
+# --- plugin hooks (see inspection.adapters.entry_points): `station export-model --format onnx`, `station bench`
 DOCS = "docs/models.md"
 
 

@@ -151,7 +151,7 @@ def create(options: Options, *, model_path: Path | None = None, **context: Any) 
     return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
 
 
-# --- plugin hooks (see inspection.plugins): `station export --format openvino`, `station bench` ------------
+# --- plugin hooks (see inspection.adapters.entry_points): `station export-model --format openvino`, `station bench`
 DOCS = "docs/models.md"
 
 

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from inspection.adapters.extras import needs_train
 from inspection.config import AdapterOptions, ConfigPath
 from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError, ModelError
-from inspection.extras import needs_train
 from inspection.inference import DetectorOutput, model_id_for
 from inspection.inference.offline import ensure_offline
 

@@ -248,13 +248,10 @@ def create(options: Options, alarm: Callable[[str, str], None] | None = None,
     return PlcOutput(options, ModbusLink(options), alarm=alarm, job_change=job_change)
 
 
-# --- plugin hooks (see inspection.plugins) --------------------------------------------------------
+# --- plugin hooks (see inspection.adapters.entry_points) --------------------------------------------------------
 DOCS = "docs/plc.md"
 SIMULATOR_PORT = 5020
 
-
-def simulator(smap: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
-    """A real modbus server standing in for the PLC (`station plc-sim --protocol modbus`)."""
-    from inspection.simulation.plc import ModbusSim
-
-    return ModbusSim(smap, host, port)
+# A real modbus server standing in for the PLC (`station plc-sim --protocol modbus`).
+# Named, not imported: the simulator imports this module (its address parser), never the other way.
+simulator = "inspection.outputs.modbus_sim:ModbusSim"

@@ -179,13 +179,10 @@ def create(options: Options, alarm: Callable[[str, str], None] | None = None,
     return PlcOutput(options, OpcUaLink(options), alarm=alarm, job_change=job_change)
 
 
-# --- plugin hooks (see inspection.plugins) --------------------------------------------------------
+# --- plugin hooks (see inspection.adapters.entry_points) --------------------------------------------------------
 DOCS = "docs/plc.md"
 SIMULATOR_PORT = 4840
 
-
-def simulator(smap: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
-    """A real opcua server standing in for the PLC (`station plc-sim --protocol opcua`)."""
-    from inspection.simulation.plc import OpcUaSim
-
-    return OpcUaSim(smap, host, port)
+# A real opcua server standing in for the PLC (`station plc-sim --protocol opcua`).
+# Named, not imported: the simulator imports this module (its address parser), never the other way.
+simulator = "inspection.outputs.opcua_sim:OpcUaSim"

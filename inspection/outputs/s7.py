@@ -244,13 +244,10 @@ def create(options: Options, alarm: Callable[[str, str], None] | None = None,
     return PlcOutput(options, S7Link(options), alarm=alarm, job_change=job_change)
 
 
-# --- plugin hooks (see inspection.plugins) --------------------------------------------------------
+# --- plugin hooks (see inspection.adapters.entry_points) --------------------------------------------------------
 DOCS = "docs/plc.md"
 SIMULATOR_PORT = 1102
 
-
-def simulator(smap: Any, host: str = "127.0.0.1", port: int = 0) -> Any:
-    """A real s7 server standing in for the PLC (`station plc-sim --protocol s7`)."""
-    from inspection.simulation.plc import S7Sim
-
-    return S7Sim(smap, host, port)
+# A real s7 server standing in for the PLC (`station plc-sim --protocol s7`).
+# Named, not imported: the simulator imports this module (its address parser), never the other way.
+simulator = "inspection.outputs.s7_sim:S7Sim"

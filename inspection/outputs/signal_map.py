@@ -152,7 +152,7 @@ def load_signal_map(path: Path) -> SignalMap:
 
 def default_map(kind: str) -> SignalMap:
     """The protocol's default map: its adapter's `SIGNAL_MAP` hook (plugins), else outputs/maps/<kind>.yaml."""
-    from inspection.plugins import find_hook
+    from inspection.adapters.entry_points import find_hook
 
     hooked = find_hook("output", kind, "SIGNAL_MAP")
     path = Path(hooked) if hooked is not None else MAPS_DIR / f"{kind}.yaml"

@@ -3,7 +3,7 @@
 A port reads the process parameters, writes setpoints and reads back the actual values. Adapters:
 `opcua` (asyncua client to a real line or to the process twin served over OPC UA) and `twin` (the twin
 in the same process, for simulation and the demo). Both are chosen by `kind:` through
-`inspection.registry.ADAPTERS["process"]`.
+`inspection.adapters.registry.ADAPTERS["process"]`.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from inspection.adapters.registry import create_adapter
 from inspection.config import ProcessSection
 from inspection.domain.types import Inspection
 from inspection.errors import ConfigError
@@ -22,7 +23,6 @@ from inspection.process.config import default_controller_config, load_controller
 from inspection.process.controller import Controller, PartResult, Proposal
 from inspection.process.store import ProcessLog
 from inspection.records.store import Store
-from inspection.registry import create_adapter
 from inspection.telemetry import TelemetryState, units_inspected
 
 __all__ = ["ProcessFeedback", "StationFeedback", "open_station_feedback"]

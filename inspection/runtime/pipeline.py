@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from inspection.adapters.registry import create_adapter
 from inspection.camera import Camera
 from inspection.camera.replay import ReplayCamera
 from inspection.config import StationConfig
@@ -29,7 +30,6 @@ from inspection.models.registry import ModelRegistry
 from inspection.outputs import RejectOutput
 from inspection.records.samples import SampleKeeper
 from inspection.records.store import ImageArchive, Store
-from inspection.registry import create_adapter
 from inspection.runtime import Runtime, RuntimeOptions, SourceSpec, StageStats
 from inspection.runtime.stats import RunSummary
 from inspection.runtime.verdicts import failsafe_inspection, judged_inspection, timed_judgement

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import click
 
+from inspection.adapters.cli import RegistryChoice
+from inspection.adapters.entry_points import find_hook
 from inspection.outputs.link import Value
+from inspection.outputs.plc_sim import PlcSim, make_sim
 from inspection.outputs.signal_map import default_map, load_signal_map
-from inspection.plugin_cli import RegistryChoice
-from inspection.plugins import find_hook
-from inspection.simulation.plc import PlcSim, make_sim
 
 __all__ = ["plc_sim"]
 

@@ -21,11 +21,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from inspection import plugins
+from inspection.adapters import entry_points as plugins
+from inspection.adapters.registry import adapter_module, known_kinds
 from inspection.cli import station
 from inspection.config import load_station_config
 from inspection.errors import ConfigError
-from inspection.registry import adapter_module, known_kinds
 
 PLUGIN_SRC = Path(__file__).resolve().parent / "fake_plc_plugin"
 DEMO = Path(__file__).resolve().parents[2] / "inspection" / "demo"
@@ -102,7 +102,7 @@ def test_a_fresh_station_process_finds_the_plugin(installed: Path) -> None:
 
 @pytest.mark.plc
 def test_plc_sim_runs_the_plugins_simulator_with_its_default_map(installed: Path) -> None:
-    from inspection.simulation.plc import free_port
+    from inspection.outputs.plc_sim import free_port
 
     port = free_port()
     result = CliRunner().invoke(station, ["plc-sim", "--protocol", "textplc", "--port", str(port),
@@ -115,8 +115,8 @@ def test_plc_sim_runs_the_plugins_simulator_with_its_default_map(installed: Path
 @pytest.mark.plc
 def test_config_validates_and_the_station_writes_verdicts_through_the_plugins(installed: Path,
                                                                               tmp_path: Path) -> None:
+    from inspection.outputs.plc_sim import make_sim
     from inspection.runtime.pipeline import Station
-    from inspection.simulation.plc import make_sim
 
     sim = make_sim("textplc")  # the plugin's simulator, with the plugin's default signal map
     path = tmp_path / "station.yaml"

@@ -1,11 +1,11 @@
-"""The live view draws labels where inspection.label_layout puts them: none over another."""
+"""The live view draws labels where inspection.domain.label_layout puts them: none over another."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from inspection.label_layout import overlap_area
+from inspection.domain.label_layout import overlap_area
 from station_ui.widgets import FrameView, Overlay
 
 pytestmark = pytest.mark.ui

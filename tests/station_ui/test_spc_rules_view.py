@@ -11,8 +11,8 @@ import pytest
 
 from inspection.domain.permissions import Role, User
 from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
+from inspection.records.spc_rules import active_limits
 from inspection.records.store import Store
-from inspection.spc_rules import active_limits
 from station_ui.spc_view import SpcView
 
 pytestmark = pytest.mark.ui

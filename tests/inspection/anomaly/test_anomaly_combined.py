@@ -8,12 +8,12 @@ from pathlib import Path
 import cv2
 import pytest
 
+from inspection.adapters.registry import create_adapter
 from inspection.anomaly.combined import CombinedDetector, Options, drop_explained
 from inspection.anomaly.testing import surface
 from inspection.config import load_station_config, validate_model
 from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError
-from inspection.registry import create_adapter
 from inspection.runtime.pipeline import Station
 from training.testing import untrained_yolo
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspection.adapters.registry import adapter_module, create_adapter
 from inspection.anomaly.detector import AnomalyDetector, Options
 from inspection.anomaly.testing import surface
 from inspection.config import validate_model
@@ -16,7 +17,6 @@ from inspection.domain.recipe import Recipe
 from inspection.domain.types import Frame, VerdictStatus
 from inspection.errors import ConfigError, DataError
 from inspection.inference import Detector
-from inspection.registry import adapter_module, create_adapter
 
 SIZE = (160, 160)
 

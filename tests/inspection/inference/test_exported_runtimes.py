@@ -11,11 +11,11 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
+from inspection.adapters.registry import adapter_module
 from inspection.cli import station
 from inspection.domain.types import Frame
 from inspection.errors import ConfigError, DataError, ModelError
 from inspection.inference.yolo import letterbox_into
-from inspection.registry import adapter_module
 from training.export import ExportReport, export_model
 from training.testing import untrained_yolo
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
-from inspection.simulation.plc import ModbusSim, OpcUaSim, S7Sim
+from inspection.outputs.modbus_sim import ModbusSim
+from inspection.outputs.opcua_sim import OpcUaSim
+from inspection.outputs.s7_sim import S7Sim
 
 # Short timeouts so fail-safe and reconnect paths run in well under a second each.
 FAST = {"timeout_s": 0.3, "connect_timeout_s": 0.5, "heartbeat_period_s": 0.05, "poll_period_s": 0.005,

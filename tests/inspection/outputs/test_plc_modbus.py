@@ -6,8 +6,9 @@ import pytest
 
 from inspection.errors import OutputError
 from inspection.outputs import modbus
+from inspection.outputs.modbus_sim import ModbusSim
+from inspection.outputs.plc_sim import free_port
 from inspection.outputs.signal_map import default_map
-from inspection.simulation.plc import ModbusSim, free_port
 
 pytestmark = pytest.mark.plc
 

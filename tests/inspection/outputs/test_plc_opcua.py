@@ -10,8 +10,8 @@ from inspection.errors import OutputError
 from inspection.outputs import opcua
 from inspection.outputs.opcua_server import NAMESPACE, StationServer
 from inspection.outputs.opcua_server import Options as ServerOptions
+from inspection.outputs.plc_sim import free_port
 from inspection.outputs.signal_map import default_map
-from inspection.simulation.plc import free_port
 
 pytestmark = pytest.mark.plc
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from inspection.adapters.registry import create_adapter
 from inspection.cli import station
 from inspection.config import load_station_config
 from inspection.errors import OutputError, StationError
 from inspection.outputs import RejectOutput, genicam_line
+from inspection.outputs.modbus_sim import ModbusSim
+from inspection.outputs.plc_sim import free_port
 from inspection.records.store import Store
-from inspection.registry import create_adapter
-from inspection.simulation.plc import ModbusSim, free_port
 
 pytestmark = pytest.mark.plc
 

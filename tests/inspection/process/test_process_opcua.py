@@ -12,6 +12,7 @@ import pytest
 from asyncua import ua
 from asyncua.sync import Client
 
+from inspection.adapters.registry import create_adapter
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import Recipe
 from inspection.domain.types import Inspection
@@ -21,7 +22,6 @@ from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
 from inspection.process.opcua_client import OpcUaProcess, Options
 from inspection.process.store import ProcessLog
-from inspection.registry import create_adapter
 from inspection.runtime.feedback import ProcessFeedback
 from inspection.simulation.closed_loop import two_proportion_z
 from inspection.simulation.twin import ProcessTwin

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from inspection.adapters.registry import ADAPTERS
 from inspection.config import load_station_config
 from inspection.errors import ConfigError
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
 from inspection.process.store import ProcessLog
 from inspection.records.store import Store
-from inspection.registry import ADAPTERS
 from inspection.runtime.feedback import ProcessFeedback
 from inspection.runtime.pipeline import Station
 from inspection.simulation.twin_process import InProcessTwin

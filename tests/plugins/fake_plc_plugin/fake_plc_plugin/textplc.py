@@ -16,9 +16,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from inspection.outputs.link import LinkError, Value
+from inspection.outputs.plc_sim import PlcSim
 from inspection.outputs.signal_map import SignalMap
 from inspection.outputs.supervisor import PlcOptions, PlcOutput
-from inspection.simulation.plc import PlcSim
 
 SIGNAL_MAP = Path(__file__).with_name("textplc.yaml")
 SIMULATOR_PORT = 7000

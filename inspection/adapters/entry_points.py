@@ -11,7 +11,7 @@ protocol or runtime is one package (adapter, default signal map, simulator, docs
 station is edited. Every list of choices (config validation, `--protocol`, `--backend`, `--format`, the
 PLC simulator, `station adapters`) reads this registry.
 
-An adapter module must expose `Options` and `create` (see `inspection.registry`); it may expose hooks,
+An adapter module must expose `Options` and `create` (see `inspection.adapters.registry`); it may expose hooks,
 each optional, looked up by name on the module:
 
 | hook | port | what |
@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import re
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -93,10 +94,24 @@ def _module(port: str, kind: str) -> ModuleType | None:
         return None
 
 
+_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
 def find_hook(port: str, kind: str, name: str) -> Any | None:
-    """The adapter module's hook `name`, or None when the kind is unknown, not importable or lacks it."""
+    """The adapter module's hook `name`, or None when the kind is unknown, not importable or lacks it.
+
+    A hook may be named instead of defined (`simulator = "pkg.module:Class"`), so that a module the adapter
+    must not import (it imports the adapter) can still be its hook; the name is imported on first use."""
     module = _module(port, kind)
-    return None if module is None else getattr(module, name, None)
+    hook = None if module is None else getattr(module, name, None)
+    if isinstance(hook, str) and _REFERENCE.match(hook):
+        module_name, _, attr = hook.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            log.debug("%s kind %s: hook %s = %r unavailable: %s", port, kind, name, hook, exc)
+            return None
+    return hook
 
 
 def kinds_with_hook(port: str, name: str) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from inspection.label_layout import overlap_area, place_labels
+from inspection.domain.label_layout import overlap_area, place_labels
 
 BOUNDS = (0.0, 0.0, 640.0, 480.0)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from inspection.plugins import PORTS, adapter_entries, find_hook, kinds_with_hook
+from inspection.adapters.entry_points import PORTS, adapter_entries, find_hook, kinds_with_hook
 
 __all__ = ["RegistryChoice", "adapters_command"]
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from inspection.cli import station
-from inspection.doctor import (
+from inspection.doctor.checks import (
     QT_SYSTEM_LIBRARIES,
     Check,
     Level,
@@ -23,7 +23,8 @@ from inspection.doctor import (
     format_report,
     qt_checks,
 )
-from inspection.simulation.plc import ModbusSim, free_port
+from inspection.outputs.modbus_sim import ModbusSim
+from inspection.outputs.plc_sim import free_port
 
 
 def test_the_issue_s_packages_are_named() -> None:
@@ -135,7 +136,7 @@ def test_report_format() -> None:
 
 
 def test_a_listening_socket_counts_as_reachable() -> None:
-    from inspection.doctor import Endpoint, reachable
+    from inspection.doctor.checks import Endpoint, reachable
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

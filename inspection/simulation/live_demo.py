@@ -50,7 +50,7 @@ def live_demo(product: str = "solder", loop: bool = True, plc: bool = True, proc
     """The demo's config with its peers running; the PLC simulator stops when the block ends."""
     sim = None
     if plc:
-        from inspection.simulation.plc import ModbusSim
+        from inspection.outputs.modbus_sim import ModbusSim
 
         sim = ModbusSim().start()
     try:

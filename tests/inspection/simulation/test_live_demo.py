@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from inspection.cli import station
-from inspection.demo.live import live_demo, live_overrides
 from inspection.records.store import Store
 from inspection.runtime.pipeline import Station
+from inspection.simulation.live_demo import live_demo, live_overrides
 
 pytestmark = pytest.mark.plc
 

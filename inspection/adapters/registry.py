@@ -3,7 +3,7 @@
 Each adapter lives in its own module, which exposes:
 - `Options`: a pydantic model (subclass of `inspection.config.AdapterOptions`) with `kind: Literal[...]`;
 - `create(options, **context)`: build the adapter (a context manager owning its resources);
-- optional hooks (default signal map, simulator, export, docs): see `inspection.plugins`.
+- optional hooks (default signal map, simulator, export, docs): see `inspection.adapters.entry_points`.
 
 Adapters declare themselves as entry points of the `inspection.adapters` group (`"output.modbus" =
 "inspection.outputs.modbus"` in pyproject.toml), the station's own and those of any installed plugin
@@ -17,9 +17,9 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+from inspection.adapters.entry_points import PORTS, adapter_entries
+from inspection.adapters.extras import missing_extra
 from inspection.errors import ConfigError, ModelError
-from inspection.extras import missing_extra
-from inspection.plugins import PORTS, adapter_entries
 
 __all__ = ["ADAPTERS", "adapter_module", "create_adapter", "known_kinds", "missing_extra"]  # noqa: F822 (module __getattr__)
 

@@ -28,7 +28,7 @@ def labels() -> None:
               help="Folder to write: images/, annotations.json (COCO), label_studio_tasks.json, …")
 def export(db: Path | None, statuses: tuple[str, ...], version_dir: Path | None, out: Path) -> None:
     """Write images + COCO (the model's detections as pre-annotations) + Label Studio tasks."""
-    from inspection.coco_interop import export_dataset_version, export_review_queue
+    from inspection.records.coco import export_dataset_version, export_review_queue
 
     if (db is None) == (version_dir is None):
         raise click.UsageError("give exactly one of --db DB (review queue) or --version-dir DIR (dataset version)")

@@ -12,15 +12,9 @@ import pytest
 from inspection.domain.permissions import AccessDenied, Role, User
 from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
 from inspection.errors import StoreError
+from inspection.people.spc_baseline import freeze_limits
+from inspection.records.spc_rules import active_limits, attribute_chart, chart_csv, nelson_rules, subgroups
 from inspection.records.store import Store
-from inspection.spc_rules import (
-    active_limits,
-    attribute_chart,
-    chart_csv,
-    freeze_limits,
-    nelson_rules,
-    subgroups,
-)
 
 QE = User("qe", Role.ENGINEER)
 ALTERNATING_SMALL = [0.2, 0.4, 0.3, -0.2, -0.5, -0.4, 0.1, 0.3, 0.2, -0.1, -0.3, -0.2, 0.1, 0.2, 0.1]

@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 
-from inspection.domain.permissions import User
 from inspection.errors import StoreError
 from inspection.records.store import Store
 
@@ -32,8 +31,8 @@ __all__ = [
     "active_limits",
     "attribute_chart",
     "chart_csv",
-    "freeze_limits",
     "nelson_rules",
+    "store_frozen_limits",
     "subgroups",
 ]
 
@@ -193,16 +192,12 @@ def attribute_chart(kind: ChartKind, counts: np.ndarray, n: np.ndarray, start_s:
 _TABLE = "spc_limits"
 
 
-def freeze_limits(store: Store, kind: ChartKind, from_s: float, to_s: float, subgroup_size: int = 25,
-                  user: User | None = None, now_s: float | None = None) -> FrozenLimits:
+def store_frozen_limits(store: Store, kind: ChartKind, from_s: float, to_s: float, subgroup_size: int = 25,
+                        by: str = "", now_s: float | None = None) -> FrozenLimits:
     """Phase I: compute the centre line from the baseline period [from_s, to_s], leaving out subgroups
     beyond 3σ of the trial limits (assignable causes; up to three rounds), and store it.
 
-    Freezing limits changes how every later part is judged: engineers only ("configure"), audited."""
-    from inspection.people.audit import Operations
-
-    Operations(store).authorize(user, "configure", {"spc_limits": kind, "from_s": from_s, "to_s": to_s,
-                                                    "subgroup_size": subgroup_size})
+    Callers decide who may do this: `inspection.people.spc_baseline.freeze_limits` checks the role and audits."""
     counts, n, _ = subgroups(store, kind, subgroup_size, from_s, to_s)
     if n.size < 5:
         raise StoreError(f"freeze SPC limits: the baseline {time.strftime('%Y-%m-%d %H:%M', time.gmtime(from_s))}"
@@ -217,7 +212,6 @@ def freeze_limits(store: Store, kind: ChartKind, from_s: float, to_s: float, sub
             break
         keep &= ~beyond
     centre = float(counts[keep].sum() / n[keep].sum())
-    by = user.username if user else ""
     limits = FrozenLimits(kind, centre, from_s, to_s, int(keep.sum()), int(n[keep].sum()), subgroup_size,
                           time.time() if now_s is None else now_s, by, int((~keep).sum()))
     store.db[_TABLE].insert({

@@ -11,16 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from inspection.cli import station
-from inspection.coco_interop import (
-    export_dataset_version,
-    export_review_queue,
-    read_coco,
-    rle_decode,
-    rle_encode,
-)
 from inspection.domain.recipe import Recipe
 from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from inspection.errors import DataError
+from inspection.records.coco import export_dataset_version, export_review_queue, read_coco, rle_decode, rle_encode
 from inspection.records.labels import LabelBook
 from inspection.records.samples import SampleKeeper
 from inspection.records.store import Store

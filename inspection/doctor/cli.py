@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from inspection.doctor import Level, format_report, run_doctor
+from inspection.doctor.checks import Level, format_report, run_doctor
 
 __all__ = ["doctor"]
 
