@@ -19,24 +19,13 @@ from collections import deque
 
 from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
 
+from inspection.codes import AlarmKind
 from inspection.spc import LiveCounters
 from inspection.types import Inspection
 
 __all__ = ["ALARM_TITLES", "AlarmLogHandler", "PipelineBridge", "alarm_kind_for"]
 
-ALARM_TITLES = {
-    "camera_error": "Camera lost",
-    "output_error": "PLC / reject output lost",
-    "database": "Verdict database not writable",
-    "model": "Model missing or not loadable",
-    "config": "Configuration error",
-    "failsafe": "Fail-safe verdicts (parts not inspected)",
-    "controller_proposal": "Controller proposal waiting",
-    "disk_low": "Disk almost full",
-    "archive_write_failed": "Image archive not writable",
-    "record_backlog": "Verdict log falling behind",
-    "station": "Station error",
-}
+ALARM_TITLES = {kind.value: kind.title for kind in AlarmKind}  # the core's vocabulary (inspection.codes)
 
 
 def alarm_kind_for(message: str, default: str = "station") -> str:

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PyQt6.QtCore import QByteArray, QCoreApplication, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QApplication,
@@ -35,6 +35,7 @@ from PyQt6.QtWidgets import (
 from inspection.aoi.report import refdes_lines
 from inspection.audit import Operations
 from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
+from inspection.codes import alarm_title
 from inspection.config import StationConfig
 from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
 from inspection.history import find_inspection
@@ -43,7 +44,7 @@ from inspection.recipe import Recipe, load_recipe
 from inspection.samples import SampleKeeper
 from inspection.store import Store
 from inspection.types import Inspection
-from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, alarm_kind_for
+from station_ui.bridge import AlarmLogHandler, PipelineBridge, alarm_kind_for
 from station_ui.controller_view import ControllerView, pending_proposals
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.login import LoginDialog, UsersDialog
@@ -448,7 +449,7 @@ class MainWindow(QMainWindow):
         self.state_label.setText(f"<b style='color:{colour}'>{state.upper()}</b> {detail[:80]}")
 
     def raise_alarm(self, kind: str, message: str) -> None:
-        self.alarm_banner.add(kind, ALARM_TITLES.get(kind, kind.replace("_", " ")), message)
+        self.alarm_banner.add(kind, QCoreApplication.translate("AlarmKind", alarm_title(kind)), message)
 
     def notify(self, message: str) -> None:
         self.last_message = message
