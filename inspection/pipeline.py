@@ -20,9 +20,10 @@ import numpy as np
 
 from inspection.camera import Camera
 from inspection.camera.replay import ReplayCamera
+from inspection.codes import AlarmBoard
 from inspection.config import StationConfig
 from inspection.detector import Detector
-from inspection.errors import ConfigError, StoreError
+from inspection.errors import ConfigError, StationError, StoreError
 from inspection.judge import Judge
 from inspection.model_registry import ModelRegistry
 from inspection.outputs import RejectOutput
@@ -46,6 +47,7 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in VerdictStatus})
     failsafe: int = 0
     store_errors: int = 0
+    fault: StationError | None = None  # why the station stopped safely; the CLI exits with its code
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     stage_stats: dict[str, Any] = field(default_factory=dict)  # rolling p50/p95/p99 per stage + counters
@@ -74,6 +76,7 @@ class RunSummary:
         return {
             "parts": self.parts, **{k.lower(): v for k, v in self.counts.items()},
             "failsafe": self.failsafe, "store_errors": self.store_errors,
+            "fault": str(self.fault) if self.fault else None,
             "yield_pct": round(self.yield_pct, 2), "fps": round(self.fps, 2),
             "elapsed_s": round(self.elapsed_s, 3),
             "latency_p50_ms": round(self.latency_percentile(50), 2),
@@ -106,6 +109,7 @@ class Station:
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
         self._runtime: Runtime | None = None
         self._warm = False
+        self.alarms = AlarmBoard()  # one active alarm per kind and source, with a count
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -113,7 +117,9 @@ class Station:
         try:
             self.store = Store(self.db_path, ImageArchive(
                 self.config.archive_dir, self.config.store.keep_images, self.config.store.sample_every,
-                self.config.store.image_format, self.config.store.min_free_mb))
+                self.config.store.image_format, self.config.store.min_free_mb),
+                timeout_s=self.config.store.busy_timeout_s)
+            self.store.alarm_hook = self._archive_alarm
             self.detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
                                            tiling=self.recipe.tiling)
             if self.recipe.tiling is not None and getattr(self.detector, "tiling", None) is None:
@@ -279,14 +285,16 @@ class Station:
         summary = RunSummary()
         self._stop.clear()
         sources = [SourceSpec(c, can_wait=_can_wait(c)) for c in self.cameras]
-        options = RuntimeOptions(**{**self.runtime_options.__dict__, "read_timeout_s": read_timeout_s})
+        options = RuntimeOptions(**{**self.runtime_options.__dict__, "read_timeout_s": read_timeout_s,
+                                    "spool_size": self.config.store.spool_size})
         self._runtime = Runtime(sources, self.detector, self.judge, self.output, self.store, self.listeners,
                                 model_id=self.detector.model_id, options=options, stats=self.stats,
-                                alarm=self._alarm, recorded=self._recorded)
+                                alarm=self._alarm, clear=self._clear_alarm, recorded=self._recorded)
         try:
             if self._stop.is_set():  # stop() raced with start-up
                 self._runtime.stop()
             self._runtime.run(summary, max_parts)
+            summary.fault = self._runtime.fault
         finally:
             self._runtime = None
         summary.stage_stats = self.stats.snapshot()
@@ -336,7 +344,10 @@ class Station:
             except Exception:  # sampling must never stop the recorder that logs verdicts
                 log.exception("sample policy failed for %s", inspection.frame.key)
 
-    def _alarm(self, kind: str, message: str) -> None:
+    def _alarm(self, kind: str, message: str, source: str = "") -> None:
+        """Raise an alarm. A repeat of an active (kind, source) only counts: one event, not a flood."""
+        if not self.alarms.raise_alarm(kind, message, source):
+            return
         log.error("%s: %s", kind, message)
         if self.feedback is not None:  # the controller must not steer the process on doubtful verdicts
             self.feedback.controller.raise_alarm(kind)
@@ -344,9 +355,31 @@ class Station:
             self.telemetry.alarm(kind, message)
         if self.store is not None:
             try:
-                self.store.event("alarm", kind, message)
+                self.store.event("alarm", kind, message, {"source": source} if source else None)
             except StoreError:
                 log.error("could not log alarm %s", kind)
+
+    def _clear_alarm(self, kind: str, source: str = "", message: str = "") -> None:
+        """The cause cleared: log it once, with how often the alarm repeated and for how long."""
+        folded = self.alarms.clear(kind, source)
+        if folded is None:
+            return
+        log.warning("%s cleared: %s", kind, message)
+        if self.telemetry is not None:
+            self.telemetry.clear_alarm(kind)
+        if self.store is not None:
+            try:
+                self.store.event("info", f"{kind}_cleared", message or f"{kind} cleared",
+                                 {"source": source, "count": folded.count, "first_s": folded.first_s,
+                                  "last_s": folded.last_s})
+            except StoreError:
+                log.error("could not log that alarm %s cleared", kind)
+
+    def _archive_alarm(self, kind: str, message: str, active: bool) -> None:
+        if active:
+            self._alarm(kind, message, "archive")
+        else:
+            self._clear_alarm(kind, "archive", message)
 
 
 def _can_wait(camera: Camera) -> bool:

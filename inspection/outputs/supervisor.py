@@ -181,6 +181,14 @@ class PlcOutput:
     def fault(self) -> bool:
         return bool(self.stats.alarms)
 
+    def safe_stop(self, message: str) -> None:
+        """The station stopped safely: reject, fault on, ready off now, and in every status write until
+        closed (the alarm is latched: a heartbeat must not show ready again)."""
+        self._latched.add("safe_stop")
+        self._alarm("safe_stop", message)
+        if self.connected:
+            self._write_failsafe()
+
     # --- the latency-critical path ---------------------------------------------------------------
 
     def publish(self, inspection: Inspection) -> None:
