@@ -42,7 +42,7 @@ from inspection.backends.detector import Prepared, StagedDetector
 from inspection.camera import Camera, EndOfStream
 from inspection.codes import AlarmKind, ReasonCode
 from inspection.detector import Detector, DetectorOutput
-from inspection.errors import CameraError, StationError, StoreError
+from inspection.errors import CameraError, StageFailure, StationError, StoreError
 from inspection.judge import Judge
 from inspection.outputs import RejectOutput
 from inspection.runtime.recorder import Recorder
@@ -274,7 +274,7 @@ class Runtime:
                     self._safe_stop(AlarmKind.STAGE_FAILED, stage,
                                     f"{stage} failed {len(failures)} times in {self.options.restart_window_s:.0f} s "
                                     f"(last: {cause}); the station stopped safely",
-                                    StationError(f"station stage {stage} keeps failing: {cause}"), abort=True)
+                                    StageFailure(f"station stage {stage} keeps failing: {cause}"), abort=True)
                     return
                 self._alarm(AlarmKind.STAGE_FAILED, f"{stage} failed ({cause}); the part in hand is fail-safe "
                             "and the stage goes on", stage)
@@ -292,7 +292,7 @@ class Runtime:
             if self.fault is None:
                 self.fault = error
         self._alarm(kind, message, source)
-        self._alarm(AlarmKind.SAFE_STOP, message, source)
+        self._alarm(AlarmKind.SAFE_STOP, message)  # no source: the output adapter's own safe_stop folds into it
         self._stopping.set()
         stop_line = getattr(self.output, "safe_stop", None)
         if callable(stop_line):
@@ -322,7 +322,7 @@ class Runtime:
     def _acquire_loop(self, source: SourceSpec, max_parts: int | None) -> None:
         shared, camera = self._shared, source.camera
         assert shared is not None
-        errors, last_sequence = 0, -1
+        errors, read_errors, last_sequence = 0, 0, -1
         while not self._stopping.is_set():
             with self._lock:
                 if max_parts is not None and shared.acquired >= max_parts:
@@ -340,7 +340,7 @@ class Runtime:
                 self._safe_stop(AlarmKind.CAMERA_ERROR, f"camera-{camera.camera_id}", f"{camera.camera_id}: {exc}",
                                 exc)
                 return
-            except Exception as exc:  # a driver or decoder bug: the part in hand gets its fail-safe verdict
+            except BaseException as exc:  # any driver or decoder bug: the part in hand gets its fail-safe verdict
                 errors += 1
                 cause = f"{type(exc).__name__}: {exc}"
                 self.stats.count("camera_read_error")
@@ -352,8 +352,10 @@ class Runtime:
                     return
                 self._alarm(AlarmKind.CAMERA_ERROR, f"{camera.camera_id}: read failed ({cause}); the part is "
                             "fail-safe and the camera goes on", f"camera-{camera.camera_id}")
+                read_errors += 1  # the camera did not number this part: its key says so, and never clashes
                 item = FrameFailure(camera.camera_id, last_sequence + 1, time.time(), ReasonCode.CAMERA_ERROR,
-                                    f"camera {camera.camera_id} read failed: {cause}")
+                                    f"camera {camera.camera_id} read failed: {cause}",
+                                    part_id=f"{camera.camera_id}#read-error-{read_errors}")
             received = time.perf_counter()
             if item is None:
                 self._unreserve()
@@ -546,7 +548,7 @@ class Runtime:
             t0 = time.perf_counter()
             try:
                 self.output.publish(inspection)
-            except Exception as exc:  # any type: the verdict is still counted, logged and shown
+            except BaseException as exc:  # any type: the verdict is still counted, logged and shown
                 self.stats.count("output_error")
                 self._output_failures += 1
                 self._alarm(AlarmKind.OUTPUT_ERROR, str(exc) if isinstance(exc, StationError)
@@ -593,6 +595,9 @@ class Runtime:
 
     def _record_loop(self) -> None:
         last_stats = time.monotonic()
+        if self._recorder is not None and self._recorder.in_hand is not None:  # restarted: the verdict whose
+            self._recorder.requeue(self._recorder.in_hand)  # row was not written goes via the spool, never lost
+            self._recorder.in_hand = None
         while True:
             try:
                 inspection = self._records.get(timeout=self.options.spool_retry_s)

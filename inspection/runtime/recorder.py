@@ -43,15 +43,20 @@ class Recorder:
         self.spooled_total = 0
         self._next_try = 0.0
         self._line_stopped = False
+        self.in_hand: Inspection | None = None
 
     def handle(self, inspection: Inspection) -> None:
+        self.in_hand = inspection  # until its row is written or spooled (see Runtime._record_loop)
         image_path = self.store.archive_image(inspection, self._keep())
         if self.spool and not self.drain():
             self._to_spool(inspection, image_path)
+            self.in_hand = None
             return
         try:
             row_id = self.store.record_row(inspection, image_path)
+            self.in_hand = None
         except StoreError as exc:
+            self.in_hand = None
             self._alarm(AlarmKind.DB_UNAVAILABLE, f"{exc}; verdicts are spooled (up to {self.spool_size}) and "
                         "written when the database is back")
             self._next_try = time.monotonic() + self.retry_s
@@ -77,6 +82,12 @@ class Recorder:
         self._clear(AlarmKind.DB_UNAVAILABLE, f"the verdict database takes rows again; {self.spooled_total} "
                     "spooled verdict(s) written")
         return True
+
+    def requeue(self, inspection: Inspection) -> None:
+        """A verdict whose write was interrupted (the recorder stage failed): written from the spool, without
+        its image (the archive may hold it; the row must not point at a file it cannot vouch for)."""
+        self._next_try = time.monotonic() + self.retry_s
+        self._to_spool(inspection, None)
 
     def finish(self, timeout_s: float) -> int:
         """At the end of a run: keep trying the spool for up to timeout_s; returns the verdicts never logged."""
