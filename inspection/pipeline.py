@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,8 @@ class Station:
         self._runtime: Runtime | None = None
         self._warm = False
         self.alarms = AlarmBoard()  # one active alarm per kind and source, with a count
+        self._pending_events: deque[tuple[str, str, str, dict[str, Any] | None]] = deque(maxlen=1000)
+        self._events_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -295,6 +298,9 @@ class Station:
                 self._runtime.stop()
             self._runtime.run(summary, max_parts)
             summary.fault = self._runtime.fault
+            if self._pending_events:
+                self._log_event("info", "events_replayed", "alarm events logged late: the database was unavailable",
+                                None)
         finally:
             self._runtime = None
         summary.stage_stats = self.stats.snapshot()
@@ -353,11 +359,7 @@ class Station:
             self.feedback.controller.raise_alarm(kind)
         if self.telemetry is not None:
             self.telemetry.alarm(kind, message)
-        if self.store is not None:
-            try:
-                self.store.event("alarm", kind, message, {"source": source} if source else None)
-            except StoreError:
-                log.error("could not log alarm %s", kind)
+        self._log_event("alarm", kind, message, {"source": source} if source else None)
 
     def _clear_alarm(self, kind: str, source: str = "", message: str = "") -> None:
         """The cause cleared: log it once, with how often the alarm repeated and for how long."""
@@ -367,13 +369,22 @@ class Station:
         log.warning("%s cleared: %s", kind, message)
         if self.telemetry is not None:
             self.telemetry.clear_alarm(kind)
-        if self.store is not None:
+        self._log_event("info", f"{kind}_cleared", message or f"{kind} cleared",
+                        {"source": source, "count": folded.count, "first_s": folded.first_s, "last_s": folded.last_s})
+
+    def _log_event(self, level: str, kind: str, message: str, data: dict[str, Any] | None) -> None:
+        """Alarm events wait (bounded, in order) while the database refuses them, like verdicts do."""
+        if self.store is None:
+            return
+        with self._events_lock:
+            self._pending_events.append((level, kind, message, data))
             try:
-                self.store.event("info", f"{kind}_cleared", message or f"{kind} cleared",
-                                 {"source": source, "count": folded.count, "first_s": folded.first_s,
-                                  "last_s": folded.last_s})
+                while self._pending_events:
+                    self.store.event(*self._pending_events[0])
+                    self._pending_events.popleft()
             except StoreError:
-                log.error("could not log that alarm %s cleared", kind)
+                log.error("could not log %s %s yet (%d event(s) waiting for the database)", level, kind,
+                          len(self._pending_events))
 
     def _archive_alarm(self, kind: str, message: str, active: bool) -> None:
         if active:

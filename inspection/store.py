@@ -176,8 +176,7 @@ class Store:
         except Exception as exc:  # any failure of the archive costs this image only
             self.archive_failures += 1
             self.archive_failures_total += 1
-            if self.archive_failures == 1:
-                self._archive_alarm(True, f"{exc}; images are not archived, verdicts still are")
+            self._archive_alarm(True, f"{exc}; images are not archived, verdicts still are")
             return None
         if image_path is None:
             if self.archive.skipped_low_disk == 1:
@@ -190,9 +189,11 @@ class Store:
         return image_path
 
     def _archive_alarm(self, active: bool, message: str, kind: str = "archive_write_failed") -> None:
-        if self.alarm_hook is not None:
+        if self.alarm_hook is not None:  # every failure: the hook folds repeats into one alarm with a count
             self.alarm_hook(kind, message, active)
             return
+        if active and self.archive_failures > 1:
+            return  # on its own the store logs the first failure of a run of them, and the recovery
         with contextlib.suppress(StoreError):
             self.event("alarm" if active else "info", kind if active else f"{kind}_cleared", message,
                        {"count": self.archive_failures_total})

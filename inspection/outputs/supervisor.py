@@ -164,6 +164,8 @@ class PlcOutput:
             self._thread = None
         if self.connected:
             try:  # tell the PLC we are going, so it does not wait for our heartbeat to time out
+                if "safe_stop" in self.stats.alarms:  # a safe stop leaves the outputs in their fail-safe state
+                    self._write_failsafe()
                 self._write(self.handshake.status(ready=False, running=False, fault=bool(self.stats.alarms)))
             except LinkError as exc:
                 log.warning("could not clear the ready bit on close: %s", exc)
