@@ -354,7 +354,7 @@ class Station:
         """Raise an alarm. A repeat of an active (kind, source) only counts: one event, not a flood."""
         if not self.alarms.raise_alarm(kind, message, source):
             return
-        log.error("%s: %s", kind, message)
+        log.error("%s: %s", kind, message, extra={"alarm_kind": str(kind)})
         if self.feedback is not None:  # the controller must not steer the process on doubtful verdicts
             self.feedback.controller.raise_alarm(kind)
         if self.telemetry is not None:

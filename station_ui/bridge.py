@@ -161,6 +161,9 @@ class AlarmLogHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 message = f"{message}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
-            self.bridge.raise_alarm(alarm_kind_for(message), message)
+            # The core tags its alarms with their AlarmKind (`extra={"alarm_kind": …}`); only untagged errors
+            # (a library's own log line) are classified from their text.
+            kind = getattr(record, "alarm_kind", None) or alarm_kind_for(message)
+            self.bridge.raise_alarm(str(kind), message)
         except Exception:  # a logging handler must never raise into the pipeline
             self.handleError(record)

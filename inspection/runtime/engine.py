@@ -266,7 +266,8 @@ class Runtime:
                 now = time.monotonic()
                 failures = [t for t in failures if now - t <= self.options.restart_window_s] + [now]
                 cause = f"{type(exc).__name__}: {exc}"
-                log.error("station stage %s failed: %s", stage, cause, exc_info=exc)
+                log.error("station stage %s failed: %s", stage, cause, exc_info=exc,
+                          extra={"alarm_kind": AlarmKind.STAGE_FAILED.value})
                 self.stats.count(f"stage_failed:{stage}")
                 for part in self._hand.pop(stage, []):
                     self._failsafe_quietly(part, ReasonCode.STAGE_FAILED, f"the {stage} stage failed: {cause}")
