@@ -5,7 +5,8 @@ until it is logging, kills it with SIGKILL at a random moment, then checks what 
 
 - `PRAGMA integrity_check` is ok;
 - no row points at a missing or truncated image (images are written temp → fsync → rename, rows after);
-- row ids continue without a gap across restarts (the next run starts numbering after the last row).
+- row ids continue without a gap across restarts (the next run starts numbering after the last row);
+- temp files a kill leaves are counted (the next start sweeps them).
 
     .venv/bin/python bench/kill9.py --rounds 20          # numbers in docs/reliability.md
 

@@ -123,6 +123,8 @@ class Station:
                 self.config.store.image_format, self.config.store.min_free_mb),
                 timeout_s=self.config.store.busy_timeout_s)
             self.store.alarm_hook = self._archive_alarm
+            if self.store.archive is not None:
+                self.store.archive.sweep_temp()  # what a killed station left half-written
             self.detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
                                            tiling=self.recipe.tiling)
             if self.recipe.tiling is not None and getattr(self.detector, "tiling", None) is None:

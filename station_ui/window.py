@@ -37,7 +37,7 @@ from inspection.audit import Operations
 from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
 from inspection.codes import alarm_title
 from inspection.config import StationConfig
-from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
+from inspection.errors import CameraError, ConfigError, ModelError, StageFailure, StationError, StoreError
 from inspection.history import find_inspection
 from inspection.model_registry import ModelRegistry
 from inspection.recipe import Recipe, load_recipe
@@ -60,7 +60,7 @@ __all__ = ["LINE_OPERATOR", "MainWindow", "console_settings"]
 log = logging.getLogger(__name__)
 LINE_OPERATOR = User("operator", Role.OPERATOR)  # the station's standing operator session; others log in
 _ERROR_KINDS = ((ModelError, "model"), (CameraError, "camera_error"), (StoreError, "database"),
-                (ConfigError, "config"))
+                (ConfigError, "config"), (StageFailure, "safe_stop"))
 _POLLED_SKIP = ("camera_error", "output_error")  # these already arrive through the log handler
 
 

@@ -202,10 +202,9 @@ class Runtime:
         watchdog.join(self.deadline_s + self.options.join_timeout_s)
         if watchdog.is_alive():  # cannot happen unless the watchdog itself hangs: give every part its verdict
             self._expire_all(ReasonCode.STOPPED, "station stopped before the part was inspected")
-        end_by = time.monotonic() + self.options.join_timeout_s
-        for target, thread in ((self._records, recorder), (self._notes, notifier)):
-            self._put_until(target, _END, end_by)
-            thread.join(max(end_by - time.monotonic(), 0.0))
+        self._join_while_progressing(recorder)
+        self._put_until(self._notes, _END, time.monotonic() + self.options.join_timeout_s)
+        notifier.join(self.options.join_timeout_s)
         self._finish_log(summary, recorder)
         summary.elapsed_s = time.perf_counter() - started
         self._store_stats("run_stats")
@@ -224,6 +223,27 @@ class Runtime:
         if summary.store_errors and self.fault is None:
             self.fault = StoreError(f"{summary.store_errors} verdict(s) could not be logged to "
                                     f"{self.store.path if self.store else 'the database'}; the PLC had them")
+
+    def _join_while_progressing(self, recorder: threading.Thread) -> None:
+        """The recorder may have a backlog to write (bounded by record_queue_size): wait while it makes
+        progress, give up after join_timeout_s without any (a database that hangs)."""
+        progress, ended = (-1, -1), False
+        stalled_since = time.monotonic()
+        while recorder.is_alive():
+            if not ended:  # the end marker queues behind the backlog, as soon as there is room
+                try:
+                    self._records.put_nowait(_END)
+                    ended = True
+                except queue.Full:
+                    pass
+            recorder.join(0.2)
+            now = (self._records.qsize(), self._recorder.logged if self._recorder else 0)
+            if now != progress:
+                progress, stalled_since = now, time.monotonic()
+            elif time.monotonic() - stalled_since > self.options.join_timeout_s:
+                log.error("the recorder made no progress for %.0f s; the verdicts it still holds are not logged",
+                          self.options.join_timeout_s)
+                return
 
     def _put_until(self, target: queue.Queue[Any], item: Any, end_by: float) -> bool:
         try:

@@ -109,3 +109,15 @@ def test_archive_failure_costs_images_never_rows(fault: str, tmp_path: Path, sta
     cleared = [e for e in run.events if e["kind"] == "archive_write_failed_cleared"]
     assert len(cleared) == 1 and json.loads(cleared[0]["data"])["count"] == PARTS - len(with_image)
     assert not list(archive.rglob(".*.tmp")), "a temp file was left behind"
+
+
+def test_temp_files_a_killed_station_left_are_swept_at_start(tmp_path: Path,
+                                                            station_config: Callable[..., Any]) -> None:
+    archive = tmp_path / "archive"
+    day = archive / "2026-01-02"
+    day.mkdir(parents=True)
+    (day / ".1_cam0_00000001_PASS.png.tmp").write_bytes(b"\x89PNG half")
+    (day / "1_cam0_00000000_PASS.png").write_bytes(b"kept")
+    config = station_config(store={"keep_images": "none", "archive_dir": str(archive)})
+    with Station(config):
+        assert sorted(p.name for p in day.iterdir()) == ["1_cam0_00000000_PASS.png"]
