@@ -379,7 +379,7 @@ class PlcOutput:
                 self._on_link_error(exc)
             except OutputError as exc:  # a not-inspected result that could not be written: already counted
                 log.error("%s", exc)
-            except Exception:  # the supervisor must outlive any bug in a listener
+            except BaseException:  # any type: the supervisor (heartbeat, fail-safe) must outlive any bug
                 log.exception("PLC supervisor error")
 
     def _handle(self, edges: Edges) -> list[tuple[str, Value]]:
