@@ -133,6 +133,10 @@ class Station:
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
             self.output = create_adapter("output", self.config.output, alarm=self._alarm,
                                          job_change=self.change_job)
+            listeners = getattr(self.output, "alarm_listeners", None)  # PLC outputs say when an alarm clears
+            if isinstance(listeners, list):
+                listeners.append(lambda kind, message, active: None if active else
+                                 self._clear_alarm(kind, "", f"cleared (was: {message})"))
             self.output.open()
             if self.config.telemetry:
                 self._open_telemetry()

@@ -52,6 +52,7 @@ def test_plc_server_killed_and_restarted_is_one_alarm_and_every_verdict_is_logge
         assert len(output_alarms) == 1 and len(lost) == 1  # 12+ failed writes: one alarm each, not a flood
         cleared = {e["kind"]: json.loads(e["data"]) for e in run.events if e["kind"].endswith("_cleared")}
         assert cleared["output_error_cleared"]["count"] == run.station.output.stats.undelivered >= 5  # type: ignore
+        assert "plc_connection_lost_cleared" in cleared  # so a second outage is a new alarm
         assert sim.read("outputs.sequence") == parts  # the line gets verdicts again after the restart
         assert run.summary.fault is None
     finally:
@@ -82,7 +83,10 @@ def test_broker_killed_mid_run_costs_no_verdict(tmp_path: Path, station_config: 
                                             "reconnect_max_s": 0.5, "close_timeout_s": 0.5}])
         run = run_station(config, during=_at_part({10: lambda: os.kill(broker.pid, signal.SIGKILL)}))
         run.assert_accounted(parts)
-        assert run.summary.fault is None and run.summary.failsafe == 0
+        assert run.summary.fault is None
+        # A live camera on a loaded CI box may overflow its queue (queue_full, still a verdict and a row);
+        # nothing else may fail safe: the broker is not on the verdict path.
+        assert {i.verdict.reasons[0].code for i in run.seen if i.verdict.failsafe} <= {"queue_full"}
         assert any(e["level"] == "alarm" and "mqtt" in (e["kind"] + e["message"]).lower() for e in run.events)
     finally:
         broker.kill()
