@@ -92,3 +92,11 @@ def test_unwritable_database_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ro" / "s.db").mkdir()  # a folder where the file should be
     with pytest.raises(StoreError, match="cannot open the verdict database"):
         Store(tmp_path / "ro" / "s.db")
+
+
+def test_foreign_keys_are_enforced_and_writes_are_not_fsynced_per_row(tmp_path: Path) -> None:
+    with Store(tmp_path / "fk.db") as store:
+        assert store.db.execute("pragma foreign_keys").fetchone()[0] == 1
+        assert store.db.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL (WAL: never corrupt)
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute("insert into detections (inspection_id, class_name) values (12345, 'bridge')")
