@@ -21,7 +21,7 @@ import numpy as np
 
 from inspection.camera import Camera
 from inspection.camera.replay import ReplayCamera
-from inspection.codes import AlarmBoard
+from inspection.codes import AlarmBoard, AlarmKind
 from inspection.config import StationConfig
 from inspection.detector import Detector
 from inspection.errors import ConfigError, StationError, StoreError
@@ -293,6 +293,9 @@ class Station:
             self.warmup()  # the first frames of a cold model are many times slower: not on the line
         summary = RunSummary()
         self._stop.clear()
+        for alarm in self.alarms.active():  # the runtime's alarms belong to a run; a new run judges afresh
+            if alarm.source not in ("", "archive") or alarm.kind == AlarmKind.SAFE_STOP:
+                self._clear_alarm(alarm.kind, alarm.source, "a new run starts")
         sources = [SourceSpec(c, can_wait=_can_wait(c)) for c in self.cameras]
         options = RuntimeOptions(**{**self.runtime_options.__dict__, "read_timeout_s": read_timeout_s,
                                     "spool_size": self.config.store.spool_size})

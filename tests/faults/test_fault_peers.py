@@ -145,3 +145,20 @@ def test_wall_clock_jump_changes_no_verdict(tmp_path: Path, station_config: Call
     stamps = [r["timestamp_s"] for r in sorted(run.rows, key=lambda r: r["sequence"])]
     assert stamps[5] < stamps[2] < stamps[12]  # the jumps are logged as the camera saw them
     assert all(Path(r["image_path"]).is_file() for r in run.rows)
+
+
+@pytest.mark.plc
+def test_an_outage_is_one_alarm_per_run_not_one_per_part(tmp_path: Path, station_config: Callable[..., Any]) -> None:
+    """The PLC is away for two runs of the same station (a pause and resume in the console): one `output_error`
+    event per run, each with the count of the verdicts it covered."""
+    config = station_config(output={"kind": "modbus", "port": free_port(), **FAST_PLC})
+    with Station(config) as station:
+        first = station.run(max_parts=4)
+        second = station.run(max_parts=4)
+        assert first.parts == second.parts == 4
+        events = station.store.events()  # type: ignore[union-attr]
+        folded = [a for a in station.alarms.active() if a.kind == "output_error"]
+    assert [e["kind"] for e in events if e["kind"].startswith("output_error")] == [
+        "output_error", "output_error_cleared", "output_error"]
+    assert json.loads(next(e for e in events if e["kind"] == "output_error_cleared")["data"])["count"] == 4
+    assert len(folded) == 1 and folded[0].count == 4
