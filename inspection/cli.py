@@ -145,6 +145,8 @@ def print_summary(summary: RunSummary, db_path: Path) -> None:
         click.echo("  counters   " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
     if s["store_errors"]:
         click.secho(f"  NOT LOGGED {s['store_errors']} parts (database errors, see above)", fg="red")
+    if s["fault"]:
+        click.secho(f"  STOPPED SAFELY: {s['fault']}", fg="red", bold=True)
     click.echo(f"  log        {db_path}")
 
 
@@ -165,6 +167,8 @@ def run_station(config_path: Path | None, product: str | None, db: Path | None, 
         finally:
             signal.signal(signal.SIGINT, previous)
         print_summary(summary, station.db_path)
+        if summary.fault is not None:  # a safe stop: the message and the error's exit code, never a silent 0
+            raise summary.fault
         return summary
 
 

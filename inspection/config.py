@@ -75,6 +75,10 @@ class StoreConfig(StrictModel):
     sample_every: int = Field(20, ge=1, description="with keep_images: sample, keep 1 pass in N")
     image_format: Literal["png", "jpg"] = Field("png", description="archive format (png is lossless)")
     min_free_mb: int = Field(200, ge=0, description="stop archiving images below this free space")
+    busy_timeout_s: float = Field(5.0, gt=0.0, le=60.0, description="wait this long for a database locked by "
+                                  "another writer before a verdict goes to the spool")
+    spool_size: int = Field(10000, ge=1, description="verdicts held in memory while the database refuses rows; "
+                            "when full the line stops (ready off, fault on)")
 
 
 class SamplePolicy(StrictModel):

@@ -126,6 +126,8 @@ class StationRunner:
                 summary = station.run()
             finally:
                 self._in_run.clear()
+            if summary.fault is not None:  # the station stopped itself safely: the console shows why
+                raise summary.fault
             if not (self._stop.is_set() or self._pause.is_set()):
                 self._set_state("finished", QCoreApplication.translate("Runner", "source ended after {0} parts")
                                 .format(summary.parts))

@@ -34,10 +34,11 @@ from PyQt6.QtWidgets import (
 
 from inspection.aoi.report import refdes_lines
 from inspection.config import StationConfig
+from inspection.domain.codes import alarm_title
 from inspection.domain.permissions import AccessDenied, Role, User, allowed, require
 from inspection.domain.recipe import Recipe, load_recipe
 from inspection.domain.types import Inspection
-from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
+from inspection.errors import CameraError, ConfigError, ModelError, StageFailure, StationError, StoreError
 from inspection.models.registry import ModelRegistry
 from inspection.people.accounts import Accounts
 from inspection.people.audit import Operations
@@ -45,7 +46,7 @@ from inspection.process.store import pending_proposals
 from inspection.records.history import find_inspection
 from inspection.records.samples import SampleKeeper
 from inspection.records.store import Store
-from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, alarm_kind_for
+from station_ui.bridge import AlarmLogHandler, PipelineBridge, alarm_kind_for
 from station_ui.controller_view import ControllerView
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.language_menu import language_button
@@ -69,7 +70,7 @@ STATE_NAMES = {"idle": QT_TRANSLATE_NOOP("MainWindow", "IDLE"),
                "error": QT_TRANSLATE_NOOP("MainWindow", "ERROR")}
 LINE_OPERATOR = User("operator", Role.OPERATOR)  # the station's standing operator session; others log in
 _ERROR_KINDS = ((ModelError, "model"), (CameraError, "camera_error"), (StoreError, "database"),
-                (ConfigError, "config"))
+                (ConfigError, "config"), (StageFailure, "safe_stop"))
 _POLLED_SKIP = ("camera_error", "output_error")  # these already arrive through the log handler
 
 
@@ -466,9 +467,7 @@ class MainWindow(QMainWindow):
         self.state_label.setText(f"<b style='color:{colour}'>{name}</b> {html.escape(detail[:80])}")
 
     def raise_alarm(self, kind: str, message: str) -> None:
-        title = ALARM_TITLES.get(kind)
-        self.alarm_banner.add(kind, QCoreApplication.translate("Alarms", title) if title else kind.replace("_", " "),
-                              message)
+        self.alarm_banner.add(kind, QCoreApplication.translate("AlarmKind", alarm_title(kind)), message)
 
     def notify(self, message: str) -> None:
         self.last_message = message

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from inspection.adapters.registry import create_adapter
 from inspection.camera import Camera
 from inspection.camera.replay import ReplayCamera
 from inspection.config import StationConfig
+from inspection.domain.codes import AlarmBoard, AlarmKind
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import Recipe, load_recipe
 from inspection.domain.types import Frame, FrameFailure, Inspection
@@ -63,6 +65,9 @@ class Station:
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
         self._runtime: Runtime | None = None
         self._warm = False
+        self.alarms = AlarmBoard()  # one active alarm per kind and source, with a count
+        self._pending_events: deque[tuple[str, str, str, dict[str, Any] | None]] = deque(maxlen=1000)
+        self._events_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -70,7 +75,11 @@ class Station:
         try:
             self.store = Store(self.db_path, ImageArchive(
                 self.config.archive_dir, self.config.store.keep_images, self.config.store.sample_every,
-                self.config.store.image_format, self.config.store.min_free_mb))
+                self.config.store.image_format, self.config.store.min_free_mb),
+                timeout_s=self.config.store.busy_timeout_s)
+            self.store.alarm_hook = self._archive_alarm
+            if self.store.archive is not None:
+                self.store.archive.sweep_temp()  # what a killed station left half-written
             self.detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
                                            tiling=self.recipe.tiling)
             if self.recipe.tiling is not None and getattr(self.detector, "tiling", None) is None:
@@ -79,6 +88,10 @@ class Station:
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
             self.output = create_adapter("output", self.config.output, alarm=self._alarm,
                                          job_change=self.change_job)
+            listeners = getattr(self.output, "alarm_listeners", None)  # PLC outputs say when an alarm clears
+            if isinstance(listeners, list):
+                listeners.append(lambda kind, message, active: None if active else
+                                 self._clear_alarm(kind, "", f"cleared (was: {message})"))
             self.output.open()
             if self.config.telemetry:
                 self._open_telemetry()
@@ -235,15 +248,23 @@ class Station:
             self.warmup()  # the first frames of a cold model are many times slower: not on the line
         summary = RunSummary()
         self._stop.clear()
+        for alarm in self.alarms.active():  # the runtime's alarms belong to a run; a new run judges afresh
+            if alarm.source not in ("", "archive") or alarm.kind == AlarmKind.SAFE_STOP:
+                self._clear_alarm(alarm.kind, alarm.source, "a new run starts")
         sources = [SourceSpec(c, can_wait=_can_wait(c)) for c in self.cameras]
-        options = RuntimeOptions(**{**self.runtime_options.__dict__, "read_timeout_s": read_timeout_s})
+        options = RuntimeOptions(**{**self.runtime_options.__dict__, "read_timeout_s": read_timeout_s,
+                                    "spool_size": self.config.store.spool_size})
         self._runtime = Runtime(sources, self.detector, self.judge, self.output, self.store, self.listeners,
                                 model_id=self.detector.model_id, options=options, stats=self.stats,
-                                alarm=self._alarm, recorded=self._recorded)
+                                alarm=self._alarm, clear=self._clear_alarm, recorded=self._recorded)
         try:
             if self._stop.is_set():  # stop() raced with start-up
                 self._runtime.stop()
             self._runtime.run(summary, max_parts)
+            summary.fault = self._runtime.fault
+            if self._pending_events:
+                self._log_event("info", "events_replayed", "alarm events logged late: the database was unavailable",
+                                None)
         finally:
             self._runtime = None
         summary.stage_stats = self.stats.snapshot()
@@ -284,17 +305,47 @@ class Station:
             except Exception:  # sampling must never stop the recorder that logs verdicts
                 log.exception("sample policy failed for %s", inspection.frame.key)
 
-    def _alarm(self, kind: str, message: str) -> None:
-        log.error("%s: %s", kind, message)
+    def _alarm(self, kind: str, message: str, source: str = "") -> None:
+        """Raise an alarm. A repeat of an active (kind, source) only counts: one event, not a flood."""
+        if not self.alarms.raise_alarm(kind, message, source):
+            return
+        log.error("%s: %s", kind, message, extra={"alarm_kind": str(kind)})
         if self.feedback is not None:  # the controller must not steer the process on doubtful verdicts
             self.feedback.controller.raise_alarm(kind)
         if self.telemetry is not None:
             self.telemetry.alarm(kind, message)
-        if self.store is not None:
+        self._log_event("alarm", kind, message, {"source": source} if source else None)
+
+    def _clear_alarm(self, kind: str, source: str = "", message: str = "") -> None:
+        """The cause cleared: log it once, with how often the alarm repeated and for how long."""
+        folded = self.alarms.clear(kind, source)
+        if folded is None:
+            return
+        log.warning("%s cleared: %s", kind, message)
+        if self.telemetry is not None:
+            self.telemetry.clear_alarm(kind)
+        self._log_event("info", f"{kind}_cleared", message or f"{kind} cleared",
+                        {"source": source, "count": folded.count, "first_s": folded.first_s, "last_s": folded.last_s})
+
+    def _log_event(self, level: str, kind: str, message: str, data: dict[str, Any] | None) -> None:
+        """Alarm events wait (bounded, in order) while the database refuses them, like verdicts do."""
+        if self.store is None:
+            return
+        with self._events_lock:
+            self._pending_events.append((level, kind, message, data))
             try:
-                self.store.event("alarm", kind, message)
+                while self._pending_events:
+                    self.store.event(*self._pending_events[0])
+                    self._pending_events.popleft()
             except StoreError:
-                log.error("could not log alarm %s", kind)
+                log.error("could not log %s %s yet (%d event(s) waiting for the database)", level, kind,
+                          len(self._pending_events))
+
+    def _archive_alarm(self, kind: str, message: str, active: bool) -> None:
+        if active:
+            self._alarm(kind, message, "archive")
+        else:
+            self._clear_alarm(kind, "archive", message)
 
 
 def _can_wait(camera: Camera) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 
 from inspection.domain.counts import yield_pct, zero_counts
 from inspection.domain.types import STAGES, Inspection, StageTimings
+from inspection.errors import StationError
 
 __all__ = ["RollingStats", "RunSummary", "StageStats"]
 
@@ -70,6 +71,7 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=zero_counts)
     failsafe: int = 0
     store_errors: int = 0
+    fault: StationError | None = None  # why the station stopped safely; the CLI exits with its code
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     stage_stats: dict[str, Any] = field(default_factory=dict)  # rolling p50/p95/p99 per stage + counters
@@ -99,6 +101,7 @@ class RunSummary:
         return {
             "parts": self.parts, **{k.lower(): v for k, v in self.counts.items()},
             "failsafe": self.failsafe, "store_errors": self.store_errors,
+            "fault": str(self.fault) if self.fault else None,
             "yield_pct": None if self.yield_pct is None else round(self.yield_pct, 2), "fps": round(self.fps, 2),
             "elapsed_s": round(self.elapsed_s, 3),
             "latency_p50_ms": round(self.latency_percentile(50), 2),

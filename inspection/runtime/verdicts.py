@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from inspection.domain.codes import ReasonCode
 from inspection.domain.judge import Judge, Judgement
 from inspection.domain.types import Frame, FrameFailure, Inspection, StageTimings
 from inspection.inference import DetectorOutput
@@ -26,7 +27,7 @@ def judged_inspection(judge: Judge, frame: Frame, out: DetectorOutput, judgement
                       model_id: str, acquire_ms: float, late: str | None = None,
                       latency_ms: float = 0.0) -> Inspection:
     """The judged part; with `late` (why it missed the deadline) the fail-safe verdict replaces the judge's."""
-    verdict = judgement.verdict if late is None else judge.failsafe("deadline", late)
+    verdict = judgement.verdict if late is None else judge.failsafe(ReasonCode.DEADLINE, late)
     timings = StageTimings(acquire_ms, out.preprocess_ms, out.infer_ms, out.postprocess_ms, judge_ms, 0.0,
                            latency_ms)
     return Inspection(frame, out.detections, verdict, judgement.defects, timings, judge.recipe.name, model_id,

@@ -92,7 +92,10 @@ def test_real_station_without_its_plc_stays_up_and_logs_every_part(station_yaml,
         summary = st.run(max_parts=6)
         assert summary.parts == 6 and sum(st.store.counts().values()) == 6  # type: ignore[union-attr]
         output_alarms = [e for e in st.store.events() if e["kind"] == "output_error"]  # type: ignore[union-attr]
-        assert len(output_alarms) == 6 and f"127.0.0.1:{port}" in output_alarms[0]["message"]
+        # One alarm, not a flood (issue 16): repeats only count on the station's alarm board.
+        assert len(output_alarms) == 1 and f"127.0.0.1:{port}" in output_alarms[0]["message"]
+        folded = next(a for a in st.alarms.active() if a.kind == "output_error")
+        assert folded.count == 6 and folded.first_s <= folded.last_s
         assert st.output.stats.undelivered == 6  # type: ignore[union-attr]
 
 

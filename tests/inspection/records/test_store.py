@@ -119,3 +119,11 @@ def test_a_failed_transaction_names_what_was_written(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store, pytest.raises(StoreError, match="cannot log the thing to"), \
             store.transaction("the thing") as db:
         db.execute("insert into no_such_table values (1)")
+
+
+def test_foreign_keys_are_enforced_and_writes_are_not_fsynced_per_row(tmp_path: Path) -> None:
+    with Store(tmp_path / "fk.db") as store:
+        assert store.db.execute("pragma foreign_keys").fetchone()[0] == 1
+        assert store.db.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL (WAL: never corrupt)
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute("insert into detections (inspection_id, class_name) values (12345, 'bridge')")
