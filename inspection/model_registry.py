@@ -24,6 +24,7 @@ from pydantic import Field
 from inspection.config import StrictModel
 from inspection.detector import file_sha256
 from inspection.errors import ModelError
+from inspection.security.model_files import check_model_file
 
 __all__ = ["GateReport", "ModelRecord", "ModelRegistry", "PromotionGate", "mcnemar_exact_p"]
 
@@ -103,6 +104,7 @@ class ModelRegistry:
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"cannot register {path}: file does not exist")
+        check_model_file(path)  # a file that could run code when loaded never enters the registry
         sha = file_sha256(path)
         model_id = f"{product}-{sha[:12]}"
         if existing := self._row(model_id):

@@ -24,10 +24,14 @@ def ensure_offline() -> None:
     config_dir = Path(os.environ.get("YOLO_CONFIG_DIR", Path(tempfile.gettempdir()) / "station-ultralytics"))
     config_dir.mkdir(parents=True, exist_ok=True)
     os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    from inspection.security.model_files import enforce_safe_loading
+
+    enforce_safe_loading()  # every checkpoint through torch.load(weights_only=True) + allow-list
     from ultralytics import settings
 
     settings.update(
         {"sync": False, "clearml": False, "comet": False, "dvc": False, "mlflow": False,
          "raytune": False, "tensorboard": False, "wandb": False}
     )
+    enforce_safe_loading()  # again: the module flag, now that ultralytics is imported
     _DONE = True

@@ -163,7 +163,9 @@ def predict_split(
     _offline(2)
     from ultralytics import YOLO
 
-    model = YOLO(str(model_path))
+    from inspection.security.model_files import check_model_file
+
+    model = YOLO(str(check_model_file(model_path)))
     out = []
     for start in range(0, len(images), 16):
         batch = [str(p) for p in images[start : start + 16]]
@@ -446,8 +448,8 @@ def evaluate(
 
 def _model_imgsz(model_path: str | Path) -> int:
     """The image size the model was trained at (from its checkpoint), else 640."""
-    import torch
+    from inspection.security.model_files import safe_torch_load
 
-    ckpt = torch.load(str(model_path), map_location="cpu", weights_only=False)
+    ckpt = safe_torch_load(model_path)
     args = ckpt.get("train_args") or {}
     return int(args.get("imgsz", 640))

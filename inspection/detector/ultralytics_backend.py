@@ -14,6 +14,7 @@ from inspection.config import AdapterOptions, ConfigPath
 from inspection.detector import DetectorOutput, model_id_for, resolve_device
 from inspection.errors import ConfigError, ModelError
 from inspection.offline import ensure_offline
+from inspection.security.model_files import check_model_file
 from inspection.types import Box, Detection, Frame
 
 __all__ = ["Options", "UltralyticsDetector", "create", "load_yolo"]
@@ -39,9 +40,7 @@ def create(options: Options, *, model_path: Path | None = None, **_: Any) -> Ult
 
 def load_yolo(path: Path) -> Any:
     """Load a YOLO model file with errors a line engineer can act on."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file {path} does not exist; check detector.model or the recipe's model")
+    path = check_model_file(path)  # refuses a pickle that names anything but layer classes
     ensure_offline()
     from ultralytics import YOLO
 
