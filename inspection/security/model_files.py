@@ -64,8 +64,9 @@ def unsafe_globals(path: Path) -> list[str]:
 
     path = Path(path)
     if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path}: not a zip-format PyTorch checkpoint (legacy raw pickles are refused: they "
-                         "cannot be checked before loading); re-save it with torch >= 1.6 or export to ONNX")
+        raise ModelError(f"{path} is not a loadable ultralytics model (not a zip-format PyTorch checkpoint; "
+                         "legacy raw pickles are refused as they cannot be checked before loading): re-save it "
+                         "with torch >= 1.6 or export it to ONNX")
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception as exc:  # a damaged archive: refuse, never fall back to a full load

@@ -76,7 +76,7 @@ def test_legacy_raw_pickle_is_refused(tmp_path):
     marker = tmp_path / "PWNED"
     path = tmp_path / "legacy.pt"
     torch.save(_Exec(marker), path, _use_new_zipfile_serialization=False)
-    with pytest.raises(ModelError, match="legacy"):
+    with pytest.raises(ModelError, match="legacy raw pickles"):
         check_model_file(path)
     assert not marker.exists()
 
