@@ -22,6 +22,7 @@ __all__ = [
     "ConfigPath",
     "ProcessSection",
     "SamplePolicy",
+    "SecuritySection",
     "StationConfig",
     "StoreConfig",
     "StrictModel",
@@ -100,6 +101,16 @@ class ProcessSection(StrictModel):
     mode: Literal["advise", "auto"] | None = Field(None, description="override the controller's mode")
 
 
+class SecuritySection(StrictModel):
+    """Who and what the station trusts (see docs/security.md)."""
+
+    model_trust_store: ConfigPath | None = Field(
+        None, description="folder of trusted Ed25519 public keys (*.pub); set = every model must be signed by one "
+        "of them (`station models sign`), unsigned or foreign-signed models are refused")
+    require_login: bool = Field(True, description="the console asks for a login before anything else; the bundled "
+                                "demo (no --config) stays open")
+
+
 class StationConfig(StrictModel):
     name: str = Field("station", description="station name in logs and telemetry")
     data_dir: ConfigPath = Field(default_factory=default_data_dir,
@@ -117,6 +128,7 @@ class StationConfig(StrictModel):
         "or opcua (see docs/process_control.md); empty = off")
     jobs: dict[int, ConfigPath] = Field(
         default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
+    security: SecuritySection = SecuritySection()
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")

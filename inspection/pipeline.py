@@ -114,7 +114,9 @@ class Station:
             self.store = Store(self.db_path, ImageArchive(
                 self.config.archive_dir, self.config.store.keep_images, self.config.store.sample_every,
                 self.config.store.image_format, self.config.store.min_free_mb))
-            self.detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
+            model_path = self._model_path()
+            self._check_model_trust(getattr(self.config.detector, "model", None) or model_path)
+            self.detector = create_adapter("detector", self.config.detector, model_path=model_path,
                                            tiling=self.recipe.tiling)
             if self.recipe.tiling is not None and getattr(self.detector, "tiling", None) is None:
                 raise ConfigError(f"{self.recipe.source_file or self.recipe.name}: tiling: needs an exported-model "
@@ -175,6 +177,14 @@ class Station:
                 self.store.event(level, kind, message)
             except StoreError:
                 log.error("could not log telemetry event %s", kind)
+
+    def _check_model_trust(self, path: Path | None) -> None:
+        """With `security.model_trust_store`, refuse a model not signed by a trusted key (before it is read)."""
+        trust = self.config.security.model_trust_store
+        if trust is not None and path is not None:
+            from inspection.security.signing import require_trusted
+
+            require_trusted(Path(path), trust)
 
     def _model_path(self) -> Path | None:
         """The recipe's model file, or its product's production model from the registry (hash verified)."""
