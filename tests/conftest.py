@@ -82,3 +82,13 @@ def station_yaml(tmp_path: Path, parts_dir: Path, tiny_model: Path) -> Path:
         encoding="utf-8",
     )
     return config
+
+
+@pytest.fixture(autouse=True)
+def _cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accounts hash at the production scrypt cost (N=2^17, ~1 s here) only in the tests that say so
+    (`monkeypatch.undo()` in tests/inspection/security/test_accounts.py); everywhere else a cheap cost keeps
+    the suite fast on a shared 2-core machine."""
+    import inspection.auth
+
+    monkeypatch.setattr(inspection.auth, "_SCRYPT_N", 2**12)
