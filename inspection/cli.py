@@ -39,6 +39,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "controller": "inspection.process.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
+    "audit": "inspection.security.cli:audit",
+    "users": "inspection.security.cli:users",
 }
 
 
