@@ -73,6 +73,7 @@ ACTIONS: dict[str, str] = {
     "rollback_model": "roll back to the previous production model",
     "configure": "change station settings",
     "manage_users": "create and disable accounts",
+    "force_promote_model": "promote a model the promotion gate blocks (--force)",
 }
 
 _OPERATOR = frozenset({"view", "run", "acknowledge", "select_recipe", "override"})
@@ -80,7 +81,7 @@ _ENGINEER = _OPERATOR | {"export", "review", "controller", "configure", "promote
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.OPERATOR: _OPERATOR,
     Role.ENGINEER: frozenset(_ENGINEER),
-    Role.ADMIN: frozenset(_ENGINEER | {"manage_users"}),
+    Role.ADMIN: frozenset(_ENGINEER | {"manage_users", "force_promote_model"}),
 }
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")

@@ -156,25 +156,40 @@ def verify(model: Path, trust_store: Path) -> None:
     click.echo(f"{model}: signed by trusted key {signer}; safe to load")
 
 
-@models.command("promote")
+_login_help = ("Log in as a station account (engineer or admin): STATION_TOKEN, or STATION_USER + "
+               "STATION_PASSWORD, or the prompt. The decision is role-checked and audited in --db.")
+
+
+@models.command("promote", epilog=_login_help)
 @click.argument("model_id")
 @_registry
-@click.option("--by", required=True, help="Who promotes (recorded in the history).")
+@_db
 @click.option("--max-false-reject-increase", type=float, default=0.02, show_default=True)
-@click.option("--force", is_flag=True, help="Promote even if the gate blocks (recorded as force-promote).")
-def promote(model_id: str, registry_dir: Path, by: str, max_false_reject_increase: float, force: bool) -> None:
+@click.option("--force", is_flag=True, help="Promote even if the gate blocks (admins only; audited as force-promote).")
+def promote(model_id: str, registry_dir: Path, db: Path, max_false_reject_increase: float, force: bool) -> None:
     """Make a candidate the production model if it passes the promotion gate."""
+    from inspection.approvals import promote_model
+    from inspection.audit import Operations
+    from inspection.security.session import cli_user
+
     gate = PromotionGate(max_false_reject_increase=max_false_reject_increase)
-    report = ModelRegistry(registry_dir).promote(model_id, by, gate, force=force)
+    registry = ModelRegistry(registry_dir)
+    with Store(db) as store:
+        report = promote_model(Operations(store), cli_user(store), registry, model_id, gate, force=force)
     click.echo(str(report))
     click.echo(f"{model_id} is now production")
 
 
-@models.command("rollback")
+@models.command("rollback", epilog=_login_help)
 @click.option("--product", required=True)
 @_registry
-@click.option("--by", required=True, help="Who rolls back (recorded in the history).")
-def rollback(product: str, registry_dir: Path, by: str) -> None:
+@_db
+def rollback(product: str, registry_dir: Path, db: Path) -> None:
     """Restore the previous production model of a product in one action."""
-    record = ModelRegistry(registry_dir).rollback(product, by)
+    from inspection.approvals import rollback_model
+    from inspection.audit import Operations
+    from inspection.security.session import cli_user
+
+    with Store(db) as store:
+        record = rollback_model(Operations(store), cli_user(store), ModelRegistry(registry_dir), product)
     click.echo(f"{record.id} is production again")
