@@ -26,6 +26,7 @@ import sqlite_utils
 
 from inspection.errors import StoreError
 from inspection.security import audit_chain
+from inspection.security.inputs import csv_cell
 from inspection.types import STAGES, Frame, Inspection, VerdictStatus
 
 __all__ = ["SCHEMA_VERSION", "ImageArchive", "Store", "heatmap_path"]
@@ -221,8 +222,8 @@ class Store:
         with open(out, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
-            for row in self.inspections(where, params):
-                writer.writerow(row)
+            for row in self.inspections(where, params):  # part ids, recipes… come from outside: no formulas
+                writer.writerow({k: csv_cell(v) for k, v in row.items()})
                 count += 1
         return count
 

@@ -26,6 +26,7 @@ import yaml
 from inspection.errors import DataError
 from inspection.labels import Label, LabelBook
 from inspection.samples import ensure_samples_table
+from inspection.security.inputs import confined
 from inspection.store import Store
 from inspection.types import Box
 
@@ -216,6 +217,13 @@ def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[
     report = ImportReport(problems=[])
     for image_path in sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
         label_path = Path(str(image_path.with_suffix(".txt")).replace("/images/", "/labels/"))
+        try:  # a link inside the dataset may point anywhere: only files that resolve inside it are read
+            image_path = confined(data_dir, image_path.relative_to(data_dir), f"{data_dir}: image")
+            if label_path.exists():
+                label_path = confined(data_dir, label_path.relative_to(data_dir), f"{data_dir}: label")
+        except DataError as exc:
+            _problem(report, str(exc), strict)
+            continue
         image = cv2.imread(str(image_path))
         if image is None:
             _problem(report, f"{image_path}: image cannot be decoded", strict)
@@ -267,9 +275,17 @@ def import_coco(store: Store, annotations: Path, images_dir: Path, samples_dir: 
         except (KeyError, ValueError, TypeError) as exc:
             _problem(report, f"{where}: {exc}", strict)
     for image_id, labels in by_image.items():
-        image_path = Path(images_dir) / images[image_id]["file_name"]
+        try:  # the JSON names the files: never one outside the image folder (../, absolute paths, links)
+            image_path = confined(images_dir, str(images[image_id].get("file_name", "")),
+                                  f"{annotations}: images[id={image_id}].file_name")
+        except DataError as exc:
+            _problem(report, str(exc), strict)
+            continue
         if not image_path.is_file():
             _problem(report, f"{annotations}: image {image_path} listed but missing", strict)
+            continue
+        if cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED) is None:
+            _problem(report, f"{image_path}: image cannot be decoded; not imported", strict)
             continue
         _store_import(store, Path(samples_dir) / "import" / Path(annotations).stem, image_path, labels,
                       f"import:{Path(annotations).name}", golden)

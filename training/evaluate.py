@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from inspection.security.inputs import csv_cell
+
 __all__ = [
     "EvalReport",
     "ImageResult",
@@ -412,7 +414,7 @@ def write_report(report: EvalReport, images: Sequence[ImageResult], curves: dict
         writer = csv.writer(handle)
         writer.writerow(["image", "defective", "flagged", "outcome", "truth_boxes", "detections"])
         for r in images:
-            writer.writerow([r.image, r.defective, r.flagged, r.outcome, r.truth, r.detections])
+            writer.writerow([csv_cell(r.image), r.defective, r.flagged, r.outcome, r.truth, r.detections])
     names = list(report.per_class)
     plot_pr_curves(curves, names, out / "pr_curve.png")
     plot_confusion(np.asarray(report.confusion), [*names, "background"], out / "confusion_matrix.png")

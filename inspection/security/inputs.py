@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from inspection.errors import DataError
 
-__all__ = ["NAME_PATTERN", "check_name", "confined", "csv_cell", "truncate"]
+__all__ = ["MAX_YAML_BYTES", "NAME_PATTERN", "check_name", "confined", "csv_cell", "load_yaml_text", "truncate"]
 
 # Product, station and user names end up in file names, SQL parameters and log lines: keep them plain.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -48,3 +50,27 @@ def csv_cell(value: object) -> object:
 def truncate(text: str, limit: int = 300) -> str:
     """At most `limit` characters of `text`, saying how much was cut (error messages stay readable)."""
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+MAX_YAML_BYTES = 1 << 20  # a station/recipe/camera YAML is a few kB; 1 MiB is generous
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors/aliases: a few lines of nested aliases expand to gigabytes
+    ("billion laughs"), and station files never need them."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in station files; write the values out",
+                event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str) -> object:
+    """`yaml.safe_load` without aliases and bounded in size (raises yaml.YAMLError / DataError)."""
+    if len(text) > MAX_YAML_BYTES:
+        raise DataError(f"YAML of {len(text)} characters: larger than the {MAX_YAML_BYTES} allowed for a "
+                        "station file")
+    return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass: no arbitrary objects

@@ -56,7 +56,7 @@ def _promote(reg: Path, db: Path, model_id: str, *extra: str, stdin: str | None 
 
 
 def test_free_text_name_is_gone(setup):
-    db, reg, good, _ = setup
+    _db, reg, good, _ = setup
     result = CliRunner().invoke(station, ["models", "promote", good, "--registry", str(reg), "--by", "alice"])
     assert result.exit_code == 2 and "No such option '--by'" in result.output
 
