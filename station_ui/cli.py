@@ -24,6 +24,9 @@ def launch(config_path: Path | None = None, product: str | None = None, db: Path
     from station_ui.window import LINE_OPERATOR, MainWindow
 
     config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
+    # A real station (--config) asks for a login unless its YAML says `security: {require_login: false}`;
+    # the bundled demo stays open.
+    require_login = require_login or (config_path is not None and config.security.require_login)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Inspection station")
     window = MainWindow(config, db or config.db_path, user=None if require_login else LINE_OPERATOR, theme=theme)
@@ -47,7 +50,9 @@ def _exec(app: object, window: object) -> int:
               help="SQLite verdict log (default: the station's data directory).")
 @click.option("--start/--no-start", "autostart", default=None,
               help="Start inspecting at once (default: yes for the bundled demo).")
-@click.option("--require-login", is_flag=True, help="Nobody is logged in at start (no standing operator session).")
+@click.option("--require-login", is_flag=True,
+              help="Nobody is logged in at start (no standing operator session). Always so with --config, unless "
+              "the station YAML sets security.require_login: false.")
 @click.option("--theme", type=click.Choice(["dark", "light"]), default=None, help="Colour theme (remembered).")
 def console(config_path: Path | None = None, product: str | None = None, db: Path | None = None,
             autostart: bool | None = None, require_login: bool = False, theme: str | None = None) -> None:
