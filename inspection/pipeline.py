@@ -158,6 +158,10 @@ class Station:
 
         assert self.detector is not None
         self.telemetry = TelemetryState(self.detector.class_names, source=f"inspection-station/{self.config.name}")
+        from inspection.security.audit_chain import HeadReader
+
+        self._audit_head = HeadReader(self.db_path)
+        self.telemetry.audit_head = self._audit_head
         for options in self.config.telemetry:
             sink = create_adapter("telemetry", options, state=self.telemetry, station=self.config.name,
                                   event=self._telemetry_event)
@@ -246,6 +250,9 @@ class Station:
             _quietly(sink.close)
         self.telemetry_sinks.clear()
         self.telemetry = self._telemetry_feed = None
+        if getattr(self, "_audit_head", None) is not None:
+            _quietly(self._audit_head.close)
+            self._audit_head = None
         for camera in self.cameras:
             _quietly(camera.close)
         self.cameras.clear()

@@ -126,6 +126,9 @@ class TelemetryState:
         self.alarms: dict[str, str] = {}
         self.changes: list[dict[str, Any]] = []
         self.last_message = ""
+        # The audit chain head (`{"id", "row_hash"}`), published with the counts so a copy off the box can
+        # prove the audit log (`station audit verify --head ID:HASH`); set by the station.
+        self.audit_head: Callable[[], dict[str, Any] | None] | None = None
 
     def update(self, inspection: Inspection, message: Mapping[str, Any] | None = None) -> None:
         with self._lock:
@@ -175,9 +178,12 @@ class TelemetryState:
         n = len(self._recent)
         rates = {c: (sum(c in r for r in self._recent) / n if n else 0.0) for c in self.classes}
         parts = sum(self.counts.values())
-        return {"counts": dict(self.counts),
-                "yield_pct": round(100.0 * self.counts["PASS"] / parts, 3) if parts else 0.0,
-                "class_rates": {c: round(r, 4) for c, r in rates.items()}}
+        payload = {"counts": dict(self.counts),
+                   "yield_pct": round(100.0 * self.counts["PASS"] / parts, 3) if parts else 0.0,
+                   "class_rates": {c: round(r, 4) for c, r in rates.items()}}
+        if self.audit_head is not None:
+            payload["audit_head"] = self.audit_head()
+        return payload
 
     def counts_payload(self) -> dict[str, Any]:
         """The `counts` topic: `{"counts": {"PASS": n, …}, "yield_pct": x, "class_rates": {…}}`."""

@@ -17,8 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHAIN_COLUMNS", "GENESIS", "ChainHead", "ChainReport", "append", "ensure_schema", "head", "row_hash",
-           "verify", "verify_file"]
+__all__ = [
+    "CHAIN_COLUMNS",
+    "GENESIS",
+    "ChainHead",
+    "ChainReport",
+    "HeadReader",
+    "append",
+    "ensure_schema",
+    "head",
+    "row_hash",
+    "verify",
+    "verify_file",
+]
 
 GENESIS = "0" * 64
 # The hashed columns, in the order of the table; `row_hash` itself is not hashed.
@@ -144,3 +155,33 @@ def verify_file(path: Path, expected_head: ChainHead | None = None) -> ChainRepo
     finally:
         conn.close()
 
+
+
+class HeadReader:
+    """The current chain head for telemetry, from its own read-only connection, re-read at most every
+    `max_age_s` (the head changes only when a person acts; a part must not wait on it)."""
+
+    def __init__(self, path: Path, max_age_s: float = 1.0) -> None:
+        import threading
+        import time
+
+        self._clock = time.monotonic
+        self._conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=1.0, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._max_age_s = max_age_s
+        self._cached: tuple[float, dict[str, Any] | None] | None = None
+
+    def __call__(self) -> dict[str, Any] | None:
+        with self._lock:
+            now = self._clock()
+            if self._cached is None or now - self._cached[0] > self._max_age_s:
+                try:
+                    current = head(self._conn)
+                except sqlite3.Error:  # telemetry must not fail a part; the last known head stays
+                    return self._cached[1] if self._cached else None
+                self._cached = (now, {"id": current.id, "row_hash": current.row_hash} if current else None)
+            return self._cached[1]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

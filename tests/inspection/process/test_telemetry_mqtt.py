@@ -211,6 +211,7 @@ def test_station_telemetry_over_mqtt_survives_a_broker_restart(
             assert counts["counts"] == stored_counts
             assert counts["yield_pct"] == pytest.approx(100.0 * stored_counts["PASS"] / 6, abs=1e-3)
             assert set(counts["class_rates"]) == set(station.detector.class_names)
+            assert "audit_head" in counts  # the audit chain head travels with the counts (docs/security.md)
             # A late subscriber (a dashboard started now) gets the retained counts and alarms at once.
             late = Subscriber(broker.port, "inspection/line1", "dashboard")
             wait_for(lambda: late.on("counts") and late.on("alarms"), "retained counts and alarms")

@@ -136,3 +136,17 @@ def test_first_admin_from_the_cli_is_audited_and_later_ones_need_an_admin(tmp_pa
         assert ("create_user", 1) in actions and ("login_failed", 0) in actions
         assert [u.username for u in Accounts(store).users()] == ["alice", "olga"]
     assert _verify(path).exit_code == 0
+
+
+def test_chain_head_is_published_with_the_telemetry_counts(db):
+    from inspection.process.telemetry import TelemetryState
+    from inspection.security.audit_chain import HeadReader
+
+    state = TelemetryState(["bridge"])
+    assert "audit_head" not in state.counts_payload()
+    reader = HeadReader(db, max_age_s=0.0)
+    state.audit_head = reader
+    published = state.counts_payload()["audit_head"]
+    reader.close()
+    assert published["id"] == 3
+    assert _verify(db, "--head", f"{published['id']}:{published['row_hash']}").exit_code == 0
