@@ -74,10 +74,12 @@ ACTIONS: dict[str, str] = {
     "configure": "change station settings",
     "manage_users": "create and disable accounts",
     "force_promote_model": "promote a model the promotion gate blocks (--force)",
+    "remote_job_change": "change the recipe/job over OPC UA (SelectRecipe)",
 }
 
 _OPERATOR = frozenset({"view", "run", "acknowledge", "select_recipe", "override"})
-_ENGINEER = _OPERATOR | {"export", "review", "controller", "configure", "promote_model", "rollback_model"}
+_ENGINEER = _OPERATOR | {"export", "review", "controller", "configure", "promote_model", "rollback_model",
+                         "remote_job_change"}
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.OPERATOR: _OPERATOR,
     Role.ENGINEER: frozenset(_ENGINEER),

@@ -123,7 +123,7 @@ class Station:
                                   f"detector (kind: onnx, openvino or tensorrt), not {self.config.detector.kind!r}")
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
             self.output = create_adapter("output", self.config.output, alarm=self._alarm,
-                                         job_change=self.change_job)
+                                         job_change=self.change_job, db_path=self.db_path)
             self.output.open()
             if self.config.telemetry:
                 self._open_telemetry()

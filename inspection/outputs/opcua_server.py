@@ -17,6 +17,10 @@ Objects/
   Events: ResultReadyEventType (ResultId, PartId, Verdict, ResultState) fired per result, as 40100-1 does.
 ```
 
+Secured by default (`security:`, see inspection.security.opcua and docs/security.md): encrypted policies
+only, station accounts or X.509 users, SelectRecipe for engineers (`remote_job_change`), every call audited;
+all result and state variables are read-only.
+
 `publish()` never waits for the server: it hands the newest result to the server's loop and returns
 (results arriving faster than the loop can serve them are coalesced, counted in `coalesced`). It also
 works as a station output (`kind: opcua_server`), or as a `Station.listeners` entry beside a PLC output.
@@ -28,14 +32,16 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
 from inspection.config import AdapterOptions
-from inspection.errors import OutputError
+from inspection.errors import OutputError, StationError
 from inspection.outputs.opcua import LoopThread
 from inspection.outputs.signal_map import ResultCodes
+from inspection.security.opcua import ServerSecurity, secure_server
 from inspection.types import Inspection, VerdictStatus
 
 __all__ = ["NAMESPACE", "STATES", "Options", "StationServer", "create"]
@@ -54,13 +60,15 @@ class Options(AdapterOptions):
     name: str = Field("inspection-station", min_length=1)
     start_timeout_s: float = Field(15.0, gt=0.0)
     result_codes: ResultCodes = ResultCodes()
+    security: ServerSecurity = Field(ServerSecurity(), description="encryption, users, role checks (docs/security.md)")
 
 
 class StationServer:
     """An asyncua Server on its own event-loop thread. open()/close() or a context manager."""
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, db_path: Path | None = None) -> None:
         self.options = options
+        self.db_path = db_path  # accounts and audit log (unless security.accounts_db names another)
         self.url = f"opc.tcp://{options.host}:{options.port}/"
         self.recipe_listeners: list[RecipeListener] = []
         self.counts = {s.value: 0 for s in VerdictStatus}
@@ -81,6 +89,9 @@ class StationServer:
         logging.getLogger("asyncua").setLevel(logging.WARNING)
         try:
             self._loop.run(self._start(), self.options.start_timeout_s)
+        except StationError:
+            self.close()
+            raise
         except Exception as exc:
             self.close()
             raise OutputError(f"OPC UA server {self.url} cannot start: {exc}; is the port in use?") from None
@@ -110,6 +121,9 @@ class StationServer:
         await server.init()
         server.set_endpoint(self.url)
         server.set_server_name(self.options.name)
+        await secure_server(server, self.options.security, self.options.name,
+                            f"urn:inspection-station:{self.options.name}", self.db_path,
+                            calls={"VisionSystem.SelectRecipe": "remote_job_change"})
         idx = await server.register_namespace(NAMESPACE)
         vision = await server.nodes.objects.add_object(idx, "VisionSystem")
         state = await vision.add_object(idx, "VisionStateMachine")
@@ -229,5 +243,5 @@ class StationServer:
         return [ua.Variant(True, ua.VariantType.Boolean)]
 
 
-def create(options: Options, **_: object) -> StationServer:
-    return StationServer(options)
+def create(options: Options, db_path: Path | None = None, **_: object) -> StationServer:
+    return StationServer(options, db_path)

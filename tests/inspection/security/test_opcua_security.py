@@ -1,0 +1,131 @@
+"""The station's OPC UA server under attack, with real asyncua clients over 127.0.0.1.
+
+One server, a handful of connections (RSA-2048 handshakes are CPU-heavy): no security refused, an untrusted
+client certificate refused, an operator may read but not change the job, an engineer may, and every call
+is in the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from asyncua import Client, ua
+from asyncua.crypto import security_policies
+
+from inspection.audit import AuditLog
+from inspection.auth import Accounts, Role
+from inspection.outputs.opcua_server import NAMESPACE, Options, StationServer
+from inspection.outputs.plc_sim import free_port
+from inspection.store import Store
+
+pytestmark = pytest.mark.plc
+
+
+async def _client_pair(folder: Path) -> tuple[Path, Path]:
+    client = Client("opc.tcp://127.0.0.1:1/")
+    return await client.setup_self_signed_certificate(folder / "key.pem", folder / "cert.der")
+
+
+async def _select(url: str, cert: tuple[Path, Path] | None, user: str | None, password: str | None,
+                  policy=security_policies.SecurityPolicyBasic256Sha256,
+                  mode=ua.MessageSecurityMode.SignAndEncrypt) -> tuple[str, bool | None]:
+    """Connect, read the job number, call SelectRecipe(7, "LOT-X"): (what was read, the call's answer)."""
+    client = Client(url, timeout=10)
+    if cert is not None:
+        await client.set_security(policy, str(cert[0]), str(cert[1]), mode=mode)
+    if user:
+        client.set_user(user)
+        client.set_password(password or "")
+    async with client:
+        idx = await client.get_namespace_index(NAMESPACE)
+        state = await client.get_node(ua.NodeId("VisionSystem.CurrentState", idx)).read_value()
+        method = client.get_node(ua.NodeId("VisionSystem.SelectRecipe", idx))
+        try:
+            answer = await (await method.get_parent()).call_method(method, ua.Variant(7, ua.VariantType.Int32),
+                                                                   "LOT-X")
+        except ua.uaerrors.BadUserAccessDenied:
+            answer = None
+        return state, answer
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    root = tmp_path_factory.mktemp("opcua")
+    db = root / "station.db"
+    with Store(db) as store:
+        accounts = Accounts(store)
+        admin = accounts.create("alice", Role.ADMIN, "alice-secret")
+        accounts.create("ed", Role.ENGINEER, "ed-secret", by=admin)
+        accounts.create("olga", Role.OPERATOR, "olga-secret", by=admin)
+    trusted_pair = asyncio.run(_client_pair(root / "client"))
+    stranger_pair = asyncio.run(_client_pair(root / "stranger"))
+    pki = root / "pki"
+    (pki / "trusted").mkdir(parents=True)
+    shutil.copy(trusted_pair[0], pki / "trusted" / "scada.der")  # the integrator adds the SCADA's certificate
+    server = StationServer(Options(port=free_port(), security={"pki_dir": pki}), db_path=db)
+    chosen: list[tuple[int, str]] = []
+    server.recipe_listeners.append(lambda job, lot: chosen.append((job, lot)))
+    with server:
+        yield server, db, trusted_pair, stranger_pair, chosen, pki
+
+
+def test_certificate_created_on_first_start_and_no_insecure_endpoint(secured):
+    server, _, _, _, _, pki = secured
+    assert (pki / "own" / "cert.der").is_file() and (pki / "own" / "key.pem").is_file()
+
+    async def endpoints():
+        async with Client(server.url, timeout=10) as client:  # discovery works without security…
+            return await client.get_endpoints()
+
+    with pytest.raises(Exception):  # noqa: B017 - …but a session does not (no None endpoint)
+        asyncio.run(endpoints())
+    offered = {(e.SecurityPolicyUri.rsplit("#", 1)[1], e.SecurityMode.name)
+               for e in asyncio.run(Client(server.url, timeout=10).connect_and_get_server_endpoints())}
+    assert offered == {(p, m) for p in ("Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
+                       for m in ("Sign", "SignAndEncrypt")}
+
+
+def test_untrusted_client_certificate_is_refused(secured):
+    server, _, _, stranger, chosen, _ = secured
+    with pytest.raises(Exception):  # noqa: B017 - BadCertificateUntrusted / connection closed
+        asyncio.run(_select(server.url, stranger, "ed", "ed-secret"))
+    assert chosen == []
+
+
+def test_wrong_password_is_refused_and_audited(secured):
+    server, db, trusted, _, chosen, _ = secured
+    with pytest.raises(Exception):  # noqa: B017 - BadUserAccessDenied at ActivateSession
+        asyncio.run(_select(server.url, trusted, "ed", "guess"))
+    with Store(db) as store:
+        assert any(e["action"] == "login_failed" and '"ed"' in e["detail"] for e in AuditLog(store).entries())
+    assert chosen == []
+
+
+def test_operator_reads_but_may_not_change_the_job(secured):
+    server, db, trusted, _, chosen, _ = secured
+    state, answer = asyncio.run(_select(server.url, trusted, "olga", "olga-secret",
+                                        security_policies.SecurityPolicyAes128Sha256RsaOaep,
+                                        ua.MessageSecurityMode.Sign))
+    assert state == "Ready" and answer is None and chosen == []
+    with Store(db) as store:
+        rows = [e for e in AuditLog(store).entries() if e["action"] == "opcua_call"]
+    assert rows[0]["username"] == "olga" and rows[0]["allowed"] == 0 and "SelectRecipe" in rows[0]["detail"]
+
+
+def test_engineer_changes_the_job_and_it_is_audited(secured):
+    server, db, trusted, _, chosen, _ = secured
+    state, answer = asyncio.run(_select(server.url, trusted, "ed", "ed-secret",
+                                        security_policies.SecurityPolicyAes256Sha256RsaPss))
+    assert answer is True and chosen == [(7, "LOT-X")]
+    with Store(db) as store:
+        rows = [e for e in AuditLog(store).entries() if e["action"] == "opcua_call"]
+    assert rows[0]["username"] == "ed" and rows[0]["allowed"] == 1 and "remote_job_change" in rows[0]["detail"]
+
+
+def test_insecure_needs_the_explicit_switch_and_warns(caplog):
+    server = StationServer(Options(port=free_port(), security={"allow_insecure": True}))
+    with caplog.at_level("WARNING"), server:
+        assert asyncio.run(_select(server.url, None, None, None))[1] is True
+    assert "SecurityPolicy None and anonymous access are ON" in caplog.text
