@@ -164,7 +164,7 @@ class Station:
         self.telemetry.audit_head = self._audit_head
         for options in self.config.telemetry:
             sink = create_adapter("telemetry", options, state=self.telemetry, station=self.config.name,
-                                  event=self._telemetry_event)
+                                  event=self._telemetry_event, db_path=self.db_path)
             sink.open()
             self.telemetry_sinks.append(sink)
 

@@ -229,8 +229,9 @@ class TelemetryServer(CallbackServer):
     """
 
     def __init__(self, state: TelemetryState, host: str = "127.0.0.1", port: int = 4851,
-                 timeout_s: float = 15.0) -> None:
-        super().__init__("station telemetry", TELEMETRY_NAMESPACE, host, port, "station", timeout_s)
+                 timeout_s: float = 15.0, security: Any = None, db_path: Any = None) -> None:
+        # Read-only: no node is writable, so a secured server refuses every write and call.
+        super().__init__("station telemetry", TELEMETRY_NAMESPACE, host, port, "station", timeout_s, security, db_path)
         self.state = state
 
     async def build(self, server: Server) -> None:

@@ -172,7 +172,7 @@ def _station_yaml(tmp_path: Path, parts_dir: Path, model: Path, mqtt_port: int, 
         "detector: {kind: ultralytics, device: cpu, imgsz: 96}\n"
         "telemetry:\n"
         f"  - {{kind: mqtt, port: {mqtt_port}, connect_timeout_s: 2, reconnect_max_s: 0.5, buffer_messages: 10}}\n"
-        f"  - {{kind: opcua, port: {opcua_port}}}\n", encoding="utf-8")
+        f"  - {{kind: opcua, port: {opcua_port}, security: {{allow_insecure: true}}}}\n", encoding="utf-8")
     return path
 
 

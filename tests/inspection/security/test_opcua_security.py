@@ -116,7 +116,7 @@ def test_operator_reads_but_may_not_change_the_job(secured):
 
 def test_engineer_changes_the_job_and_it_is_audited(secured):
     server, db, trusted, _, chosen, _ = secured
-    state, answer = asyncio.run(_select(server.url, trusted, "ed", "ed-secret",
+    _state, answer = asyncio.run(_select(server.url, trusted, "ed", "ed-secret",
                                         security_policies.SecurityPolicyAes256Sha256RsaPss))
     assert answer is True and chosen == [(7, "LOT-X")]
     with Store(db) as store:
@@ -129,3 +129,43 @@ def test_insecure_needs_the_explicit_switch_and_warns(caplog):
     with caplog.at_level("WARNING"), server:
         assert asyncio.run(_select(server.url, None, None, None))[1] is True
     assert "SecurityPolicy None and anonymous access are ON" in caplog.text
+
+
+def test_twin_and_process_client_use_the_same_security(tmp_path, monkeypatch):
+    """The process port (OPC UA client) logs in with a certificate and an account; the secured twin lets an
+    engineer write a setpoint (audited) and refuses an operator."""
+    from inspection.process import ProcessError
+    from inspection.process.opcua_client import OpcUaProcess
+    from inspection.process.opcua_client import Options as ClientOptions
+    from inspection.process.twin import ProcessTwin
+    from inspection.process.twin_server import TwinServer
+    from inspection.security.opcua import ClientSecurity, ServerSecurity
+
+    db = tmp_path / "station.db"
+    with Store(db) as store:
+        accounts = Accounts(store)
+        admin = accounts.create("alice", Role.ADMIN, "alice-secret")
+        accounts.create("ed", Role.ENGINEER, "ed-secret", by=admin)
+        accounts.create("olga", Role.OPERATOR, "olga-secret", by=admin)
+    client_pki, server_pki = tmp_path / "client-pki", tmp_path / "server-pki"
+    cert, _ = asyncio.run(_client_pair(client_pki / "own"))
+    (server_pki / "trusted").mkdir(parents=True)
+    shutil.copy(cert, server_pki / "trusted" / "station.der")
+    twin = ProcessTwin("paint")
+    name, info = next(iter(twin.parameters().items()))
+    target = (info.low + info.high) / 2
+    with TwinServer(twin, port=free_port(), security=ServerSecurity(pki_dir=server_pki), db_path=db) as server:
+        def options(user: str) -> ClientOptions:
+            return ClientOptions(url=server.endpoint, timeout_s=10.0, security=ClientSecurity(
+                policy="Basic256Sha256", pki_dir=client_pki, username=user, password_env="TEST_OPCUA_PW"))
+
+        monkeypatch.setenv("TEST_OPCUA_PW", "olga-secret")
+        with OpcUaProcess(options("olga")) as port, pytest.raises(ProcessError):
+            port.write_setpoints({name: target})
+        monkeypatch.setenv("TEST_OPCUA_PW", "ed-secret")
+        with OpcUaProcess(options("ed")) as port:
+            port.write_setpoints({name: target})
+            assert port.read_setpoints()[name] == pytest.approx(target)
+    with Store(db) as store:
+        writes = [(e["username"], e["allowed"]) for e in AuditLog(store).entries() if e["action"] == "opcua_write"]
+    assert ("olga", 0) in writes and ("ed", 1) in writes
