@@ -64,7 +64,7 @@ def secured(tmp_path_factory):
     pki = root / "pki"
     (pki / "trusted").mkdir(parents=True)
     shutil.copy(trusted_pair[0], pki / "trusted" / "scada.der")  # the integrator adds the SCADA's certificate
-    server = StationServer(Options(port=free_port(), security={"pki_dir": pki}), db_path=db)
+    server = StationServer(Options(port=free_port(), security={"pki_dir": pki}, start_timeout_s=60.0), db_path=db)
     chosen: list[tuple[int, str]] = []
     server.recipe_listeners.append(lambda job, lot: chosen.append((job, lot)))
     with server:
@@ -114,6 +114,29 @@ def test_operator_reads_but_may_not_change_the_job(secured):
     assert rows[0]["username"] == "olga" and rows[0]["allowed"] == 0 and "SelectRecipe" in rows[0]["detail"]
 
 
+async def _overwrite_verdict(url: str, cert: tuple[Path, Path], user: str, password: str) -> str:
+    client = Client(url, timeout=10)
+    await client.set_security(security_policies.SecurityPolicyBasic256Sha256, str(cert[0]), str(cert[1]))
+    client.set_user(user)
+    client.set_password(password)
+    async with client:
+        idx = await client.get_namespace_index(NAMESPACE)
+        node = client.get_node(ua.NodeId("VisionSystem.Verdict", idx))
+        try:
+            await node.write_value(ua.Variant("PASS", ua.VariantType.String))
+        except ua.UaStatusCodeError as exc:
+            return type(exc).__name__
+        return "written"
+
+
+def test_results_are_read_only_even_for_an_admin(secured):
+    server, db, trusted, _, _, _ = secured
+    assert asyncio.run(_overwrite_verdict(server.url, trusted, "alice", "alice-secret")) == "BadUserAccessDenied"
+    with Store(db) as store:
+        rows = [e for e in AuditLog(store).entries() if e["action"] == "opcua_write"]
+    assert rows[0]["username"] == "alice" and rows[0]["allowed"] == 0 and "VisionSystem.Verdict" in rows[0]["detail"]
+
+
 def test_engineer_changes_the_job_and_it_is_audited(secured):
     server, db, trusted, _, chosen, _ = secured
     _state, answer = asyncio.run(_select(server.url, trusted, "ed", "ed-secret",
@@ -125,7 +148,7 @@ def test_engineer_changes_the_job_and_it_is_audited(secured):
 
 
 def test_insecure_needs_the_explicit_switch_and_warns(caplog):
-    server = StationServer(Options(port=free_port(), security={"allow_insecure": True}))
+    server = StationServer(Options(port=free_port(), security={"allow_insecure": True}, start_timeout_s=60.0))
     with caplog.at_level("WARNING"), server:
         assert asyncio.run(_select(server.url, None, None, None))[1] is True
     assert "SecurityPolicy None and anonymous access are ON" in caplog.text
@@ -154,7 +177,8 @@ def test_twin_and_process_client_use_the_same_security(tmp_path, monkeypatch):
     twin = ProcessTwin("paint")
     name, info = next(iter(twin.parameters().items()))
     target = (info.low + info.high) / 2
-    with TwinServer(twin, port=free_port(), security=ServerSecurity(pki_dir=server_pki), db_path=db) as server:
+    with TwinServer(twin, port=free_port(), timeout_s=60.0, security=ServerSecurity(pki_dir=server_pki),
+                    db_path=db) as server:
         def options(user: str) -> ClientOptions:
             return ClientOptions(url=server.endpoint, timeout_s=10.0, security=ClientSecurity(
                 policy="Basic256Sha256", pki_dir=client_pki, username=user, password_env="TEST_OPCUA_PW"))
