@@ -193,3 +193,28 @@ def test_twin_and_process_client_use_the_same_security(tmp_path, monkeypatch):
     with Store(db) as store:
         writes = [(e["username"], e["allowed"]) for e in AuditLog(store).entries() if e["action"] == "opcua_write"]
     assert ("olga", 0) in writes and ("ed", 1) in writes
+
+
+def test_x509_user_certificate_logs_in_as_its_account(secured, tmp_path):
+    server, db, trusted, _, chosen, pki = secured
+    user_cert, user_key = asyncio.run(_client_pair(tmp_path / "ed-user"))
+    stranger_cert, stranger_key = asyncio.run(_client_pair(tmp_path / "nobody-user"))
+    shutil.copy(user_cert, pki / "users" / "ed.der")  # registered as account `ed` (engineer)
+
+    async def select_as(cert: Path, key: Path) -> bool:
+        client = Client(server.url, timeout=10)
+        await client.set_security(security_policies.SecurityPolicyBasic256Sha256, str(trusted[0]), str(trusted[1]))
+        await client.load_client_certificate(str(cert))
+        await client.load_private_key(key)
+        async with client:
+            idx = await client.get_namespace_index(NAMESPACE)
+            method = client.get_node(ua.NodeId("VisionSystem.SelectRecipe", idx))
+            return await (await method.get_parent()).call_method(method, ua.Variant(8, ua.VariantType.Int32), "L8")
+
+    before = len(chosen)
+    with pytest.raises(Exception):  # noqa: B017 - BadUserAccessDenied: certificate not registered
+        asyncio.run(select_as(stranger_cert, stranger_key))
+    assert asyncio.run(select_as(user_cert, user_key)) is True and chosen[before:] == [(8, "L8")]
+    with Store(db) as store:
+        rows = [e for e in AuditLog(store).entries() if e["action"] == "opcua_call"]
+    assert rows[0]["username"] == "ed" and rows[0]["allowed"] == 1
