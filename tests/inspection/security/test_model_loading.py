@@ -172,3 +172,15 @@ def test_anomaly_npz_with_a_pickled_array_is_refused(tmp_path):
     with pytest.raises(ModelError):
         load_npz_model(path)
     assert not marker.exists()
+
+
+def test_station_with_a_trojan_recipe_model_refuses_to_start(station_yaml, trojan, tmp_path):
+    from inspection.config import load_station_config
+    from inspection.pipeline import Station
+
+    path, marker = trojan
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(recipe.read_text().replace("model: ", f"model: {path}\n# was: ", 1))
+    with pytest.raises(ModelError, match="refused before loading"):
+        Station(load_station_config(station_yaml)).open()
+    assert not marker.exists()
