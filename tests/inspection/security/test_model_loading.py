@@ -184,3 +184,22 @@ def test_station_with_a_trojan_recipe_model_refuses_to_start(station_yaml, troja
     with pytest.raises(ModelError, match="refused before loading"):
         Station(load_station_config(station_yaml)).open()
     assert not marker.exists()
+
+
+def test_station_eval_and_train_init_commands_refuse(tmp_path, trojan):
+    """The same through the command line: a clean error (exit 3), no payload."""
+    from click.testing import CliRunner
+
+    from datasets.synthetic import SolderGenerator, write_yolo_dataset
+    from inspection.cli import station
+
+    path, marker = trojan
+    data = write_yolo_dataset(SolderGenerator(seed=1, size=(64, 64)), tmp_path / "d", n_train=1, n_val=1)
+    runner = CliRunner()
+    result = runner.invoke(station, ["eval", "--data", str(data), "--model", str(path), "--split", "val",
+                                     "--device", "cpu", "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 3 and "refused before loading" in result.output, result.output
+    result = runner.invoke(station, ["train", "--data", str(data), "--model-cfg", str(path), "--out",
+                                     str(tmp_path / "m.pt"), "--epochs", "1", "--device", "cpu"])
+    assert result.exit_code == 3 and "refused before loading" in result.output, result.output
+    assert not marker.exists()
