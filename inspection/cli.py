@@ -43,6 +43,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "adapters": "inspection.adapters.cli:adapters_command",
     "doctor": "inspection.doctor.cli:doctor",
     "labels": "inspection.records.coco_cli:labels",
+    "audit": "inspection.people.cli:audit",
+    "users": "inspection.people.cli:users",
 }
 
 

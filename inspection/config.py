@@ -15,13 +15,15 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from inspection.adapters.registry import adapter_module
-from inspection.errors import ConfigError
+from inspection.errors import ConfigError, DataError
+from inspection.security.inputs import load_yaml_text, truncate
 
 __all__ = [
     "AdapterOptions",
     "ConfigPath",
     "ProcessSection",
     "SamplePolicy",
+    "SecuritySection",
     "StationConfig",
     "StoreConfig",
     "StrictModel",
@@ -104,6 +106,16 @@ class ProcessSection(StrictModel):
     mode: Literal["advise", "auto"] | None = Field(None, description="override the controller's mode")
 
 
+class SecuritySection(StrictModel):
+    """Who and what the station trusts (see docs/security.md)."""
+
+    model_trust_store: ConfigPath | None = Field(
+        None, description="folder of trusted Ed25519 public keys (*.pub); set = every model must be signed by one "
+        "of them (`station models sign`), unsigned or foreign-signed models are refused")
+    require_login: bool = Field(True, description="the console asks for a login before anything else; the bundled "
+                                "demo (no --config) stays open")
+
+
 class StationConfig(StrictModel):
     name: str = Field("station", description="station name in logs and telemetry")
     data_dir: ConfigPath = Field(default_factory=default_data_dir,
@@ -123,6 +135,7 @@ class StationConfig(StrictModel):
         default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
     language: Literal["en", "de"] | None = Field(
         None, description="console language (en, de); empty = the console's own setting (its Language menu)")
+    security: SecuritySection = SecuritySection()
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")
@@ -152,11 +165,14 @@ def format_validation_error(error: ValidationError, source: str, prefix: str = "
         parts = [*(prefix.split(".") if prefix else []), *item["loc"]]
         loc = ".".join(str(p) for p in parts if p != "")
         got = item.get("input")
-        shown = "" if item["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
+        shown = "" if item["type"] in ("missing",) or isinstance(got, dict) else f" (got {truncate(repr(got), 200)})"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key; check the spelling against the configuration reference"
-        lines.append(f"{source}: {loc or '(top level)'}: {message}{shown}")
+        lines.append(f"{source}: {loc or '(top level)'}: {truncate(message, 300)}{shown}")
+        if len(lines) >= 20 and len(error.errors()) > 20:
+            lines.append(f"{source}: … and {len(error.errors()) - 20} more problems")
+            break
     return "\n".join(lines)
 
 
@@ -179,7 +195,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml_text(text)  # no aliases (alias bombs), bounded size
+    except DataError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -207,7 +225,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 def _validate_adapter(port: str, raw: Any, source: str, key: str, base_dir: Path) -> AdapterOptions:
     if not isinstance(raw, dict) or "kind" not in raw:
-        raise ConfigError(f"{source}: {key}: expected a mapping with a 'kind:' key, got {raw!r}")
+        raise ConfigError(f"{source}: {key}: expected a mapping with a 'kind:' key, got {truncate(repr(raw), 200)}")
     try:
         module = adapter_module(port, raw["kind"])
     except ConfigError as exc:
@@ -227,7 +245,7 @@ def load_station_config(path: Path | str | None = None, overrides: dict[str, Any
     data = dict(raw)
     cameras = raw.get("cameras")
     if not isinstance(cameras, list):
-        raise ConfigError(f"{source}: cameras: expected a list of camera sections, got {cameras!r}")
+        raise ConfigError(f"{source}: cameras: expected a list of camera sections, got {truncate(repr(cameras), 200)}")
     data["cameras"] = [
         _validate_adapter("camera", cam, source, f"cameras.{i}", base_dir) for i, cam in enumerate(cameras)
     ]
@@ -245,7 +263,7 @@ def load_station_config(path: Path | str | None = None, overrides: dict[str, Any
     else:
         if not isinstance(telemetry, list):
             raise ConfigError(f"{source}: telemetry: expected a list of telemetry sections (kind: mqtt|opcua), "
-                              f"got {telemetry!r}")
+                              f"got {truncate(repr(telemetry), 200)}")
         data["telemetry"] = [_validate_adapter("telemetry", sink, source, f"telemetry.{i}", base_dir)
                              for i, sink in enumerate(telemetry)]
     data["source_file"] = path

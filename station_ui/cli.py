@@ -32,6 +32,9 @@ def launch(config_path: Path | None = None, product: str | None = None, db: Path
         with live_demo(product or "solder") as live:
             return _open(live.config, db, autostart, require_login, theme, language)
     config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
+    # A real station (--config) asks for a login unless its YAML says `security: {require_login: false}`;
+    # the bundled demo stays open.
+    require_login = require_login or (config_path is not None and config.security.require_login)
     return _open(config, db, autostart, require_login, theme, language)
 
 
@@ -84,7 +87,9 @@ def _exec(app: object, window: object) -> int:
               help="SQLite verdict log (default: the station's data directory).")
 @click.option("--start/--no-start", "autostart", default=None,
               help="Start inspecting at once (default: yes for the bundled demo).")
-@click.option("--require-login", is_flag=True, help="Nobody is logged in at start (no standing operator session).")
+@click.option("--require-login", is_flag=True,
+              help="Nobody is logged in at start (no standing operator session). Always so with --config, unless "
+              "the station YAML sets security.require_login: false.")
 @click.option("--theme", type=click.Choice(["dark", "light"]), default=None, help="Colour theme (remembered).")
 @click.option("--once", is_flag=True, help="Bundled demo: one pass over the parts instead of looping.")
 @click.option("--lang", "language", type=click.Choice(["en", "de"]), default=None,

@@ -4,7 +4,7 @@ It reads the process controller's tables (`process_parts`, `process_changes`, wr
 into the same SQLite file). Approve / Reject (pending proposals) and Revert (an applied change) are
 forwarded to the live controller of the station this console runs (`Station.feedback.controller`, there
 while the station is running or paused with a `process:` section) through
-`inspection.people.approvals.decide_proposal` with the logged-in user: the core checks the role (`controller`:
+`inspection.decisions.approvals.decide_proposal` with the logged-in user: the core checks the role (`controller`:
 engineers), writes the audit log and refuses what is not allowed; the panel shows the core's message.
 Keys: Alt+A approve, Alt+J reject, Alt+V revert (tables take ↑/↓, Tab moves between them).
 """
@@ -30,9 +30,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from inspection.decisions.approvals import decide_proposal
 from inspection.domain.permissions import User
 from inspection.errors import StationError
-from inspection.people.approvals import decide_proposal
 from inspection.people.audit import Operations
 from inspection.process.store import parameters_in_force, recent_proposals
 from inspection.records.store import Store

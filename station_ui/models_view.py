@@ -1,8 +1,8 @@
 """Models tab: the model registry per product, the promotion gate's decision, promote and roll back.
 
 Display and forward only. The list is `ModelRegistry.list()`; the gate's decision for the selected model is
-`inspection.people.approvals.gate_decision` (the registry's own gate); Promote and Roll back call
-`inspection.people.approvals.promote_model` / `rollback_model` with the logged-in user, so the core checks the role,
+`inspection.decisions.approvals.gate_decision` (the registry's own gate); Promote and Roll back call
+`inspection.decisions.approvals.promote_model` / `rollback_model` with the logged-in user, so the core checks the role,
 writes the audit log and refuses what the gate blocks. A refusal shows the core's message unchanged.
 Keys: Alt+P promote, Alt+B roll back, Alt+R refresh; the table takes ↑/↓.
 """
@@ -26,10 +26,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from inspection.decisions.approvals import gate_decision, promote_model, rollback_model
 from inspection.domain.permissions import User
 from inspection.errors import StationError
 from inspection.models.registry import ModelRecord, ModelRegistry
-from inspection.people.approvals import gate_decision, promote_model, rollback_model
 from inspection.people.audit import Operations
 from station_ui.theme import show_message
 

@@ -113,8 +113,8 @@ def _spc_rules(app, work: Path, out: Path) -> Path:  # type: ignore[no-untyped-d
             store.record(Inspection(Frame(np.zeros((8, 8), np.uint8), "cam0", seq, t0 + g * 540 + k * 27), dets,
                                     verdict, dets, StageTimings(latency_ms=10.0)))
             seq += 1
+    from inspection.decisions.spc_baseline import freeze_limits
     from inspection.domain.permissions import Role, User
-    from inspection.people.spc_baseline import freeze_limits
 
     qe = User("qe", Role.ENGINEER)
     freeze_limits(store, "p", t0, t0 + 24 * 540 - 1, subgroup_size=20, user=qe)

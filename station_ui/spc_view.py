@@ -29,9 +29,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from inspection.decisions.spc_baseline import freeze_limits
 from inspection.domain.permissions import AccessDenied, User
 from inspection.errors import StoreError
-from inspection.people.spc_baseline import freeze_limits
 from inspection.records.spc import ClassTrend, ParetoBar, PChart, class_trends, p_chart, pareto
 from inspection.records.spc_rules import ChartKind, ControlChart, active_limits, attribute_chart, chart_csv
 from inspection.records.spc_rules import subgroups as spc_subgroups

@@ -106,3 +106,13 @@ def colour_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     report = fit_anomaly([surface(i, (64, 64), mono=False) for i in range(8)], FitConfig(imgsz=64))
     return report.model.save(tmp_path_factory.mktemp("anomaly") / "colour.npz")
+
+
+@pytest.fixture(autouse=True)
+def _cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accounts hash at the production scrypt cost (N=2^17, ~1 s here) only in the tests that say so
+    (`monkeypatch.undo()` in tests/inspection/security/test_accounts.py); everywhere else a cheap cost keeps
+    the suite fast on a shared 2-core machine."""
+    import inspection.domain.permissions
+
+    monkeypatch.setattr(inspection.domain.permissions, "_SCRYPT_N", 2**12)

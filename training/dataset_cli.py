@@ -21,6 +21,9 @@ _registry = click.option("--registry", "registry_dir", type=click.Path(file_okay
                          default=lambda: default_data_dir() / "registry", show_default="<data dir>/registry",
                          help="Model registry folder.")
 
+_key = click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                    envvar="STATION_SIGNING_KEY", help="Ed25519 private key (PEM) to sign with; outside the registry.")
+
 
 @click.group()
 def dataset() -> None:
@@ -100,35 +103,93 @@ def list_models(registry_dir: Path, product: str | None) -> None:
 @click.option("--command", "train_command", default="", help="Training command, for provenance.")
 @click.option("--metrics", "metrics_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON with escape_rate, false_reject_rate, map50… (e.g. the report of `station eval`).")
+@_key
 def register(model: Path, product: str, registry_dir: Path, dataset_version: str, train_command: str,
-             metrics_file: Path | None) -> None:
-    """Register a model file as a candidate."""
+             metrics_file: Path | None, key: Path | None) -> None:
+    """Register a model file as a candidate (signed with --key / $STATION_SIGNING_KEY when given)."""
     metrics = json.loads(metrics_file.read_text()) if metrics_file else {}
     flat = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
     record = ModelRegistry(registry_dir).register(model, product, dataset_version=dataset_version,
-                                                  command=train_command, metrics=flat)
-    click.echo(f"registered {record.id} ({record.status})")
+                                                  command=train_command, metrics=flat, signing_key=key)
+    click.echo(f"registered {record.id} ({record.status}{', signed' if key else ', unsigned'})")
+    if key is None:
+        click.secho("warning: not signed; a station with a model trust store will refuse it "
+                    "(`station models sign`)", fg="yellow", err=True)
 
 
-@models.command("promote")
+@models.command("keygen")
+@click.argument("key", type=click.Path(dir_okay=False, path_type=Path))
+def keygen(key: Path) -> None:
+    """Create an Ed25519 signing key KEY (keep it off the line and outside the registry) and KEY.pub."""
+    from inspection.security.signing import generate_key
+
+    public = generate_key(key)
+    click.echo(f"private key {key} (mode 0600); public key {public}: copy it into each station's trust store")
+
+
+@models.command("sign")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_key
+@_registry
+def sign(model: Path, key: Path | None, registry_dir: Path) -> None:
+    """Sign MODEL (a file or a registered copy): writes MODEL.sig."""
+    from inspection.inference.model_files import check_model_file
+    from inspection.security.signing import sign_model
+
+    if key is None:
+        raise click.UsageError("give --key KEY or set STATION_SIGNING_KEY")
+    check_model_file(model)  # never vouch for a file that could run code
+    click.echo(f"signed: {sign_model(model, key, forbidden_dir=registry_dir)}")
+
+
+@models.command("verify")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--trust", "trust_store", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, help="Trust store folder (*.pub).")
+def verify(model: Path, trust_store: Path) -> None:
+    """Check MODEL's signature against a trust store and that it cannot run code when loaded."""
+    from inspection.inference.model_files import check_model_file
+    from inspection.security.signing import load_trust_store, verify_model
+
+    signer = verify_model(model, load_trust_store(trust_store))
+    check_model_file(model)
+    click.echo(f"{model}: signed by trusted key {signer}; safe to load")
+
+
+_login_help = ("Log in as a station account (engineer or admin): STATION_TOKEN, or STATION_USER + "
+               "STATION_PASSWORD, or the prompt. The decision is role-checked and audited in --db.")
+
+
+@models.command("promote", epilog=_login_help)
 @click.argument("model_id")
 @_registry
-@click.option("--by", required=True, help="Who promotes (recorded in the history).")
+@_db
 @click.option("--max-false-reject-increase", type=float, default=0.02, show_default=True)
-@click.option("--force", is_flag=True, help="Promote even if the gate blocks (recorded as force-promote).")
-def promote(model_id: str, registry_dir: Path, by: str, max_false_reject_increase: float, force: bool) -> None:
+@click.option("--force", is_flag=True, help="Promote even if the gate blocks (admins only; audited as force-promote).")
+def promote(model_id: str, registry_dir: Path, db: Path, max_false_reject_increase: float, force: bool) -> None:
     """Make a candidate the production model if it passes the promotion gate."""
+    from inspection.decisions.approvals import promote_model
+    from inspection.people.audit import Operations
+    from inspection.people.session import cli_user
+
     gate = PromotionGate(max_false_reject_increase=max_false_reject_increase)
-    report = ModelRegistry(registry_dir).promote(model_id, by, gate, force=force)
+    registry = ModelRegistry(registry_dir)
+    with Store(db) as store:
+        report = promote_model(Operations(store), cli_user(store), registry, model_id, gate, force=force)
     click.echo(str(report))
     click.echo(f"{model_id} is now production")
 
 
-@models.command("rollback")
+@models.command("rollback", epilog=_login_help)
 @click.option("--product", required=True)
 @_registry
-@click.option("--by", required=True, help="Who rolls back (recorded in the history).")
-def rollback(product: str, registry_dir: Path, by: str) -> None:
+@_db
+def rollback(product: str, registry_dir: Path, db: Path) -> None:
     """Restore the previous production model of a product in one action."""
-    record = ModelRegistry(registry_dir).rollback(product, by)
+    from inspection.decisions.approvals import rollback_model
+    from inspection.people.audit import Operations
+    from inspection.people.session import cli_user
+
+    with Store(db) as store:
+        record = rollback_model(Operations(store), cli_user(store), ModelRegistry(registry_dir), product)
     click.echo(f"{record.id} is production again")

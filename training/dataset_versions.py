@@ -30,6 +30,7 @@ from inspection.records.coco import read_coco
 from inspection.records.labels import Label, LabelBook
 from inspection.records.samples import ensure_samples_table
 from inspection.records.store import Store
+from inspection.security.inputs import confined
 
 __all__ = ["DatasetVersion", "ImportReport", "build_dataset_version", "import_coco", "import_yolo"]
 
@@ -217,6 +218,13 @@ def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[
     report = ImportReport(problems=[])
     for image_path in image_files(data_dir, recursive=True):
         label_path = Path(str(image_path.with_suffix(".txt")).replace("/images/", "/labels/"))
+        try:  # a link inside the dataset may point anywhere: only files that resolve inside it are read
+            image_path = confined(data_dir, image_path.relative_to(data_dir), f"{data_dir}: image")
+            if label_path.exists():
+                label_path = confined(data_dir, label_path.relative_to(data_dir), f"{data_dir}: label")
+        except DataError as exc:
+            _problem(report, str(exc), strict)
+            continue
         image = cv2.imread(str(image_path))
         if image is None:
             _problem(report, f"{image_path}: image cannot be decoded", strict)
@@ -254,9 +262,16 @@ def import_coco(store: Store, annotations: Path, images_dir: Path, samples_dir: 
         if entry.errors:
             _problem(report, f"{annotations}: image {entry.file_name} skipped: {'; '.join(entry.errors)}", strict)
             continue
-        image_path = Path(images_dir) / entry.file_name
+        try:  # the JSON names the files: never one outside the image folder (../, absolute paths, links)
+            image_path = confined(images_dir, str(entry.file_name), f"{annotations}: image {entry.file_name}")
+        except DataError as exc:
+            _problem(report, str(exc), strict)
+            continue
         if not image_path.is_file():
             _problem(report, f"{annotations}: image {image_path} listed but missing", strict)
+            continue
+        if cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED) is None:
+            _problem(report, f"{image_path}: image cannot be decoded; not imported", strict)
             continue
         _store_import(store, Path(samples_dir) / "import" / Path(annotations).stem, image_path, list(entry.labels),
                       f"import:{Path(annotations).name}", golden)

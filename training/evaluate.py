@@ -24,6 +24,7 @@ import yaml
 
 from inspection.domain.images import image_files
 from inspection.domain.matching import greedy_match
+from inspection.security.inputs import csv_cell
 
 __all__ = [
     "EvalReport",
@@ -165,7 +166,9 @@ def predict_split(
     _offline(2)
     from ultralytics import YOLO
 
-    model = YOLO(str(model_path))
+    from inspection.inference.model_files import check_model_file
+
+    model = YOLO(str(check_model_file(model_path)))
     out = []
     for start in range(0, len(images), 16):
         batch = [str(p) for p in images[start : start + 16]]
@@ -389,7 +392,7 @@ def write_report(report: EvalReport, images: Sequence[ImageResult], curves: dict
         writer = csv.writer(handle)
         writer.writerow(["image", "defective", "flagged", "outcome", "truth_boxes", "detections"])
         for r in images:
-            writer.writerow([r.image, r.defective, r.flagged, r.outcome, r.truth, r.detections])
+            writer.writerow([csv_cell(r.image), r.defective, r.flagged, r.outcome, r.truth, r.detections])
     names = list(report.per_class)
     plot_pr_curves(curves, names, out / "pr_curve.png")
     plot_confusion(np.asarray(report.confusion), [*names, "background"], out / "confusion_matrix.png")
@@ -425,8 +428,8 @@ def evaluate(
 
 def _model_imgsz(model_path: str | Path) -> int:
     """The image size the model was trained at (from its checkpoint), else 640."""
-    import torch
+    from inspection.inference.model_files import safe_torch_load
 
-    ckpt = torch.load(str(model_path), map_location="cpu", weights_only=False)
+    ckpt = safe_torch_load(model_path)
     args = ckpt.get("train_args") or {}
     return int(args.get("imgsz", 640))

@@ -161,6 +161,10 @@ def train_detector(
     }
     args.update(extra or {})
     started = time.perf_counter()
+    if str(cfg).endswith((".pt", ".pth")):  # --init: a checkpoint is read, so it must pass the safe-load check
+        from inspection.inference.model_files import check_model_file
+
+        check_model_file(cfg)
     model = YOLO(cfg, task=task)
     used: dict[str, int] = {}
 
@@ -231,16 +235,19 @@ def ship_run(run_dir: str | Path, out_path: str | Path, notes: str = "") -> Mode
     """Ship the last checkpoint of an interrupted run (stripped of optimizer state) with its card."""
     import csv
 
-    import torch
     from ultralytics.utils.torch_utils import strip_optimizer
 
     run, out = Path(run_dir), Path(out_path)
     args = yaml.safe_load((run / "args.yaml").read_text())
     rows = list(csv.DictReader((run / "results.csv").open()))
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / "weights" / "last.pt", out)
+    from inspection.inference.model_files import check_model_file
+
+    shutil.copyfile(check_model_file(run / "weights" / "last.pt"), out)
     strip_optimizer(out)
-    names = torch.load(str(out), map_location="cpu", weights_only=False)["model"].names
+    from inspection.inference.model_files import safe_torch_load
+
+    names = safe_torch_load(out)["model"].names
     names = names if isinstance(names, dict) else dict(enumerate(names))
     last = {k.strip(): float(v) for k, v in rows[-1].items() if k.strip() != "epoch"} if rows else {}
     card = ModelCard(

@@ -62,7 +62,9 @@ def solder_joint_transfer(
     _offline(2)
     from ultralytics import YOLO
 
-    model = YOLO(str(model_path))
+    from inspection.inference.model_files import check_model_file
+
+    model = YOLO(str(check_model_file(model_path)))
     names = model.names
     rows = []
     for real, synthetic in REAL_TO_SYNTHETIC.items():

@@ -11,6 +11,7 @@ import logging
 import math
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
@@ -18,6 +19,7 @@ from asyncua.common.node import Node
 
 from inspection.aio.loop import LoopThread
 from inspection.errors import OutputError
+from inspection.people.opcua_access import ServerSecurity, secure_server
 
 __all__ = ["CallbackServer", "Reader", "Writer"]
 
@@ -32,8 +34,17 @@ class CallbackServer:
     """asyncua Server on 127.0.0.1 (by default) running on a background thread. Context manager."""
 
     def __init__(self, name: str, namespace: str, host: str = "127.0.0.1", port: int = 4840,
-                 path: str = "", timeout_s: float = 15.0) -> None:
+                 path: str = "", timeout_s: float = 15.0, security: ServerSecurity | None = None,
+                 db_path: Path | None = None, write_action: str = "controller", app_uri: str | None = None) -> None:
+        """`security` None = SecurityPolicy None and anonymous, with a warning (simulators, tests); the station's
+        own endpoints pass their configured `ServerSecurity`. Writes need `write_action` (audited)."""
         self.name = name
+        self.security = security if security is not None else ServerSecurity(allow_insecure=True)
+        self.db_path = db_path
+        self.write_action = write_action
+        self._writes: dict[str, str] = {}
+        self.calls: dict[str, str] = {}  # method node id -> the station action that may call it (audited)
+        self.app_uri = app_uri
         self.namespace = namespace
         self.host, self.port = host, int(port)
         self.endpoint = f"opc.tcp://{host}:{self.port}/{path.strip('/')}" + ("/" if path else "")
@@ -105,9 +116,10 @@ class CallbackServer:
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name(self.name)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         self.ns = await server.register_namespace(self.namespace)
         await self.build(server)
+        await secure_server(server, self.security, self.name, self.app_uri or f"{self.namespace}:{self.port}",
+                            self.db_path, writes=self._writes, calls=self.calls)
         await server.start()
         self._server = server
 
@@ -130,6 +142,7 @@ class CallbackServer:
                                          ua.Variant(_initial(kind), vtype), varianttype=vtype)
         if write is not None:
             await node.set_writable(True)
+            self._writes[path] = self.write_action
 
         def on_read(_nodeid: ua.NodeId, _attr: ua.AttributeIds) -> ua.DataValue:
             try:

@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["ensure_offline"]
+__all__ = ["enforce_safe_loading", "ensure_offline"]
 
 _DONE = False
 
@@ -24,10 +24,26 @@ def ensure_offline() -> None:
     config_dir = Path(os.environ.get("YOLO_CONFIG_DIR", Path(tempfile.gettempdir()) / "station-ultralytics"))
     config_dir.mkdir(parents=True, exist_ok=True)
     os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    enforce_safe_loading()  # every checkpoint through torch.load(weights_only=True) + allow-list
     from ultralytics import settings
 
     settings.update(
         {"sync": False, "clearml": False, "comet": False, "dvc": False, "mlflow": False,
          "raytune": False, "tensorboard": False, "wandb": False}
     )
+    enforce_safe_loading()  # again: the module flag, now that ultralytics is imported
     _DONE = True
+
+def enforce_safe_loading() -> None:
+    """Make ultralytics load every checkpoint with `torch.load(weights_only=True)` and its allow-list.
+
+    Sets the env flag for an ultralytics not yet imported and the module flag for one already imported."""
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
+    import sys
+
+    tasks = sys.modules.get("ultralytics.nn.tasks")
+    if tasks is not None and hasattr(tasks, "SAFE_LOAD"):
+        tasks.SAFE_LOAD = True
+    utils = sys.modules.get("ultralytics.utils")
+    if utils is not None and hasattr(utils, "SAFE_LOAD"):
+        utils.SAFE_LOAD = True

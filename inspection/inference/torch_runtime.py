@@ -20,6 +20,7 @@ from inspection.config import AdapterOptions, ConfigPath
 from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError, ModelError
 from inspection.inference import DetectorOutput, model_id_for
+from inspection.inference.model_files import check_model_file
 from inspection.inference.offline import ensure_offline
 
 __all__ = ["Options", "UltralyticsDetector", "create", "load_yolo", "resolve_device", "set_threads"]
@@ -65,9 +66,7 @@ def create(options: Options, *, model_path: Path | None = None, **_: Any) -> Ult
 
 def load_yolo(path: Path) -> Any:
     """Load a YOLO model file with errors a line engineer can act on."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file {path} does not exist; check detector.model or the recipe's model")
+    path = check_model_file(path)  # refuses a pickle that names anything but layer classes
     try:
         ensure_offline()
         from ultralytics import YOLO

@@ -24,6 +24,9 @@ from pydantic import Field
 from inspection.config import StrictModel
 from inspection.errors import ModelError, StoreError
 from inspection.inference import file_sha256
+from inspection.inference.model_files import check_model_file
+from inspection.security.inputs import check_name
+from inspection.security.signing import sign_model, signature_path
 
 __all__ = ["GateReport", "ModelRecord", "ModelRegistry", "PromotionGate", "mcnemar_exact_p"]
 
@@ -101,17 +104,30 @@ class ModelRegistry:
 
     def register(self, path: Path, product: str, *, dataset_version: str = "", command: str = "",
                  metrics: dict[str, float] | None = None, task: str = "detect",
-                 classes: tuple[str, ...] = ()) -> ModelRecord:
-        """Copy the model file into the registry as a candidate. Registering the same file twice is a no-op."""
+                 classes: tuple[str, ...] = (), signing_key: Path | None = None) -> ModelRecord:
+        """Copy the model file into the registry as a candidate. Registering the same file twice is a no-op.
+
+        With `signing_key` (kept outside the registry) the registered copy is signed; a signature already
+        beside the file (`<model>.sig`) is copied with it."""
+        product = check_name(product, "product")
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"cannot register {path}: file does not exist")
+        check_model_file(path)  # a file that could run code when loaded never enters the registry
         sha = file_sha256(path)
         model_id = f"{product}-{sha[:12]}"
         if existing := self._row(model_id):
+            if signing_key is not None:
+                sign_model(Path(existing["path"]), signing_key, forbidden_dir=self.root)
             return self._record(existing)
         target = self.models_dir / f"{model_id}{path.suffix}"
+        if not target.resolve().is_relative_to(self.models_dir.resolve()):
+            raise ModelError(f"cannot register {path}: its target {target} is outside {self.models_dir}")
+        if signing_key is not None:  # before the copy: a key inside the registry is refused first
+            sign_model(path, signing_key, forbidden_dir=self.root)
         shutil.copy2(path, target)
+        if signature_path(path).is_file():
+            shutil.copy2(signature_path(path), signature_path(target))
         row = {"id": model_id, "product": product, "path": str(target), "sha256": sha, "status": "candidate",
                "task": task, "classes": json.dumps(list(classes)), "dataset_version": dataset_version,
                "command": command, "metrics": json.dumps(metrics or {}), "created": _now()}

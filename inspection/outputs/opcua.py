@@ -22,6 +22,7 @@ from inspection.aio.loop import LoopThread
 from inspection.outputs.link import LinkError, Value
 from inspection.outputs.signal_map import SignalKind, signal_kind
 from inspection.outputs.supervisor import PlcOptions, PlcOutput
+from inspection.people.opcua_access import ClientSecurity, secure_client
 
 __all__ = ["OpcUaLink", "Options", "create", "parse_address"]
 
@@ -58,6 +59,8 @@ class Options(PlcOptions):
     port: int = Field(4840, ge=1, le=65535)
     path: str = Field("", description="endpoint path after host:port, e.g. 'freeopcua/server/'")
     timeout_s: float = Field(1.0, gt=0.0, le=30.0, description="each service call")
+    security: ClientSecurity = Field(ClientSecurity(), description="SecurityPolicy, client certificate, user "
+                                     "(docs/security.md); None logs a warning")
 
     protocol: ClassVar[str] = "OPC UA"
 
@@ -100,6 +103,8 @@ class OpcUaLink:
         self._loop = LoopThread("opcua-client")
         client = Client(self.options.url, timeout=self.options.timeout_s)
         try:
+            self._run(secure_client(client, self.options.security, self.endpoint), "security setup",
+                      self.options.connect_timeout_s)
             self._run(client.connect(), "cannot connect; check host/port/path and that the server runs",
                       self.options.connect_timeout_s)
         except LinkError as exc:

@@ -17,6 +17,10 @@ Objects/
   Events: ResultReadyEventType (ResultId, PartId, Verdict, ResultState) fired per result, as 40100-1 does.
 ```
 
+Secured by default (`security:`, see inspection.security.opcua and docs/security.md): encrypted policies
+only, station accounts or X.509 users, SelectRecipe for engineers (`remote_job_change`), every call audited;
+all result and state variables are read-only.
+
 `publish()` never waits for the server: it hands the newest result to the server's loop and returns
 (results arriving faster than the loop can serve them are coalesced, counted in `coalesced`). It also
 works as a station output (`kind: opcua_server`), or as a `Station.listeners` entry beside a PLC output.
@@ -29,6 +33,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -39,6 +44,7 @@ from inspection.domain.counts import yield_pct, zero_counts
 from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import OutputError
 from inspection.outputs.signal_map import ResultCodes
+from inspection.people.opcua_access import ServerSecurity
 
 __all__ = ["NAMESPACE", "STATES", "Options", "StationServer", "create"]
 
@@ -56,15 +62,21 @@ class Options(AdapterOptions):
     name: str = Field("inspection-station", min_length=1)
     start_timeout_s: float = Field(15.0, gt=0.0)
     result_codes: ResultCodes = ResultCodes()
+    security: ServerSecurity = Field(ServerSecurity(), description="encryption, users, role checks (docs/security.md)")
 
 
 class StationServer(CallbackServer):
     """The station's OPC UA server (a `CallbackServer`: own event-loop thread). open()/close() or a context
     manager."""
 
-    def __init__(self, options: Options) -> None:
-        super().__init__(options.name, NAMESPACE, options.host, options.port, timeout_s=options.start_timeout_s)
+    def __init__(self, options: Options, db_path: Path | None = None) -> None:
+        # accounts and audit log in db_path (unless security.accounts_db names another)
+        super().__init__(options.name, NAMESPACE, options.host, options.port, timeout_s=options.start_timeout_s,
+                         security=options.security, db_path=db_path,
+                         app_uri=f"urn:inspection-station:{options.name}")
+        self.calls["VisionSystem.SelectRecipe"] = "remote_job_change"
         self.options = options
+        self.db_path = db_path
         self.url = self.endpoint
         self.recipe_listeners: list[RecipeListener] = []
         self.counts = zero_counts()
@@ -213,5 +225,5 @@ class StationServer(CallbackServer):
         return [ua.Variant(True, ua.VariantType.Boolean)]
 
 
-def create(options: Options, **_: object) -> StationServer:
-    return StationServer(options)
+def create(options: Options, db_path: Path | None = None, **_: object) -> StationServer:
+    return StationServer(options, db_path)

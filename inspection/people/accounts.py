@@ -7,9 +7,26 @@ Roles and permissions are a domain rule (`inspection.domain.permissions`); the a
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from inspection.domain.permissions import AuthError, Role, User, hash_secret, require, verify_secret
+from inspection.domain.permissions import (
+    FREE_FAILURES,
+    LOCKOUT_FAILURES,
+    LOCKOUT_S,
+    MAX_BACKOFF_S,
+    MIN_SECRET_LEN,
+    AuthError,
+    Role,
+    User,
+    _dummy_hash,
+    hash_secret,
+    needs_rehash,
+    require,
+    verify_secret,
+)
 from inspection.people.audit import AuditLog
 from inspection.records.store import Store
 
@@ -25,15 +42,19 @@ def _now_iso() -> str:
 class Accounts:
     """Local accounts in the station database."""
 
-    def __init__(self, store: Store, min_secret_len: int = 4) -> None:
+    def __init__(self, store: Store, min_secret_len: int = MIN_SECRET_LEN,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
-        self.min_secret_len = min_secret_len
+        self.min_secret_len = max(min_secret_len, MIN_SECRET_LEN)
+        self.clock = clock
+        store.db["login_attempts"].create({"username": str, "failures": int, "last_failure_s": float,
+                                           "locked_until_s": float}, pk="username", if_not_exists=True)
 
     def create(self, username: str, role: Role | str, secret: str, by: User | None = None) -> User:
         """Add an account. Only an admin may, except for the very first account (bootstrap)."""
         if self.count() > 0:
             require(by, "manage_users")
-        if not _USERNAME.match(username):
+        if not _USERNAME.match(username) or username.startswith((".", "-")):
             raise AuthError(f"user name {username!r}: use 1-32 letters, digits, '.', '_' or '-'")
         try:
             role = Role(role)
@@ -56,12 +77,65 @@ class Accounts:
         self._audit(by, "disable_user", {"username": username})
 
     def authenticate(self, username: str, secret: str) -> User:
-        """The user when the secret matches an active account; AuthError otherwise (same message for
-        unknown user and wrong secret, so names cannot be probed)."""
+        """The user when the secret matches an active account; AuthError otherwise (same message and the
+        same scrypt work for an unknown user and a wrong secret, so names cannot be probed).
+
+        Refused without checking the secret while the name is backing off or locked; every failure is audited."""
+        username = str(username)[:64]
+        now = self.clock()
+        state = self._attempts(username)
+        wait = self._wait_s(state, now)
+        if wait > 0:
+            self._audit(None, "login_failed", {"username": username, "reason": "throttled",
+                                               "wait_s": round(wait, 1)}, allowed=False)
+            locked = state is not None and state["locked_until_s"] > now
+            raise AuthError(f"too many failed logins for {username!r}: "
+                            f"{'locked' if locked else 'wait'}, try again in {wait:.0f} s"
+                            + (" or ask an admin to unlock it" if locked else ""))
         row = self._row(username)
-        if row is None or not row["active"] or not verify_secret(secret, row["secret"]):
+        ok = verify_secret(secret, row["secret"] if row is not None else _dummy_hash())
+        if row is None or not row["active"] or not ok:
+            failures = (state["failures"] if state else 0) + 1
+            locked_until = now + LOCKOUT_S if failures >= LOCKOUT_FAILURES else 0.0
+            self.store.db["login_attempts"].upsert({"username": username, "failures": failures,
+                                                    "last_failure_s": now, "locked_until_s": locked_until},
+                                                   pk="username")
+            self._audit(None, "login_failed", {"username": username, "failures": failures,
+                                               "locked": bool(locked_until)}, allowed=False)
             raise AuthError("unknown user or wrong PIN/password")
-        return User(row["username"], Role(row["role"]))
+        if state is not None:
+            self.store.db["login_attempts"].delete(username)
+        if needs_rehash(row["secret"]):
+            self.store.update("users", username, {"secret": hash_secret(secret)})
+        user = User(row["username"], Role(row["role"]))
+        self._audit(user, "login", {"username": username})
+        return user
+
+    def unlock(self, username: str, by: User) -> None:
+        """Clear a locked-out name's failures (admins)."""
+        require(by, "manage_users")
+        if self._attempts(username) is not None:
+            self.store.db["login_attempts"].delete(username)
+        self._audit(by, "unlock_user", {"username": username})
+
+    def _attempts(self, username: str) -> dict | None:
+        rows = self.store.query("select * from login_attempts where username = ?", [username])
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _wait_s(state: dict | None, now: float) -> float:
+        """Seconds before `state`'s name may try again: the lockout, else the backoff after FREE_FAILURES."""
+        if state is None:
+            return 0.0
+        if state["locked_until_s"] > now:
+            return state["locked_until_s"] - now
+        if state["failures"] >= LOCKOUT_FAILURES:  # the lockout ran out: start over with the backoff
+            return 0.0
+        extra = state["failures"] - FREE_FAILURES
+        if extra < 0:
+            return 0.0
+        backoff = min(MAX_BACKOFF_S, 2.0 ** extra)
+        return max(0.0, state["last_failure_s"] + backoff - now)
 
     def users(self) -> list[User]:
         rows = self.store.query("select username, role from users where active = 1 order by username")
@@ -70,8 +144,8 @@ class Accounts:
     def count(self) -> int:
         return int(self.store.query("select count(*) as n from users")[0]["n"])
 
-    def _audit(self, by: User | None, action: str, detail: dict[str, str]) -> None:
-        AuditLog(self.store).record(by, action, detail)
+    def _audit(self, by: User | None, action: str, detail: dict[str, Any], allowed: bool = True) -> None:
+        AuditLog(self.store).record(by, action, detail, allowed)
 
     def _row(self, username: str) -> dict | None:
         rows = self.store.query("select * from users where username = ?", [username])

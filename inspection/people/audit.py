@@ -45,7 +45,7 @@ class AuditLog:
     def record(self, user: User | None, action: str, detail: dict[str, Any] | str = "", allowed: bool = True) -> None:
         now = time.time()
         text = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
-        self.store.insert("audit", {
+        self.store.append_audit({
             "time": _iso(now), "timestamp_s": now, "username": user.username if user else "",
             "role": user.role.value if user else "", "action": action, "detail": text, "allowed": int(allowed)})
 

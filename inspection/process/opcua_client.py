@@ -18,6 +18,7 @@ from pydantic import Field
 
 from inspection.aio.loop import LoopThread
 from inspection.config import AdapterOptions
+from inspection.people.opcua_access import ClientSecurity, secure_client
 from inspection.process import NAMESPACE, ParameterInfo, ProcessError, WriteRejected
 
 __all__ = ["OpcUaProcess", "Options", "create"]
@@ -28,6 +29,8 @@ class Options(AdapterOptions):
     url: str = Field("opc.tcp://127.0.0.1:4850/twin/", pattern=r"^opc\.tcp://")
     namespace: str = NAMESPACE
     timeout_s: float = Field(5.0, gt=0, le=120)
+    security: ClientSecurity = Field(ClientSecurity(), description="SecurityPolicy, client certificate, user "
+                                     "(docs/security.md); None logs a warning")
 
 
 class OpcUaProcess:
@@ -49,6 +52,7 @@ class OpcUaProcess:
         self._loop = LoopThread("opcua-process-client")
         self._client = Client(self.options.url, timeout=self.options.timeout_s)
         try:
+            self._call(secure_client(self._client, self.options.security, self.options.url), "security setup")
             self._call(self._client.connect(), "connect")
             self._ns = self._call(self._client.get_namespace_index(self.options.namespace), "read namespace")
             self.process = self._call(self._node("Process.Name").read_value(), "read Process.Name")

@@ -197,7 +197,7 @@ def store_frozen_limits(store: Store, kind: ChartKind, from_s: float, to_s: floa
     """Phase I: compute the centre line from the baseline period [from_s, to_s], leaving out subgroups
     beyond 3σ of the trial limits (assignable causes; up to three rounds), and store it.
 
-    Callers decide who may do this: `inspection.people.spc_baseline.freeze_limits` checks the role and audits."""
+    Callers decide who may do this: `inspection.decisions.spc_baseline.freeze_limits` checks the role and audits."""
     counts, n, _ = subgroups(store, kind, subgroup_size, from_s, to_s)
     if n.size < 5:
         raise StoreError(f"freeze SPC limits: the baseline {time.strftime('%Y-%m-%d %H:%M', time.gmtime(from_s))}"

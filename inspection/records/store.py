@@ -30,6 +30,8 @@ import sqlite_utils
 from inspection.domain.counts import zero_counts
 from inspection.domain.types import STAGES, Frame, Inspection
 from inspection.errors import StoreError
+from inspection.security import audit_chain
+from inspection.security.inputs import csv_cell
 
 __all__ = ["SCHEMA_VERSION", "ImageArchive", "Store", "heatmap_path"]
 
@@ -246,6 +248,14 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {table} in {self.path}: {exc}") from None
 
+    def append_audit(self, row: dict[str, Any]) -> int:
+        """Append one row to the hash-chained audit log (see inspection.security.audit_chain)."""
+        try:
+            with self._lock:
+                return audit_chain.append(self.db.conn, row)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to audit in {self.path}: {exc}") from None
+
     def update(self, table: str, pk: Any, values: dict[str, Any]) -> None:
         try:
             with self._lock, self.db.conn:
@@ -319,8 +329,8 @@ class Store:
         with open(out, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
-            for row in self.inspections(where, params):
-                writer.writerow(row)
+            for row in self.inspections(where, params):  # part ids, recipes… come from outside: no formulas
+                writer.writerow({k: csv_cell(v) for k, v in row.items()})
                 count += 1
         return count
 
@@ -367,7 +377,9 @@ class Store:
         db["users"].create({"username": str, "role": str, "secret": str, "created": str, "active": int},
                            pk="username", if_not_exists=True)
         db["audit"].create({"id": int, "time": str, "timestamp_s": float, "username": str, "role": str,
-                            "action": str, "detail": str, "allowed": int}, pk="id", if_not_exists=True)
+                            "action": str, "detail": str, "allowed": int, "prev_hash": str, "row_hash": str},
+                           pk="id", if_not_exists=True)
+        audit_chain.ensure_schema(db.conn)  # hash chain + triggers that refuse UPDATE/DELETE
         db["overrides"].create(
             {"id": int, "inspection_id": int, "time": str, "username": str, "old_verdict": str,
              "new_verdict": str, "reason": str, "status": str, "reviewed_by": str, "reviewed_time": str,

@@ -80,14 +80,16 @@ class Station:
             self.store.alarm_hook = self._archive_alarm
             if self.store.archive is not None:
                 self.store.archive.sweep_temp()  # what a killed station left half-written
-            self.detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
+            model_path = self._model_path()
+            self._check_model_trust(getattr(self.config.detector, "model", None) or model_path)
+            self.detector = create_adapter("detector", self.config.detector, model_path=model_path,
                                            tiling=self.recipe.tiling)
             if self.recipe.tiling is not None and getattr(self.detector, "tiling", None) is None:
                 raise ConfigError(f"{self.recipe.source_file or self.recipe.name}: tiling: needs an exported-model "
                                   f"detector (kind: onnx, openvino or tensorrt), not {self.config.detector.kind!r}")
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
             self.output = create_adapter("output", self.config.output, alarm=self._alarm,
-                                         job_change=self.change_job)
+                                         job_change=self.change_job, db_path=self.db_path)
             listeners = getattr(self.output, "alarm_listeners", None)  # PLC outputs say when an alarm clears
             if isinstance(listeners, list):
                 listeners.append(lambda kind, message, active: None if active else
@@ -126,9 +128,13 @@ class Station:
 
         assert self.detector is not None
         self.telemetry = TelemetryState(self.detector.class_names, source=f"inspection-station/{self.config.name}")
+        from inspection.security.audit_chain import HeadReader
+
+        self._audit_head = HeadReader(self.db_path)
+        self.telemetry.audit_head = self._audit_head
         for options in self.config.telemetry:
             sink = create_adapter("telemetry", options, state=self.telemetry, station=self.config.name,
-                                  event=self._telemetry_event)
+                                  event=self._telemetry_event, db_path=self.db_path)
             sink.open()
             self.telemetry_sinks.append(sink)
 
@@ -145,6 +151,14 @@ class Station:
                 self.store.event(level, kind, message)
             except StoreError:
                 log.error("could not log telemetry event %s", kind)
+
+    def _check_model_trust(self, path: Path | None) -> None:
+        """With `security.model_trust_store`, refuse a model not signed by a trusted key (before it is read)."""
+        trust = self.config.security.model_trust_store
+        if trust is not None and path is not None:
+            from inspection.security.signing import require_trusted
+
+            require_trusted(Path(path), trust)
 
     def _model_path(self) -> Path | None:
         """The recipe's model file, or its product's production model from the registry (hash verified)."""
@@ -206,6 +220,9 @@ class Station:
             _quietly(sink.close)
         self.telemetry_sinks.clear()
         self.telemetry = self._telemetry_feed = None
+        if getattr(self, "_audit_head", None) is not None:
+            _quietly(self._audit_head.close)
+            self._audit_head = None
         for camera in self.cameras:
             _quietly(camera.close)
         self.cameras.clear()

@@ -181,7 +181,20 @@ _config_option = click.option("-c", "--config", "config_path",
                               type=click.Path(exists=True, dir_okay=False, path_type=Path),
                               help="Controller YAML (default: the bundled one for the process).")
 _url_option = click.option("--url", required=True, help="OPC UA endpoint of the process, e.g. opc.tcp://host:4850/twin/")
-_approver_option = click.option("--approver", required=True, help="Who decides (recorded in the audit trail).")
+_LOGIN_HELP = ("Log in as a station account (engineer or admin) of --db: STATION_TOKEN, or STATION_USER + "
+               "STATION_PASSWORD, or the prompt. The decision is role-checked and audited.")
+
+
+def _decide(db: Path, ctl: Any, proposal_id: int, decision: str, reason: str = "") -> Any:
+    """The console's route (inspection.decisions.approvals.decide_proposal) as the logged-in user."""
+    from inspection.decisions.approvals import decide_proposal
+    from inspection.people.audit import Operations
+    from inspection.people.session import cli_user
+    from inspection.records.store import Store
+
+    with Store(db) as store:
+        return decide_proposal(Operations(store), cli_user(store), ctl, proposal_id, decision,  # type: ignore[arg-type]
+                               reason)
 
 
 def _format_changes(changes: list[dict]) -> str:
@@ -226,55 +239,49 @@ def _restored(db: Path, config_path: Path | None, process: str, url: str | None,
     return stack, ctl
 
 
-def _written_proposal_options(command: Any) -> Any:
-    """Options of the commands that write a recorded proposal to the process (approve, revert)."""
-    for option in reversed((click.argument("proposal_id", type=int), _db_option, _approver_option, _process_option,
-                            _config_option, _url_option,
-                            click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0,
-                                         show_default=True))):
-        command = option(command)
-    return command
-
-
-def _write_through(db: Path, config_path: Path | None, process: str, url: str, timeout_s: float,
-                   action: Any) -> Any:
-    """Run `action(controller)` on the recorded proposals, connected to the process at `url`."""
+@controller.command(epilog=_LOGIN_HELP)
+@click.argument("proposal_id", type=int)
+@_db_option
+@_process_option
+@_config_option
+@_url_option
+@click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
+def approve(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float) -> None:
+    """Apply a pending proposal to the process (inside the configured limits) and record who approved it."""
     _quiet_asyncua()
     stack, ctl = _restored(db, config_path, process, url, timeout_s)
     with stack:
-        return action(ctl)
+        done = _decide(db, ctl, proposal_id, "approve")
+    click.echo(f"#{done.id} applied by {done.approver}: " + _format_changes(done.as_record()["changes"]))
 
 
-@controller.command()
-@_written_proposal_options
-def approve(proposal_id: int, db: Path, approver: str, process: str, config_path: Path | None, url: str,
-            timeout_s: float) -> None:
-    """Apply a pending proposal to the process (inside the configured limits) and record who approved it."""
-    done = _write_through(db, config_path, process, url, timeout_s, lambda ctl: ctl.approve(proposal_id, approver))
-    click.echo(f"#{done.id} applied by {approver}: " + _format_changes(done.as_record()["changes"]))
-
-
-@controller.command()
+@controller.command(epilog=_LOGIN_HELP)
 @click.argument("proposal_id", type=int)
 @_db_option
-@_approver_option
 @click.option("--reason", default="", help="Why (recorded).")
 @_process_option
 @_config_option
-def reject(proposal_id: int, db: Path, approver: str, reason: str, process: str, config_path: Path | None) -> None:
+def reject(proposal_id: int, db: Path, reason: str, process: str, config_path: Path | None) -> None:
     """Reject a pending proposal (nothing is written to the process)."""
     stack, ctl = _restored(db, config_path, process, None, 5.0)
     with stack:
-        done = ctl.reject(proposal_id, approver, reason)
-    click.echo(f"#{done.id} rejected by {approver}")
+        done = _decide(db, ctl, proposal_id, "reject", reason)
+    click.echo(f"#{done.id} rejected by {done.approver}")
 
 
-@controller.command()
-@_written_proposal_options
-def revert(proposal_id: int, db: Path, approver: str, process: str, config_path: Path | None, url: str,
-           timeout_s: float) -> None:
+@controller.command(epilog=_LOGIN_HELP)
+@click.argument("proposal_id", type=int)
+@_db_option
+@_process_option
+@_config_option
+@_url_option
+@click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
+def revert(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float) -> None:
     """Write back the values an applied proposal replaced (recorded as a revert)."""
-    done = _write_through(db, config_path, process, url, timeout_s, lambda ctl: ctl.revert(proposal_id, approver))
+    _quiet_asyncua()
+    stack, ctl = _restored(db, config_path, process, url, timeout_s)
+    with stack:
+        done = _decide(db, ctl, proposal_id, "revert")
     click.echo(f"#{done.id} reverts #{proposal_id}: " + _format_changes(done.as_record()["changes"]))
 
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
 
 from inspection.aio.opcua_server import CallbackServer
+from inspection.people.opcua_access import ServerSecurity
 from inspection.process import NAMESPACE, WriteRejected
 from inspection.simulation.twin import ProcessTwin
 
@@ -37,8 +39,11 @@ class TwinServer(CallbackServer):
     """Serves one ProcessTwin. `with TwinServer(twin, port=...) as server: server.endpoint`."""
 
     def __init__(self, twin: ProcessTwin, host: str = "127.0.0.1", port: int = 4850,
-                 part_period_s: float | None = None, timeout_s: float = 15.0) -> None:
-        super().__init__(f"process twin ({twin.process})", NAMESPACE, host, port, "twin", timeout_s)
+                 part_period_s: float | None = None, timeout_s: float = 15.0,
+                 security: ServerSecurity | None = None, db_path: Path | None = None) -> None:
+        # Setpoint writes are process changes: the `controller` action (engineers), audited, when secured.
+        super().__init__(f"process twin ({twin.process})", NAMESPACE, host, port, "twin", timeout_s,
+                         security, db_path, write_action="controller")
         self.twin = twin
         self.part_period_s = part_period_s
         self._clock: asyncio.Task[Any] | None = None

@@ -128,6 +128,9 @@ class TelemetryState:
         self.alarms: dict[str, str] = {}
         self.changes: list[dict[str, Any]] = []
         self.last_message = ""
+        # The audit chain head (`{"id", "row_hash"}`), published with the counts so a copy off the box can
+        # prove the audit log (`station audit verify --head ID:HASH`); set by the station.
+        self.audit_head: Callable[[], dict[str, Any] | None] | None = None
 
     def update(self, inspection: Inspection, message: Mapping[str, Any] | None = None) -> None:
         with self._lock:
@@ -176,9 +179,12 @@ class TelemetryState:
     def _counts_payload(self) -> dict[str, Any]:
         n = len(self._recent)
         rates = {c: (sum(c in r for r in self._recent) / n if n else 0.0) for c in self.classes}
-        return {"counts": dict(self.counts),
-                "yield_pct": None if (share := yield_pct(self.counts)) is None else round(share, 3),
-                "class_rates": {c: round(r, 4) for c, r in rates.items()}}
+        payload = {"counts": dict(self.counts),
+                   "yield_pct": None if (share := yield_pct(self.counts)) is None else round(share, 3),
+                   "class_rates": {c: round(r, 4) for c, r in rates.items()}}
+        if self.audit_head is not None:
+            payload["audit_head"] = self.audit_head()
+        return payload
 
     def counts_payload(self) -> dict[str, Any]:
         """The `counts` topic: `{"counts": {"PASS": n, …}, "yield_pct": x, "class_rates": {…}}`."""
@@ -224,8 +230,9 @@ class TelemetryServer(CallbackServer):
     """
 
     def __init__(self, state: TelemetryState, host: str = "127.0.0.1", port: int = 4851,
-                 timeout_s: float = 15.0) -> None:
-        super().__init__("station telemetry", TELEMETRY_NAMESPACE, host, port, "station", timeout_s)
+                 timeout_s: float = 15.0, security: Any = None, db_path: Any = None) -> None:
+        # Read-only: no node is writable, so a secured server refuses every write and call.
+        super().__init__("station telemetry", TELEMETRY_NAMESPACE, host, port, "station", timeout_s, security, db_path)
         self.state = state
 
     async def build(self, server: Server) -> None:

@@ -7,11 +7,13 @@ A thin adapter around `TelemetryServer` (namespace `urn:inspection-station:telem
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
 from inspection.config import AdapterOptions
+from inspection.people.opcua_access import ServerSecurity
 from inspection.telemetry import TelemetryServer, TelemetryState
 
 __all__ = ["OpcUaTelemetry", "Options", "create"]
@@ -22,14 +24,16 @@ class Options(AdapterOptions):
     host: str = Field("127.0.0.1", description="interface the telemetry server listens on (0.0.0.0: all)")
     port: int = Field(4851, ge=1, le=65535, description="OPC UA server port")
     timeout_s: float = Field(15.0, gt=0, le=120, description="server start and stop")
+    security: ServerSecurity = Field(ServerSecurity(), description="encryption, users, role checks "
+                                     "(docs/security.md); secured by default")
 
 
 class OpcUaTelemetry:
     """Serves a TelemetryState; values are read live when a client asks (nothing is pushed)."""
 
-    def __init__(self, options: Options, state: TelemetryState) -> None:
+    def __init__(self, options: Options, state: TelemetryState, db_path: Path | None = None) -> None:
         self.options = options
-        self.server = TelemetryServer(state, options.host, options.port, options.timeout_s)
+        self.server = TelemetryServer(state, options.host, options.port, options.timeout_s, options.security, db_path)
 
     @property
     def endpoint(self) -> str:
@@ -51,5 +55,5 @@ class OpcUaTelemetry:
         self.close()
 
 
-def create(options: Options, *, state: TelemetryState, **_: Any) -> OpcUaTelemetry:
-    return OpcUaTelemetry(options, state)
+def create(options: Options, *, state: TelemetryState, db_path: Path | None = None, **_: Any) -> OpcUaTelemetry:
+    return OpcUaTelemetry(options, state, db_path)

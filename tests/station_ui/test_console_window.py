@@ -101,13 +101,13 @@ def test_override_flow_and_review_queue(qtbot, make_window, console_config: Stat
     assert "may not" in window.last_message and len(window.ops.review_queue()) == 1
 
     accounts = Accounts(window.ops.store)
-    admin = accounts.create("alice", Role.ADMIN, "9876")
-    accounts.create("ed", Role.ENGINEER, "2468", by=admin)
+    admin = accounts.create("alice", Role.ADMIN, "987654")
+    accounts.create("ed", Role.ENGINEER, "246810", by=admin)
     login = window.show_login()
     login.username.setText("ed")
-    login.secret.setText("0000")
+    login.secret.setText("000000")
     assert not login.try_login() and "wrong" in login.message.text()
-    login.secret.setText("2468")
+    login.secret.setText("246810")
     assert login.try_login()
     assert window.user == User("ed", Role.ENGINEER) and window.tabs.isTabVisible(3)
     window.tabs.setCurrentWidget(window.review)

@@ -100,7 +100,7 @@ def test_import_coco(tmp_path: Path) -> None:
     assert "outside the 30x30 image" in report.problems[0]
 
 
-def test_cli_import_build_and_registry(tmp_path: Path, tiny_model: Path) -> None:
+def test_cli_import_build_and_registry(tmp_path: Path, tiny_model: Path, monkeypatch) -> None:
     src = write_yolo(tmp_path / "yolo", {f"p{i}": "0 0.5 0.5 0.5 0.5\n" for i in range(6)})
     db, runner = tmp_path / "s.db", CliRunner()
     result = runner.invoke(station, ["dataset", "import", "--db", str(db), "--yolo", str(src)])
@@ -115,9 +115,16 @@ def test_cli_import_build_and_registry(tmp_path: Path, tiny_model: Path) -> None
                                      "--metrics", str(metrics)])
     assert result.exit_code == 0 and "registered board-" in result.output
     model_id = result.output.split()[1]
-    result = runner.invoke(station, ["models", "promote", model_id, "--registry", reg, "--by", "eve"])
+    from inspection.domain.permissions import Role
+    from inspection.people.accounts import Accounts
+
+    with Store(db) as store:
+        Accounts(store).create("eve", Role.ENGINEER, "eve-secret")
+    monkeypatch.setenv("STATION_USER", "eve")
+    monkeypatch.setenv("STATION_PASSWORD", "eve-secret")
+    result = runner.invoke(station, ["models", "promote", model_id, "--registry", reg, "--db", str(db)])
     assert result.exit_code == 0 and "is now production" in result.output
-    result = runner.invoke(station, ["models", "rollback", "--product", "board", "--registry", reg, "--by", "eve"])
+    result = runner.invoke(station, ["models", "rollback", "--product", "board", "--registry", reg, "--db", str(db)])
     assert result.exit_code == 3 and "no previous production model" in result.output
 
 

@@ -36,7 +36,7 @@ def invoke(*args: str) -> str:
     return result.output
 
 
-def test_override_review_dataset_train_eval_promote_rollback(tmp_path: Path) -> None:
+def test_override_review_dataset_train_eval_promote_rollback(tmp_path: Path, monkeypatch) -> None:
     generator = SolderGenerator(seed=7, size=(64, 64))
     parts = tmp_path / "parts"
     parts.mkdir()
@@ -102,8 +102,15 @@ def test_override_review_dataset_train_eval_promote_rollback(tmp_path: Path) -> 
         out = invoke("models", "register", str(model), "--product", "board", "--registry", registry,
                      "--dataset-version", version, "--metrics", str(tmp_path / f"eval-{name}" / "metrics.json"))
         ids.append(out.split()[1])
-    invoke("models", "promote", ids[0], "--registry", registry, "--by", "eve")
-    invoke("models", "promote", ids[1], "--registry", registry, "--by", "eve", "--force")
+    from inspection.domain.permissions import Role
+    from inspection.people.accounts import Accounts
+
+    with Store(db) as store:  # the CLI decides as a logged-in account; --force needs an admin
+        Accounts(store).create("eve", Role.ADMIN, "eve-secret")
+    monkeypatch.setenv("STATION_USER", "eve")
+    monkeypatch.setenv("STATION_PASSWORD", "eve-secret")
+    invoke("models", "promote", ids[0], "--registry", registry, "--db", str(db))
+    invoke("models", "promote", ids[1], "--registry", registry, "--db", str(db), "--force")
     assert ids[1] in invoke("models", "list", "--registry", registry).split("production")[0]
     assert f"{ids[0]} is production again" in invoke("models", "rollback", "--product", "board",
-                                                     "--registry", registry, "--by", "eve")
+                                                     "--registry", registry, "--db", str(db))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,12 @@ from inspection.models.registry import ModelRegistry, PromotionGate, mcnemar_exa
 
 
 def model_file(tmp_path: Path, name: str, content: bytes) -> Path:
+    import torch
+
     path = tmp_path / f"{name}.pt"
-    path.write_bytes(content)
+    buffer = io.BytesIO()  # a real (zip) checkpoint: the registry refuses anything else
+    torch.save({"weights": content}, buffer)  # in memory: same content, same bytes, whatever the name
+    path.write_bytes(buffer.getvalue())
     return path
 
 

@@ -88,7 +88,7 @@ def test_server_restart_mid_run_fails_safe_and_resumes(opcua_plc, fast, inspecti
 def test_station_serves_state_results_and_recipe_selection(inspection, wait_until) -> None:
     from asyncua import Client, ua
 
-    server = StationServer(ServerOptions(port=free_port()))
+    server = StationServer(ServerOptions(port=free_port(), security={"allow_insecure": True}))
     chosen: list[tuple[int, str]] = []
     server.recipe_listeners.append(lambda job, lot: chosen.append((job, lot)))
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+import torch
 
+from inspection.decisions.approvals import decide_proposal, gate_decision, promote_model, rollback_model
 from inspection.domain.permissions import AccessDenied, Role, User
 from inspection.errors import ModelError
 from inspection.models.registry import ModelRegistry
-from inspection.people.approvals import decide_proposal, gate_decision, promote_model, rollback_model
 from inspection.people.audit import AuditLog, Operations
 from inspection.records.store import Store
 
@@ -24,7 +26,9 @@ def ops(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def _register(registry: ModelRegistry, tmp_path: Path, name: str, escape: float) -> str:
     path = tmp_path / f"{name}.pt"
-    path.write_bytes(name.encode())
+    buffer = io.BytesIO()  # a real (zip) checkpoint: the registry refuses anything else
+    torch.save({"weights": name}, buffer)  # in memory: same content, same bytes, whatever the name
+    path.write_bytes(buffer.getvalue())
     return registry.register(path, "board", metrics={"escape_rate": escape, "false_reject_rate": 0.0}).id
 
 

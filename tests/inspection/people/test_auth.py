@@ -34,10 +34,10 @@ def store(tmp_path: Path) -> Store:
 @pytest.fixture
 def accounts(store: Store) -> Accounts:
     acc = Accounts(store)
-    admin = acc.create("alice", "admin", "9876")
-    acc.create("ed", Role.ENGINEER, "2468", by=admin)
-    acc.create("olga", Role.OPERATOR, "1357", by=admin)
-    acc.create("oscar", Role.OPERATOR, "1111", by=admin)
+    admin = acc.create("alice", "admin", "987654")
+    acc.create("ed", Role.ENGINEER, "246810", by=admin)
+    acc.create("olga", Role.OPERATOR, "135791", by=admin)
+    acc.create("oscar", Role.OPERATOR, "111111", by=admin)
     return acc
 
 
@@ -48,46 +48,47 @@ def _log_part(store: Store, status: VerdictStatus = VerdictStatus.FAIL) -> int:
 
 
 def test_secret_hash_is_salted_and_verifies() -> None:
-    a, b = hash_secret("1234"), hash_secret("1234")
-    assert a != b and "1234" not in a
-    assert verify_secret("1234", a) and verify_secret("1234", b)
-    assert not verify_secret("1235", a)
-    assert not verify_secret("1234", "garbage") and not verify_secret("1234", "md5$x$y$z$aa$bb")
+    a, b = hash_secret("123456"), hash_secret("123456")
+    assert a != b and "123456" not in a
+    assert verify_secret("123456", a) and verify_secret("123456", b)
+    assert not verify_secret("123457", a)
+    assert not verify_secret("123456", "garbage") and not verify_secret("123456", "md5$x$y$z$aa$bb")
 
 
 def test_authenticate_returns_role_and_rejects_bad_secrets(accounts: Accounts) -> None:
-    assert accounts.authenticate("ed", "2468") == User("ed", Role.ENGINEER)
+    assert accounts.authenticate("ed", "246810") == User("ed", Role.ENGINEER)
     with pytest.raises(AuthError, match="unknown user or wrong"):
-        accounts.authenticate("ed", "0000")
+        accounts.authenticate("ed", "000000")
     with pytest.raises(AuthError, match="unknown user or wrong"):
-        accounts.authenticate("nobody", "2468")
+        accounts.authenticate("nobody", "246810")
     row = accounts.store.query("select secret from users where username = 'ed'")[0]
-    assert "2468" not in row["secret"]
+    assert "246810" not in row["secret"]
 
 
 def test_only_admin_creates_accounts_after_the_first(accounts: Accounts) -> None:
-    ed = accounts.authenticate("ed", "2468")
+    ed = accounts.authenticate("ed", "246810")
     with pytest.raises(AccessDenied, match="admin"):
-        accounts.create("mallory", "admin", "4444", by=ed)
+        accounts.create("mallory", "admin", "444444", by=ed)
     with pytest.raises(AccessDenied):
-        accounts.create("mallory", "admin", "4444")
-    admin = accounts.authenticate("alice", "9876")
+        accounts.create("mallory", "admin", "444444")
+    admin = accounts.authenticate("alice", "987654")
     accounts.disable("oscar", by=admin)
     with pytest.raises(AuthError):
-        accounts.authenticate("oscar", "1111")
+        accounts.authenticate("oscar", "111111")
     audited = [(e["username"], e["action"], e["detail"]) for e in AuditLog(accounts.store).entries()]
-    assert audited[0][:2] == ("alice", "disable_user") and ("alice", "create_user") in {a[:2] for a in audited}
+    assert audited[0][:2] == ("", "login_failed") and '"username": "oscar"' in audited[0][2]  # disabled: refused
+    assert audited[1][:2] == ("alice", "disable_user") and ("alice", "create_user") in {a[:2] for a in audited}
 
 
 @pytest.mark.parametrize(("name", "role", "secret", "message"), [
-    ("bad name!", "operator", "1234", "user name"),
-    ("zoe", "superuser", "1234", "role"),
-    ("zoe", "operator", "12", "at least 4"),
-    ("ed", "operator", "1234", "already exists"),
+    ("bad name!", "operator", "123456", "user name"),
+    ("zoe", "superuser", "123456", "role"),
+    ("zoe", "operator", "12345", "at least 6"),
+    ("ed", "operator", "123456", "already exists"),
 ])
 def test_bad_account_requests_say_what_to_fix(accounts: Accounts, name: str, role: str, secret: str,
                                               message: str) -> None:
-    admin = accounts.authenticate("alice", "9876")
+    admin = accounts.authenticate("alice", "987654")
     with pytest.raises(AuthError, match=message):
         accounts.create(name, role, secret, by=admin)
 
@@ -109,7 +110,7 @@ def test_role_permissions_nest() -> None:
 def test_override_is_stored_queued_and_reviewed_by_someone_else(store: Store, accounts: Accounts) -> None:
     ops = Operations(store)
     part = _log_part(store)
-    olga, ed = accounts.authenticate("olga", "1357"), accounts.authenticate("ed", "2468")
+    olga, ed = accounts.authenticate("olga", "135791"), accounts.authenticate("ed", "246810")
     oid = ops.override(olga, OverrideRequest(part, VerdictStatus.PASS, "flux residue, not a bridge"))
     queue = ops.review_queue()
     assert [(q["id"], q["old_verdict"], q["new_verdict"], q["username"]) for q in queue] == [
@@ -129,7 +130,7 @@ def test_override_is_stored_queued_and_reviewed_by_someone_else(store: Store, ac
 
 def test_engineer_cannot_review_own_override(store: Store, accounts: Accounts) -> None:
     ops = Operations(store)
-    ed = accounts.authenticate("ed", "2468")
+    ed = accounts.authenticate("ed", "246810")
     oid = ops.override(ed, OverrideRequest(_log_part(store), VerdictStatus.PASS, "false call on fiducial"))
     with pytest.raises(AccessDenied, match="own override"):
         ops.review(ed, oid, "approved")
@@ -145,7 +146,7 @@ def test_bad_override_requests_are_refused(store: Store, accounts: Accounts, rea
                                            verdict: VerdictStatus, part: int | None, message: str) -> None:
     part_id = _log_part(store) if part is None else part
     with pytest.raises(OverrideError, match=message):
-        Operations(store).override(accounts.authenticate("olga", "1357"), OverrideRequest(part_id, verdict, reason))
+        Operations(store).override(accounts.authenticate("olga", "135791"), OverrideRequest(part_id, verdict, reason))
     assert Operations(store).review_queue() == []
 
 

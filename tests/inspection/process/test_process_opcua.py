@@ -187,7 +187,8 @@ def _check_telemetry_nodes(server: TelemetryServer, state: TelemetryState) -> No
         assert cfx["MessageBody"]["InspectedUnits"][0]["UnitIdentifier"] == f"paint-{PARTS - 1:06d}"
 
 
-def test_engineer_commands_approve_reject_revert_recorded_proposals_over_opcua(served_twin, tmp_path: Path) -> None:
+def test_engineer_commands_approve_reject_revert_recorded_proposals_over_opcua(served_twin, tmp_path: Path,
+                                                                               monkeypatch) -> None:
     from click.testing import CliRunner
 
     from inspection.cli import station
@@ -206,6 +207,17 @@ def test_engineer_commands_approve_reject_revert_recorded_proposals_over_opcua(s
                                                       "m", twin.read_actuals(), f"p{i}")))
     made = [p for p in made if p is not None]
     assert len(made) == 2 and twin.read_setpoints()["fluid_flow_cc_min"] == 250.0
+    from inspection.domain.permissions import Role
+    from inspection.people.accounts import Accounts
+    from inspection.records.store import Store
+
+    with Store(db) as store:  # the CLI decides as a logged-in account, role-checked and audited
+        accounts = Accounts(store)
+        admin = accounts.create("admin", Role.ADMIN, "admin-secret")
+        accounts.create("qe.anna", Role.ENGINEER, "anna-secret", by=admin)
+        accounts.create("qe.bob", Role.ENGINEER, "bob-secret", by=admin)
+    monkeypatch.setenv("STATION_USER", "qe.anna")
+    monkeypatch.setenv("STATION_PASSWORD", "anna-secret")
 
     def cli(*args: str) -> str:
         result = CliRunner().invoke(station, ["controller", *args, "--db", str(db)])
@@ -214,16 +226,16 @@ def test_engineer_commands_approve_reject_revert_recorded_proposals_over_opcua(s
 
     assert "#2    pending" in cli("proposals", "--status", "pending")
     flow = next(c for c in made[1].changes if c.parameter == "fluid_flow_cc_min")
-    out = cli("approve", "2", "--approver", "qe.anna", "--process", "paint", "--url", server.endpoint)
+    out = cli("approve", "2", "--process", "paint", "--url", server.endpoint)
     assert out.startswith("#2 applied by qe.anna")
     assert twin.read_setpoints()["fluid_flow_cc_min"] == pytest.approx(flow.after) and flow.after > 250.0
-    assert "#3 reverts #2" in cli("revert", "2", "--approver", "qe.anna", "--process", "paint", "--url",
-                                  server.endpoint)
+    assert "#3 reverts #2" in cli("revert", "2", "--process", "paint", "--url", server.endpoint)
     assert twin.read_setpoints()["fluid_flow_cc_min"] == pytest.approx(250.0)
     listing = cli("proposals")
     assert "#1    superseded" in listing and "#2    reverted" in listing and "#3    applied    revert" in listing
-    again = CliRunner().invoke(station, ["controller", "reject", "2", "--approver", "qe.bob", "--process", "paint",
-                                         "--db", str(db)])
+    monkeypatch.setenv("STATION_USER", "qe.bob")
+    monkeypatch.setenv("STATION_PASSWORD", "bob-secret")
+    again = CliRunner().invoke(station, ["controller", "reject", "2", "--process", "paint", "--db", str(db)])
     assert again.exit_code == 5 and "proposal #2 is reverted, only pending ones can be rejected" in again.output
     estimate = cli("sensitivity", "--process", "paint")
     assert estimate.startswith("60 parts of paint history") and "thin_coverage" in estimate

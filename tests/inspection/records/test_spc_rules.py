@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspection.decisions.spc_baseline import freeze_limits
 from inspection.domain.permissions import AccessDenied, Role, User
 from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
 from inspection.errors import StoreError
-from inspection.people.spc_baseline import freeze_limits
 from inspection.records.spc_rules import active_limits, attribute_chart, chart_csv, nelson_rules, subgroups
 from inspection.records.store import Store
 

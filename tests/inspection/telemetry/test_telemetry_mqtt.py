@@ -172,7 +172,7 @@ def _station_yaml(tmp_path: Path, parts_dir: Path, model: Path, mqtt_port: int, 
         "detector: {kind: ultralytics, device: cpu, imgsz: 96}\n"
         "telemetry:\n"
         f"  - {{kind: mqtt, port: {mqtt_port}, connect_timeout_s: 2, reconnect_max_s: 0.5, buffer_messages: 10}}\n"
-        f"  - {{kind: opcua, port: {opcua_port}}}\n", encoding="utf-8")
+        f"  - {{kind: opcua, port: {opcua_port}, security: {{allow_insecure: true}}}}\n", encoding="utf-8")
     return path
 
 
@@ -211,6 +211,7 @@ def test_station_telemetry_over_mqtt_survives_a_broker_restart(
             assert counts["counts"] == stored_counts
             assert counts["yield_pct"] == pytest.approx(100.0 * stored_counts["PASS"] / 6, abs=1e-3)
             assert set(counts["class_rates"]) == set(station.detector.class_names)
+            assert "audit_head" in counts  # the audit chain head travels with the counts (docs/security.md)
             # A late subscriber (a dashboard started now) gets the retained counts and alarms at once.
             late = Subscriber(broker.port, "inspection/line1", "dashboard")
             wait_for(lambda: late.on("counts") and late.on("alarms"), "retained counts and alarms")

@@ -8,8 +8,9 @@ refuses (the promotion gate blocks, a model file was changed, nothing to roll ba
 longer pending, the process refused the write) a second audit row records the refusal with its
 message, and the error is raised unchanged for the caller to show.
 
-The console calls these; the CLI (`station models promote --by`, `station controller approve
---approver`) names a person without accounts.
+The console and the CLI (`station models promote|rollback`, `station controller approve|reject|revert`,
+which log in through `inspection.people.session.cli_user`) both decide through these functions: there is
+no second route that takes a typed name.
 """
 
 from __future__ import annotations
@@ -64,16 +65,22 @@ def gate_decision(registry: ModelRegistry, model_id: str, gate: PromotionGate | 
 
 
 def promote_model(ops: Operations, user: User | None, registry: ModelRegistry, model_id: str,
-                  gate: PromotionGate | None = None, shadow: tuple[int, int] | None = None) -> GateReport:
-    """Make a registered model production as `user`, if the gate lets it (never forced from here)."""
+                  gate: PromotionGate | None = None, shadow: tuple[int, int] | None = None,
+                  force: bool = False) -> GateReport:
+    """Make a registered model production as `user`, if the gate lets it.
+
+    `force` promotes past a blocking gate: an admin-only action (`force_promote_model`), audited as such."""
     record = registry.get(model_id)
+    detail = {"model_id": model_id, "product": record.product, "force": force}
+    if force:
+        ops.authorize(user, "force_promote_model", detail)  # refused (and audited) for anyone but an admin
 
     def promote(who: User) -> GateReport:
         if record.status == "production":
             raise ModelError(f"{record.id} already is the production model of {record.product}")
-        return registry.promote(model_id, who.username, gate, shadow)
+        return registry.promote(model_id, who.username, gate, shadow, force=force)
 
-    return _audited(ops, user, "promote_model", {"model_id": model_id, "product": record.product}, promote)
+    return _audited(ops, user, "promote_model", detail, promote)
 
 
 def rollback_model(ops: Operations, user: User | None, registry: ModelRegistry, product: str) -> ModelRecord:

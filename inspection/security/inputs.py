@@ -1,0 +1,76 @@
+"""Checks on what comes from outside: names that become paths, paths named by imported files, CSV cells.
+
+Each function raises `DataError` (or returns the cleaned value) with a message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from inspection.errors import DataError
+
+__all__ = ["MAX_YAML_BYTES", "NAME_PATTERN", "check_name", "confined", "csv_cell", "load_yaml_text", "truncate"]
+
+# Product, station and user names end up in file names, SQL parameters and log lines: keep them plain.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def check_name(value: str, what: str) -> str:
+    """A product/user/station name: 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-'."""
+    if not isinstance(value, str) or not NAME_PATTERN.match(value) or ".." in value:
+        raise DataError(f"{what} name {truncate(repr(value), 80)}: use 1-64 letters, digits, '.', '_' or '-' "
+                        "(starting with a letter or digit, no '..')")
+    return value
+
+
+def confined(root: Path, relative: str | Path, what: str) -> Path:
+    """`root / relative`, resolved, refusing anything that lands outside `root` (../, absolute paths, links)."""
+    base = Path(root).resolve()
+    candidate = Path(relative)
+    if candidate.is_absolute():
+        raise DataError(f"{what}: absolute path {truncate(str(relative), 120)} refused; paths must be relative "
+                        f"to {base}")
+    resolved = (base / candidate).resolve()
+    if not resolved.is_relative_to(base):
+        raise DataError(f"{what}: {truncate(str(relative), 120)} points outside {base}; refused")
+    return resolved
+
+
+def csv_cell(value: object) -> object:
+    """Neutralise a text cell a spreadsheet would run as a formula (CWE-1236): prefix it with a quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def truncate(text: str, limit: int = 300) -> str:
+    """At most `limit` characters of `text`, saying how much was cut (error messages stay readable)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+MAX_YAML_BYTES = 1 << 20  # a station/recipe/camera YAML is a few kB; 1 MiB is generous
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors/aliases: a few lines of nested aliases expand to gigabytes
+    ("billion laughs"), and station files never need them."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in station files; write the values out",
+                event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str) -> object:
+    """`yaml.safe_load` without aliases and bounded in size (raises yaml.YAMLError / DataError)."""
+    if len(text) > MAX_YAML_BYTES:
+        raise DataError(f"YAML of {len(text)} characters: larger than the {MAX_YAML_BYTES} allowed for a "
+                        "station file")
+    return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass: no arbitrary objects
