@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         note = (f"\n## Exported model (lean line install)\n\n`{Path(stem).name}.onnx`"
                 + (" and `paint_anomaly.onnx`" if product == "paint" else "")
                 + f" are this model exported by `python -m training.export_demo` on {dt.date.today()} "
-                f"(`station export --format onnx` / `station anomaly export --format onnx`: metadata embedded, "
+                f"(`station export-model --format onnx` / `station anomaly export --format onnx`: metadata embedded, "
                 f"verified on tensors). On the {result['parts']} bundled demo parts the exported detector gives "
                 f"{result['same_verdicts']}/{result['parts']} identical verdicts, largest confidence difference "
                 f"{result['max_conf_gap']:.2g} (tolerance {TOLERANCE}); originals {result['original']}, "
