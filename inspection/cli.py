@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "twin": "inspection.process.cli:twin",
     "controller": "inspection.process.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
+    "calibrate": "inspection.calibration_cli:calibrate",
     "config-reference": "inspection.config_reference:reference_command",
 }
 

@@ -123,6 +123,9 @@ def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, f
 @click.option("--batch", default=16, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", default=2, show_default=True, help="CPU threads for torch")
+@click.option("--init-weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="start from the matching layers of this model (e.g. a trained detector for a segmenter of the "
+                   "same classes); the rest of --model-cfg starts from scratch")
 def train_command(
     data_yaml: str | None,
     synthetic: str | None,
@@ -137,6 +140,7 @@ def train_command(
     batch: int,
     device: str,
     threads: int,
+    init_weights: str | None,
 ) -> None:
     """Train a detector from scratch and write the model with its card (command, data version, metrics)."""
     from training.train import train_detector
@@ -150,7 +154,12 @@ def train_command(
         root = Path(out_path).with_suffix("").parent / f"{synthetic}-data-{gen.data_version}"
         data_yaml = str(write_yolo_dataset(gen, root, n_train, n_val, task, n_test=n_test))  # type: ignore[arg-type]
     try:
-        result = train_detector(data_yaml, out_path, model_cfg, epochs, imgsz, batch, device, task, threads)
+        # Warm start: ultralytics copies the layers whose names and shapes match; a short warm-up and a gentle
+        # optimizer keep them from being washed out while the new layers (a mask head) learn.
+        extra = ({"pretrained": str(Path(init_weights).resolve()), "optimizer": "AdamW", "lr0": 0.001,
+                  "warmup_epochs": 0.5} if init_weights else None)
+        result = train_detector(data_yaml, out_path, model_cfg, epochs, imgsz, batch, device, task, threads,
+                                extra=extra)
     except (ValueError, OSError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"model: {result.weights}  (card: {result.weights.with_suffix('.md')})")
