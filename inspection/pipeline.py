@@ -24,6 +24,7 @@ from inspection.config import StationConfig
 from inspection.detector import Detector
 from inspection.errors import ConfigError, StoreError
 from inspection.judge import Judge
+from inspection.measure import scales_for
 from inspection.model_registry import ModelRegistry
 from inspection.outputs import RejectOutput
 from inspection.recipe import Recipe, load_recipe
@@ -89,7 +90,7 @@ class Station:
     def __init__(self, config: StationConfig, recipe: Recipe | None = None, db_path: Path | None = None) -> None:
         self.config = config
         self.recipe = recipe or load_recipe(config.recipe)
-        self.judge = Judge(self.recipe)
+        self.judge = self._judge_for(self.recipe)  # a recipe in mm refuses to start without a valid calibration
         self.db_path = db_path or config.db_path
         self.cameras: list[Camera] = []
         self.detector: Detector | None = None
@@ -186,6 +187,10 @@ class Station:
         finally:
             registry.close()
 
+    def _judge_for(self, recipe: Recipe) -> Judge:
+        cameras = [str(getattr(c, "id", "")) for c in self.config.cameras]
+        return Judge(recipe, scales_for(recipe, cameras, self.config.calibrations_dir))
+
     def change_job(self, job: int, lot: str | None = None) -> Recipe:
         """Switch to the recipe of PLC job `job` without stopping (raises to refuse; the PLC sees the error).
 
@@ -202,7 +207,7 @@ class Station:
             raise ConfigError(f"job {job} ({path}) needs model {wanted}, the station runs {current}: "
                               "stop the station and start it with that recipe")
         recipe.check_classes(self.detector.class_names, self.detector.model_id)
-        self.recipe, self.judge = recipe, Judge(recipe)
+        self.recipe, self.judge = recipe, self._judge_for(recipe)
         if self._runtime is not None:
             self._runtime.judge = self.judge  # one attribute swap: each part is judged by one recipe
         if self.store is not None:
@@ -303,7 +308,7 @@ class Station:
         try:
             out = self.detector.detect(item)
             t_judge = time.perf_counter()
-            judgement = self.judge.judge(out.detections)
+            judgement = self.judge.judge(out.detections, item)
             judge_ms = (time.perf_counter() - t_judge) * 1000.0
         except Exception as exc:  # a model failure must not pass the part
             log.exception("inspection of %s failed", item.key)
@@ -317,7 +322,7 @@ class Station:
         if latency > self.recipe.deadline_ms:
             verdict = self.judge.failsafe("deadline", f"verdict after {latency:.0f} ms > deadline "
                                           f"{self.recipe.deadline_ms:.0f} ms")
-        return Inspection(item, out.detections, verdict, judgement.defects, timings, self.recipe.name,
+        return Inspection(item, judgement.detections, verdict, judgement.defects, timings, self.recipe.name,
                           self.detector.model_id, heatmap=out.heatmap)
 
     def _recorded(self, inspection: Inspection, row_id: int) -> None:

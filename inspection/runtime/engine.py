@@ -308,7 +308,7 @@ class Runtime:
             try:
                 out = self.staged.finish(prepared)
                 t0 = time.perf_counter()
-                judgement = self.judge.judge(out.detections)
+                judgement = self.judge.judge(out.detections, part.item)
                 judge_ms = (time.perf_counter() - t0) * 1000.0
             except Exception as exc:
                 self._error(part, exc)
@@ -323,7 +323,7 @@ class Runtime:
                 verdict = self.judge.failsafe("deadline", self._deadline_message(part))
                 self.stats.count("failsafe:deadline")
             timings = StageTimings(part.acquire_ms, out.preprocess_ms, out.infer_ms, out.postprocess_ms, judge_ms)
-            self._emit(part, Inspection(part.item, out.detections, verdict, judgement.defects, timings,
+            self._emit(part, Inspection(part.item, judgement.detections, verdict, judgement.defects, timings,
                                         self.judge.recipe.name, self.model_id, heatmap=out.heatmap))
 
     # --- deadlines and fail-safe verdicts ------------------------------------------------------------------
