@@ -20,7 +20,7 @@ import numpy as np
 from inspection.calibration import Calibration, CalibrationError, calibration_files, latest_calibration
 from inspection.types import Detection, Measures
 
-__all__ = ["Scale", "measure", "measure_all", "polygon_measures", "scales_for"]
+__all__ = ["Scale", "calibration_status", "measure", "measure_all", "polygon_measures", "scales_for", "zone_outlines"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +110,34 @@ def scales_for(recipe: object, camera_ids: Iterable[str], calibration_dir: Path 
                 f"({len(calibration_files(calibration_dir, camera))} calibration(s) on file)")
         scales[camera] = Scale.calibrated(found)
     return scales
+
+
+def calibration_status(calibration_dir: Path | None, camera_ids: Iterable[str]) -> list[tuple[str, Calibration | None]]:
+    """Each camera's newest calibration (None when it has none), for display; unreadable files count as none."""
+    out: list[tuple[str, Calibration | None]] = []
+    for camera in camera_ids:
+        try:
+            found = latest_calibration(calibration_dir, camera) if calibration_dir is not None else None
+        except CalibrationError:
+            found = None
+        out.append((camera, found))
+    return out
+
+
+def zone_outlines(recipe: object, camera_id: str, calibration_dir: Path | None) -> list[tuple[str, np.ndarray]]:
+    """The recipe's zones in image pixels at their nominal place (fixtured part, before any fiducial alignment),
+    for display. [] when the recipe has no zones or no scale can be had."""
+    from inspection.zones import zone_polygons_px
+
+    zones = getattr(recipe, "zones", None)
+    if not zones:
+        return []
+    try:
+        scale = scales_for(recipe, [camera_id], calibration_dir).get(camera_id)
+    except CalibrationError:
+        return []
+    if scale is None:
+        return []
+    polygons = zone_polygons_px(zones, recipe.part.model_copy(update={"fiducials": []}),  # type: ignore[attr-defined]
+                                scale.mm_per_px, None)
+    return [(z.name, p) for z, p in zip(zones, polygons, strict=True)]

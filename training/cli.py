@@ -49,6 +49,11 @@ def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, f
                    "(use --split val); with --recipe, writes a tuned copy of the recipe into the report")
 @click.option("--max-class-miss", type=click.FloatRange(0.0, 1.0), default=0.25, show_default=True,
               help="with --tune-escape: each class must still be found on all but this share of its images")
+@click.option("--size-recipe", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help="also judge by size under this recipe (zones, mm limits; repeatable): size errors against the "
+                   "ground-truth outlines and escape / false-reject rates of the recipe's verdicts")
+@click.option("--calibration", "calibration_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="with --size-recipe: calibration file to measure with (default: the recipe's pixel_size_mm)")
 def eval_command(
     data_yaml: str,
     model_path: str,
@@ -62,6 +67,8 @@ def eval_command(
     baseline_path: str | None,
     tune_escape: float | None,
     max_class_miss: float,
+    size_recipe: tuple[str, ...],
+    calibration_path: str | None,
 ) -> None:
     """Evaluate a model on a data set split: mAP, per-class P/R, escape and false-reject rates.
 
@@ -89,7 +96,36 @@ def eval_command(
         click.echo(comparison)
     if tune_escape is not None:
         _tune(report, tune_escape, thresholds, recipe, max_class_miss)
+    if size_recipe:
+        _sizes(data_yaml, model_path, split, size_recipe, calibration_path, imgsz, device, Path(report.out_dir))
     click.echo(f"report: {report.out_dir}")
+
+
+def _sizes(data_yaml: str, model_path: str, split: str, recipes: tuple[str, ...], calibration: str | None,
+           imgsz: int | None, device: str, out: Path) -> None:
+    from inspection.errors import StationError
+    from inspection.recipe import load_recipe
+    from training.evaluate import _model_imgsz
+    from training.size_eval import (
+        evaluate_sizes,
+        load_outlines,
+        predict_outlines,
+        scale_for_eval,
+        size_table,
+        write_size_report,
+    )
+    from training.train import resolve_device
+
+    try:
+        images, truths, _ = load_outlines(data_yaml, split)
+        preds = predict_outlines(model_path, images, imgsz or _model_imgsz(model_path), resolve_device(device))
+        for path in recipes:
+            recipe = load_recipe(path)
+            report = evaluate_sizes(recipe, truths, preds, images, scale_for_eval(recipe, calibration))
+            write_size_report(report, out / f"sizes-{Path(path).stem}")
+            click.echo(size_table(report))
+    except (ValueError, OSError, StationError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, float], recipe: str | None,
