@@ -75,8 +75,8 @@ class Recipe(StrictModel):
         for key, rule in rules.items():
             if ((rule.min_area_mm2 is not None or rule.min_length_mm is not None) and self.pixel_size_mm is None
                     and self.measure is None):
-                raise ValueError(f"{key} sets a limit in mm; set measure: (a calibrated camera) or pixel_size_mm "
-                                 f"(mm per pixel) in the recipe")
+                raise ValueError(f"{key} sets a limit in mm; set pixel_size_mm (mm per pixel) or measure: "
+                                 f"(a calibrated camera) in the recipe")
         if self.measure is not None and self.measure.calibration == "nominal" and self.pixel_size_mm is None:
             raise ValueError("measure.calibration: nominal needs pixel_size_mm (mm per pixel) in the recipe")
         if self.zones and self.measure is None:

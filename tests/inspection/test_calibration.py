@@ -102,3 +102,23 @@ def test_cli_calibrates_a_folder_saves_and_audits(chessboard_views, station_yaml
     bad = CliRunner().invoke(station, ["calibrate", "--config", str(station_yaml), "--images", str(folder),
                                        "--cols", "8", "--rows", "7", "--square-mm", "12"])
     assert bad.exit_code == 2 and "not found" in bad.output
+
+
+def test_cli_calibrates_from_the_configured_camera(chessboard_views, tmp_path: Path, tiny_model: Path) -> None:
+    """The same views played by a replay camera: frames grabbed from the station's configured camera."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i, view in enumerate(chessboard_views):
+        cv2.imwrite(str(folder / f"view_{i}.png"), view)
+    (tmp_path / "recipe.yaml").write_text(f"name: r\nmodel: {tiny_model}\n")
+    config = tmp_path / "station.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\nrecipe: recipe.yaml\ncalibration_dir: {tmp_path / 'cal'}\n"
+                      f"cameras:\n  - kind: replay\n    id: top\n    path: {folder}\n"
+                      "detector:\n  kind: ultralytics\n  device: cpu\n")
+    result = CliRunner().invoke(station, ["calibrate", "--config", str(config), "--camera", "top", "--frames",
+                                          str(len(chessboard_views)), "--interval-s", "0", "--cols", "10", "--rows",
+                                          "7", "--square-mm", "12"])
+    assert result.exit_code == 0, result.output
+    saved = latest_calibration(tmp_path / "cal", "top")
+    assert saved is not None and saved.views == len(chessboard_views) and saved.source == "camera top"
+    assert saved.mm_per_px == pytest.approx(TRUE_MM_PER_PX, rel=0.005)
