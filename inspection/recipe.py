@@ -2,7 +2,9 @@
 
 A recipe is a YAML file owned by quality engineering. It travels with the product, not the station:
 thresholds per class, minimum defect size in pixels or millimetres, a region of interest, and what a
-part that could not be inspected gets (the fail-safe verdict).
+part that could not be inspected gets (the fail-safe verdict). A recipe may measure defects in mm from a
+camera calibration and accept them by size per zone of the part (`measure:`, `part:`, `zones:`; see
+`inspection.zones` and docs/measurement.md).
 """
 
 from __future__ import annotations
