@@ -2,7 +2,7 @@
 
 Unknown keys and bad values are errors that name the file, the key and what was expected. Adapter
 sections (`cameras`, `detector`, `output`) are validated by the options model of the adapter their
-`kind:` selects (see `inspection.registry`). Relative paths resolve against the file that names them.
+`kind:` selects (see `inspection.adapters.registry`). Relative paths resolve against the file that names them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
+from inspection.adapters.registry import adapter_module
 from inspection.errors import ConfigError
-from inspection.registry import adapter_module
 
 __all__ = [
     "AdapterOptions",
@@ -75,10 +75,14 @@ class StoreConfig(StrictModel):
     sample_every: int = Field(20, ge=1, description="with keep_images: sample, keep 1 pass in N")
     image_format: Literal["png", "jpg"] = Field("png", description="archive format (png is lossless)")
     min_free_mb: int = Field(200, ge=0, description="stop archiving images below this free space")
+    busy_timeout_s: float = Field(5.0, gt=0.0, le=60.0, description="wait this long for a database locked by "
+                                  "another writer before a verdict goes to the spool")
+    spool_size: int = Field(10000, ge=1, description="verdicts held in memory while the database refuses rows; "
+                            "when full the line stops (ready off, fault on)")
 
 
 class SamplePolicy(StrictModel):
-    """Which parts the station keeps for review and retraining (see inspection.samples)."""
+    """Which parts the station keeps for review and retraining (see inspection.records.samples)."""
 
     enabled: bool = Field(True, description="keep samples at all")
     keep_failures: bool = Field(True, description="keep every failed part")
@@ -117,6 +121,8 @@ class StationConfig(StrictModel):
         "or opcua (see docs/process_control.md); empty = off")
     jobs: dict[int, ConfigPath] = Field(
         default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
+    language: Literal["en", "de"] | None = Field(
+        None, description="console language (en, de); empty = the console's own setting (its Language menu)")
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")

@@ -1,6 +1,6 @@
 """Console pieces for measuring in mm: the cameras' calibration dates and the recipe's acceptance zones.
 
-Display only: what is calibrated and where the zones lie come from `inspection.measure`."""
+Display only: what is calibrated and where the zones lie come from `inspection.domain.measure`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 from PyQt6.QtWidgets import QLabel, QWidget
 
 from inspection.config import StationConfig
+from inspection.domain.measure import calibration_status, zone_outlines
+from inspection.domain.recipe import load_recipe
 from inspection.errors import StationError
-from inspection.measure import calibration_status, zone_outlines
-from inspection.recipe import load_recipe
 from station_ui.widgets import FrameView
 
 __all__ = ["CalibrationLabel", "show_recipe_zones"]
@@ -33,13 +33,13 @@ class CalibrationLabel(QLabel):
         parts = []
         for camera, found in calibration_status(self.config.calibrations_dir, cameras):
             if found is None:
-                parts.append(self.tr("{camera}: not calibrated").format(camera=camera))
+                parts.append(self.tr("{0}: not calibrated").format(camera))
             else:
-                parts.append(self.tr("{camera}: calibrated {date} ({scale:.4f} mm/px)").format(
-                    camera=camera, date=found.created_at.strftime("%Y-%m-%d %H:%M"), scale=found.mm_per_px))
+                parts.append(self.tr("{0}: calibrated {1} ({2:.4f} mm/px)").format(
+                    camera, found.created_at.strftime("%Y-%m-%d %H:%M"), found.mm_per_px))
         self.setText("  " + " · ".join(parts) + "  ")
-        self.setToolTip(self.tr("Camera calibrations in {folder} (station calibrate)").format(
-            folder=self.config.calibrations_dir))
+        self.setToolTip(self.tr("Camera calibrations in {0} (station calibrate)").format(
+            self.config.calibrations_dir))
 
 
 def show_recipe_zones(views: dict[str, FrameView], config: StationConfig, recipe_path: Path) -> None:

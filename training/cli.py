@@ -103,8 +103,8 @@ def eval_command(
 
 def _sizes(data_yaml: str, model_path: str, split: str, recipes: tuple[str, ...], calibration: str | None,
            imgsz: int | None, device: str, out: Path) -> None:
+    from inspection.domain.recipe import load_recipe
     from inspection.errors import StationError
-    from inspection.recipe import load_recipe
     from training.evaluate import _model_imgsz
     from training.size_eval import (
         evaluate_sizes,
@@ -184,7 +184,7 @@ def train_command(
     if (data_yaml is None) == (synthetic is None):
         raise click.UsageError("give exactly one of --data or --synthetic")
     if synthetic:
-        from datasets.synthetic import generator_for, write_yolo_dataset
+        from inspection.simulation.synthetic import generator_for, write_yolo_dataset
 
         gen = generator_for(synthetic, seed=1234, imgsz=imgsz)
         root = Path(out_path).with_suffix("").parent / f"{synthetic}-data-{gen.data_version}"

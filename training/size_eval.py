@@ -1,7 +1,7 @@
 """Size errors and size-based verdicts: a model judged the way a size-based recipe judges parts.
 
 - Size errors: each prediction matched to a ground-truth outline (same class, box IoU ≥ 0.5) is measured in
-  mm like the station measures it (`inspection.measure`), from its mask and, for comparison, from its box
+  mm like the station measures it (`inspection.domain.measure`), from its mask and, for comparison, from its box
   only; the truth is measured from the label's polygon. Reported per class: median absolute relative error
   of area, equivalent diameter and length.
 - Verdicts: the recipe's judge (zones, mm limits) is applied to the ground truth (confidence 1) and to the
@@ -21,15 +21,17 @@ import cv2
 import numpy as np
 import yaml
 
-from inspection.judge import Judge
-from inspection.measure import Scale, measure
-from inspection.recipe import Recipe
-from inspection.types import Box, Detection, Frame
+from inspection.aoi.part_align import align_part
+from inspection.domain.images import image_files
+from inspection.domain.judge import Judge
+from inspection.domain.matching import iou
+from inspection.domain.measure import Scale, measure
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Box, Detection, Frame
 
 __all__ = ["SizeReport", "evaluate_sizes", "load_outlines", "predict_outlines", "scale_for_eval", "size_table",
            "write_heldout", "write_size_report"]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 def load_outlines(data_yaml: str | Path, split: str) -> tuple[list[Path], list[list[Detection]], dict[int, str]]:
@@ -41,7 +43,7 @@ def load_outlines(data_yaml: str | Path, split: str) -> tuple[list[Path], list[l
     folder = root / str(meta[split])
     names = meta["names"] if isinstance(meta["names"], dict) else dict(enumerate(meta["names"]))
     names = {int(k): str(v) for k, v in names.items()}
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = image_files(folder)
     truths = []
     for image in images:
         h, w = cv2.imread(str(image), cv2.IMREAD_UNCHANGED).shape[:2]
@@ -115,21 +117,14 @@ class SizeReport:
         return asdict(self) | {"escape_rate": self.escape_rate, "false_reject_rate": self.false_reject_rate}
 
 
-def _box_iou(a: Box, b: Box) -> float:
-    w = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    h = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = w * h
-    return inter / max(a.area + b.area - inter, 1e-9)
-
-
 def _pairs(truth: list[Detection], preds: list[Detection], iou_min: float = 0.5) -> list[tuple[Detection, Detection]]:
     taken: set[int] = set()
     pairs = []
     for p in sorted(preds, key=lambda d: -d.confidence):
         best, best_iou = None, iou_min
         for i, t in enumerate(truth):
-            if i not in taken and t.class_name == p.class_name and (iou := _box_iou(t.box, p.box)) >= best_iou:
-                best, best_iou = i, iou
+            if i not in taken and t.class_name == p.class_name and (overlap := iou(t.box, p.box)) >= best_iou:
+                best, best_iou = i, overlap
         if best is not None:
             taken.add(best)
             pairs.append((truth[best], p))
@@ -139,7 +134,7 @@ def _pairs(truth: list[Detection], preds: list[Detection], iou_min: float = 0.5)
 def evaluate_sizes(recipe: Recipe, truths: list[list[Detection]], preds: list[list[Detection]],
                    images: list[Path], scale: Scale) -> SizeReport:
     """Size errors of the matched predictions and the recipe's escape / false-reject rates."""
-    judge = Judge(recipe, {"cam0": scale})
+    judge = Judge(recipe, {"cam0": scale}, align=align_part)
     report = SizeReport(recipe.name, len(images), scale.label)
     errors: dict[str, dict[str, list[float]]] = {}
     for image, truth, pred in zip(images, truths, preds, strict=True):
@@ -196,7 +191,7 @@ def size_table(report: SizeReport) -> str:
 def scale_for_eval(recipe: Recipe, calibration: str | Path | None = None) -> Scale:
     """A calibration file when given, else the recipe's nominal pixel_size_mm."""
     if calibration is not None:
-        from inspection.calibration import load_calibration
+        from inspection.domain.calibration import load_calibration
 
         return Scale.calibrated(load_calibration(calibration))
     if recipe.pixel_size_mm is None:
@@ -214,8 +209,8 @@ def write_size_report(report: SizeReport, out: Path) -> Path:
 def write_heldout(product: str, out: Path, start: int, count: int, imgsz: int = 320, seed: int = 1234) -> Path:
     """Render parts `start`..`start+count` with segmentation labels as the `test` split of a data set (for
     held-out size evaluation on indices no model was trained on)."""
-    from datasets.synthetic import generator_for
-    from datasets.synthetic.yolo import _write_split, _write_yaml
+    from inspection.simulation.synthetic import generator_for
+    from inspection.simulation.synthetic.yolo import _write_split, _write_yaml
 
     gen = generator_for(product, seed=seed, imgsz=imgsz)
     if (out / "data.yaml").exists():

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspection.calibration import Calibration, save_calibration
 from inspection.config import StationConfig, load_station_config
 from inspection.demo import demo_config_path
+from inspection.domain.calibration import Calibration, save_calibration
 from station_ui.widgets import overlays_of
 
 pytestmark = pytest.mark.ui

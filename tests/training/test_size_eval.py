@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.synthetic import generator_for, write_yolo_dataset
-from inspection.measure import Scale
-from inspection.recipe import Recipe
-from inspection.types import Box, Detection
+from inspection.domain.measure import Scale
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Box, Detection
+from inspection.simulation.synthetic import generator_for, write_yolo_dataset
 from training.size_eval import evaluate_sizes, load_outlines, size_table
 
 
