@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "twin": "inspection.simulation.cli:twin",
     "controller": "inspection.simulation.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
+    "calibrate": "inspection.runtime.calibration_cli:calibrate",
     "config-reference": "inspection.config_reference:reference_command",
     "adapters": "inspection.adapters.cli:adapters_command",
     "doctor": "inspection.doctor.cli:doctor",

@@ -139,6 +139,9 @@ class StationConfig(StrictModel):
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")
+    calibration_dir: ConfigPath | None = Field(
+        None, description="camera calibrations (`station calibrate`), one versioned file per calibration in "
+        "<calibration_dir>/<camera id>/; default <data_dir>/calibration")
     source_file: Path | None = None
 
     @property
@@ -156,6 +159,10 @@ class StationConfig(StrictModel):
     @property
     def registry_dir(self) -> Path:
         return self.model_registry or self.data_dir / "registry"
+
+    @property
+    def calibrations_dir(self) -> Path:
+        return self.calibration_dir or self.data_dir / "calibration"
 
 
 def format_validation_error(error: ValidationError, source: str, prefix: str = "") -> str:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import QT_TRANSLATE_NOOP, QPointF, QRectF, QSize, Qt, pyqtSignal
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QFontMetricsF, QIcon, QImage, QPainter, QPen, QPixmap, QPolygonF
 from PyQt6.QtWidgets import (
     QFrame,
@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
 from inspection.anomaly.overlay import blend_heatmap, heatmap_legend
 from inspection.aoi.report import refdes_label
 from inspection.domain.label_layout import place_labels
-from inspection.domain.types import Frame, Inspection
+from inspection.domain.types import Detection, Frame, Inspection
 
 __all__ = [
     "VERDICT_COLOURS",
@@ -65,8 +65,16 @@ class Overlay:
 
 def overlays_of(inspection: Inspection) -> list[Overlay]:
     counted = {id(d) for d in inspection.defects}
-    return [Overlay(f"{refdes_label(d) or d.class_name} {d.confidence:.2f}", d.box.as_tuple(), d.polygon,
-                    id(d) in counted, d.class_name) for d in inspection.detections]
+    return [Overlay(f"{refdes_label(d) or d.class_name} {d.confidence:.2f}{_size_text(d)}", d.box.as_tuple(),
+                    d.polygon, id(d) in counted, d.class_name) for d in inspection.detections]
+
+
+def _size_text(d: Detection) -> str:
+    """The measured size beside the label: '⌀0.42 mm × 1.10 mm' (diameter, length), when the recipe measures."""
+    if d.measures is None:
+        return ""
+    return QCoreApplication.translate("FrameView", " ⌀{0:.2f} mm, L {1:.2f} mm").format(
+        d.measures.diameter_mm, d.measures.length_mm)
 
 
 def _font(widget: QWidget, points: int, weight: QFont.Weight = QFont.Weight.Normal) -> QFont:
@@ -98,6 +106,7 @@ class FrameView(QWidget):
         self.heatmap: np.ndarray | None = None
         self._pixels: np.ndarray | None = None  # the frame's own (read-only) pixels, to re-blend on toggle
         self._legend: QImage | None = None
+        self.zones: list[tuple[str, np.ndarray]] = []  # the recipe's acceptance zones, image pixels
         self.setMinimumSize(240, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -154,6 +163,7 @@ class FrameView(QWidget):
             target = self._target_rect()
             painter.drawImage(target, self.image)
             if self.show_overlays:
+                self._draw_zones(painter, target)
                 self._draw_overlays(painter, target)
             if self.heatmap_shown:
                 self._draw_legend(painter, target)
@@ -189,6 +199,24 @@ class FrameView(QWidget):
                 Qt.AlignmentFlag.AlignRight if at == 1 else Qt.AlignmentFlag.AlignHCenter)
             left = x if at == 0 else (x - 80 if at == 1 else x - 40)
             painter.drawText(QRectF(left, bar.bottom() + 1, 80, 16), align | Qt.AlignmentFlag.AlignTop, text)
+
+    def set_zones(self, zones: list[tuple[str, np.ndarray]]) -> None:
+        self.zones = list(zones)
+        self.update()
+
+    def _draw_zones(self, painter: QPainter, target: QRectF) -> None:
+        """Acceptance zones as thin dotted outlines with their names, under the detections."""
+        if not self.zones or self.image is None:
+            return
+        sx, sy = target.width() / self.image.width(), target.height() / self.image.height()
+        painter.setFont(QFont(self.font().family(), 9))
+        painter.setPen(QPen(QColor("#b0bec5"), 1, Qt.PenStyle.DotLine))
+        for name, polygon in self.zones:
+            points = [QPointF(target.x() + float(x) * sx, target.y() + float(y) * sy) for x, y in polygon]
+            painter.drawPolygon(QPolygonF(points))
+            top_left = min(points, key=lambda p: (p.y(), p.x()))
+            painter.drawText(QPointF(top_left.x() + 3, top_left.y() + 12),
+                             QCoreApplication.translate("FrameView", "zone {0}").format(name))
 
     def _draw_overlays(self, painter: QPainter, target: QRectF) -> None:
         assert self.image is not None

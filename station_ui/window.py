@@ -51,6 +51,7 @@ from station_ui.controller_view import ControllerView
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.language_menu import language_button
 from station_ui.login import LoginDialog, UsersDialog
+from station_ui.measurement import CalibrationLabel, show_recipe_zones
 from station_ui.models_view import ModelsView
 from station_ui.review_panel import ReviewPanel
 from station_ui.runner import StationRunner
@@ -248,6 +249,8 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.state_label)
         bar.addPermanentWidget(self.rate_label)
         bar.addPermanentWidget(self.db_label)
+        self.calibration_label = CalibrationLabel(self.config)
+        bar.addPermanentWidget(self.calibration_label)
 
     def _build_shortcuts(self) -> None:
         for i in range(self.tabs.count()):
@@ -332,6 +335,8 @@ class MainWindow(QMainWindow):
             if self.state in ("finished", "stopped", "error", "idle"):
                 self.bridge.reset()
             recipe = Path(self.recipe_combo.currentData() or self.config.recipe)
+            self.calibration_label.refresh()
+            show_recipe_zones(self.camera_views, self.config, recipe)
             self.runner = StationRunner(
                 self.config, db_path=self.db_path, recipe_path=recipe,
                 listeners=[self.bridge.on_inspection], on_state=self.bridge.set_state, on_error=self._runner_error)

@@ -49,6 +49,11 @@ def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, f
                    "(use --split val); with --recipe, writes a tuned copy of the recipe into the report")
 @click.option("--max-class-miss", type=click.FloatRange(0.0, 1.0), default=0.25, show_default=True,
               help="with --tune-escape: each class must still be found on all but this share of its images")
+@click.option("--size-recipe", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help="also judge by size under this recipe (zones, mm limits; repeatable): size errors against the "
+                   "ground-truth outlines and escape / false-reject rates of the recipe's verdicts")
+@click.option("--calibration", "calibration_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="with --size-recipe: calibration file to measure with (default: the recipe's pixel_size_mm)")
 def eval_command(
     data_yaml: str,
     model_path: str,
@@ -62,6 +67,8 @@ def eval_command(
     baseline_path: str | None,
     tune_escape: float | None,
     max_class_miss: float,
+    size_recipe: tuple[str, ...],
+    calibration_path: str | None,
 ) -> None:
     """Evaluate a model on a data set split: mAP, per-class P/R, escape and false-reject rates.
 
@@ -89,7 +96,36 @@ def eval_command(
         click.echo(comparison)
     if tune_escape is not None:
         _tune(report, tune_escape, thresholds, recipe, max_class_miss)
+    if size_recipe:
+        _sizes(data_yaml, model_path, split, size_recipe, calibration_path, imgsz, device, Path(report.out_dir))
     click.echo(f"report: {report.out_dir}")
+
+
+def _sizes(data_yaml: str, model_path: str, split: str, recipes: tuple[str, ...], calibration: str | None,
+           imgsz: int | None, device: str, out: Path) -> None:
+    from inspection.domain.recipe import load_recipe
+    from inspection.errors import StationError
+    from training.evaluate import _model_imgsz
+    from training.size_eval import (
+        evaluate_sizes,
+        load_outlines,
+        predict_outlines,
+        scale_for_eval,
+        size_table,
+        write_size_report,
+    )
+    from training.train import resolve_device
+
+    try:
+        images, truths, _ = load_outlines(data_yaml, split)
+        preds = predict_outlines(model_path, images, imgsz or _model_imgsz(model_path), resolve_device(device))
+        for path in recipes:
+            recipe = load_recipe(path)
+            report = evaluate_sizes(recipe, truths, preds, images, scale_for_eval(recipe, calibration))
+            write_size_report(report, out / f"sizes-{Path(path).stem}")
+            click.echo(size_table(report))
+    except (ValueError, OSError, StationError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, float], recipe: str | None,
@@ -123,6 +159,9 @@ def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, f
 @click.option("--batch", default=16, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", default=2, show_default=True, help="CPU threads for torch")
+@click.option("--init-weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="start from the matching layers of this model (e.g. a trained detector for a segmenter of the "
+                   "same classes); the rest of --model-cfg starts from scratch")
 def train_command(
     data_yaml: str | None,
     synthetic: str | None,
@@ -137,6 +176,7 @@ def train_command(
     batch: int,
     device: str,
     threads: int,
+    init_weights: str | None,
 ) -> None:
     """Train a detector from scratch and write the model with its card (command, data version, metrics)."""
     from training.train import train_detector
@@ -150,7 +190,12 @@ def train_command(
         root = Path(out_path).with_suffix("").parent / f"{synthetic}-data-{gen.data_version}"
         data_yaml = str(write_yolo_dataset(gen, root, n_train, n_val, task, n_test=n_test))  # type: ignore[arg-type]
     try:
-        result = train_detector(data_yaml, out_path, model_cfg, epochs, imgsz, batch, device, task, threads)
+        # Warm start: ultralytics copies the layers whose names and shapes match; a short warm-up and a gentle
+        # optimizer keep them from being washed out while the new layers (a mask head) learn.
+        extra = ({"pretrained": str(Path(init_weights).resolve()), "optimizer": "AdamW", "lr0": 0.001,
+                  "warmup_epochs": 0.5} if init_weights else None)
+        result = train_detector(data_yaml, out_path, model_cfg, epochs, imgsz, batch, device, task, threads,
+                                extra=extra)
     except (ValueError, OSError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"model: {result.weights}  (card: {result.weights.with_suffix('.md')})")

@@ -182,6 +182,8 @@ def train_detector(
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, out)
     card = _card(out, task, data_yaml, cfg, epochs, imgsz, batch, device, seconds, trainer, model)
+    if isinstance(args.get("pretrained"), str):  # a warm start (station train --init-weights), not from scratch
+        card.model_cfg = f"{cfg} initialised from the matching layers of {Path(args['pretrained']).name}"
     # what training used, captured in the callback: ultralytics resets the threads again before train() returns
     card.environment["threads"] = str(used.get("threads", torch.get_num_threads()))
     write_card(out, card)

@@ -2,7 +2,9 @@
 
 A recipe is a YAML file owned by quality engineering. It travels with the product, not the station:
 thresholds per class, minimum defect size in pixels or millimetres, a region of interest, and what a
-part that could not be inspected gets (the fail-safe verdict).
+part that could not be inspected gets (the fail-safe verdict). A recipe may measure defects in mm from a
+camera calibration and accept them by size per zone of the part (`measure:`, `part:`, `zones:`; see
+`inspection.domain.zones` and docs/measurement.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pydantic import Field, model_validator
 
 from inspection.config import ConfigPath, StrictModel, read_yaml, validate_model
 from inspection.domain.tiling import TilingOptions
+from inspection.domain.zones import MeasureOptions, PartFrame, Zone
 from inspection.errors import ConfigError
 
 __all__ = ["ClassRule", "Recipe", "RegionOfInterest", "load_recipe"]
@@ -63,14 +66,26 @@ class Recipe(StrictModel):
     deadline_ms: float = Field(2000.0, gt=0.0, description="a part not judged within this is fail-safe")
     keep_images: Literal["all", "failures", "sample", "none"] | None = None
     tiling: TilingOptions | None = Field(None, description="overlapping tiles for small defects on large images")
+    measure: MeasureOptions | None = Field(None, description="measure defects in mm (see docs/measurement.md)")
+    part: PartFrame = Field(PartFrame(), description="part coordinates (mm) on the image, for zones")
+    zones: list[Zone] = Field(default_factory=list, description="acceptance zones with size limits per class")
     source_file: Path | None = None
 
     @model_validator(mode="after")
     def _mm_limits_need_scale(self) -> Recipe:
         rules = {"default": self.default, **{f"classes.{k}": v for k, v in self.classes.items()}}
         for key, rule in rules.items():
-            if (rule.min_area_mm2 is not None or rule.min_length_mm is not None) and self.pixel_size_mm is None:
-                raise ValueError(f"{key} sets a limit in mm; set pixel_size_mm (mm per pixel) in the recipe")
+            if ((rule.min_area_mm2 is not None or rule.min_length_mm is not None) and self.pixel_size_mm is None
+                    and self.measure is None):
+                raise ValueError(f"{key} sets a limit in mm; set pixel_size_mm (mm per pixel) or measure: "
+                                 f"(a calibrated camera) in the recipe")
+        if self.measure is not None and self.measure.calibration == "nominal" and self.pixel_size_mm is None:
+            raise ValueError("measure.calibration: nominal needs pixel_size_mm (mm per pixel) in the recipe")
+        if self.zones and self.measure is None:
+            raise ValueError("zones are in part millimetres; set measure: (calibration: required or nominal)")
+        names = [z.name for z in self.zones]
+        if len(set(names)) != len(names):
+            raise ValueError(f"zones: names must be unique, got {names}")
         return self
 
     def rule_for(self, class_name: str) -> ClassRule:
@@ -78,7 +93,8 @@ class Recipe(StrictModel):
 
     def check_classes(self, model_classes: tuple[str, ...], model_name: str = "the model") -> None:
         """A recipe naming a class the model cannot detect is a mistake that would hide defects."""
-        unknown = sorted(set(self.classes) - set(model_classes))
+        zoned = {c for z in self.zones for c in z.classes}
+        unknown = sorted((set(self.classes) | zoned) - set(model_classes))
         if unknown:
             where = self.source_file or self.name
             raise ConfigError(

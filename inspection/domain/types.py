@@ -19,6 +19,7 @@ __all__ = [
     "Frame",
     "FrameFailure",
     "Inspection",
+    "Measures",
     "Reason",
     "StageTimings",
     "Verdict",
@@ -152,11 +153,37 @@ def polygon_area(polygon: Polygon) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class Measures:
+    """A defect's size on the part in millimetres, from its mask when it has one (`from_mask`), else its box,
+    after undistortion (see `inspection.domain.measure`). `diameter_mm` is the diameter of the disc of equal area;
+    `length_mm` and `width_mm` are the sides of the minimum-area rectangle."""
+
+    area_mm2: float
+    diameter_mm: float
+    length_mm: float
+    width_mm: float
+    from_mask: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("area_mm2", "diameter_mm", "length_mm", "width_mm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"Measures.{name}: expected a finite value >= 0, got {value}")
+        if self.width_mm > self.length_mm * (1 + 1e-9) + 1e-12:
+            raise ValueError(f"Measures: expected width_mm <= length_mm, got {self.width_mm} > {self.length_mm}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {"area_mm2": self.area_mm2, "diameter_mm": self.diameter_mm, "length_mm": self.length_mm,
+                "width_mm": self.width_mm}
+
+
+@dataclass(frozen=True, slots=True)
 class Detection:
     """One defect found in a frame, by any detector (YOLO, anomaly model, AOI window check).
 
     `polygon` is the segmentation outline in pixels where the model gives one. `source` names what
-    found it ("detector", "anomaly", "aoi", …) so the judge and reports can tell them apart.
+    found it ("detector", "anomaly", "aoi", …) so the judge and reports can tell them apart. `measures` is
+    its size in mm, set by the judge when the recipe measures (a calibrated camera), else None.
     """
 
     class_name: str
@@ -166,8 +193,11 @@ class Detection:
     polygon: Polygon | None = None
     source: str = "detector"
     attributes: Mapping[str, str] = field(default_factory=dict)
+    measures: Measures | None = None
 
     def __post_init__(self) -> None:
+        if self.measures is not None and not isinstance(self.measures, Measures):
+            raise TypeError(f"Detection.measures: expected Measures or None, got {type(self.measures).__name__}")
         if not self.class_name:
             raise ValueError("Detection.class_name: expected a non-empty class name")
         if not (0.0 <= self.confidence <= 1.0) or math.isnan(self.confidence):

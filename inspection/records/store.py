@@ -2,7 +2,8 @@
 
 Tables:
 - `inspections`: one row per part: identity, verdict, reasons, model, recipe, stage timings, image path;
-- `detections`: every detection of every part, with `counted` = 1 where the recipe counted it;
+- `detections`: every detection of every part, with `counted` = 1 where the recipe counted it, its size in mm
+  (`area_mm2`, `diameter_mm`, `length_mm`, `width_mm`; NULL when the recipe does not measure) and its `zone`;
 - `events`: alarms and state changes (camera lost, disk low, model loaded, …);
 - `meta`: schema version;
 - `users`, `audit`, `overrides`: console accounts, the audit log, verdict overrides awaiting review.
@@ -37,6 +38,11 @@ __all__ = ["SCHEMA_VERSION", "ImageArchive", "Store", "heatmap_path"]
 
 SCHEMA_VERSION = 1
 KeepImages = Literal["all", "failures", "sample", "none"]
+
+
+MEASURE_COLUMNS: dict[str, type] = {"area_mm2": float, "diameter_mm": float, "length_mm": float,
+                                    "width_mm": float, "zone": str}
+_NO_MEASURES = dict.fromkeys(("area_mm2", "diameter_mm", "length_mm", "width_mm"))
 
 
 def heatmap_path(image_path: Path | str) -> Path:
@@ -360,6 +366,11 @@ class Store:
         db["inspections"].create_index(["verdict"], if_not_exists=True)
         db["inspections"].create_index(["part_key"], if_not_exists=True)
         db["detections"].create_index(["inspection_id"], if_not_exists=True)
+        # Sizes in mm (issue 23): added to databases made before them, so an old station.db keeps working.
+        have = db["detections"].columns_dict
+        for column, kind in MEASURE_COLUMNS.items():
+            if column not in have:
+                db["detections"].add_column(column, kind)
         # AOI: one row per failing window of a part, by reference designator ("R12 pin 2: short").
         db["refdes_results"].create(
             {"id": int, "inspection_id": int, "refdes": str, "pin": str, "class_name": str, "check_name": str,
@@ -428,6 +439,7 @@ class Store:
             {"inspection_id": inspection_id, "class_name": d.class_name, "class_id": d.class_id,
              "confidence": d.confidence, "x1": d.box.x1, "y1": d.box.y1, "x2": d.box.x2, "y2": d.box.y2,
              "area_px": d.area_px, "polygon": json.dumps(d.polygon) if d.polygon else None,
-             "source": d.source, "counted": int(id(d) in counted)}
+             "source": d.source, "counted": int(id(d) in counted), "zone": d.attributes.get("zone"),
+             **(d.measures.as_dict() if d.measures is not None else _NO_MEASURES)}
             for d in inspection.detections
         ]

@@ -472,7 +472,7 @@ class Runtime:
             assert prepared is not None
             try:
                 out = self.staged.finish(prepared)
-                judgement, judge_ms = timed_judgement(self.judge, out)
+                judgement, judge_ms = timed_judgement(self.judge, out, part.item)
             except Exception as exc:
                 self._error(part, exc)
                 continue

@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from inspection.adapters.registry import create_adapter
+from inspection.aoi.part_align import align_part
 from inspection.camera import Camera
 from inspection.camera.replay import ReplayCamera
 from inspection.config import StationConfig
 from inspection.domain.codes import AlarmBoard, AlarmKind
 from inspection.domain.judge import Judge
+from inspection.domain.measure import scales_for
 from inspection.domain.recipe import Recipe, load_recipe
 from inspection.domain.types import Frame, FrameFailure, Inspection
 from inspection.errors import ConfigError, StoreError
@@ -48,7 +50,7 @@ class Station:
     def __init__(self, config: StationConfig, recipe: Recipe | None = None, db_path: Path | None = None) -> None:
         self.config = config
         self.recipe = recipe or load_recipe(config.recipe)
-        self.judge = Judge(self.recipe)
+        self.judge = self._judge_for(self.recipe)  # a recipe in mm refuses to start without a valid calibration
         self.db_path = db_path or config.db_path
         self.cameras: list[Camera] = []
         self.detector: Detector | None = None
@@ -170,6 +172,10 @@ class Station:
         finally:
             registry.close()
 
+    def _judge_for(self, recipe: Recipe) -> Judge:
+        cameras = [str(getattr(c, "id", "")) for c in self.config.cameras]
+        return Judge(recipe, scales_for(recipe, cameras, self.config.calibrations_dir), align=align_part)
+
     def change_job(self, job: int, lot: str | None = None) -> Recipe:
         """Switch to the recipe of PLC job `job` without stopping (raises to refuse; the PLC sees the error).
 
@@ -186,7 +192,7 @@ class Station:
             raise ConfigError(f"job {job} ({path}) needs model {wanted}, the station runs {current}: "
                               "stop the station and start it with that recipe")
         recipe.check_classes(self.detector.class_names, self.detector.model_id)
-        self.recipe, self.judge = recipe, Judge(recipe)
+        self.recipe, self.judge = recipe, self._judge_for(recipe)
         if self._runtime is not None:
             self._runtime.judge = self.judge  # one attribute swap: each part is judged by one recipe
         if self.store is not None:
@@ -296,7 +302,7 @@ class Station:
             return failsafe_inspection(self.judge, item, item.code, item.message, model_id, acquire_ms)
         try:
             out = self.detector.detect(item)
-            judgement, judge_ms = timed_judgement(self.judge, out)
+            judgement, judge_ms = timed_judgement(self.judge, out, item)
         except Exception as exc:  # a model failure must not pass the part
             log.exception("inspection of %s failed", item.key)
             return failsafe_inspection(self.judge, item, "inspection_error", f"{type(exc).__name__}: {exc}",

@@ -16,22 +16,25 @@ from inspection.inference import DetectorOutput
 __all__ = ["failsafe_inspection", "judged_inspection", "timed_judgement"]
 
 
-def timed_judgement(judge: Judge, out: DetectorOutput) -> tuple[Judgement, float]:
-    """The recipe's judgement of the detections and the milliseconds it took."""
+def timed_judgement(judge: Judge, out: DetectorOutput,
+                    frame: Frame | FrameFailure | None = None) -> tuple[Judgement, float]:
+    """The recipe's judgement of the detections and the milliseconds it took (the frame gives the camera
+    whose calibration measures them, and the image zones are aligned on)."""
     t0 = time.perf_counter()
-    judgement = judge.judge(out.detections)
+    judgement = judge.judge(out.detections, frame)
     return judgement, (time.perf_counter() - t0) * 1000.0
 
 
 def judged_inspection(judge: Judge, frame: Frame, out: DetectorOutput, judgement: Judgement, judge_ms: float,
                       model_id: str, acquire_ms: float, late: str | None = None,
                       latency_ms: float = 0.0) -> Inspection:
-    """The judged part; with `late` (why it missed the deadline) the fail-safe verdict replaces the judge's."""
+    """The judged part; with `late` (why it missed the deadline) the fail-safe verdict replaces the judge's.
+    Its detections are the judge's (measured in mm when the recipe measures)."""
     verdict = judgement.verdict if late is None else judge.failsafe(ReasonCode.DEADLINE, late)
     timings = StageTimings(acquire_ms, out.preprocess_ms, out.infer_ms, out.postprocess_ms, judge_ms, 0.0,
                            latency_ms)
-    return Inspection(frame, out.detections, verdict, judgement.defects, timings, judge.recipe.name, model_id,
-                      heatmap=out.heatmap)
+    return Inspection(frame, judgement.detections or out.detections, verdict, judgement.defects, timings,
+                      judge.recipe.name, model_id, heatmap=out.heatmap)
 
 
 def failsafe_inspection(judge: Judge, item: Frame | FrameFailure, code: str, message: str, model_id: str,

@@ -68,6 +68,24 @@
     </message>
   </context>
   <context>
+    <name>CalibrationLabel</name>
+    <message>
+      <location filename="../measurement.py" line="36" />
+      <source>{0}: not calibrated</source>
+      <translation>{0}: nicht kalibriert</translation>
+    </message>
+    <message>
+      <location filename="../measurement.py" line="38" />
+      <source>{0}: calibrated {1} ({2:.4f} mm/px)</source>
+      <translation>{0}: kalibriert {1} ({2:.4f} mm/px)</translation>
+    </message>
+    <message>
+      <location filename="../measurement.py" line="41" />
+      <source>Camera calibrations in {0} (station calibrate)</source>
+      <translation>Kamerakalibrierungen in {0} (station calibrate)</translation>
+    </message>
+  </context>
+  <context>
     <name>ControllerView</name>
     <message>
       <location filename="../controller_view.py" line="45" />
@@ -201,6 +219,19 @@
       <location filename="../widgets.py" line="273" />
       <source>Parts/min</source>
       <translation>Teile/min</translation>
+    </message>
+  </context>
+  <context>
+    <name>FrameView</name>
+    <message>
+      <location filename="../widgets.py" line="76" />
+      <source> ⌀{0:.2f} mm, L {1:.2f} mm</source>
+      <translation> ⌀{0:.2f} mm, L {1:.2f} mm</translation>
+    </message>
+    <message>
+      <location filename="../widgets.py" line="219" />
+      <source>zone {0}</source>
+      <translation>Zone {0}</translation>
     </message>
   </context>
   <context>

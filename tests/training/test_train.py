@@ -98,3 +98,37 @@ def test_training_runs_on_the_threads_asked_for(tmp_path: Path) -> None:
     finally:
         torch.set_num_threads(before)
     assert card.environment["threads"] == "3"
+
+
+def test_segmenter_warm_started_from_a_detector_and_evaluated_by_size(tmp_path: Path) -> None:
+    """`station train --task segment --init-weights DETECTOR` keeps the detector's layers (the card says so), and
+    `station eval --size-recipe` writes the size report of the segmenter."""
+    from training.cli import train_command
+
+    gen = SolderGenerator(seed=7, size=(64, 64))
+    data = write_yolo_dataset(gen, tmp_path / "data", n_train=4, n_val=2, n_test=2, task="segment")
+    detector = train_detector(data, tmp_path / "det.pt", epochs=1, imgsz=64, batch=4, device="cpu",
+                              runs_dir=tmp_path / "runs").weights
+    out = tmp_path / "seg.pt"
+    cli = CliRunner().invoke(train_command, ["--data", str(data), "--task", "segment", "--model-cfg",
+                                             "yolov8n-seg.yaml", "--init-weights", str(detector), "--epochs", "1",
+                                             "--imgsz", "64", "--batch", "4", "--device", "cpu", "--out", str(out)])
+    assert cli.exit_code == 0, cli.output
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["task"] == "segment" and "initialised from the matching layers of det.pt" in card["model_cfg"]
+
+    def first_conv(path: Path) -> torch.Tensor:
+        return torch.load(path, map_location="cpu", weights_only=False)["model"].model[0].conv.weight.float().ravel()
+
+    similarity = torch.nn.functional.cosine_similarity(first_conv(detector), first_conv(out), dim=0)
+    assert similarity > 0.9  # a fresh start would be unrelated (about 0)
+
+    recipe = tmp_path / "sized.yaml"
+    recipe.write_text("name: sized\npixel_size_mm: 0.05\nmeasure: {calibration: nominal}\n"
+                      "default: {min_confidence: 0.01}\n")
+    cli = CliRunner().invoke(eval_command, ["--data", str(data), "--model", str(out), "--device", "cpu", "--out",
+                                            str(tmp_path / "e"), "--size-recipe", str(recipe)])
+    assert cli.exit_code == 0, cli.output
+    sizes = json.loads((tmp_path / "e" / "sizes-sized" / "sizes.json").read_text())
+    assert sizes["images"] == 2 and sizes["truth_rejects"] + sizes["truth_passes"] == 2
+    assert "size-based verdicts under sized" in cli.output
