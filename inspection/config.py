@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
+from inspection.central.config import CentralConfig
 from inspection.errors import ConfigError
 from inspection.registry import adapter_module
 
@@ -117,6 +118,8 @@ class StationConfig(StrictModel):
         "or opcua (see docs/process_control.md); empty = off")
     jobs: dict[int, ConfigPath] = Field(
         default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
+    central: CentralConfig | None = Field(None, description="central verdict store on PostgreSQL; empty = off "
+                                          "(the embedded default: SQLite only)")
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")

@@ -2,7 +2,8 @@
 
 Topics under `topic_prefix` (default `inspection/<station name>`), payloads as in docs/process_control.md:
 `units_inspected` (QoS 1, not retained), `counts` (QoS 0, retained), `alarms` (QoS 1, retained),
-`parameter_changes` (QoS 1, not retained).
+`parameter_changes` (QoS 1, not retained), `cfx` (CFX WorkStarted/WorkCompleted/FaultOccurred/FaultCleared,
+QoS 1, not retained).
 
 Never in the way of a verdict: the thread that updates the `TelemetryState` only appends to a bounded
 buffer (no I/O, no JSON). One thread of this adapter owns the paho client: it connects (TCP connect
@@ -50,6 +51,7 @@ class TopicQos(StrictModel):
     counts: Literal[0, 1, 2] = 0
     alarms: Literal[0, 1, 2] = 1
     parameter_changes: Literal[0, 1, 2] = 1
+    cfx: Literal[0, 1, 2] = 1
 
 
 class Options(AdapterOptions):
@@ -72,6 +74,8 @@ class Options(AdapterOptions):
     max_inflight: int = Field(20, ge=1, le=65535, description="QoS>0 messages sent but not yet acknowledged")
     close_timeout_s: float = Field(3.0, ge=0, le=60, description="on close, time to send what is buffered")
     qos: TopicQos = Field(TopicQos(), description="QoS per topic (0 at most once, 1 at least once, 2 exactly once)")
+    cfx_events: bool = Field(True, description="publish CFX WorkStarted/WorkCompleted per part and "
+                             "FaultOccurred/FaultCleared per alarm on <prefix>/cfx")
 
     @field_validator("topic_prefix")
     @classmethod
@@ -169,7 +173,7 @@ class MqttTelemetry:
 
     def _offer(self, topic: str, payload: Any) -> None:
         """Called under the state's lock by whichever thread updated it: O(1), no I/O."""
-        if topic not in TELEMETRY_TOPICS:
+        if topic not in TELEMETRY_TOPICS or (topic == "cfx" and not self.options.cfx_events):
             return
         with self._lock:
             if topic in RETAINED:
