@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "controller": "inspection.process.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
+    "fleet": "inspection.central.cli:fleet",
 }
 
 

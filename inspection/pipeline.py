@@ -101,6 +101,8 @@ class Station:
         self.telemetry: Any = None  # inspection.process.telemetry.TelemetryState when `telemetry:` is set
         self.telemetry_sinks: list[Any] = []  # MQTT client, OPC UA server… (see inspection.registry "telemetry")
         self._telemetry_feed: Any = None
+        self.replicator: Any = None  # inspection.central.replicator.Replicator when `central:` is set
+        self.active_alarms: dict[str, str] = {}  # kind → message, for the central store's line view
         self._stop = threading.Event()
         self.runtime_options = RuntimeOptions()
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
@@ -145,6 +147,11 @@ class Station:
 
                 self._telemetry_feed = TelemetryFeed(self.telemetry)
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
+            if self.config.central is not None:
+                from inspection.central.replicator import Replicator  # only with `central:` (psycopg)
+
+                self.replicator = Replicator(self.config.central, self.db_path, self.config.name,
+                                             event=self._telemetry_event, status=self._central_status).start()
         except BaseException:
             self.close()
             raise
@@ -165,6 +172,7 @@ class Station:
     def _telemetry_event(self, level: str, kind: str, message: str) -> None:
         """A telemetry sink lost or regained its peer: logged in the store and shown in the telemetry's own
         alarms. It does not freeze the process controller: the verdicts are not in doubt."""
+        self._note_alarm(kind, message if level == "alarm" else None)
         if self.telemetry is not None:
             if level == "alarm":
                 self.telemetry.alarm(kind, message)
@@ -175,6 +183,20 @@ class Station:
                 self.store.event(level, kind, message)
             except StoreError:
                 log.error("could not log telemetry event %s", kind)
+
+    def _note_alarm(self, kind: str, message: str | None) -> None:
+        """Active alarms (None clears), read by the central replicator's heartbeat from its thread."""
+        alarms = dict(self.active_alarms)
+        if message is None:
+            alarms.pop(kind, None)
+        else:
+            alarms[kind] = message
+        self.active_alarms = alarms  # one reference swap: a reader never sees a dict being changed
+
+    def _central_status(self) -> dict[str, Any]:
+        detector = self.detector
+        return {"model_id": detector.model_id if detector is not None else None, "recipe": self.recipe.name,
+                "alarms": self.active_alarms}
 
     def _model_path(self) -> Path | None:
         """The recipe's model file, or its product's production model from the registry (hash verified)."""
@@ -214,6 +236,7 @@ class Station:
         """Camera adapters report loss and reconnection from their own threads; the store is thread-safe."""
         level = "info" if event.kind == "camera_reconnected" else "alarm"
         log.log(logging.INFO if level == "info" else logging.ERROR, "%s: %s", event.kind, event.message)
+        self._note_alarm(f"camera {event.camera_id}", event.message if level == "alarm" else None)
         if self.telemetry is not None:
             key = f"camera {event.camera_id}"
             if level == "alarm":
@@ -232,6 +255,9 @@ class Station:
             if self.feedback in self.listeners:
                 self.listeners.remove(self.feedback)
             self.feedback = None
+        if self.replicator is not None:  # before the store: one last cycle ships what is there
+            _quietly(self.replicator.stop)
+            self.replicator = None
         for sink in reversed(self.telemetry_sinks):  # before the store: a sink's last events are logged
             _quietly(sink.close)
         self.telemetry_sinks.clear()
@@ -338,6 +364,7 @@ class Station:
 
     def _alarm(self, kind: str, message: str) -> None:
         log.error("%s: %s", kind, message)
+        self._note_alarm(kind, message)
         if self.feedback is not None:  # the controller must not steer the process on doubtful verdicts
             self.feedback.controller.raise_alarm(kind)
         if self.telemetry is not None:
