@@ -40,6 +40,7 @@ ADAPTERS: dict[str, dict[str, str]] = {
         "opcua": "inspection.outputs.opcua",
         "genicam_line": "inspection.outputs.genicam_line",
         "opcua_server": "inspection.outputs.opcua_server",
+        "opcua_vision": "inspection.outputs.opcua_vision",
     },
     "process": {
         "opcua": "inspection.process.opcua_client",
