@@ -229,5 +229,8 @@ class StationServer:
         return [ua.Variant(True, ua.VariantType.Boolean)]
 
 
-def create(options: Options, **_: object) -> StationServer:
-    return StationServer(options)
+def create(options: Options, *, job_change: Callable[..., object] | None = None, **_: object) -> StationServer:
+    server = StationServer(options)
+    if job_change is not None:  # as the station's output, SelectRecipe switches the station's recipe
+        server.recipe_listeners.append(lambda job, lot: job_change(job, lot or None))
+    return server
