@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL and Mosquitto for the test suite, on 127.0.0.1 only, in a temporary folder.
 #   eval "$(.ci/services.sh start)"   starts them (idempotent) and prints the env vars the tests read:
-#                                     STATION_TEST_PG_URL, STATION_TEST_PG_BIN, STATION_TEST_MQTT, STATION_TEST_MOSQUITTO
+#                                     STATION_TEST_PG_URL, STATION_TEST_PG_BIN, STATION_TEST_MQTT, STATION_TEST_MOSQUITTO,
+#                                     STATION_TEST_MLFLOW (an MLflow server on the PostgreSQL, when `mlflow` is installed;
+#                                     it may take a minute to answer: the tests wait for /health)
 #   .ci/services.sh stop              stops them and removes the folder (idempotent)
 # Installs the Debian packages first when they are missing and we are root. PostgreSQL refuses to run as
 # root: as root, the cluster belongs to the `postgres` user. Without the binaries the tests that need a
@@ -58,6 +60,22 @@ start() {
     echo "export STATION_TEST_MQTT=127.0.0.1:$(cat "$DIR/mqtt.port")"
     echo "export STATION_TEST_MOSQUITTO=$mosq"
   fi
+  local mlflow; mlflow="$(command -v mlflow || true)"
+  if [ -n "$mlflow" ] && [ -n "$bin" ] && [ -f "$DIR/pg.port" ]; then
+    if [ ! -f "$DIR/mlflow.pid" ] || ! kill -0 "$(cat "$DIR/mlflow.pid")" 2>/dev/null; then
+      local port; port="$(free_port)"
+      local pg="postgresql+psycopg://postgres@127.0.0.1:$(cat "$DIR/pg.port")"
+      "${AS_PG[@]}" "$bin/psql" -h 127.0.0.1 -p "$(cat "$DIR/pg.port")" -U postgres -tAc \
+        "select 1 from pg_database where datname = 'mlflow'" | grep -q 1 \
+        || "${AS_PG[@]}" "$bin/createdb" -h 127.0.0.1 -p "$(cat "$DIR/pg.port")" -U postgres mlflow >&2
+      mkdir -p "$DIR/mlflow-artifacts"
+      # started in the background: its first start migrates the database (a minute on a busy machine)
+      setsid "$mlflow" server --backend-store-uri "$pg/mlflow" --artifacts-destination "$DIR/mlflow-artifacts" \
+        --serve-artifacts --host 127.0.0.1 --port "$port" --workers 1 >"$DIR/mlflow.log" 2>&1 &
+      echo $! >"$DIR/mlflow.pid"; echo "$port" >"$DIR/mlflow.port"
+    fi
+    echo "export STATION_TEST_MLFLOW=http://127.0.0.1:$(cat "$DIR/mlflow.port")"
+  fi
 }
 
 stop() {
@@ -66,6 +84,7 @@ stop() {
     "${AS_PG[@]}" "$bin/pg_ctl" -D "$DIR/pg" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
   fi
   if [ -f "$DIR/mqtt.pid" ]; then kill "$(cat "$DIR/mqtt.pid")" 2>/dev/null || true; fi
+  if [ -f "$DIR/mlflow.pid" ]; then kill -- -"$(cat "$DIR/mlflow.pid")" 2>/dev/null || kill "$(cat "$DIR/mlflow.pid")" 2>/dev/null || true; fi
   rm -rf "$DIR"
 }
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
-from inspection.central.config import CentralConfig
+from inspection.central.config import CentralConfig, ModelHubConfig
 from inspection.errors import ConfigError
 from inspection.registry import adapter_module
 
@@ -120,6 +120,9 @@ class StationConfig(StrictModel):
         default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
     central: CentralConfig | None = Field(None, description="central verdict store on PostgreSQL; empty = off "
                                           "(the embedded default: SQLite only)")
+    model_hub: ModelHubConfig | None = Field(None, description="central MLflow model registry: a recipe with "
+                                             "`registry_product:` takes the product's production model from it at "
+                                             "start (verified; the cached one when MLflow is away); empty = off")
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")

@@ -22,7 +22,7 @@ from inspection.camera import Camera
 from inspection.camera.replay import ReplayCamera
 from inspection.config import StationConfig
 from inspection.detector import Detector
-from inspection.errors import ConfigError, StoreError
+from inspection.errors import ConfigError, ModelError, StoreError
 from inspection.judge import Judge
 from inspection.model_registry import ModelRegistry
 from inspection.outputs import RejectOutput
@@ -204,9 +204,29 @@ class Station:
             return self.recipe.model
         registry = ModelRegistry(self.config.registry_dir)
         try:
+            if self.config.model_hub is not None:
+                self._pull_from_model_hub(registry, self.recipe.registry_product)
             return registry.production_path(self.recipe.registry_product)
         finally:
             registry.close()
+
+    def _pull_from_model_hub(self, registry: ModelRegistry, product: str) -> None:
+        """At start only: the line's production model from MLflow into the local registry (verified). MLflow
+        away: the cached production model runs, and the station says so."""
+        from inspection.central.model_hub import ModelHubUnavailable, pull_production  # only with `model_hub:`
+
+        assert self.config.model_hub is not None and self.store is not None
+        try:
+            record = pull_production(self.config.model_hub, registry, product, f"station {self.config.name}")
+        except ModelHubUnavailable as exc:
+            cached = registry.production(product)
+            if cached is None:
+                raise ModelError(f"{exc}; and no cached production model of {product} in {registry.root}: "
+                                 "start the station once with MLflow reachable, or `station models pull`") from None
+            self.store.event("alarm", "model_hub", f"{exc}; running the cached production model {cached.id}")
+            return
+        self.store.event("info", "model_hub", f"production model of {product} from MLflow: {record.id} "
+                         f"({record.command})")
 
     def change_job(self, job: int, lot: str | None = None) -> Recipe:
         """Switch to the recipe of PLC job `job` without stopping (raises to refuse; the PLC sees the error).

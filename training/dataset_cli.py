@@ -132,3 +132,13 @@ def rollback(product: str, registry_dir: Path, by: str) -> None:
     """Restore the previous production model of a product in one action."""
     record = ModelRegistry(registry_dir).rollback(product, by)
     click.echo(f"{record.id} is production again")
+
+
+def _add_model_hub_commands() -> None:
+    from inspection.central.hub_cli import HUB_COMMANDS  # the central MLflow registry (docs/fleet.md)
+
+    for command in HUB_COMMANDS:
+        models.add_command(command)
+
+
+_add_model_hub_commands()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["CentralConfig"]
+__all__ = ["CentralConfig", "ModelHubConfig"]
 
 
 class CentralConfig(BaseModel):
@@ -27,3 +27,13 @@ class CentralConfig(BaseModel):
         if not value.startswith(("postgresql://", "postgres://")):
             raise ValueError(f"{value!r}: expected a postgresql:// URL")
         return value
+
+
+class ModelHubConfig(BaseModel):
+    """`model_hub:` in the station YAML: the central MLflow model registry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tracking_uri: str = Field(description="MLflow tracking server, e.g. http://mlflow.plant:5000")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="per HTTP request to MLflow")
+    retries: int = Field(0, ge=0, le=10, description="HTTP retries per request (0: fail fast, use the cache)")
