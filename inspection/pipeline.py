@@ -124,6 +124,10 @@ class Station:
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
             self.output = create_adapter("output", self.config.output, alarm=self._alarm,
                                          job_change=self.change_job)
+            if self.recipe.views is not None:  # one result per part from its views (inspection/multiview.py)
+                from inspection.multiview import MultiViewOutput
+
+                self.output = MultiViewOutput(self.output, self.recipe.views)
             self.output.open()
             if self.config.telemetry:
                 self._open_telemetry()

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from inspection.backends.tiling import TilingOptions
 from inspection.config import ConfigPath, StrictModel, read_yaml, validate_model
 from inspection.errors import ConfigError
+from inspection.multiview import ViewsConfig
 
 __all__ = ["ClassRule", "Recipe", "RegionOfInterest", "load_recipe"]
 
@@ -63,6 +64,8 @@ class Recipe(StrictModel):
     deadline_ms: float = Field(2000.0, gt=0.0, description="a part not judged within this is fail-safe")
     keep_images: Literal["all", "failures", "sample", "none"] | None = None
     tiling: TilingOptions | None = Field(None, description="overlapping tiles for small defects on large images")
+    views: ViewsConfig | None = Field(None, description="one part seen by several views (cameras or positions): "
+                                      "one combined result per part to the PLC, the worst view wins")
     source_file: Path | None = None
 
     @model_validator(mode="after")
