@@ -6,9 +6,14 @@ start runs the cached production model and says so (no server needed for that on
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +30,55 @@ pytestmark = pytest.mark.slow
 DEAD = "http://127.0.0.1:1"
 
 
-@pytest.fixture(scope="module")
-def mlflow_uri() -> str:
-    uri = os.environ.get("STATION_TEST_MLFLOW")
-    if not uri:
-        pytest.skip("no MLflow server: run the tests through .ci/run, or eval \"$(.ci/services.sh start)\" first "
-                    "(sets STATION_TEST_MLFLOW)")
-    deadline = time.monotonic() + 300  # its first start migrates its PostgreSQL database
+def _healthy(uri: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s  # a first start migrates its PostgreSQL database
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{uri}/health", timeout=5) as answer:
                 if answer.status == 200:
-                    return uri
+                    return True
         except OSError:
             time.sleep(1)
-    pytest.fail(f"MLflow at {uri} did not answer /health within 300 s")
+    return False
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The MLflow server of .ci/services.sh (STATION_TEST_MLFLOW), else one of our own on the test PostgreSQL."""
+    if uri := os.environ.get("STATION_TEST_MLFLOW"):
+        if not _healthy(uri, 300):
+            pytest.fail(f"MLflow at {uri} did not answer /health within 300 s")
+        yield uri
+        return
+    server = os.environ.get("STATION_TEST_PG_URL")
+    if not server:
+        pytest.skip("no MLflow server and no PostgreSQL for one: run the tests through .ci/run, or eval "
+                    "\"$(.ci/services.sh start)\" first (sets STATION_TEST_MLFLOW / STATION_TEST_PG_URL)")
+    import psycopg
+
+    name = f"mlflow_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"create database {name}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = tmp_path_factory.mktemp("mlflow")
+    backend = server.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+    with (folder / "mlflow.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
+                                 "--artifacts-destination", str(folder / "artifacts"), "--serve-artifacts",
+                                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                stdout=log, stderr=log, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        if not _healthy(uri, 300):
+            pytest.fail(f"our MLflow server did not answer within 300 s; see {folder / 'mlflow.log'}")
+        yield uri
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f"drop database if exists {name} with (force)")
 
 
 def gated(registry: ModelRegistry, tmp_path: Path, product: str, data: bytes, version: str) -> str:
