@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -149,6 +150,8 @@ class Replicator:
                  event: EventSink | None = None, status: StatusSource | None = None) -> None:
         if not station:
             raise ConfigError("central: the station needs a `name:` (it is the station's id in the central store)")
+        if importlib.util.find_spec("psycopg") is None:  # at start, not as an endless reconnect alarm
+            raise ConfigError("central: needs psycopg 3: pip install 'inspection-station[fleet]'")
         self.options = options
         self.db_path = Path(db_path)
         self.station = station
