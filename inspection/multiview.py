@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from inspection.types import Inspection, Reason, Verdict, VerdictStatus
 
-__all__ = ["MultiViewOutput", "ViewsConfig", "combine"]
+__all__ = ["MultiViewOutput", "ViewsConfig", "combine", "part_views"]
 
 log = logging.getLogger(__name__)
 _RANK = {VerdictStatus.PASS: 0, VerdictStatus.REVIEW: 1, VerdictStatus.FAIL: 2, VerdictStatus.ERROR: 3}
@@ -190,3 +190,28 @@ class MultiViewOutput:
                     self._emit(key, group, timed_out=True)
                 except Exception:  # the watchdog must survive an output error (the output alarms itself)
                     log.exception("multi-view: could not publish part %s", key)
+
+
+def part_views(store: Any, inspection_id: int, window_s: float = 5.0) -> list[dict[str, Any]]:
+    """Every logged view of the part that row `inspection_id` belongs to, by camera (one row: one view).
+
+    The views of one part share its part id; without one, the trigger's sequence number on the other
+    cameras within `window_s` of it. (One camera at N positions: its consecutive frames, not grouped here.)"""
+    rows = store.query("select * from inspections where id = ?", [inspection_id])
+    if not rows:
+        return []
+    row = rows[0]
+    if row["part_id"]:
+        views = store.query("select * from inspections where part_id = ? and abs(timestamp_s - ?) <= ? "
+                            "order by camera_id, id", [row["part_id"], row["timestamp_s"], window_s])
+    else:
+        views = store.query("select * from inspections where sequence = ? and part_id is null and "
+                            "abs(timestamp_s - ?) <= ? order by camera_id, id",
+                            [row["sequence"], row["timestamp_s"], window_s])
+    by_camera: dict[str, dict[str, Any]] = {}
+    t0 = row["timestamp_s"]
+    for view in views:  # the nearest in time per camera
+        best = by_camera.get(view["camera_id"])
+        if best is None or abs(view["timestamp_s"] - t0) < abs(best["timestamp_s"] - t0):
+            by_camera[view["camera_id"]] = view
+    return [by_camera[c] for c in sorted(by_camera)]

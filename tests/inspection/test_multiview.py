@@ -11,9 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from inspection.config import load_station_config
-from inspection.multiview import MultiViewOutput, ViewsConfig
+from inspection.multiview import MultiViewOutput, ViewsConfig, part_views
 from inspection.outputs.none import NoOutput
 from inspection.pipeline import Station
+from inspection.store import Store
 from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 
 
@@ -120,3 +121,7 @@ def test_a_station_with_two_cameras_sends_one_result_per_part(tmp_path: Path, pa
         assert output.inner.published == 6 and output.missing_parts == 0 and output.late_views == 0
     assert {r["camera_id"] for r in rows} == {"top", "bottom"} and len(rows) == 12  # every view is logged
     assert len({r["sequence"] for r in rows}) == 6
+    with Store(config.db_path) as store:  # the history finds a part's views side by side
+        views = part_views(store, rows[0]["id"])
+        assert [v["camera_id"] for v in views] == ["bottom", "top"]
+        assert len({v["sequence"] for v in views}) == 1
