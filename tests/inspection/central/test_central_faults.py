@@ -91,7 +91,8 @@ def test_postgres_killed_mid_run_and_restarted_loses_and_duplicates_nothing(tmp_
     assert alarm[1] == ALARM_KIND and "not reachable" in alarm[2] and "kept in the local SQLite" in alarm[2]
     back = [e for e in events if e[0] == "info"]
     assert back and "reachable again" in back[0][2]
-    assert slowest[0] < 1.0, f"a verdict write waited {slowest[0]:.2f} s: it must never wait for the network"
+    # a write that waited for the network would take the 2 s connect timeout; a loaded CI disk takes < 1.5 s
+    assert slowest[0] < 1.5, f"a verdict write waited {slowest[0]:.2f} s: it must never wait for the network"
 
 
 STATION = textwrap.dedent("""
@@ -142,7 +143,7 @@ def test_outage_at_start_is_an_alarm_and_nothing_waits(tmp_path: Path) -> None:
         with Replicator(options, db, "line3", event=lambda *e: events.append(e)) as replicator:
             t0 = time.perf_counter()
             record_parts(store, 3, time.time(), first=3)
-            assert time.perf_counter() - t0 < 1.0
+            assert time.perf_counter() - t0 < 1.5  # recording does not wait for the replicator
             wait_for(lambda: events, "the alarm")
             assert replicator.stats.outages == 1 and not replicator.stats.connected
         assert events[0][0] == "alarm" and "127.0.0.1:1" in events[0][2]
