@@ -22,7 +22,7 @@ from inspection.camera import Camera
 from inspection.camera.replay import ReplayCamera
 from inspection.config import StationConfig
 from inspection.detector import Detector
-from inspection.errors import ConfigError, ModelError, StoreError
+from inspection.errors import ConfigError, ModelError, StationError, StoreError
 from inspection.judge import Judge
 from inspection.model_registry import ModelRegistry
 from inspection.outputs import RejectOutput
@@ -231,6 +231,29 @@ class Station:
             return
         self.store.event("info", "model_hub", f"production model of {product} from MLflow: {record.id} "
                          f"({record.command})")
+
+    def reload_model(self) -> str:
+        """Explicit reload between runs: the recipe's model again (with `model_hub:`, the line's production
+        model from MLflow, verified). Refused while parts are being inspected — never mid-part. Returns the
+        model id now loaded."""
+        if self._runtime is not None:
+            raise StationError("the station is inspecting: stop the line, then reload the model")
+        assert self.detector is not None
+        detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
+                                  tiling=self.recipe.tiling)
+        try:
+            self.recipe.check_classes(detector.class_names, detector.model_id)
+            if tuple(detector.class_names) != tuple(self.detector.class_names):  # telemetry, SPC, feedback
+                raise ModelError(f"{detector.model_id} has other classes than {self.detector.model_id}: "
+                                 "restart the station to run it")
+        except Exception:
+            _quietly(detector.close)
+            raise
+        old, self.detector, self._warm = self.detector, detector, False
+        _quietly(old.close)
+        if self.store is not None:
+            self.store.event("info", "model_reloaded", f"model {old.model_id} → {detector.model_id}")
+        return str(detector.model_id)
 
     def change_job(self, job: int, lot: str | None = None) -> Recipe:
         """Switch to the recipe of PLC job `job` without stopping (raises to refuse; the PLC sees the error).

@@ -188,3 +188,36 @@ def test_a_station_takes_the_lines_production_model_at_start(tmp_path: Path, sta
         assert station.store is not None
         (event,) = [e for e in station.store.events() if e["kind"] == "model_hub"]
         assert event["level"] == "info" and f"board-hub v{published.version}" in event["message"]
+
+
+def test_an_explicit_reload_between_runs_takes_the_new_production_model(
+        tmp_path: Path, station_yaml: Path, tiny_model: Path, mlflow_uri: str) -> None:
+    import shutil
+
+    from inspection.errors import StationError
+
+    engineer = ModelRegistry(tmp_path / "engineer")
+    hub = ModelHubConfig(tracking_uri=mlflow_uri, timeout_s=60)
+    first = engineer.register(tiny_model, "board-reload")
+    engineer.promote(first.id, "qe.anna")
+    publish(hub, engineer, first.id, "qe.anna")
+    config_path = _hub_station(tmp_path, station_yaml, tiny_model, mlflow_uri)
+    config_path.with_name("recipe.yaml").write_text("name: test-board\nregistry_product: board-reload\n"
+                                                    "deadline_ms: 60000\n", encoding="utf-8")
+    with Station(load_station_config(config_path)) as station:
+        assert station.detector is not None and station.detector.model_id.endswith(f"@{first.sha256[:12]}")
+        retrained = tmp_path / "retrained.pt"
+        shutil.copy(tiny_model, retrained)
+        with retrained.open("ab") as f:
+            f.write(b"\0")  # same weights and classes, another file: another model id
+        second = engineer.register(retrained, "board-reload")
+        engineer.promote(second.id, "qe.anna", force=True)
+        publish(hub, engineer, second.id, "qe.anna")
+        station._runtime = object()  # type: ignore[assignment]  # as if parts were in flight
+        with pytest.raises(StationError, match="stop the line"):
+            station.reload_model()
+        station._runtime = None
+        assert station.reload_model().endswith(f"@{second.sha256[:12]}")
+        station.run(max_parts=1)
+        assert station.store is not None
+        assert any(e["kind"] == "model_reloaded" for e in station.store.events())
