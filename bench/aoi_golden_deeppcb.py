@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from inspection.aoi.golden import GoldenOptions, compare_to_golden
-from inspection.types import Box
+from inspection.domain.matching import iou
+from inspection.domain.types import Box
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "deeppcb"
 TYPES = {1: "open", 2: "short", 3: "mousebite", 4: "spur", 5: "spurious_copper", 6: "pin_hole"}
@@ -49,14 +50,6 @@ def load_pairs(root: Path, n: int, seed: int = 0, offset: int = 0,
                 boxes.append((Box(*map(float, vals[:4])), vals[4]))
         pairs.append((test, temp, boxes))
     return pairs
-
-
-def iou(a: Box, b: Box) -> float:
-    w = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    h = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = w * h
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
 
 
 def inside(point: tuple[float, float], box: Box) -> bool:
@@ -168,7 +161,7 @@ def main() -> None:
                             sliver_aspect=args.sliver)
     detector = None
     if args.yolo is not None:
-        from inspection.offline import ensure_offline
+        from inspection.inference.offline import ensure_offline
 
         ensure_offline()
         from ultralytics import YOLO

@@ -4,7 +4,7 @@ Data:
 - DeepPCB (`../shared/data/deeppcb`): the `*_temp.jpg` templates are defect-free boards. A seeded
   shuffle picks `--fit` templates to fit on (the fit holds out 20 % of them to choose the threshold) and
   `--eval` other templates as the good test set; their matching `*_test.jpg` boards are the bad set.
-- Synthetic paint panels (`datasets.synthetic.PaintGenerator`): good panels of one seed to fit on, good
+- Synthetic paint panels (`inspection.simulation.synthetic.PaintGenerator`): good panels of one seed to fit on, good
   and defective panels of another seed to evaluate.
 
 Every method uses the same split and the same threshold rule (max score of the held-out good images):
@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from inspection.anomaly import AnomalyRuntime  # noqa: E402
-from inspection.anomaly.export import export_anomaly  # noqa: E402
 from training.anomaly import FitConfig, auroc, fit_anomaly  # noqa: E402
+from training.anomaly_export import export_anomaly  # noqa: E402
 
 DEEPPCB = ROOT.parent / "shared" / "data" / "deeppcb"
 Images = list[np.ndarray]
@@ -74,7 +74,7 @@ def deeppcb(n_fit: int, n_eval: int, seed: int, group: str = "*") -> tuple[Image
 
 def paint(n_fit: int, n_eval: int, seed: int, size: int) -> tuple[Images, Images, Images]:
     """Good panels rendered with every defect probability at 0; bad ones with the generator's defaults."""
-    from datasets.synthetic import PAINT_CLASSES, PaintGenerator
+    from inspection.simulation.synthetic import PAINT_CLASSES, PaintGenerator
 
     none = dict.fromkeys(PAINT_CLASSES, 0.0)
     fit_gen = PaintGenerator(seed=seed, size=(size, size))

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import genicam
 
 from inspection.camera.genicam import Options, create
-from inspection.types import Frame
+from inspection.domain.types import Frame
 
 VIKY = Path(genicam.__file__).parent / "viky.cti"
 WIDTH, HEIGHT, RATE = 800, 600, 200.0

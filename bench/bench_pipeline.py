@@ -19,9 +19,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from inspection.backends.testing import untrained_yolo
 from inspection.demo import DEMO_DIR
-from inspection.runtime.bench import run_bench
+from training.bench import run_bench
+from training.testing import untrained_yolo
 
 
 def main() -> None:

@@ -22,9 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from inspection.outputs import modbus, opcua, s7
-from inspection.outputs.plc_sim import ModbusSim, OpcUaSim, PlcSim, S7Sim, make_sim
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.outputs.modbus_sim import ModbusSim
+from inspection.outputs.opcua_sim import OpcUaSim
+from inspection.outputs.plc_sim import PlcSim, make_sim
+from inspection.outputs.s7_sim import S7Sim
 
 IMAGE = np.zeros((8, 8), np.uint8)
 

@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from inspection.central.config import CentralConfig
 from inspection.central.replicator import Replicator, connect
-from inspection.store import Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.config import CentralConfig
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.records.store import Store
 
 IMAGE = np.zeros((8, 8), np.uint8)
 

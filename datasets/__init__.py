@@ -1,1 +1,1 @@
-"""Synthetic defect generators, real data set converters and small bundled samples."""
+"""Real data set converters and the bundled demo samples (synthetic parts: `inspection.simulation.synthetic`)."""

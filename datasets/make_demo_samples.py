@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 
-from datasets.synthetic import PaintGenerator, PartGenerator, SolderGenerator, SyntheticPart
+from inspection.simulation.synthetic import PaintGenerator, PartGenerator, SolderGenerator, SyntheticPart
 
 __all__ = ["DEMO_SEED", "main", "write_demo_samples"]
 

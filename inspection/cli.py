@@ -16,12 +16,14 @@ from typing import Any
 
 import click
 
-from inspection.config import load_station_config
+from inspection.adapters.extras import EXTRA_OF, missing_extra
+from inspection.config import StationConfig, load_station_config
 from inspection.demo import PRODUCTS, demo_config_path
+from inspection.domain.types import Inspection
 from inspection.errors import StationError
-from inspection.pipeline import RunSummary, Station
-from inspection.store import Store
-from inspection.types import Inspection
+from inspection.records.store import Store
+from inspection.runtime.pipeline import Station
+from inspection.runtime.stats import RunSummary
 
 __all__ = ["main", "station"]
 
@@ -33,12 +35,14 @@ LAZY_COMMANDS: dict[str, str] = {
     "cameras": "inspection.camera.cli:cameras",
     "snap": "inspection.camera.cli:snap",
     "record": "inspection.camera.cli:record",
-    "plc-sim": "inspection.outputs.cli:plc_sim",
-    "bench": "inspection.runtime.cli:bench",
-    "twin": "inspection.process.cli:twin",
-    "controller": "inspection.process.cli:controller",
+    "plc-sim": "inspection.simulation.plc_cli:plc_sim",
+    "twin": "inspection.simulation.cli:twin",
+    "controller": "inspection.simulation.cli:controller",
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
+    "adapters": "inspection.adapters.cli:adapters_command",
+    "doctor": "inspection.doctor.cli:doctor",
+    "labels": "inspection.records.coco_cli:labels",
     "fleet": "inspection.central.cli:fleet",
 }
 
@@ -70,6 +74,20 @@ class StationGroup(click.Group):
         except StationError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(exc.exit_code)
+        except ImportError as exc:  # a command of an extra that is not installed (lean install)
+            if (exc.name or "").split(".")[0] not in EXTRA_OF:
+                raise
+            click.secho(f"error: {ctx.invoked_subcommand or 'this command'}: {missing_extra(exc)}", fg="red", err=True)
+            ctx.exit(1)
+
+
+def _console(ctx: click.Context) -> click.Command | None:
+    """The console command when it and PyQt6 are installed (the [console] extra), else None."""
+    import importlib.util
+
+    if importlib.util.find_spec("PyQt6") is None:
+        return None
+    return ctx.command.get_command(ctx, "console")  # type: ignore[attr-defined]
 
 
 def _plugin_entry_points() -> dict[str, Any]:
@@ -89,7 +107,7 @@ def station(ctx: click.Context, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if ctx.invoked_subcommand is None:
-        console = ctx.command.get_command(ctx, "console")  # type: ignore[attr-defined]
+        console = _console(ctx)
         if console is not None:
             ctx.invoke(console)
         else:
@@ -116,7 +134,7 @@ def print_summary(summary: RunSummary, db_path: Path) -> None:
     click.echo(f"  error      {s['error']}   (fail-safe verdicts: {s['failsafe']})")
     if s["review"]:
         click.echo(f"  review     {s['review']}")
-    click.echo(f"  yield      {s['yield_pct']:.1f} %")
+    click.echo("  yield      " + ("—" if s["yield_pct"] is None else f"{s['yield_pct']:.1f} %"))
     click.echo(f"  fps        {s['fps']:.2f}")
     click.echo(f"  latency    p50 {s['latency_p50_ms']:.1f} ms   p95 {s['latency_p95_ms']:.1f} ms   "
                f"p99 {s['latency_p99_ms']:.1f} ms")
@@ -128,12 +146,15 @@ def print_summary(summary: RunSummary, db_path: Path) -> None:
         click.echo("  counters   " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
     if s["store_errors"]:
         click.secho(f"  NOT LOGGED {s['store_errors']} parts (database errors, see above)", fg="red")
+    if s["fault"]:
+        click.secho(f"  STOPPED SAFELY: {s['fault']}", fg="red", bold=True)
     click.echo(f"  log        {db_path}")
 
 
 def run_station(config_path: Path | None, product: str | None, db: Path | None, max_parts: int | None,
-                quiet: bool) -> RunSummary:
-    config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
+                quiet: bool, config: StationConfig | None = None) -> RunSummary:
+    if config is None:
+        config = load_station_config(config_path if config_path else demo_config_path(product or "solder"))
     with Station(config, db_path=db) as station:
         if not quiet:
             station.listeners.append(_print_part)
@@ -147,6 +168,8 @@ def run_station(config_path: Path | None, product: str | None, db: Path | None, 
         finally:
             signal.signal(signal.SIGINT, previous)
         print_summary(summary, station.db_path)
+        if summary.fault is not None:  # a safe stop: the message and the error's exit code, never a silent 0
+            raise summary.fault
         return summary
 
 
@@ -172,57 +195,45 @@ def run(config_path: Path, headless: bool, db: Path | None, max_parts: int | Non
 @click.option("--product", type=click.Choice(PRODUCTS), default="solder", show_default=True,
               help="Which bundled demo product to inspect.")
 @click.option("--headless", is_flag=True, help="No console window: print verdicts and a summary.")
+@click.option("--once", is_flag=True,
+              help="One pass over the bundled parts, then stop (the console otherwise loops until closed).")
+@click.option("--loop", is_flag=True,
+              help="Headless: loop like the console (PLC simulator and process twin in-process) until Ctrl-C "
+                   "or --max-parts; without it the headless demo makes one pass.")
 @_db_option
 @_max_parts_option
 @_quiet_option
 @click.pass_context
-def demo(ctx: click.Context, product: str, headless: bool, db: Path | None, max_parts: int | None,
-         quiet: bool) -> None:
-    """Run the bundled demo (sample parts, model and recipe shipped with the station)."""
+def demo(ctx: click.Context, product: str, headless: bool, once: bool, loop: bool, db: Path | None,
+         max_parts: int | None, quiet: bool) -> None:
+    """Run the bundled demo (sample parts, model and recipe shipped with the station).
+
+    The console loops the parts at line rate until closed, with a Modbus PLC simulator and the process
+    twin in-process; --once makes one pass. Headless makes one pass unless --loop.
+    """
+    if once and loop:
+        raise click.UsageError("--once and --loop exclude each other")
     if not headless:
-        console = ctx.parent.command.get_command(ctx.parent, "console") if ctx.parent else None  # type: ignore[attr-defined]
+        console = _console(ctx.parent) if ctx.parent else None
         if console is not None:
-            ctx.invoke(console, product=product, db=db)
+            ctx.invoke(console, product=product, db=db, once=once)
             return
-    run_station(None, product, db, max_parts, quiet)
+    if not loop:
+        run_station(None, product, db, max_parts, quiet)
+        return
+    from inspection.simulation.live_demo import live_demo
+
+    with live_demo(product) as live:
+        run_station(None, product, db, max_parts, quiet, config=live.config)
 
 
 @station.command("export")
-@click.option("--db", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The station's SQLite file (verdict log → CSV).")
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV file (with --db); exported model file (with --model, default beside the model).")
+@click.option("--db", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="The station's SQLite file.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV file to write.")
 @click.option("--verdict", type=click.Choice(["PASS", "FAIL", "ERROR", "REVIEW"]), help="Only this verdict.")
-@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YOLO .pt model to convert (model mode).")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "openvino"]), default="onnx", show_default=True,
-              help="Model mode: target format.")
-@click.option("--imgsz", type=click.IntRange(32, 4096), help="Model mode: input size (default: as trained).")
-@click.option("--int8", is_flag=True, help="Model mode: also make an INT8 model, kept only within --tolerance.")
-@click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Model mode: recipe images to calibrate INT8 on (and to verify the export on).")
-@click.option("--golden", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Model mode: golden set for the INT8 accuracy gate (default: the calibration images).")
-@click.option("--tolerance", type=click.FloatRange(0.0, 1.0), default=0.02, show_default=True,
-              help="Model mode: max F1 drop of INT8 vs FP32 on the golden set.")
-@click.option("--dynamic-batch", is_flag=True,
-              help="Model mode: variable batch, so the runtime can batch frames of several cameras/tiles.")
-def export_csv(db: Path | None, out: Path | None, verdict: str | None, model: Path | None, fmt: str,
-               imgsz: int | None, int8: bool, calibration: Path | None, golden: Path | None,
-               tolerance: float, dynamic_batch: bool) -> None:
-    """Export the verdict log to CSV (--db), or convert a model to ONNX/OpenVINO and verify it (--model)."""
-    if db is None:
-        if model is None:
-            raise click.UsageError("give --db DB --out FILE.csv (verdict log) or --model MODEL.pt (model export)")
-        from inspection.backends.export import export_model
-
-        report = export_model(model, fmt, imgsz=imgsz, out=out, samples=calibration, int8=int8,
-                              calibration=calibration, golden=golden, tolerance=tolerance, dynamic=dynamic_batch)
-        for line in report.lines():
-            click.echo(line)
-        return
-    if out is None:
-        raise click.UsageError("--db needs --out FILE.csv")
+def export_csv(db: Path, out: Path, verdict: str | None) -> None:
+    """Export the verdict log to CSV. (Model export is `station export-model`, from the training package.)"""
     with Store(db) as store:
         rows = store.export_csv(out, "verdict = ?" if verdict else None, [verdict] if verdict else None)
     click.echo(f"wrote {rows} parts to {out}")

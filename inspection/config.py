@@ -2,7 +2,7 @@
 
 Unknown keys and bad values are errors that name the file, the key and what was expected. Adapter
 sections (`cameras`, `detector`, `output`) are validated by the options model of the adapter their
-`kind:` selects (see `inspection.registry`). Relative paths resolve against the file that names them.
+`kind:` selects (see `inspection.adapters.registry`). Relative paths resolve against the file that names them.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from inspection.central.config import CentralConfig, ModelHubConfig
+from inspection.adapters.registry import adapter_module
 from inspection.errors import ConfigError
-from inspection.registry import adapter_module
 
 __all__ = [
     "AdapterOptions",
+    "CentralConfig",
     "ConfigPath",
+    "ModelHubConfig",
     "ProcessSection",
     "SamplePolicy",
     "StationConfig",
@@ -76,10 +77,14 @@ class StoreConfig(StrictModel):
     sample_every: int = Field(20, ge=1, description="with keep_images: sample, keep 1 pass in N")
     image_format: Literal["png", "jpg"] = Field("png", description="archive format (png is lossless)")
     min_free_mb: int = Field(200, ge=0, description="stop archiving images below this free space")
+    busy_timeout_s: float = Field(5.0, gt=0.0, le=60.0, description="wait this long for a database locked by "
+                                  "another writer before a verdict goes to the spool")
+    spool_size: int = Field(10000, ge=1, description="verdicts held in memory while the database refuses rows; "
+                            "when full the line stops (ready off, fault on)")
 
 
 class SamplePolicy(StrictModel):
-    """Which parts the station keeps for review and retraining (see inspection.samples)."""
+    """Which parts the station keeps for review and retraining (see inspection.records.samples)."""
 
     enabled: bool = Field(True, description="keep samples at all")
     keep_failures: bool = Field(True, description="keep every failed part")
@@ -101,6 +106,35 @@ class ProcessSection(StrictModel):
     mode: Literal["advise", "auto"] | None = Field(None, description="override the controller's mode")
 
 
+# The fleet sections (docs/fleet.md); inspection.central uses them only when they are set.
+class CentralConfig(StrictModel):
+    """Ship this station's verdicts, events and audit rows to a central PostgreSQL (the station `name` is its id)."""
+
+    url: str = Field(description="PostgreSQL URL, e.g. postgresql://station@db.plant:5432/quality "
+                     "(a password is better given with password_env)")
+    password_env: str | None = Field(None, description="environment variable holding the database password")
+    interval_s: float = Field(1.0, gt=0, le=3600, description="how often the replicator looks for new rows")
+    batch_rows: int = Field(500, ge=1, le=100_000, description="rows per table per transaction")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120, description="TCP connect and login, each attempt")
+    statement_timeout_s: float = Field(30.0, gt=0, le=3600, description="longest a statement may run")
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="longest wait between reconnect attempts")
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"{value!r}: expected a postgresql:// URL")
+        return value
+
+
+class ModelHubConfig(StrictModel):
+    """`model_hub:` in the station YAML: the central MLflow model registry."""
+
+    tracking_uri: str = Field(description="MLflow tracking server, e.g. http://mlflow.plant:5000")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="per HTTP request to MLflow")
+    retries: int = Field(0, ge=0, le=10, description="HTTP retries per request (0: fail fast, use the cache)")
+
+
 class StationConfig(StrictModel):
     name: str = Field("station", description="station name in logs and telemetry")
     data_dir: ConfigPath = Field(default_factory=default_data_dir,
@@ -118,6 +152,8 @@ class StationConfig(StrictModel):
         "or opcua (see docs/process_control.md); empty = off")
     jobs: dict[int, ConfigPath] = Field(
         default_factory=dict, description="PLC job number → recipe file, for job changes asked by the PLC")
+    language: Literal["en", "de"] | None = Field(
+        None, description="console language (en, de); empty = the console's own setting (its Language menu)")
     central: CentralConfig | None = Field(None, description="central verdict store on PostgreSQL; empty = off "
                                           "(the embedded default: SQLite only)")
     model_hub: ModelHubConfig | None = Field(None, description="central MLflow model registry: a recipe with "

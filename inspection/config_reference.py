@@ -13,9 +13,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from inspection.adapters.registry import ADAPTERS
 from inspection.config import StationConfig, StoreConfig
-from inspection.recipe import ClassRule, Recipe, RegionOfInterest
-from inspection.registry import ADAPTERS
+from inspection.domain.recipe import ClassRule, Recipe, RegionOfInterest
 
 __all__ = ["config_reference", "reference_command"]
 

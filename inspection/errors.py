@@ -11,6 +11,7 @@ __all__ = [
     "DataError",
     "ModelError",
     "OutputError",
+    "StageFailure",
     "StationError",
     "StoreError",
 ]
@@ -56,3 +57,9 @@ class DataError(StationError):
     """A dataset, label file or image set is malformed."""
 
     exit_code = 7
+
+
+class StageFailure(StationError):
+    """A station stage kept failing; the station stopped safely (PLC outputs fail-safe, fault set)."""
+
+    exit_code = 8

@@ -19,24 +19,13 @@ from collections import deque
 
 from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
 
-from inspection.spc import LiveCounters
-from inspection.types import Inspection
+from inspection.domain.codes import AlarmKind
+from inspection.domain.types import Inspection
+from inspection.records.spc import LiveCounters
 
 __all__ = ["ALARM_TITLES", "AlarmLogHandler", "PipelineBridge", "alarm_kind_for"]
 
-ALARM_TITLES = {
-    "camera_error": "Camera lost",
-    "output_error": "PLC / reject output lost",
-    "database": "Verdict database not writable",
-    "model": "Model missing or not loadable",
-    "config": "Configuration error",
-    "failsafe": "Fail-safe verdicts (parts not inspected)",
-    "controller_proposal": "Controller proposal waiting",
-    "disk_low": "Disk almost full",
-    "archive_write_failed": "Image archive not writable",
-    "record_backlog": "Verdict log falling behind",
-    "station": "Station error",
-}
+ALARM_TITLES = {kind.value: kind.title for kind in AlarmKind}  # the core's vocabulary (inspection.domain.codes)
 
 
 def alarm_kind_for(message: str, default: str = "station") -> str:
@@ -172,6 +161,9 @@ class AlarmLogHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 message = f"{message}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
-            self.bridge.raise_alarm(alarm_kind_for(message), message)
+            # The core tags its alarms with their AlarmKind (`extra={"alarm_kind": …}`); only untagged errors
+            # (a library's own log line) are classified from their text.
+            kind = getattr(record, "alarm_kind", None) or alarm_kind_for(message)
+            self.bridge.raise_alarm(str(kind), message)
         except Exception:  # a logging handler must never raise into the pipeline
             self.handleError(record)

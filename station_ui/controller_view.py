@@ -4,7 +4,7 @@ It reads the process controller's tables (`process_parts`, `process_changes`, wr
 into the same SQLite file). Approve / Reject (pending proposals) and Revert (an applied change) are
 forwarded to the live controller of the station this console runs (`Station.feedback.controller`, there
 while the station is running or paused with a `process:` section) through
-`inspection.approvals.decide_proposal` with the logged-in user: the core checks the role (`controller`:
+`inspection.people.approvals.decide_proposal` with the logged-in user: the core checks the role (`controller`:
 engineers), writes the audit log and refuses what is not allowed; the panel shows the core's message.
 Keys: Alt+A approve, Alt+J reject, Alt+V revert (tables take ↑/↓, Tab moves between them).
 """
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -29,32 +30,24 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.approvals import decide_proposal
-from inspection.audit import Operations
-from inspection.auth import User
+from inspection.domain.permissions import User
 from inspection.errors import StationError
-from inspection.store import Store
+from inspection.people.approvals import decide_proposal
+from inspection.people.audit import Operations
+from inspection.process.store import parameters_in_force, recent_proposals
+from inspection.records.store import Store
 from station_ui.theme import show_message
 
 if TYPE_CHECKING:
     from inspection.process.controller import Controller
 
-__all__ = ["ControllerView", "pending_proposals"]
+__all__ = ["ControllerView"]
 
-_COLUMNS = ("#", "Created", "Kind", "Status", "Changes", "Why", "Approver")
+_COLUMNS = ("#", QT_TRANSLATE_NOOP("ControllerView", "Created"), QT_TRANSLATE_NOOP("ControllerView", "Kind"),
+            QT_TRANSLATE_NOOP("ControllerView", "Status"), QT_TRANSLATE_NOOP("ControllerView", "Changes"),
+            QT_TRANSLATE_NOOP("ControllerView", "Why"), QT_TRANSLATE_NOOP("ControllerView", "Approver"))
 NO_CONTROLLER = ("no live controller in this console: start the station with a `process:` section (approve while it "
                  "runs or is paused), or use `station controller approve|reject|revert ID --db …`")
-
-
-def _has_table(store: Store, name: str) -> bool:
-    return bool(store.query("select 1 from sqlite_master where type = 'table' and name = ?", [name]))
-
-
-def pending_proposals(store: Store) -> int:
-    """Number of controller proposals waiting for approval (0 when the controller never ran here)."""
-    if not _has_table(store, "process_changes"):
-        return 0
-    return int(store.query("select count(*) as n from process_changes where status = 'pending'")[0]["n"])
 
 
 def _changes_text(raw: str | None) -> str:
@@ -77,26 +70,26 @@ class ControllerView(QWidget):
         self.proposals: list[dict[str, Any]] = []
         self.pending_rows: list[dict[str, Any]] = []
         self.history_rows: list[dict[str, Any]] = []
-        self.status = QLabel("Process controller: no data yet.")
+        self.status = QLabel(self.tr("Process controller: no data yet."))
         self.status.setWordWrap(True)
-        self.parameters = QLabel("Parameters in force: —")
+        self.parameters = QLabel(self.tr("Parameters in force: —"))
         font = self.parameters.font()
         font.setPointSize(font.pointSize() + 3)
         self.parameters.setFont(font)
         self.parameters.setWordWrap(True)  # many parameters must not widen the window
-        self.pending_label = QLabel("Proposals waiting for approval: 0")
+        self.pending_label = QLabel(self.tr("Proposals waiting for approval: 0"))
         self.pending = self._table()
         self.history = self._table()
         self.reason = QLineEdit()
-        self.reason.setPlaceholderText("reason (recorded with a rejection)")
-        self.approve_button = QPushButton("&Approve (apply)")
-        self.approve_button.setToolTip("Apply the selected proposal to the process (Alt+A); engineers")
+        self.reason.setPlaceholderText(self.tr("reason (recorded with a rejection)"))
+        self.approve_button = QPushButton(self.tr("&Approve (apply)"))
+        self.approve_button.setToolTip(self.tr("Apply the selected proposal to the process (Alt+A); engineers"))
         self.approve_button.clicked.connect(lambda: self.decide("approve"))
-        self.reject_button = QPushButton("Re&ject")
-        self.reject_button.setToolTip("Reject the selected proposal, nothing is written (Alt+J); engineers")
+        self.reject_button = QPushButton(self.tr("Re&ject"))
+        self.reject_button.setToolTip(self.tr("Reject the selected proposal, nothing is written (Alt+J); engineers"))
         self.reject_button.clicked.connect(lambda: self.decide("reject"))
-        self.revert_button = QPushButton("Re&vert selected change")
-        self.revert_button.setToolTip("Write back the values an applied change replaced (Alt+V); engineers")
+        self.revert_button = QPushButton(self.tr("Re&vert selected change"))
+        self.revert_button.setToolTip(self.tr("Write back the values an applied change replaced (Alt+V); engineers"))
         self.revert_button.clicked.connect(lambda: self.decide("revert"))
         self.message = QLabel("")
         self.message.setWordWrap(True)
@@ -105,7 +98,7 @@ class ControllerView(QWidget):
         decide_row.addWidget(self.approve_button)
         decide_row.addWidget(self.reject_button)
         revert_row = QHBoxLayout()
-        revert_row.addWidget(QLabel("History of changes"), 1)
+        revert_row.addWidget(QLabel(self.tr("History of changes")), 1)
         revert_row.addWidget(self.revert_button)
         layout = QVBoxLayout(self)
         for w in (self.status, self.parameters, self.pending_label):
@@ -119,7 +112,7 @@ class ControllerView(QWidget):
     @staticmethod
     def _table() -> QTableWidget:
         table = QTableWidget(0, len(_COLUMNS))
-        table.setHorizontalHeaderLabels(list(_COLUMNS))
+        table.setHorizontalHeaderLabels([QCoreApplication.translate("ControllerView", c) for c in _COLUMNS])
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -132,22 +125,22 @@ class ControllerView(QWidget):
 
     def refresh(self) -> None:
         if self.store is None:
-            self.status.setText("Process controller: verdict database not available.")
+            self.status.setText(self.tr("Process controller: verdict database not available."))
             return
         try:
-            if not _has_table(self.store, "process_changes"):
-                self.status.setText("Process controller: not running on this station (no process tables in "
-                                    "the log). Start it with `station controller`.")
+            proposals = recent_proposals(self.store)
+            if proposals is None:
+                self.status.setText(self.tr("Process controller: not running on this station (no process tables in "
+                                    "the log). Start it with `station controller`."))
                 return
-            self.proposals = self.store.query("select * from process_changes order by id desc limit 500")
-            params = self.store.query("select parameters from process_parts where parameters is not null "
-                                      "order by id desc limit 1") if _has_table(self.store, "process_parts") else []
+            self.proposals = proposals
+            values = parameters_in_force(self.store)
         except StationError as exc:
             self.status.setText(str(exc))
             return
-        if params:
-            values = json.loads(params[0]["parameters"])
-            self.parameters.setText("Parameters in force: " + ",  ".join(f"{k} = {v:g}" for k, v in values.items()))
+        if values:
+            self.parameters.setText(self.tr("Parameters in force: ")
+                                    + ",  ".join(f"{k} = {v:g}" for k, v in values.items()))
         self.pending_rows = [p for p in self.proposals if p["status"] == "pending"]
         self.history_rows = [p for p in self.proposals if p["status"] != "pending"]
         self.pending_label.setText(f"Proposals waiting for approval: {len(self.pending_rows)} (select one, then "

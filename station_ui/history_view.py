@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
-from PyQt6.QtCore import QDateTime, Qt, pyqtSignal
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QDateTime, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,18 +30,22 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.audit import Operations, OverrideRequest
-from inspection.auth import User
+from inspection.domain.permissions import User
+from inspection.domain.types import VerdictStatus
 from inspection.errors import StationError
-from inspection.history import HistoryFilter, detections_of, export_csv, search
-from inspection.store import heatmap_path
-from inspection.types import VerdictStatus
+from inspection.people.audit import Operations, OverrideRequest
+from inspection.records.history import HistoryFilter, detections_of, export_csv, search
+from inspection.records.store import heatmap_path
 from station_ui.views_strip import ViewsStrip
 from station_ui.widgets import FrameView, Overlay
 
 __all__ = ["HistoryView", "OverrideDialog", "ReviewView"]
 
 _COLUMNS = ("id", "time", "part", "verdict", "override", "reasons", "model")
+_HEADERS = (QT_TRANSLATE_NOOP("HistoryView", "Id"), QT_TRANSLATE_NOOP("HistoryView", "Time"),
+            QT_TRANSLATE_NOOP("HistoryView", "Part"), QT_TRANSLATE_NOOP("HistoryView", "Verdict"),
+            QT_TRANSLATE_NOOP("HistoryView", "Override"), QT_TRANSLATE_NOOP("HistoryView", "Reasons"),
+            QT_TRANSLATE_NOOP("HistoryView", "Model"))
 
 
 class OverrideDialog(QDialog):
@@ -51,14 +55,14 @@ class OverrideDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(f"Override verdict of {part}")
         form = QFormLayout(self)
-        form.addRow("Current verdict", QLabel(current))
+        form.addRow(self.tr("Current verdict"), QLabel(current))
         self.verdict = QComboBox()
         self.verdict.addItems([s.value for s in VerdictStatus if s.value != current])
         self.reason = QPlainTextEdit()
-        self.reason.setPlaceholderText("Why is the verdict wrong? (kept for the review queue)")
+        self.reason.setPlaceholderText(self.tr("Why is the verdict wrong? (kept for the review queue)"))
         self.reason.setMaximumHeight(90)
-        form.addRow("New verdict", self.verdict)
-        form.addRow("Reason", self.reason)
+        form.addRow(self.tr("New verdict"), self.verdict)
+        form.addRow(self.tr("Reason"), self.reason)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -80,16 +84,18 @@ class HistoryView(QWidget):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd HH:mm")
         self.verdict = QComboBox()
-        self.verdict.addItems(["any", *[s.value for s in VerdictStatus]])
+        self.verdict.addItem(self.tr("any"), None)  # the filter reads the item's data, not its (translated) text
+        for status in VerdictStatus:
+            self.verdict.addItem(status.value, status.value)
         self.class_name = QComboBox()
         self.class_name.setEditable(True)
         self.class_name.addItem("")
         self.part = QLineEdit()
-        self.part.setPlaceholderText("part id contains…")
-        self.search_button = QPushButton("Search")
+        self.part.setPlaceholderText(self.tr("part id contains…"))
+        self.search_button = QPushButton(self.tr("Search"))
         self.search_button.setDefault(True)
-        self.export_button = QPushButton("Export CSV…")
-        self.override_button = QPushButton("Override verdict…")
+        self.export_button = QPushButton(self.tr("Export CSV…"))
+        self.override_button = QPushButton(self.tr("Override verdict…"))
         self.override_button.setEnabled(False)
         self.message = QLabel("")
         self.search_button.clicked.connect(self.refresh)
@@ -98,8 +104,9 @@ class HistoryView(QWidget):
         self.override_button.clicked.connect(self._request_override)
 
         filters = QHBoxLayout()
-        for label, widget in (("From", self.since), ("to", self.until), ("Verdict", self.verdict),
-                              ("Class", self.class_name), ("Part", self.part)):
+        for label, widget in ((self.tr("From"), self.since), (self.tr("to"), self.until),
+                              (self.tr("Verdict"), self.verdict), (self.tr("Class"), self.class_name),
+                              (self.tr("Part"), self.part)):
             filters.addWidget(QLabel(label))
             filters.addWidget(widget)
         filters.addWidget(self.search_button)
@@ -108,7 +115,7 @@ class HistoryView(QWidget):
         filters.addWidget(self.override_button)
 
         self.table = QTableWidget(0, len(_COLUMNS))
-        self.table.setHorizontalHeaderLabels([c.capitalize() for c in _COLUMNS])
+        self.table.setHorizontalHeaderLabels([self.tr(h) for h in _HEADERS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -134,21 +141,20 @@ class HistoryView(QWidget):
         layout.addWidget(self.message)
 
     def current_filter(self) -> HistoryFilter:
-        verdict = self.verdict.currentText()
+        verdict = self.verdict.currentData()
         return HistoryFilter(
             since_s=self.since.dateTime().toSecsSinceEpoch(), until_s=self.until.dateTime().toSecsSinceEpoch(),
-            verdict=None if verdict == "any" else VerdictStatus(verdict),
+            verdict=None if verdict is None else VerdictStatus(verdict),
             class_name=self.class_name.currentText().strip() or None, part=self.part.text().strip() or None)
 
     def refresh(self) -> None:
         ops = self._ops()
         if ops is None:
-            self.message.setText("verdict database not available")
+            self.message.setText(self.tr("verdict database not available"))
             return
         try:
             self.rows = search(ops.store, self.current_filter())
-            classes = [r["class_name"] for r in ops.store.query(
-                "select distinct class_name from detections order by class_name limit 200")]
+            classes = ops.store.classes_seen()
         except (StationError, ValueError) as exc:
             self.message.setText(str(exc))
             return
@@ -169,7 +175,8 @@ class HistoryView(QWidget):
         self.table.resizeColumnsToContents()
         self.table.setColumnWidth(6, min(self.table.columnWidth(6), 130))  # model id: name@hash, elided
         self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-        self.message.setText(f"{len(self.rows)} part(s)" + (" (newest 500 shown)" if len(self.rows) >= 500 else ""))
+        self.message.setText(self.tr("{0} part(s)").format(len(self.rows))
+                             + (self.tr(" (newest 500 shown)") if len(self.rows) >= 500 else ""))
         self.override_button.setEnabled(False)
 
     def selected_row(self) -> dict | None:
@@ -221,7 +228,7 @@ class HistoryView(QWidget):
             raise StationError("verdict database not available")
         ops.authorize(user, "export", str(path))
         count = export_csv(ops.store, path, self.current_filter())
-        self.message.setText(f"exported {count} part(s) to {path}")
+        self.message.setText(self.tr("exported {0} part(s) to {1}").format(count, path))
         return count
 
 
@@ -233,21 +240,22 @@ class ReviewView(QWidget):
         self._ops = ops_provider
         self.rows: list[dict] = []
         self.table = QTableWidget(0, 7)
-        self.table.setHorizontalHeaderLabels(["Override", "Part #", "By", "Time", "Was", "Now", "Reason"])
+        self.table.setHorizontalHeaderLabels([self.tr("Override"), self.tr("Part #"), self.tr("By"), self.tr("Time"),
+                                              self.tr("Was"), self.tr("Now"), self.tr("Reason")])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.note = QLineEdit()
-        self.note.setPlaceholderText("review note")
-        self.approve_button = QPushButton("Approve")
-        self.reject_button = QPushButton("Reject")
+        self.note.setPlaceholderText(self.tr("review note"))
+        self.approve_button = QPushButton(self.tr("Approve"))
+        self.reject_button = QPushButton(self.tr("Reject"))
         self.message = QLabel("")
         buttons = QHBoxLayout()
         for w in (self.note, self.approve_button, self.reject_button):
             buttons.addWidget(w)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Overrides waiting for review (engineers approve or reject)"))
+        layout.addWidget(QLabel(self.tr("Overrides waiting for review (engineers approve or reject)")))
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.message)
@@ -269,7 +277,7 @@ class ReviewView(QWidget):
                 self.table.setItem(r, c, QTableWidgetItem(str(value)))
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
-        self.message.setText(f"{len(self.rows)} waiting · checked {time.strftime('%H:%M:%S')}")
+        self.message.setText(self.tr("{0} waiting · checked {1}").format(len(self.rows), time.strftime("%H:%M:%S")))
 
     def selected_id(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()

@@ -30,8 +30,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.labels import Label
-from inspection.types import Box
+from inspection.domain.types import Box
+from inspection.records.labels import Label
 
 __all__ = ["LabelCanvas", "LabelEditor", "numpy_to_qimage"]
 
@@ -244,16 +244,18 @@ class LabelEditor(QWidget):
         self.canvas = LabelCanvas(classes, self)
         self.class_box = QComboBox()
         self.class_box.addItems(classes)
+        self.class_box.setProperty("data_items", True)  # class names: data, not console text
         self.class_box.currentTextChanged.connect(self.canvas.set_class)
-        self.status = QLabel("V select · B box · P polygon · Del delete · 1–9 class · Ctrl+S save")
+        self.status = QLabel(self.tr("V select · B box · P polygon · Del delete · 1–9 class · Ctrl+S save"))
         tools = QHBoxLayout()
-        for text, mode in (("Select (V)", "select"), ("Box (B)", "box"), ("Polygon (P)", "polygon")):
+        for text, mode in ((self.tr("Select (V)"), "select"), (self.tr("Box (B)"), "box"),
+                           (self.tr("Polygon (P)"), "polygon")):
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, m=mode: self.canvas.set_mode(m))
             tools.addWidget(button)
-        save = QPushButton("Save (Ctrl+S)")
+        save = QPushButton(self.tr("Save (Ctrl+S)"))
         save.clicked.connect(self.save)
-        tools.addWidget(QLabel("Class:"))
+        tools.addWidget(QLabel(self.tr("Class:")))
         tools.addWidget(self.class_box)
         tools.addStretch(1)
         tools.addWidget(save)

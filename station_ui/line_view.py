@@ -13,8 +13,8 @@ from PyQt6.QtCore import QCoreApplication, QTimer, pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from inspection.central.config import CentralConfig
 from inspection.central.fleet import StationStatus, fleet_status
+from inspection.config import CentralConfig
 
 __all__ = ["LineView"]
 

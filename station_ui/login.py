@@ -1,4 +1,4 @@
-"""Log-in dialog (user + PIN/password) and the admin's account list. Checks happen in inspection.auth."""
+"""Log-in dialog (user + PIN/password) and the admin's account list. Checks happen in inspection.domain.permissions."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.auth import Accounts, Role, User
+from inspection.domain.permissions import Role, User
 from inspection.errors import StationError
+from inspection.people.accounts import Accounts
 
 __all__ = ["LoginDialog", "UsersDialog"]
 
@@ -26,18 +27,18 @@ class LoginDialog(QDialog):
         super().__init__(parent)
         self.accounts = accounts
         self.user: User | None = None
-        self.setWindowTitle("Log in")
+        self.setWindowTitle(self.tr("Log in"))
         form = QFormLayout(self)
         self.first_run = accounts.count() == 0
         if self.first_run:
-            form.addRow(QLabel("No accounts yet: create the first one (it becomes the admin)."))
+            form.addRow(QLabel(self.tr("No accounts yet: create the first one (it becomes the admin).")))
         self.username = QLineEdit()
         self.secret = QLineEdit()
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
         self.message = QLabel("")
         self.message.setStyleSheet("color: #e53935;")
-        form.addRow("User", self.username)
-        form.addRow("PIN / password", self.secret)
+        form.addRow(self.tr("User"), self.username)
+        form.addRow(self.tr("PIN / password"), self.secret)
         form.addRow(self.message)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.try_login)
@@ -64,7 +65,7 @@ class UsersDialog(QDialog):
     def __init__(self, accounts: Accounts, admin: User | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.accounts, self.admin = accounts, admin
-        self.setWindowTitle("Accounts")
+        self.setWindowTitle(self.tr("Accounts"))
         self.list = QListWidget()
         self.username = QLineEdit()
         self.role = QComboBox()
@@ -72,12 +73,12 @@ class UsersDialog(QDialog):
         self.secret = QLineEdit()
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
         self.message = QLabel("")
-        add = QPushButton("Add account")
+        add = QPushButton(self.tr("Add account"))
         add.clicked.connect(self.add)
         form = QFormLayout()
-        form.addRow("User", self.username)
-        form.addRow("Role", self.role)
-        form.addRow("PIN / password", self.secret)
+        form.addRow(self.tr("User"), self.username)
+        form.addRow(self.tr("Role"), self.role)
+        form.addRow(self.tr("PIN / password"), self.secret)
         layout = QVBoxLayout(self)
         layout.addWidget(self.list)
         layout.addLayout(form)

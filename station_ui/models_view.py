@@ -1,8 +1,8 @@
 """Models tab: the model registry per product, the promotion gate's decision, promote and roll back.
 
 Display and forward only. The list is `ModelRegistry.list()`; the gate's decision for the selected model is
-`inspection.approvals.gate_decision` (the registry's own gate); Promote and Roll back call
-`inspection.approvals.promote_model` / `rollback_model` with the logged-in user, so the core checks the role,
+`inspection.people.approvals.gate_decision` (the registry's own gate); Promote and Roll back call
+`inspection.people.approvals.promote_model` / `rollback_model` with the logged-in user, so the core checks the role,
 writes the audit log and refuses what the gate blocks. A refusal shows the core's message unchanged.
 Keys: Alt+P promote, Alt+B roll back, Alt+R refresh; the table takes ↑/↓.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer
 from PyQt6.QtGui import QFont, QShowEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -26,17 +26,21 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.approvals import gate_decision, promote_model, rollback_model
-from inspection.audit import Operations
-from inspection.auth import User
+from inspection.domain.permissions import User
 from inspection.errors import StationError
-from inspection.model_registry import ModelRecord, ModelRegistry
+from inspection.models.registry import ModelRecord, ModelRegistry
+from inspection.people.approvals import gate_decision, promote_model, rollback_model
+from inspection.people.audit import Operations
 from station_ui.theme import show_message
 
 __all__ = ["ModelsView"]
 
-COLUMNS = ("Model", "State", "Dataset version", "mAP50", "Escape rate", "False reject", "Registered")
-HISTORY_COLUMNS = ("Time", "Action", "Model", "Previous", "By")
+COLUMNS = (QT_TRANSLATE_NOOP("ModelsView", "Model"), QT_TRANSLATE_NOOP("ModelsView", "State"),
+           QT_TRANSLATE_NOOP("ModelsView", "Dataset version"), "mAP50", QT_TRANSLATE_NOOP("ModelsView", "Escape rate"),
+           QT_TRANSLATE_NOOP("ModelsView", "False reject"), QT_TRANSLATE_NOOP("ModelsView", "Registered"))
+HISTORY_COLUMNS = (QT_TRANSLATE_NOOP("ModelsView", "Time"), QT_TRANSLATE_NOOP("ModelsView", "Action"),
+                   QT_TRANSLATE_NOOP("ModelsView", "Model"), QT_TRANSLATE_NOOP("ModelsView", "Previous"),
+                   QT_TRANSLATE_NOOP("ModelsView", "By"))
 _OK, _BAD = "#43a047", "#ef5350"
 
 
@@ -50,7 +54,7 @@ def _metric(record: ModelRecord, *keys: str) -> str:
 
 def _table(columns: tuple[str, ...]) -> QTableWidget:
     table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(list(columns))
+    table.setHorizontalHeaderLabels([QCoreApplication.translate("ModelsView", c) for c in columns])
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -66,22 +70,22 @@ class ModelsView(QWidget):
         super().__init__(parent)
         self._registry, self._ops, self._user = registry, ops, user
         self.records: list[ModelRecord] = []
-        self.status = QLabel("Model registry: not opened yet.")
+        self.status = QLabel(self.tr("Model registry: not opened yet."))
         self.status.setWordWrap(True)
         self.product = QComboBox()
         self.product.setMinimumWidth(180)
         self.product.currentIndexChanged.connect(lambda _i: self._fill())
-        self.refresh_button = QPushButton("&Refresh")
+        self.refresh_button = QPushButton(self.tr("&Refresh"))
         self.refresh_button.clicked.connect(self.refresh)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Product"))
+        top.addWidget(QLabel(self.tr("Product")))
         top.addWidget(self.product)
         top.addWidget(self.refresh_button)
         top.addWidget(self.status, 1)
 
         self.table = _table(COLUMNS)
         self.table.itemSelectionChanged.connect(self.show_gate)
-        self.gate_title = QLabel("Promotion gate: select a model")
+        self.gate_title = QLabel(self.tr("Promotion gate: select a model"))
         font = self.gate_title.font()
         font.setPointSize(font.pointSize() + 2)
         font.setBold(True)
@@ -89,11 +93,12 @@ class ModelsView(QWidget):
         self.gate_text = QLabel("")
         self.gate_text.setWordWrap(True)
         self.gate_text.setFont(QFont("monospace"))
-        self.promote_button = QPushButton("&Promote to production")
-        self.promote_button.setToolTip("Promote the selected model (Alt+P); the core checks your role and the gate")
+        self.promote_button = QPushButton(self.tr("&Promote to production"))
+        self.promote_button.setToolTip(
+            self.tr("Promote the selected model (Alt+P); the core checks your role and the gate"))
         self.promote_button.clicked.connect(self.promote)
-        self.rollback_button = QPushButton("Roll &back to previous")
-        self.rollback_button.setToolTip("Put back the product's previous production model (Alt+B)")
+        self.rollback_button = QPushButton(self.tr("Roll &back to previous"))
+        self.rollback_button.setToolTip(self.tr("Put back the product's previous production model (Alt+B)"))
         self.rollback_button.clicked.connect(self.rollback)
         buttons = QHBoxLayout()
         buttons.addWidget(self.promote_button)
@@ -113,7 +118,7 @@ class ModelsView(QWidget):
         history_box = QWidget()
         history_layout = QVBoxLayout(history_box)
         history_layout.setContentsMargins(0, 0, 0, 0)
-        history_layout.addWidget(QLabel("Registry history of this product (newest first)"))
+        history_layout.addWidget(QLabel(self.tr("Registry history of this product (newest first)")))
         history_layout.addWidget(self.history, 1)
         lists = QSplitter(Qt.Orientation.Vertical)
         lists.addWidget(self.table)
@@ -133,8 +138,8 @@ class ModelsView(QWidget):
         """Re-read the registry (also changes made by `station models …` elsewhere); keep the selection."""
         registry = self._registry()
         if registry is None:
-            self.status.setText("Model registry: none here yet. Register models with "
-                                "`station models register MODEL --product P` (the station's registry folder).")
+            self.status.setText(self.tr("Model registry: none here yet. Register models with "
+                                "`station models register MODEL --product P` (the station's registry folder)."))
             self.product.clear()
             self._fill()
             return
@@ -213,7 +218,7 @@ class ModelsView(QWidget):
         """The core's gate decision for the selected model, with its reasons (nothing is decided here)."""
         record, registry = self.selected(), self._registry()
         if record is None or registry is None:
-            self.gate_title.setText("Promotion gate: select a model")
+            self.gate_title.setText(self.tr("Promotion gate: select a model"))
             self.gate_text.setText("")
             return
         try:

@@ -1,7 +1,7 @@
 """Review queue (engineer role): kept samples sorted by value, with accept / reject / relabel.
 
 Keys: A accept · R reject · E edit labels (relabel) · G toggle golden · ↑/↓ move through the queue.
-Every decision goes through `inspection.labels.LabelBook`, which checks the role and records who/when.
+Every decision goes through `inspection.records.labels.LabelBook`, which checks the role and records who/when.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-from PyQt6.QtCore import QEvent, QObject, Qt
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QEvent, QObject, Qt
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -23,16 +23,18 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from inspection.auth import AccessDenied, User, require
-from inspection.labels import Label, LabelBook
-from inspection.samples import SampleKeeper
-from inspection.types import Box
+from inspection.domain.permissions import AccessDenied, User, require
+from inspection.records.labels import Label, LabelBook
+from inspection.records.samples import SampleKeeper
 from station_ui.label_editor import LabelEditor
 from station_ui.train_dialog import TrainDialog
 
 __all__ = ["ReviewPanel"]
 
 COLUMNS = ("id", "reason", "value", "verdict", "part_key", "time")
+_HEADERS = (QT_TRANSLATE_NOOP("ReviewPanel", "id"), QT_TRANSLATE_NOOP("ReviewPanel", "reason"),
+            QT_TRANSLATE_NOOP("ReviewPanel", "value"), QT_TRANSLATE_NOOP("ReviewPanel", "verdict"),
+            QT_TRANSLATE_NOOP("ReviewPanel", "part key"), QT_TRANSLATE_NOOP("ReviewPanel", "time"))
 
 
 class ReviewPanel(QWidget):
@@ -44,7 +46,7 @@ class ReviewPanel(QWidget):
         self.book = LabelBook(keeper.store)
         self.user = user
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([c.replace("_", " ") for c in COLUMNS])
+        self.table.setHorizontalHeaderLabels([self.tr(h) for h in _HEADERS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -57,9 +59,10 @@ class ReviewPanel(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.editor)
         buttons = QHBoxLayout()
-        for text, slot in (("Accept (A)", self.accept), ("Reject (R)", self.reject),
-                           ("Relabel: save edits (Ctrl+S)", self.editor.save), ("Golden (G)", self.toggle_golden),
-                           ("Refresh", self.refresh), ("Build dataset and train…", self.open_training)):
+        for text, slot in ((self.tr("Accept (A)"), self.accept), (self.tr("Reject (R)"), self.reject),
+                           (self.tr("Relabel: save edits (Ctrl+S)"), self.editor.save),
+                           (self.tr("Golden (G)"), self.toggle_golden), (self.tr("Refresh"), self.refresh),
+                           (self.tr("Build dataset and train…"), self.open_training)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
@@ -107,7 +110,7 @@ class ReviewPanel(QWidget):
         self.table.resizeColumnsToContents()
         if rows:
             self.table.selectRow(0)
-        self.message.setText(f"{len(rows)} samples waiting for review")
+        self.message.setText(self.tr("{0} samples waiting for review").format(len(rows)))
 
     def selected_sample(self) -> int | None:
         items = self.table.selectedItems()
@@ -123,7 +126,7 @@ class ReviewPanel(QWidget):
         sample_id = self.selected_sample()
         if sample_id is None:
             return
-        golden = self.keeper.store.query("select golden from samples where id = ?", [sample_id])[0]["golden"]
+        golden = self.keeper.sample(sample_id)["golden"]
         self._guard(lambda: self.book.set_golden(sample_id, self.user, not golden),  # type: ignore[arg-type]
                     f"sample {sample_id} {'removed from' if golden else 'added to'} the golden set")
 
@@ -155,7 +158,7 @@ class ReviewPanel(QWidget):
         sample_id = self.selected_sample()
         if sample_id is None:
             return
-        row = self.keeper.store.query("select image_path from samples where id = ?", [sample_id])[0]
+        row = self.keeper.sample(sample_id)
         image = cv2.imread(row["image_path"], cv2.IMREAD_UNCHANGED)
         if image is None:
             self.message.setText(f"image of sample {sample_id} is missing: {row['image_path']}")
@@ -165,7 +168,4 @@ class ReviewPanel(QWidget):
 
     def _model_labels(self, sample_id: int) -> list[Label]:
         """Before review, show what the model found as the starting point for relabelling."""
-        rows = self.keeper.store.query(
-            "select d.* from detections d join samples s on s.inspection_id = d.inspection_id "
-            "where s.id = ? and d.counted = 1", [sample_id])
-        return [Label(r["class_name"], Box(r["x1"], r["y1"], r["x2"], r["y2"])) for r in rows]
+        return [Label(d.class_name, d.box) for d in self.keeper.model_detections(sample_id)]

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from PyQt6.QtCore import QCoreApplication
+
 from inspection.config import StationConfig
+from inspection.domain.recipe import load_recipe
 from inspection.errors import StationError
-from inspection.pipeline import Listener, Station
-from inspection.recipe import load_recipe
+from inspection.runtime.pipeline import Listener, Station
 
 __all__ = ["RunnerState", "StationRunner"]
 
@@ -60,7 +62,7 @@ class StationRunner:
             self._pause.clear()
             self._resume.clear()
             self._thread = threading.Thread(target=self._main, name="station-pipeline", daemon=True)
-            self._set_state("starting", "opening cameras and model")
+            self._set_state("starting", QCoreApplication.translate("Runner", "opening cameras and model"))
             self._thread.start()
 
     def pause(self) -> None:
@@ -118,14 +120,17 @@ class StationRunner:
                 self._resume.wait()
                 self._resume.clear()
                 continue
-            self._set_state("running", f"recipe {station.recipe.name}")
+            self._set_state("running", QCoreApplication.translate("Runner", "recipe {0}").format(station.recipe.name))
             self._in_run.set()
             try:
                 summary = station.run()
             finally:
                 self._in_run.clear()
+            if summary.fault is not None:  # the station stopped itself safely: the console shows why
+                raise summary.fault
             if not (self._stop.is_set() or self._pause.is_set()):
-                self._set_state("finished", f"source ended after {summary.parts} parts")
+                self._set_state("finished", QCoreApplication.translate("Runner", "source ended after {0} parts")
+                                .format(summary.parts))
                 return
 
     def _halt_run(self, give_up_s: float = 30.0) -> None:

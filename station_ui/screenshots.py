@@ -107,7 +107,7 @@ def _fill_registry(root: Path, work: Path) -> str:
     import zipfile
 
     from inspection.demo import DEMO_DIR
-    from inspection.model_registry import ModelRegistry
+    from inspection.models.registry import ModelRegistry
 
     registry = ModelRegistry(root)
     try:
@@ -135,12 +135,12 @@ def _fill_registry(root: Path, work: Path) -> str:
 def _advise_controller(db: Path, max_parts: int = 3000):  # type: ignore[no-untyped-def]
     """The solder process twin (its typical drift) under the bundled controller in advise mode, logging into
     the console's database; parts are made by the twin until its first proposal waits for approval."""
+    from inspection.domain.types import VerdictStatus
     from inspection.process.config import default_controller_config
     from inspection.process.controller import Controller, PartResult
-    from inspection.process.inprocess import InProcessTwin
     from inspection.process.store import ProcessLog
-    from inspection.process.twin import ProcessTwin
-    from inspection.types import VerdictStatus
+    from inspection.simulation.twin import ProcessTwin
+    from inspection.simulation.twin_process import InProcessTwin
 
     twin = ProcessTwin("solder", seed=0)
     log = ProcessLog(db)
@@ -164,7 +164,8 @@ def take_approval_screenshots(out: Path) -> list[Path]:
     change and a proposal waiting, both decided by an engineer logged in to the console."""
     app, window = _open_demo(1, "solder", None, None)
     out.mkdir(parents=True, exist_ok=True)
-    from inspection.auth import Accounts, Role
+    from inspection.domain.permissions import Role
+    from inspection.people.accounts import Accounts
 
     assert window.ops is not None and window.config is not None
     accounts = Accounts(window.ops.store)
@@ -239,7 +240,8 @@ def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model
             window.history.table.selectRow(0)
     grab(window, "history")
 
-    from inspection.auth import Accounts, Role
+    from inspection.domain.permissions import Role
+    from inspection.people.accounts import Accounts
 
     assert window.ops is not None
     accounts = Accounts(window.ops.store)

@@ -37,7 +37,7 @@ class TrainDialog(QDialog):
                                             else "Continue from the current model (none: training from scratch)")
         self.continue_from_base.setChecked(base_model is not None)
         self.continue_from_base.setEnabled(base_model is not None)
-        self.setWindowTitle("Build dataset and train a candidate model")
+        self.setWindowTitle(self.tr("Build dataset and train a candidate model"))
         self.db_path, self.out_dir, self.classes = Path(db_path), Path(out_dir), classes
         self.model_path: Path | None = None
         self.epochs = QSpinBox()
@@ -49,9 +49,9 @@ class TrainDialog(QDialog):
         self.imgsz.setValue(320)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.status = QLabel("Reviewed samples become a frozen dataset version, then a candidate model.")
-        self.start_button = QPushButton("Start")
-        self.cancel_button = QPushButton("Cancel")
+        self.status = QLabel(self.tr("Reviewed samples become a frozen dataset version, then a candidate model."))
+        self.start_button = QPushButton(self.tr("Start"))
+        self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.setEnabled(False)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)

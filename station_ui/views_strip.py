@@ -1,6 +1,6 @@
 """The views of one part side by side (History tab): one small image per camera, with its verdict.
 
-Reads through `inspection.multiview.part_views` and `inspection.history.detections_of`; no SQL here."""
+Reads through `inspection.records.history` (`part_views`, `detections_of`); no SQL here."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from PyQt6.QtCore import QCoreApplication
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from inspection.errors import StationError
-from inspection.history import detections_of
-from inspection.multiview import part_views
+from inspection.records.history import detections_of, part_views
 from station_ui.widgets import FrameView, Overlay
 
 __all__ = ["ViewsStrip"]

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPen, QPixmap, QPolygonF
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QPointF, QRectF, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QFont, QFontMetricsF, QIcon, QImage, QPainter, QPen, QPixmap, QPolygonF
 from PyQt6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -25,7 +25,8 @@ from PyQt6.QtWidgets import (
 
 from inspection.anomaly.overlay import blend_heatmap, heatmap_legend
 from inspection.aoi.report import refdes_label
-from inspection.types import Frame, Inspection
+from inspection.domain.label_layout import place_labels
+from inspection.domain.types import Frame, Inspection
 
 __all__ = [
     "VERDICT_COLOURS",
@@ -90,6 +91,7 @@ class FrameView(QWidget):
         self.title = title
         self.image: QImage | None = None
         self.overlays: list[Overlay] = []
+        self.label_rects: list[tuple[float, float, float, float]] = []  # where each overlay's label was drawn
         self.caption = ""
         self.show_overlays = True
         self.show_heatmap = False
@@ -191,13 +193,16 @@ class FrameView(QWidget):
     def _draw_overlays(self, painter: QPainter, target: QRectF) -> None:
         assert self.image is not None
         sx, sy = target.width() / self.image.width(), target.height() / self.image.height()
-        painter.setFont(QFont(self.font().family(), 10, QFont.Weight.Bold))
+        font = QFont(self.font().family(), 10, QFont.Weight.Bold)
+        painter.setFont(font)
+        rects: list[QRectF] = []
         for ov in self.overlays:
             colour = _colour_for(ov.colour_key)
             pen = QPen(colour, 3 if ov.counted else 1, Qt.PenStyle.SolidLine if ov.counted else Qt.PenStyle.DashLine)
             painter.setPen(pen)
             x1, y1, x2, y2 = ov.box
             rect = QRectF(target.x() + x1 * sx, target.y() + y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy)
+            rects.append(rect)
             if ov.polygon:
                 fill = QColor(colour)
                 fill.setAlpha(70)
@@ -206,7 +211,27 @@ class FrameView(QWidget):
                                                for x, y in ov.polygon]))
                 painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(rect)
-            painter.drawText(QPointF(rect.x(), max(target.y() + 12, rect.y() - 4)), ov.label)
+        self._draw_labels(painter, target, rects, QFontMetricsF(font))
+
+    def _draw_labels(self, painter: QPainter, target: QRectF, rects: list[QRectF], metrics: QFontMetricsF) -> None:
+        """Labels after every box, placed so none covers another label or box (inspection.label_layout);
+        counted defects choose first. Each on a dark plate, with a leader line when moved off its box."""
+        order = sorted(range(len(self.overlays)), key=lambda i: not self.overlays[i].counted)
+        boxes = [(rects[i].x(), rects[i].y(), rects[i].width(), rects[i].height()) for i in order]
+        sizes = [(metrics.horizontalAdvance(self.overlays[i].label) + 6, metrics.height() + 2) for i in order]
+        bounds = (target.x(), target.y(), target.width(), target.height())
+        self.label_rects = [(0.0, 0.0, 0.0, 0.0)] * len(self.overlays)
+        for i, placement in zip(order, place_labels(boxes, sizes, bounds), strict=True):
+            ov, box = self.overlays[i], rects[i]
+            x, y, w, h = placement.rect
+            self.label_rects[i] = placement.rect
+            colour = _colour_for(ov.colour_key)
+            if placement.detached:
+                painter.setPen(QPen(colour, 1))
+                painter.drawLine(QPointF(x + w / 2, y + h / 2), box.center())
+            painter.fillRect(QRectF(x, y, w, h), QColor(0, 0, 0, 170))
+            painter.setPen(colour)
+            painter.drawText(QRectF(x, y, w, h), Qt.AlignmentFlag.AlignCenter, ov.label)
 
 
 class VerdictIndicator(QLabel):
@@ -219,7 +244,7 @@ class VerdictIndicator(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(280, 150)
         self.setWordWrap(True)
-        self.show_verdict("", "no part yet")
+        self.show_verdict("", self.tr("no part yet"))
 
     def show_verdict(self, status: str, detail: str = "") -> None:
         changed = status != self.status or not self.styleSheet()
@@ -241,8 +266,11 @@ class VerdictIndicator(QLabel):
 
 
 class CounterPanel(QFrame):
-    FIELDS = (("inspected", "Inspected"), ("pass", "Pass"), ("fail", "Fail"), ("error", "Error"),
-              ("yield_pct", "Yield"), ("parts_per_min", "Parts/min"))
+    FIELDS = (("inspected", QT_TRANSLATE_NOOP("CounterPanel", "Inspected")),
+              ("pass", QT_TRANSLATE_NOOP("CounterPanel", "Pass")), ("fail", QT_TRANSLATE_NOOP("CounterPanel", "Fail")),
+              ("error", QT_TRANSLATE_NOOP("CounterPanel", "Error")),
+              ("yield_pct", QT_TRANSLATE_NOOP("CounterPanel", "Yield")),
+              ("parts_per_min", QT_TRANSLATE_NOOP("CounterPanel", "Parts/min")))
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -250,7 +278,7 @@ class CounterPanel(QFrame):
         grid = QGridLayout(self)
         self.values: dict[str, QLabel] = {}
         for i, (key, title) in enumerate(self.FIELDS):
-            name = QLabel(title)
+            name = QLabel(self.tr(title))
             name.setAlignment(Qt.AlignmentFlag.AlignCenter)
             name.setFont(_font(self, 12))
             value = QLabel("0")
@@ -336,7 +364,7 @@ class AlarmBanner(QFrame):
         layout = QHBoxLayout(self)
         self.label = QLabel()
         self.label.setWordWrap(True)
-        self.button = QPushButton("Acknowledge (Ctrl+K)")
+        self.button = QPushButton(self.tr("Acknowledge (Ctrl+K)"))
         self.button.clicked.connect(self.acknowledgeRequested.emit)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.button)

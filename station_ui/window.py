@@ -6,13 +6,13 @@ permission and writes the audit log). It never inspects, judges or blocks on the
 
 from __future__ import annotations
 
+import html
 import logging
 import os
-import sqlite3
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PyQt6.QtCore import QT_TRANSLATE_NOOP, QByteArray, QCoreApplication, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QApplication,
@@ -33,19 +33,23 @@ from PyQt6.QtWidgets import (
 )
 
 from inspection.aoi.report import refdes_lines
-from inspection.audit import Operations
-from inspection.auth import AccessDenied, Accounts, Role, User, allowed, require
 from inspection.config import StationConfig
-from inspection.errors import CameraError, ConfigError, ModelError, StationError, StoreError
-from inspection.history import find_inspection
-from inspection.model_registry import ModelRegistry
-from inspection.recipe import Recipe, load_recipe
-from inspection.samples import SampleKeeper
-from inspection.store import Store
-from inspection.types import Inspection
-from station_ui.bridge import ALARM_TITLES, AlarmLogHandler, PipelineBridge, alarm_kind_for
-from station_ui.controller_view import ControllerView, pending_proposals
+from inspection.domain.codes import alarm_title
+from inspection.domain.permissions import AccessDenied, Role, User, allowed, require
+from inspection.domain.recipe import Recipe, load_recipe
+from inspection.domain.types import Inspection
+from inspection.errors import CameraError, ConfigError, ModelError, StageFailure, StationError, StoreError
+from inspection.models.registry import ModelRegistry
+from inspection.people.accounts import Accounts
+from inspection.people.audit import Operations
+from inspection.process.store import pending_proposals
+from inspection.records.history import find_inspection
+from inspection.records.samples import SampleKeeper
+from inspection.records.store import Store
+from station_ui.bridge import AlarmLogHandler, PipelineBridge, alarm_kind_for
+from station_ui.controller_view import ControllerView
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
+from station_ui.language_menu import language_button
 from station_ui.line_view import LineView
 from station_ui.login import LoginDialog, UsersDialog
 from station_ui.models_view import ModelsView
@@ -58,9 +62,16 @@ from station_ui.widgets import AlarmBanner, CounterPanel, FailureStrip, FrameVie
 __all__ = ["LINE_OPERATOR", "MainWindow", "console_settings"]
 
 log = logging.getLogger(__name__)
+STATE_NAMES = {"idle": QT_TRANSLATE_NOOP("MainWindow", "IDLE"),
+               "starting": QT_TRANSLATE_NOOP("MainWindow", "STARTING"),
+               "running": QT_TRANSLATE_NOOP("MainWindow", "RUNNING"),
+               "paused": QT_TRANSLATE_NOOP("MainWindow", "PAUSED"),
+               "stopped": QT_TRANSLATE_NOOP("MainWindow", "STOPPED"),
+               "finished": QT_TRANSLATE_NOOP("MainWindow", "FINISHED"),
+               "error": QT_TRANSLATE_NOOP("MainWindow", "ERROR")}
 LINE_OPERATOR = User("operator", Role.OPERATOR)  # the station's standing operator session; others log in
 _ERROR_KINDS = ((ModelError, "model"), (CameraError, "camera_error"), (StoreError, "database"),
-                (ConfigError, "config"))
+                (ConfigError, "config"), (StageFailure, "safe_stop"))
 _POLLED_SKIP = ("camera_error", "output_error")  # these already arrive through the log handler
 
 
@@ -97,7 +108,8 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):  # before any widget exists, so every widget starts themed
             apply_theme(app, theme or str(self.settings.value("theme", "dark")))
-        self.setWindowTitle(f"Inspection station — {config.name if config else 'no station'}")
+        self.setWindowTitle(self.tr("Inspection station — {0}").format(
+            config.name if config else self.tr("no station")))
         self.resize(1400, 900)
 
         self.bridge = PipelineBridge(parent=self)
@@ -116,7 +128,7 @@ class MainWindow(QMainWindow):
         self._open_store()
         self._restore_settings(theme)
         self._apply_user()
-        self._on_state("idle", "press Start (F5)")
+        self._on_state("idle", self.tr("press Start (F5)"))
 
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self._tick)
@@ -128,16 +140,16 @@ class MainWindow(QMainWindow):
     # --- building ----------------------------------------------------------------------------------
 
     def _build_toolbar(self) -> None:
-        bar = QToolBar("Run")
+        bar = QToolBar(self.tr("Run"))
         bar.setObjectName("run_toolbar")
         self.addToolBar(bar)
-        self.start_action = QAction("▶ Start (F5)", self, shortcut=QKeySequence("F5"), triggered=self.start)
-        self.pause_action = QAction("‖ Pause (F6)", self, shortcut=QKeySequence("F6"), triggered=self.pause)
-        self.stop_action = QAction("■ Stop (F7)", self, shortcut=QKeySequence("F7"), triggered=self.stop)
+        self.start_action = QAction(self.tr("▶ Start (F5)"), self, shortcut=QKeySequence("F5"), triggered=self.start)
+        self.pause_action = QAction(self.tr("‖ Pause (F6)"), self, shortcut=QKeySequence("F6"), triggered=self.pause)
+        self.stop_action = QAction(self.tr("■ Stop (F7)"), self, shortcut=QKeySequence("F7"), triggered=self.stop)
         for action in (self.start_action, self.pause_action, self.stop_action):
             bar.addAction(action)
         bar.addSeparator()
-        bar.addWidget(QLabel(" Recipe "))
+        bar.addWidget(QLabel(self.tr(" Recipe ")))
         self.recipe_combo = QComboBox()
         self.recipe_combo.setMinimumWidth(200)
         for path in self._recipe_files():
@@ -146,26 +158,30 @@ class MainWindow(QMainWindow):
         self.recipe_combo.activated.connect(self._recipe_chosen)
         bar.addWidget(self.recipe_combo)
         bar.addSeparator()
-        self.overlay_action = QAction("Boxes (O)", self, checkable=True, checked=True, shortcut=QKeySequence("O"),
-                                      toggled=self.set_overlays)
-        self.heatmap_action = QAction("Heat map (H)", self, checkable=True, checked=False,
+        self.overlay_action = QAction(self.tr("Boxes (O)"), self, checkable=True, checked=True,
+                                      shortcut=QKeySequence("O"), toggled=self.set_overlays)
+        self.heatmap_action = QAction(self.tr("Heat map (H)"), self, checkable=True, checked=False,
                                       shortcut=QKeySequence("H"), toggled=self.set_heatmap)
-        self.heatmap_action.setToolTip("Blend the anomaly model's heat map over the image (anomaly models only): "
-                                       "blue = typical, yellow = the model's threshold, red = twice it")
-        self.theme_action = QAction("Light theme (Ctrl+T)", self, checkable=True,
+        self.heatmap_action.setToolTip(self.tr(
+            "Blend the anomaly model's heat map over the image (anomaly models only): "
+            "blue = typical, yellow = the model's threshold, red = twice it"))
+        self.theme_action = QAction(self.tr("Light theme (Ctrl+T)"), self, checkable=True,
                                     shortcut=QKeySequence("Ctrl+T"), toggled=self._theme_toggled)
         bar.addAction(self.overlay_action)
         bar.addAction(self.heatmap_action)
         bar.addAction(self.theme_action)
         bar.addSeparator()
         self.user_label = QLabel()
-        self.login_action = QAction("Log in (Ctrl+L)", self, shortcut=QKeySequence("Ctrl+L"),
+        self.login_action = QAction(self.tr("Log in (Ctrl+L)"), self, shortcut=QKeySequence("Ctrl+L"),
                                     triggered=self.show_login)
-        self.logout_action = QAction("Log out", self, triggered=self.logout)
-        self.users_action = QAction("Accounts…", self, triggered=self.show_users)
+        self.logout_action = QAction(self.tr("Log out"), self, triggered=self.logout)
+        self.users_action = QAction(self.tr("Accounts…"), self, triggered=self.show_users)
         bar.addWidget(self.user_label)
         for action in (self.login_action, self.logout_action, self.users_action):
             bar.addAction(action)
+        bar.addSeparator()
+        self.language_button = language_button(self, self.settings, self.notify)
+        bar.addWidget(self.language_button)
 
     def _build_central(self) -> None:
         self.alarm_banner = AlarmBanner()
@@ -192,9 +208,9 @@ class MainWindow(QMainWindow):
         live = QWidget()
         live_layout = QVBoxLayout(live)
         live_layout.addWidget(self.live_splitter, 1)
-        live_layout.addWidget(labelled(self.failures, "Latest failures (click to inspect)"))
+        live_layout.addWidget(labelled(self.failures, self.tr("Latest failures (click to inspect)")))
 
-        self.spc = SpcView()
+        self.spc = SpcView(user=lambda: self.user)
         self.history = HistoryView(lambda: self.ops)
         self.history.overrideRequested.connect(self.request_override)
         self.history.exportRequested.connect(self.export_history)
@@ -213,10 +229,11 @@ class MainWindow(QMainWindow):
         self.samples_panel: ReviewPanel | None = None
         self.line = LineView(self.config.central if self.config else None)  # the line from the central store
         self.tabs = QTabWidget()
-        for widget, title in ((live, "Live (Ctrl+1)"), (self.spc, "SPC (Ctrl+2)"), (self.history, "History (Ctrl+3)"),
-                              (self.review, "Review (Ctrl+4)"), (self.controller, "Controller (Ctrl+5)"),
-                              (self.samples_tab, "Samples && labels (Ctrl+6)"), (self.models, "Models (Ctrl+7)"),
-                              (self.line, self.tr("Line (Ctrl+8)"))):
+        for widget, title in ((live, self.tr("Live (Ctrl+1)")), (self.spc, self.tr("SPC (Ctrl+2)")),
+                              (self.history, self.tr("History (Ctrl+3)")), (self.review, self.tr("Review (Ctrl+4)")),
+                              (self.controller, self.tr("Controller (Ctrl+5)")),
+                              (self.samples_tab, self.tr("Samples && labels (Ctrl+6)")),
+                              (self.models, self.tr("Models (Ctrl+7)")), (self.line, self.tr("Line (Ctrl+8)"))):
             self.tabs.addTab(widget, title)
         self.tabs.currentChanged.connect(self._tab_changed)
         central = QWidget()
@@ -228,7 +245,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.state_label = QLabel()
         self.rate_label = QLabel()
-        self.db_label = QLabel(str(self.db_path or "no database"))
+        self.db_label = QLabel(str(self.db_path or self.tr("no database")))
         bar = self.statusBar()
         bar.addPermanentWidget(self.state_label)
         bar.addPermanentWidget(self.rate_label)
@@ -265,8 +282,7 @@ class MainWindow(QMainWindow):
             self._store = Store(self.db_path, timeout_s=self._ui_db_timeout_s)
             self.ops = Operations(self._store)
             self.accounts = Accounts(self._store)
-            rows = self._store.query("select max(id) as m from events")
-            self._last_event_id = rows[0]["m"] or 0
+            self._last_event_id = self._store.last_event_id()
         except StationError as exc:
             self._store, self.ops, self.accounts = None, None, None
             self.raise_alarm("database", f"history, SPC and overrides unavailable: {exc}")
@@ -280,7 +296,7 @@ class MainWindow(QMainWindow):
             if (root / "registry.db").is_file():  # viewing must not create a registry folder
                 try:
                     self._registry = ModelRegistry(root)
-                except (StationError, OSError, sqlite3.Error) as exc:
+                except (StationError, OSError) as exc:
                     self.notify(f"model registry {root} unavailable: {exc}")
         return self._registry
 
@@ -308,7 +324,7 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         if self.config is None:
-            self.notify("no station configuration loaded")
+            self.notify(self.tr("no station configuration loaded"))
             return
         if self.runner is not None and self.runner.alive and self.runner.state != "paused":
             return
@@ -339,7 +355,7 @@ class MainWindow(QMainWindow):
         if index == self._recipe_index:
             return
         if self.runner is not None and self.runner.alive:
-            self.notify("stop the line before switching the recipe")
+            self.notify(self.tr("stop the line before switching the recipe"))
         elif self._authorized("select_recipe", self.recipe_combo.itemText(index)):
             self._recipe_index = index
             return
@@ -360,7 +376,7 @@ class MainWindow(QMainWindow):
 
     def submit_override(self, inspection_id: int, dialog: OverrideDialog) -> int | None:
         if self.ops is None:
-            self.notify("verdict database not available: override not stored")
+            self.notify(self.tr("verdict database not available: override not stored"))
             return None
         try:
             override_id = self.ops.override(self.user, override_request(dialog, inspection_id))
@@ -387,7 +403,7 @@ class MainWindow(QMainWindow):
 
     def show_login(self) -> LoginDialog | None:
         if self.accounts is None:
-            self.notify("accounts unavailable: the verdict database cannot be opened")
+            self.notify(self.tr("accounts unavailable: the verdict database cannot be opened"))
             return None
         dialog = self.login_dialog = LoginDialog(self.accounts, self)
         dialog.accepted.connect(lambda: self.set_user(dialog.user))
@@ -415,7 +431,7 @@ class MainWindow(QMainWindow):
         self.set_user(self.default_user, "logout")
 
     def _apply_user(self) -> None:
-        who = f"{self.user.username} ({self.user.role})" if self.user else "not logged in"
+        who = f"{self.user.username} ({self.user.role})" if self.user else self.tr("not logged in")
         self.user_label.setText(f"  {who}  ")
         engineer = allowed(self.user, "review")
         self.tabs.setTabVisible(3, engineer)
@@ -436,23 +452,25 @@ class MainWindow(QMainWindow):
 
     def _on_counters(self, snapshot: dict) -> None:
         self.counters.update_counts(snapshot)
-        self.rate_label.setText(f"  display {self.display_fps:.0f} fps · {snapshot.get('parts_per_min', 0):.0f} "
-                                f"parts/min · latency {snapshot.get('latency_ms', 0):.0f} ms "
-                                f"(mean {snapshot.get('mean_latency_ms', 0):.0f})  ")
+        self.rate_label.setText(self.tr("  display {0:.0f} fps · {1:.0f} parts/min · latency {2:.0f} ms "
+                                        "(mean {3:.0f})  ")
+                                .format(self.display_fps, snapshot.get("parts_per_min", 0),
+                                        snapshot.get("latency_ms", 0), snapshot.get("mean_latency_ms", 0)))
 
     def _on_state(self, state: str, detail: str) -> None:
         self.state = state
         running = state in ("starting", "running")
         self.start_action.setEnabled(not running)
-        self.start_action.setText("▶ Resume (F5)" if state == "paused" else "▶ Start (F5)")
+        self.start_action.setText(self.tr("▶ Resume (F5)") if state == "paused" else self.tr("▶ Start (F5)"))
         self.pause_action.setEnabled(state == "running")
         self.stop_action.setEnabled(running or state == "paused")
         self.recipe_combo.setEnabled(not running and state != "paused")
         colour = {"running": "#2e7d32", "error": "#c62828", "paused": "#f9a825"}.get(state, "#546e7a")
-        self.state_label.setText(f"<b style='color:{colour}'>{state.upper()}</b> {detail[:80]}")
+        name = self.tr(STATE_NAMES[state]) if state in STATE_NAMES else state.upper()
+        self.state_label.setText(f"<b style='color:{colour}'>{name}</b> {html.escape(detail[:80])}")
 
     def raise_alarm(self, kind: str, message: str) -> None:
-        self.alarm_banner.add(kind, ALARM_TITLES.get(kind, kind.replace("_", " ")), message)
+        self.alarm_banner.add(kind, QCoreApplication.translate("AlarmKind", alarm_title(kind)), message)
 
     def notify(self, message: str) -> None:
         self.last_message = message
@@ -466,14 +484,14 @@ class MainWindow(QMainWindow):
         view.set_show_heatmap(self.heatmap_action.isChecked())
         view.show_inspection(inspection)
         view.set_show_overlays(self.overlay_action.isChecked())
-        text = QLabel(f"{inspection.verdict.summary}\nmodel {inspection.model_id}, recipe {inspection.recipe}")
+        text = QLabel(f"{inspection.verdict.summary}\nmodel {inspection.model_id}, recipe {inspection.domain.recipe}")
         text.setWordWrap(True)
-        override = QPushButton("Override verdict…")
+        override = QPushButton(self.tr("Override verdict…"))
         override.clicked.connect(lambda: self._override_live(inspection))
         row = QHBoxLayout()
         row.addWidget(text, 1)
         if inspection.heatmap is not None:  # only where an anomaly model made one
-            heat = dialog.heatmap_check = QCheckBox("Heat map")  # type: ignore[attr-defined]
+            heat = dialog.heatmap_check = QCheckBox(self.tr("Heat map"))  # type: ignore[attr-defined]
             heat.setChecked(view.show_heatmap)
             heat.toggled.connect(view.set_show_heatmap)
             row.addWidget(heat)
@@ -485,7 +503,7 @@ class MainWindow(QMainWindow):
             dialog.refdes_list = QListWidget()  # type: ignore[attr-defined]
             dialog.refdes_list.addItems(by_refdes)  # type: ignore[attr-defined]
             dialog.refdes_list.setMaximumHeight(160)  # type: ignore[attr-defined]
-            layout.addWidget(labelled(dialog.refdes_list, "Failing windows by reference designator"))  # type: ignore[attr-defined]
+            layout.addWidget(labelled(dialog.refdes_list, self.tr("Failing windows by reference designator")))  # type: ignore[attr-defined]
         layout.addLayout(row)
         dialog.open()
         return dialog
@@ -512,8 +530,7 @@ class MainWindow(QMainWindow):
             self._open_store()
             return
         try:
-            rows = self._store.query("select * from events where id > ? and (level in ('alarm', 'error') or "
-                                     "kind like 'controller_proposal%') order by id", [self._last_event_id or 0])
+            rows = self._store.alarms_since(self._last_event_id or 0)
         except StoreError:
             return  # the next poll retries; a locked database is also reported by the pipeline
         for row in rows:
@@ -568,8 +585,7 @@ class MainWindow(QMainWindow):
         station = self.runner.station if self.runner is not None else None
         if station is not None and station.detector is not None:
             return tuple(station.detector.class_names)
-        stored = [r["class_name"] for r in self._store.query("select distinct class_name from detections")] \
-            if self._store is not None else []
+        stored = self._store.classes_seen() if self._store is not None else []
         return tuple(dict.fromkeys([*recipe.classes, *stored])) or ("defect",)
 
     # --- look and layout ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def make_untrained_yolo(path: Path, names: tuple[str, ...] = TINY_CLASSES, task:
     path, at a fraction of a trained model's cost."""
     import torch
 
-    from inspection.offline import ensure_offline
+    from inspection.inference.offline import ensure_offline
 
     ensure_offline()
     from ultralytics.nn.tasks import DetectionModel, SegmentationModel
@@ -82,3 +82,27 @@ def station_yaml(tmp_path: Path, parts_dir: Path, tiny_model: Path) -> Path:
         encoding="utf-8",
     )
     return config
+
+
+# --- a tiny real anomaly model (fitted once per session on synthetic light-bar surfaces) ----------------
+
+
+@pytest.fixture(scope="session")
+def anomaly_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from inspection.anomaly.testing import surface
+    from training.anomaly import FitConfig, fit_anomaly
+
+    torch.set_num_threads(1)
+    report = fit_anomaly([surface(i, (160, 160)) for i in range(16)], FitConfig(imgsz=128, val_fraction=0.4))
+    return report.model.save(tmp_path_factory.mktemp("anomaly") / "surface.npz")
+
+
+@pytest.fixture(scope="session")
+def colour_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from inspection.anomaly.testing import surface
+    from training.anomaly import FitConfig, fit_anomaly
+
+    report = fit_anomaly([surface(i, (64, 64), mono=False) for i in range(8)], FitConfig(imgsz=64))
+    return report.model.save(tmp_path_factory.mktemp("anomaly") / "colour.npz")

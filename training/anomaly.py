@@ -20,10 +20,10 @@ import numpy as np
 
 from inspection.anomaly.model import AnomalyMeta, AnomalyModel, preprocess
 from inspection.anomaly.runtime import AnomalyRuntime
+from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "MIN_GOOD_IMAGES",
     "EvalReport",
     "FitConfig",
@@ -36,7 +36,6 @@ __all__ = [
     "read_folder",
 ]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MIN_GOOD_IMAGES = 8
 
 
@@ -127,10 +126,11 @@ def read_folder(folder: Path | str, minimum: int = 1, what: str = "images") -> t
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder of {what}")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = image_files(folder)
     if len(paths) < minimum:
         raise DataError(
-            f"{folder}: {len(paths)} {what}, need at least {minimum} ({', '.join(IMAGE_SUFFIXES)}); add more images"
+            f"{folder}: {len(paths)} {what}, need at least {minimum} "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}); add more images"
         )
     images = [read_image(p) for p in paths]
     check_uniform(images, paths)

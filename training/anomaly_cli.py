@@ -99,8 +99,8 @@ def export_command(model_path: Path, fmt: str, out: Path | None) -> None:
     """Export the feature extractor + scoring (threshold inside) for onnxruntime or OpenVINO."""
     import numpy as np
 
-    from inspection.anomaly.export import export_anomaly
     from inspection.anomaly.runtime import AnomalyRuntime
+    from training.anomaly_export import export_anomaly
 
     target = export_anomaly(model_path, fmt, out)  # type: ignore[arg-type]
     # check the export against the original on a synthetic image before anyone relies on it

@@ -144,7 +144,7 @@ def train_command(
     if (data_yaml is None) == (synthetic is None):
         raise click.UsageError("give exactly one of --data or --synthetic")
     if synthetic:
-        from datasets.synthetic import generator_for, write_yolo_dataset
+        from inspection.simulation.synthetic import generator_for, write_yolo_dataset
 
         gen = generator_for(synthetic, seed=1234, imgsz=imgsz)
         root = Path(out_path).with_suffix("").parent / f"{synthetic}-data-{gen.data_version}"

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from inspection.config import default_data_dir
-from inspection.model_registry import ModelRegistry, PromotionGate
-from inspection.store import Store
+from inspection.models.registry import ModelRegistry, PromotionGate
+from inspection.records.store import Store
 from training.dataset_versions import build_dataset_version, import_coco, import_yolo
 
 __all__ = ["dataset", "models"]

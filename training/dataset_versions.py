@@ -23,16 +23,17 @@ from typing import Literal
 import cv2
 import yaml
 
+from inspection.domain.images import image_files
+from inspection.domain.types import Box
 from inspection.errors import DataError
-from inspection.labels import Label, LabelBook
-from inspection.samples import ensure_samples_table
-from inspection.store import Store
-from inspection.types import Box
+from inspection.records.coco import read_coco
+from inspection.records.labels import Label, LabelBook
+from inspection.records.samples import ensure_samples_table
+from inspection.records.store import Store
 
 __all__ = ["DatasetVersion", "ImportReport", "build_dataset_version", "import_coco", "import_yolo"]
 
 Task = Literal["detect", "segment"]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +215,7 @@ def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[
         names_raw = raw.get("names")
         names = [names_raw[k] for k in sorted(names_raw)] if isinstance(names_raw, dict) else list(names_raw or [])
     report = ImportReport(problems=[])
-    for image_path in sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+    for image_path in image_files(data_dir, recursive=True):
         label_path = Path(str(image_path.with_suffix(".txt")).replace("/images/", "/labels/"))
         image = cv2.imread(str(image_path))
         if image is None:
@@ -241,39 +242,24 @@ def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[
 
 def import_coco(store: Store, annotations: Path, images_dir: Path, samples_dir: Path, *, strict: bool = False,
                 golden: bool = False) -> ImportReport:
-    """Import a COCO detection/segmentation JSON (bbox as x, y, w, h; polygons in `segmentation`)."""
+    """Import a COCO detection/segmentation JSON: bbox as x, y, w, h; every polygon of a `segmentation` and
+    RLE masks, each part one label (inspection.coco_interop.read_coco). An image with a broken annotation
+    is skipped whole, like a YOLO image with a bad line: half-labelled it would teach defects as background."""
     ensure_samples_table(store)
-    try:
-        coco = json.loads(Path(annotations).read_text())
-        categories = {c["id"]: c["name"] for c in coco["categories"]}
-        images = {i["id"]: i for i in coco["images"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{annotations}: not a COCO annotation file ({type(exc).__name__}: {exc})") from None
-    by_image: dict[int, list[Label]] = {i: [] for i in images}
+    dataset = read_coco(Path(annotations))
     report = ImportReport(problems=[])
-    for index, ann in enumerate(coco.get("annotations", [])):
-        where = f"{annotations}: annotations[{index}]"
-        try:
-            info = images[ann["image_id"]]
-            x, y, w, h = (float(v) for v in ann["bbox"])
-            if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > info["width"] + 0.5 or y + h > info["height"] + 0.5:
-                raise ValueError(f"bbox {ann['bbox']} outside the {info['width']}x{info['height']} image")
-            segmentation = ann.get("segmentation")
-            polygon = None
-            if isinstance(segmentation, list) and segmentation and len(segmentation[0]) >= 6:
-                flat = segmentation[0]
-                polygon = tuple((float(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2))
-            by_image[ann["image_id"]].append(Label(categories[ann["category_id"]], Box(x, y, x + w, y + h), polygon))
-        except (KeyError, ValueError, TypeError) as exc:
-            _problem(report, f"{where}: {exc}", strict)
-    for image_id, labels in by_image.items():
-        image_path = Path(images_dir) / images[image_id]["file_name"]
+    for problem in dataset.errors:
+        _problem(report, problem, strict)
+    for entry in dataset.images:
+        if entry.errors:
+            _problem(report, f"{annotations}: image {entry.file_name} skipped: {'; '.join(entry.errors)}", strict)
+            continue
+        image_path = Path(images_dir) / entry.file_name
         if not image_path.is_file():
             _problem(report, f"{annotations}: image {image_path} listed but missing", strict)
             continue
-        _store_import(store, Path(samples_dir) / "import" / Path(annotations).stem, image_path, labels,
+        _store_import(store, Path(samples_dir) / "import" / Path(annotations).stem, image_path, list(entry.labels),
                       f"import:{Path(annotations).name}", golden)
         report.imported += 1
-        report.labels += len(labels)
+        report.labels += len(entry.labels)
     return report
-

@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from inspection.domain.images import image_files
+from inspection.domain.matching import greedy_match
+
 __all__ = [
     "EvalReport",
     "ImageResult",
@@ -38,7 +41,6 @@ __all__ = [
 ]
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ def load_split(data_yaml: str | Path, split: str = "test") -> tuple[list[Path], 
     root = Path(meta.get("path") or Path(data_yaml).parent)
     folder = root / str(meta[split])
     names = meta["names"] if isinstance(meta["names"], dict) else dict(enumerate(meta["names"]))
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = image_files(folder)
     truths = []
     for image in images:
         pixels = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
@@ -178,33 +180,10 @@ def predict_split(
 # -- metrics --------------------------------------------------------------------------------------------
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of two sets of xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def _match(truth: Labels, pred: Labels, iou_min: float, same_class: bool = True) -> np.ndarray:
     """Greedy matching by descending score: index of the matched truth box per prediction, -1 if none."""
-    matched = np.full(len(pred.classes), -1, np.int64)
-    if len(truth.classes) == 0 or len(pred.classes) == 0:
-        return matched
-    iou = box_iou(pred.boxes, truth.boxes)
-    if same_class:
-        iou = np.where(pred.classes[:, None] == truth.classes[None, :], iou, 0.0)
-    taken = np.zeros(len(truth.classes), bool)
-    for p in np.argsort(-pred.scores, kind="stable"):
-        candidates = np.where(~taken & (iou[p] >= iou_min), iou[p], -1.0)
-        best = int(np.argmax(candidates))
-        if candidates[best] >= iou_min:
-            matched[p], taken[best] = best, True
-    return matched
+    return greedy_match(pred.boxes, pred.scores, pred.classes if same_class else None, truth.boxes,
+                        truth.classes if same_class else None, iou_min)
 
 
 def image_outcomes(
@@ -233,7 +212,7 @@ def thresholds_from_recipe(path: str | Path) -> dict[str, float]:
     model does).
     """
     from inspection.anomaly.detector import ANOMALY_CLASS
-    from inspection.recipe import load_recipe
+    from inspection.domain.recipe import load_recipe
 
     recipe = load_recipe(path)
     table = {"default": 1.01 if recipe.default.action == "ignore" else recipe.default.min_confidence}

@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 
 from inspection.aoi.classifier import HEAD_FORMAT, JointFeatures, build_head, load_joint_classifier
+from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "JointDataset",
     "Metrics",
     "TrainConfig",
@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def list_dataset(
     paths: list[Path] = []
     labels: list[int] = []
     for folder in folders:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(folder)
         if limit_per_class is not None and len(files) > limit_per_class:
             files = [files[i] for i in sorted(rng.choice(len(files), limit_per_class, replace=False))]
         paths += files

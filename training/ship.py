@@ -23,7 +23,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 def build_synthetic(product: str, root: Path, n_train: int, n_val: int, n_test: int, imgsz: int) -> Path:
     """Render the synthetic data set of a product (or reuse it if it is already there)."""
-    from datasets.synthetic import generator_for, write_yolo_dataset
+    from inspection.simulation.synthetic import generator_for, write_yolo_dataset
 
     gen = generator_for(product, seed=SHIP_SEED, imgsz=imgsz)
     out = root / f"{product}-{gen.data_version}-{n_train}-{n_val}-{n_test}"

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from inspection.models.portable import portable_value
+
 __all__ = [
     "ModelCard",
     "TrainResult",
@@ -96,7 +98,7 @@ def _offline(threads: int) -> None:
     os.environ.setdefault("YOLO_VERBOSE", "True")  # epoch progress in the training log
     os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     try:
-        from inspection.offline import ensure_offline
+        from inspection.inference.offline import ensure_offline
 
         ensure_offline()
     except ImportError:  # the core is not importable (e.g. a bare training checkout)
@@ -262,10 +264,17 @@ def ship_run(run_dir: str | Path, out_path: str | Path, notes: str = "") -> Mode
     return card
 
 
-def write_card(model_path: str | Path, card: ModelCard) -> tuple[Path, Path]:
-    """Write ``<model>.json`` and a readable ``<model>.md`` next to the model file."""
+def write_card(model_path: str | Path, card: ModelCard, portable: bool | None = None) -> tuple[Path, Path]:
+    """Write ``<model>.json`` and a readable ``<model>.md`` next to the model file.
+
+    A card that ships (the model lies inside this repository, or ``portable=True``) carries repo-relative
+    paths only (inspection.portable); a local candidate's card keeps its absolute paths as provenance."""
     path = Path(model_path)
     json_path, md_path = path.with_suffix(".json"), path.with_suffix(".md")
+    if portable is None:
+        portable = path.resolve().is_relative_to(Path(__file__).resolve().parents[1])
+    if portable:
+        card = ModelCard(**portable_value(asdict(card)))  # type: ignore[arg-type]
     json_path.write_text(json.dumps(asdict(card), indent=2) + "\n")
     md_path.write_text(_card_markdown(card))
     return json_path, md_path

@@ -23,11 +23,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
+from inspection.adapters.registry import adapter_module, create_adapter
 from inspection.config import AdapterOptions, format_validation_error
-from inspection.detector import Detector, DetectorOutput
+from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError
-from inspection.registry import adapter_module, create_adapter
-from inspection.types import Box, Detection, Frame
+from inspection.inference import Detector, DetectorOutput
 
 __all__ = ["CombinedDetector", "Options", "create", "drop_explained"]
 

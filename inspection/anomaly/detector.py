@@ -21,9 +21,10 @@ from inspection.anomaly.model import AnomalyMeta, check_image, confidence, prepr
 from inspection.anomaly.overlay import compact_heatmap
 from inspection.anomaly.runtime import SUFFIXES, AnomalyResult, AnomalyRuntime
 from inspection.config import AdapterOptions, ConfigPath
-from inspection.detector import DetectorOutput, resolve_device
+from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError
-from inspection.types import Box, Detection, Frame
+from inspection.inference import DetectorOutput
+from inspection.inference.torch_runtime import resolve_device
 
 __all__ = ["ANOMALY_CLASS", "AnomalyDetector", "Options", "anomaly_regions", "create"]
 

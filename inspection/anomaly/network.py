@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from inspection.anomaly.model import AnomalyModel
-from inspection.detector import file_sha256
 from inspection.errors import ModelError
+from inspection.inference import file_sha256
 
 __all__ = ["BACKBONES", "PatchCoreScorer", "PatchFeatures", "backbone_weights", "load_features", "scorer_for"]
 

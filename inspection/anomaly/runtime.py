@@ -14,9 +14,10 @@ from typing import Protocol
 
 import numpy as np
 
+from inspection.adapters.extras import needs_train
 from inspection.anomaly.model import AnomalyMeta, check_image, confidence, load_npz_model, preprocess
-from inspection.detector import model_id_for
 from inspection.errors import ModelError
+from inspection.inference import model_id_for
 
 __all__ = ["META_KEY", "SUFFIXES", "AnomalyResult", "AnomalyRuntime"]
 
@@ -47,7 +48,8 @@ class AnomalyResult:
 
 
 class _Backend(Protocol):
-    """Same shape as `inspection.backends.Backend` (the YOLO runtimes), plus the anomaly meta.
+    """`inspection.inference.model.Backend` plus the anomaly meta; the sessions come from the shared
+    runtime modules (`inspection.inference.onnx_runtime` / `openvino_runtime` / `torch_runtime`).
     `forward` returns [maps (N×S×S), scores (N,)]."""
 
     name: str
@@ -76,12 +78,15 @@ class _TorchBackend(_BackendBase):
     name = "torch"
 
     def __init__(self, path: Path, device: str, threads: int | None) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError as exc:  # the lean install runs the .onnx / .xml export instead
+            raise needs_train(str(path), exc, "or run its `station anomaly export` (.onnx / .xml)") from None
 
         from inspection.anomaly.network import scorer_for
+        from inspection.inference.torch_runtime import set_threads
 
-        if threads:
-            torch.set_num_threads(threads)
+        set_threads(threads)
         model = load_npz_model(path)
         self.meta = model.meta
         self._torch = torch
@@ -99,39 +104,26 @@ class _OnnxBackend(_BackendBase):
     name = "onnx"
 
     def __init__(self, path: Path, threads: int | None) -> None:
-        import onnxruntime as ort
+        from inspection.inference.onnx_runtime import OnnxSession
 
-        options = ort.SessionOptions()
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave idle cores to others
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own unexported exception types
-            raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from None
-        text = self._session.get_modelmeta().custom_metadata_map.get(META_KEY)
+        self._session = OnnxSession(path, threads, device="cpu")
+        text = self._session.metadata.get(META_KEY)
         if text is None:
             raise ModelError(f"{path}: an ONNX file without anomaly metadata; export it with "
                              f"`station anomaly export`")
         self.meta = AnomalyMeta.from_json(text, str(path))
-        self._input = self._session.get_inputs()[0].name
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
-        return [np.asarray(out) for out in self._session.run(None, {self._input: batch})]
+        return self._session.run(batch)
 
 
 class _OpenVinoBackend(_BackendBase):
     name = "openvino"
 
     def __init__(self, path: Path, threads: int | None) -> None:
-        import openvino as ov
+        from inspection.inference.openvino_runtime import compile_model, read_model
 
-        core = ov.Core()
-        try:
-            model = core.read_model(str(path))
-        except RuntimeError as exc:
-            raise ModelError(f"{path}: not a loadable OpenVINO model ({exc})") from None
+        model = read_model(path)
         if not model.has_rt_info([META_KEY]):
             raise ModelError(f"{path}: an OpenVINO model without anomaly metadata; export it with "
                              f"`station anomaly export --format openvino`")
@@ -141,7 +133,7 @@ class _OpenVinoBackend(_BackendBase):
         config: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        self._compiled = core.compile_model(model, "CPU", config)
+        self._compiled = compile_model(model, path, "CPU", config)
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
         result = self._compiled(batch)

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from inspection.aoi.inspector import BoardInspector, BoardResult, InspectorOptions
 from inspection.config import AdapterOptions
-from inspection.detector import DetectorOutput, file_sha256
-from inspection.types import Frame
+from inspection.domain.types import Frame
+from inspection.inference import DetectorOutput, file_sha256
 
 __all__ = ["AoiDetector", "Options", "create"]
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from inspection.aoi.windows import Window
-from inspection.types import Box, Detection
+from inspection.domain.types import Box, Detection
 
 __all__ = ["BodyMeasurement", "body_detections", "measure_body"]
 

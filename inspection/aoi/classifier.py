@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspection.adapters.extras import needs_train
 from inspection.errors import ModelError
 
 __all__ = [
@@ -60,11 +61,15 @@ class JointFeatures:
     """Frozen ImageNet EfficientNet-Lite0: crops → 1280-d average-pooled features."""
 
     def __init__(self, imgsz: int = 112, threads: int | None = None) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError as exc:  # the lean install: the joint classifier runs on torch only
+            raise needs_train("the AOI joint classifier", exc, None) from None
+
+        from inspection.inference.torch_runtime import set_threads
 
         self._torch = torch
-        if threads is not None:
-            torch.set_num_threads(threads)
+        set_threads(threads)  # the same torch settings as every other torch model on the station
         self.imgsz = imgsz
         self.model = _load_backbone()
         self._lock = threading.Lock()
@@ -122,7 +127,10 @@ class JointClassifier:
     """Classifies pad-window crops (normal / short / insufficient_solder / excessive_solder / shifted_component…)."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError as exc:  # the lean install: the joint classifier runs on torch only
+            raise needs_train(str(path), exc, None) from None
 
         self.path = Path(path)
         record = _read_head(self.path)

@@ -56,8 +56,8 @@ def inspect_images(config_path: Path, images: tuple[Path, ...]) -> None:
     Exit status 1 when any board is rejected."""
     from inspection.aoi.inspector import BoardInspector
     from inspection.config import load_station_config
-    from inspection.judge import Judge
-    from inspection.recipe import load_recipe
+    from inspection.domain.judge import Judge
+    from inspection.domain.recipe import load_recipe
 
     config = load_station_config(config_path)
     if config.detector.kind != "aoi":

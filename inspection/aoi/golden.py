@@ -23,8 +23,8 @@ from pydantic import Field
 
 from inspection.aoi.align import Registration, register_images
 from inspection.config import StrictModel
+from inspection.domain.types import Box, Detection
 from inspection.errors import DataError
-from inspection.types import Box, Detection
 
 __all__ = ["GoldenOptions", "GoldenResult", "compare_to_golden", "confirm_with_golden", "difference_map",
            "match_lighting"]

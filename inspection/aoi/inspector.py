@@ -25,8 +25,8 @@ from inspection.aoi.library import PackageLibrary, load_library
 from inspection.aoi.placement import PlacementList, load_placements
 from inspection.aoi.windows import Window, component_windows, crop
 from inspection.config import ConfigPath, StrictModel
+from inspection.domain.types import Box, Detection
 from inspection.errors import ConfigError, DataError
-from inspection.types import Box, Detection
 
 __all__ = ["BoardInspector", "BoardOptions", "BoardResult", "ClassifierOptions", "FiducialOptions",
            "GoldenReference", "InspectorOptions"]

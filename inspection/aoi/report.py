@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspection.types import Detection
+from inspection.domain.types import Detection
 
 __all__ = ["refdes_label", "refdes_lines"]
 

@@ -9,7 +9,7 @@ import numpy as np
 from inspection.aoi.align import BoardTransform
 from inspection.aoi.library import Package
 from inspection.aoi.placement import Placement
-from inspection.types import Box
+from inspection.domain.types import Box
 
 __all__ = ["Window", "component_windows", "crop", "rect_corners"]
 

@@ -1,7 +1,7 @@
 """Camera port: anything that delivers `Frame`s of parts, one at a time.
 
 Adapters: `replay` (image folder or video at line rate), `genicam` (GenTL producers via harvesters).
-Chosen by `kind:` through `inspection.registry`.
+Chosen by `kind:` through `inspection.adapters.registry`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from inspection.types import Frame, FrameFailure
+from inspection.domain.types import Frame, FrameFailure
 
 __all__ = ["Camera", "CameraBase", "EndOfStream"]
 

@@ -69,8 +69,8 @@ def cameras(config_path: Path | None) -> None:
               help="Give up when no frame comes within this time.")
 def snap(config_path: Path | None, camera_id: str | None, output: Path, timeout_s: float) -> None:
     """Save one frame from the configured camera."""
-    from inspection.registry import create_adapter
-    from inspection.types import Frame
+    from inspection.adapters.registry import create_adapter
+    from inspection.domain.types import Frame
 
     options = camera_options(config_path, camera_id, any_kind=True)
     with create_adapter("camera", options) as camera:
@@ -85,7 +85,7 @@ def snap(config_path: Path | None, camera_id: str | None, output: Path, timeout_
 
 
 def _first_frame(camera: Any, timeout_s: float) -> Any:
-    from inspection.types import Frame
+    from inspection.domain.types import Frame
 
     deadline = time.monotonic() + timeout_s
     last = None
@@ -107,8 +107,8 @@ def _first_frame(camera: Any, timeout_s: float) -> Any:
 def record(config_path: Path | None, camera_id: str | None, output: Path, frames: int | None,
            duration_s: float | None) -> None:
     """Record the camera's stream for replay (`kind: replay`, `path:` the folder). Ctrl-C stops."""
+    from inspection.adapters.registry import create_adapter
     from inspection.camera.recording import Recorder, record_camera
-    from inspection.registry import create_adapter
 
     options = camera_options(config_path, camera_id, any_kind=True)
     meta = {"camera_id": getattr(options, "id", "cam0"), "config": str(config_path) if config_path else None,

@@ -12,16 +12,17 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from inspection.camera.genicam_options import FeatureValue
 from inspection.errors import ConfigError
 
 if TYPE_CHECKING:
-    from inspection.camera.genicam import DeviceDescription, Options
+    from inspection.camera.genicam_options import Options
+    from inspection.camera.gentl import DeviceDescription
 
 __all__ = ["FeatureValue", "apply_settings", "describe_device", "set_node", "settings_plan"]
 
 log = logging.getLogger(__name__)
 
-FeatureValue = bool | int | float | str
 
 # GenApi EAccessMode values.
 _ACCESS = {0: "not implemented", 1: "not available", 2: "write-only", 3: "read-only", 4: "read-write"}

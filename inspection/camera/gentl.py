@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inspection.camera.genicam_options import ENV_PRODUCER_PATH
 from inspection.errors import CameraError, ConfigError
 
 if TYPE_CHECKING:
-    from inspection.camera.genicam import DeviceSelector, Options
+    from inspection.camera.genicam_options import DeviceSelector, Options
 
 __all__ = [
     "ENV_PRODUCER_PATH",
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 HARVESTERS_LOG = logging.getLogger("inspection.camera.harvesters")
 HARVESTERS_LOG.setLevel(logging.CRITICAL)
 
-ENV_PRODUCER_PATH = "GENICAM_GENTL64_PATH"
 _PLATFORM = {"linux": "linux", "win32": "windows", "darwin": "darwin"}.get(sys.platform, sys.platform)
 
 

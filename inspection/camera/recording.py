@@ -25,8 +25,8 @@ from typing import Any, Self
 import cv2
 
 from inspection.camera import EndOfStream
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import DataError, OutputError
-from inspection.types import Frame, FrameFailure
 
 __all__ = [
     "FORMAT",

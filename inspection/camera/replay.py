@@ -5,8 +5,9 @@ back with its recorded camera id, sequence numbers, part ids, timestamps and fai
 timing unless `rate_hz` is set (`timing: rate` with no rate_hz = as fast as possible).
 
 Used by the demo, by regression tests of recipes and models on recorded line data, and wherever a
-real camera is not at hand. An image that fails to decode becomes a FrameFailure (→ ERROR verdict),
-never a silently skipped part.
+real camera is not at hand. An image that fails to decode becomes a FrameFailure (→ ERROR verdict) with a
+named reason (see `inspection.camera.decode`: bounded, bombs refused from the header), never a silently
+skipped part.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ import numpy as np
 from pydantic import Field
 
 from inspection.camera import CameraBase, EndOfStream
+from inspection.camera.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodeFailure, ImageLimits, decode_image
 from inspection.camera.recording import RecordEntry, is_recording, read_recording, schedule_offsets
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.codes import ReasonCode
+from inspection.domain.images import IMAGE_SUFFIXES, image_files
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import CameraError, StationError
-from inspection.types import Frame, FrameFailure
 
-__all__ = ["IMAGE_SUFFIXES", "Options", "ReplayCamera", "create"]
+__all__ = ["Options", "ReplayCamera", "create"]
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v"})
 
 
@@ -41,6 +44,9 @@ class Options(AdapterOptions):
     max_parts: int | None = Field(None, ge=1, description="stop after this many parts")
     timing: Literal["recorded", "rate"] | None = Field(
         None, description="for a `station record` folder: recorded gaps (default unless rate_hz) or rate_hz")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="larger images (by their header) are refused "
+                            "before decoding: ERROR image_too_large")
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1, description="larger image files are refused: ERROR image_too_large")
 
 
 def create(options: Options, **_: object) -> ReplayCamera:
@@ -60,6 +66,7 @@ class ReplayCamera(CameraBase):
         self._offsets: list[float] = []
         self._pass_start = 0.0
         self._pass = 0
+        self._limits = ImageLimits(options.max_pixels, options.max_bytes)
 
     def open(self) -> None:
         path = self.options.path
@@ -68,7 +75,7 @@ class ReplayCamera(CameraBase):
         if path.is_dir() and is_recording(path):
             self._open_recording(path)
         elif path.is_dir():
-            self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self._files = image_files(path)
             if not self._files:
                 raise CameraError(
                     f"replay camera {self.camera_id!r}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}"
@@ -100,8 +107,10 @@ class ReplayCamera(CameraBase):
         sequence = self._sequence
         self._sequence += 1
         now = time.time()
+        if isinstance(image, DecodeFailure):
+            return FrameFailure(self.camera_id, sequence, now, image.code, image.message, source=source)
         if image is None:
-            return FrameFailure(self.camera_id, sequence, now, "decode_error",
+            return FrameFailure(self.camera_id, sequence, now, ReasonCode.DECODE_ERROR,
                                 f"image could not be decoded: {source}", source=source)
         return Frame(self._convert(image), self.camera_id, sequence, now, source=source,
                      pixel_format=self.options.pixel_format)
@@ -164,11 +173,10 @@ class ReplayCamera(CameraBase):
         if entry.file is None:
             return FrameFailure(self.camera_id, sequence, entry.timestamp_s, entry.code or "recorded_failure",
                                 entry.message or "recorded without an image", entry.part_id, entry.source)
-        image = _decode(folder / entry.file)
-        if image is None:
-            return FrameFailure(self.camera_id, sequence, entry.timestamp_s, "decode_error",
-                                f"image could not be decoded: {folder / entry.file}", entry.part_id,
-                                str(folder / entry.file))
+        image = self._decode(folder / entry.file)
+        if isinstance(image, DecodeFailure):
+            return FrameFailure(self.camera_id, sequence, entry.timestamp_s, image.code, image.message,
+                                entry.part_id, str(folder / entry.file))
         fmt = self.options.pixel_format if "pixel_format" in self.options.model_fields_set else entry.pixel_format
         if fmt == "mono8":
             image = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -193,7 +201,13 @@ class ReplayCamera(CameraBase):
         self._next_due = max(self._next_due + 1.0 / self.options.rate_hz, time.monotonic())
         return True
 
-    def _next_image(self) -> tuple[np.ndarray | None, str]:
+    def _decode(self, path: Path) -> np.ndarray | DecodeFailure:
+        image = decode_image(path, self._limits)
+        if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        return image
+
+    def _next_image(self) -> tuple[np.ndarray | DecodeFailure | None, str]:
         if self._video is not None:
             return self._next_video_frame()
         if self._index >= len(self._files):
@@ -202,7 +216,7 @@ class ReplayCamera(CameraBase):
             self._index = 0
         path = self._files[self._index]
         self._index += 1
-        return _decode(path), str(path)
+        return self._decode(path), str(path)
 
     def _next_video_frame(self) -> tuple[np.ndarray | None, str]:
         assert self._video is not None
@@ -221,21 +235,3 @@ class ReplayCamera(CameraBase):
         if self.options.pixel_format == "mono8":
             return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-
-
-def _decode(path: Path) -> np.ndarray | None:
-    """Decode an image file; None when it is corrupt or unreadable (the caller reports it)."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError:
-        return None
-    if data.size == 0:
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        return None
-    if image.dtype != np.uint8:  # 16-bit PNG/TIFF from some cameras: scale to 8 bit
-        image = (image / max(1, int(image.max())) * 255).astype(np.uint8) if image.size else None
-    if image is not None and image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image

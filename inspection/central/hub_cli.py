@@ -9,7 +9,7 @@ import click
 
 from inspection.central.model_hub import ModelHubConfig, publish, pull_production, rollback
 from inspection.config import default_data_dir
-from inspection.model_registry import ModelRegistry
+from inspection.models.registry import ModelRegistry
 
 __all__ = ["HUB_COMMANDS"]
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inspection.central.config import ModelHubConfig
-from inspection.detector import file_sha256
+from inspection.config import ModelHubConfig
 from inspection.errors import ModelError
-from inspection.model_registry import ModelRecord, ModelRegistry
+from inspection.inference import file_sha256
+from inspection.models.registry import ModelRecord, ModelRegistry
 
 __all__ = ["ALIAS", "ModelHubConfig", "ModelHubUnavailable", "Published", "publish", "pull_production", "rollback"]
 

@@ -34,8 +34,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from inspection.central.config import CentralConfig
 from inspection.central.schema import PARTITIONED, ensure_partitions, migrate
+from inspection.config import CentralConfig
 from inspection.errors import ConfigError
 
 __all__ = ["ALARM_KIND", "APPEND_TABLES", "MUTABLE_TABLES", "ReplicationStats", "Replicator", "connect"]

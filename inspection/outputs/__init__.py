@@ -1,6 +1,6 @@
 """Reject-output port: sends each verdict to the line (PLC, camera output line, nothing).
 
-Adapters are chosen by `kind:` through `inspection.registry`. `publish` is on the latency-critical
+Adapters are chosen by `kind:` through `inspection.adapters.registry`. `publish` is on the latency-critical
 path: it must not block longer than its adapter's timeout.
 
 Adapters: `none`, `modbus`, `s7`, `opcua` (PLC outputs sharing `supervisor.PlcOutput`: signal map,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from inspection.types import Inspection
+from inspection.domain.types import Inspection
 
 __all__ = ["RejectOutput"]
 

@@ -25,8 +25,8 @@ from pydantic import Field
 
 from inspection.camera.genicam import DeviceSelector
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.types import Inspection
 from inspection.errors import OutputError, StationError
-from inspection.types import Inspection
 
 __all__ = ["GenicamLineOutput", "Options", "create"]
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from inspection.domain.types import Inspection
 from inspection.outputs.link import Value
 from inspection.outputs.signal_map import SignalMap, defect_bits, error_code, result_code
-from inspection.types import Inspection
 
 __all__ = ["Edges", "Handshake"]
 

@@ -246,3 +246,12 @@ class ModbusLink:
 def create(options: Options, alarm: Callable[[str, str], None] | None = None,
            job_change: Callable[[int, str | None], None] | None = None, **_: object) -> PlcOutput:
     return PlcOutput(options, ModbusLink(options), alarm=alarm, job_change=job_change)
+
+
+# --- plugin hooks (see inspection.adapters.entry_points) --------------------------------------------------------
+DOCS = "docs/plc.md"
+SIMULATOR_PORT = 5020
+
+# A real modbus server standing in for the PLC (`station plc-sim --protocol modbus`).
+# Named, not imported: the simulator imports this module (its address parser), never the other way.
+simulator = "inspection.outputs.modbus_sim:ModbusSim"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from inspection.config import AdapterOptions
-from inspection.types import Inspection
+from inspection.domain.types import Inspection
 
 __all__ = ["NoOutput", "Options", "create"]
 

@@ -12,48 +12,23 @@ each call waits for its result at most `timeout_s` (then the call is cancelled),
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import threading
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field
 
+from inspection.aio.loop import LoopThread
 from inspection.outputs.link import LinkError, Value
 from inspection.outputs.signal_map import SignalKind, signal_kind
 from inspection.outputs.supervisor import PlcOptions, PlcOutput
 
-__all__ = ["LoopThread", "OpcUaLink", "Options", "create", "parse_address"]
+__all__ = ["OpcUaLink", "Options", "create", "parse_address"]
 
 T = TypeVar("T")
 
 _INTEGER_TYPES = {"SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64"}
 _EXPECTED = {SignalKind.BOOL: {"Boolean"}, SignalKind.INT: _INTEGER_TYPES, SignalKind.TEXT: {"String"}}
-
-
-class LoopThread:
-    """An asyncio event loop on a daemon thread; `run(coro, timeout_s)` from any other thread."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout=timeout_s)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise TimeoutError(f"no answer within {timeout_s} s") from None
-
-    def stop(self) -> None:
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=2.0)
-        if not self.loop.is_running() and not self.loop.is_closed():
-            self.loop.close()
 
 
 _LOST_WORDS = ("Session", "Connection", "SecureChannel", "Server", "Timeout", "Communication", "Shutdown")
@@ -202,3 +177,12 @@ class OpcUaLink:
 def create(options: Options, alarm: Callable[[str, str], None] | None = None,
            job_change: Callable[[int, str | None], None] | None = None, **_: object) -> PlcOutput:
     return PlcOutput(options, OpcUaLink(options), alarm=alarm, job_change=job_change)
+
+
+# --- plugin hooks (see inspection.adapters.entry_points) --------------------------------------------------------
+DOCS = "docs/plc.md"
+SIMULATOR_PORT = 4840
+
+# A real opcua server standing in for the PLC (`station plc-sim --protocol opcua`).
+# Named, not imported: the simulator imports this module (its address parser), never the other way.
+simulator = "inspection.outputs.opcua_sim:OpcUaSim"

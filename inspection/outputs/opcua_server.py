@@ -26,17 +26,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field
 
+from inspection.aio.opcua_server import CallbackServer
 from inspection.config import AdapterOptions
+from inspection.domain.counts import yield_pct, zero_counts
+from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import OutputError
-from inspection.outputs.opcua import LoopThread
 from inspection.outputs.signal_map import ResultCodes
-from inspection.types import Inspection, VerdictStatus
 
 __all__ = ["NAMESPACE", "STATES", "Options", "StationServer", "create"]
 
@@ -56,17 +58,17 @@ class Options(AdapterOptions):
     result_codes: ResultCodes = ResultCodes()
 
 
-class StationServer:
-    """An asyncua Server on its own event-loop thread. open()/close() or a context manager."""
+class StationServer(CallbackServer):
+    """The station's OPC UA server (a `CallbackServer`: own event-loop thread). open()/close() or a context
+    manager."""
 
     def __init__(self, options: Options) -> None:
+        super().__init__(options.name, NAMESPACE, options.host, options.port, timeout_s=options.start_timeout_s)
         self.options = options
-        self.url = f"opc.tcp://{options.host}:{options.port}/"
+        self.url = self.endpoint
         self.recipe_listeners: list[RecipeListener] = []
-        self.counts = {s.value: 0 for s in VerdictStatus}
+        self.counts = zero_counts()
         self.coalesced = 0
-        self._loop: LoopThread | None = None
-        self._server: Any = None
         self._nodes: dict[str, Any] = {}
         self._types: dict[str, Any] = {}
         self._event: Any = None
@@ -77,24 +79,12 @@ class StationServer:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def open(self) -> None:
-        self._loop = LoopThread("opcua-station-server")
         logging.getLogger("asyncua").setLevel(logging.WARNING)
-        try:
-            self._loop.run(self._start(), self.options.start_timeout_s)
-        except Exception as exc:
-            self.close()
-            raise OutputError(f"OPC UA server {self.url} cannot start: {exc}; is the port in use?") from None
+        self.start()
         self.set_state("Ready")
 
     def close(self) -> None:
-        if self._loop is not None:
-            if self._server is not None:
-                try:
-                    self._loop.run(self._server.stop(), 5.0)
-                except Exception as exc:
-                    log.warning("OPC UA server stop: %s", exc)
-            self._loop.stop()
-        self._loop, self._server = None, None
+        self.stop()
 
     def __enter__(self) -> StationServer:
         self.open()
@@ -103,14 +93,10 @@ class StationServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def _start(self) -> None:
-        from asyncua import Server, ua
+    async def build(self, server: Any) -> None:
+        from asyncua import ua
 
-        server = Server()
-        await server.init()
-        server.set_endpoint(self.url)
-        server.set_server_name(self.options.name)
-        idx = await server.register_namespace(NAMESPACE)
+        idx = self.ns
         vision = await server.nodes.objects.add_object(idx, "VisionSystem")
         state = await vision.add_object(idx, "VisionStateMachine")
         recipes = await vision.add_object(idx, "RecipeManagement")
@@ -140,16 +126,14 @@ class StationServer:
             idx, "ResultReadyEventType", ua.ObjectIds.BaseEventType,
             [("ResultId", V.String), ("PartId", V.String), ("Verdict", V.String), ("ResultState", V.Int32)])
         self._event = await server.get_event_generator(etype, vision)
-        await server.start()
-        self._server = server
 
     # --- writes from the station -----------------------------------------------------------------
 
     def _submit(self, coro: Any) -> None:
-        if self._loop is None:
+        if not self.running:
             coro.close()
             raise OutputError(f"OPC UA server {self.url} is not running")
-        self._loop.loop.call_soon_threadsafe(lambda: self._loop.loop.create_task(coro) if self._loop else None)
+        self.spawn(coro)
 
     def set_state(self, state: str) -> None:
         if state not in STATES:
@@ -161,7 +145,7 @@ class StationServer:
 
     def publish(self, inspection: Inspection) -> None:
         """Serve this result (never waits; the newest result wins when the server falls behind)."""
-        if self._loop is None:
+        if not self.running:
             raise OutputError(f"OPC UA server {self.url} is not running; result for part {inspection.frame.key} "
                               f"not served")
         self.counts[inspection.verdict.status.value] += 1
@@ -202,7 +186,7 @@ class StationServer:
             "ModelId": inspection.model_id, "CreationTime": dt.datetime.fromtimestamp(frame.timestamp_s, dt.UTC),
             "Parts": parts, "Passed": self.counts["PASS"], "Failed": self.counts["FAIL"],
             "Errors": self.counts["ERROR"], "Reviews": self.counts["REVIEW"],
-            "YieldPercent": 100.0 * self.counts["PASS"] / parts if parts else 0.0,
+            "YieldPercent": math.nan if (share := yield_pct(self.counts)) is None else share,
         })
         event = self._event.event
         event.ResultId, event.PartId = result_id, frame.key

@@ -35,12 +35,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from inspection.aio.loop import LoopThread
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import ConfigError, OutputError
-from inspection.outputs.opcua import LoopThread
 from inspection.outputs.signal_map import ResultCodes
-from inspection.recipe import Recipe
-from inspection.types import Inspection, VerdictStatus
 
 __all__ = ["MV_NAMESPACE", "NAMESPACE", "Options", "VisionServer", "create", "default_nodeset"]
 

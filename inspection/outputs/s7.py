@@ -242,3 +242,12 @@ class S7Link:
 def create(options: Options, alarm: Callable[[str, str], None] | None = None,
            job_change: Callable[[int, str | None], None] | None = None, **_: object) -> PlcOutput:
     return PlcOutput(options, S7Link(options), alarm=alarm, job_change=job_change)
+
+
+# --- plugin hooks (see inspection.adapters.entry_points) --------------------------------------------------------
+DOCS = "docs/plc.md"
+SIMULATOR_PORT = 1102
+
+# A real s7 server standing in for the PLC (`station plc-sim --protocol s7`).
+# Named, not imported: the simulator imports this module (its address parser), never the other way.
+simulator = "inspection.outputs.s7_sim:S7Sim"

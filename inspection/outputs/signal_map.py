@@ -19,11 +19,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from inspection.config import StrictModel, read_yaml, validate_model
+from inspection.domain.codes import ReasonCode, default_error_codes
+from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import ConfigError
-from inspection.types import Inspection, VerdictStatus
 
 __all__ = [
     "MAPS_DIR",
@@ -100,16 +101,7 @@ class ResultCodes(StrictModel):
     review: int = Field(2, ge=0, le=32767, description="recipe asks a person to decide (the line rejects it)")
 
 
-DEFAULT_ERROR_CODES = {
-    "none": 0,
-    "other": 1,
-    "deadline": 2,
-    "late": 3,
-    "not_inspected": 4,
-    "inspection_error": 5,
-    "frame_failure": 6,
-    "job_change_failed": 7,
-}
+DEFAULT_ERROR_CODES = default_error_codes()  # one number per ReasonCode (inspection.codes)
 
 
 class SignalMap(StrictModel):
@@ -118,10 +110,23 @@ class SignalMap(StrictModel):
     result_codes: ResultCodes = ResultCodes()
     error_codes: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_ERROR_CODES),
-        description="verdict reason code → PLC error number; unknown codes of a failed inspection → 'other'",
+        description="reason code (inspection.domain.codes.ReasonCode) → PLC error number; codes not listed keep their "
+                    "default number",
     )
     defect_classes: list[str] = Field(
         default_factory=list, description="bit i of defect_bits = this class; empty = the model's class id")
+
+    @field_validator("error_codes")
+    @classmethod
+    def _known_reason_codes(cls, codes: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(codes) - set(DEFAULT_ERROR_CODES))
+        if unknown:
+            raise ValueError(f"unknown reason code(s) {', '.join(unknown)}; expected some of "
+                             f"{', '.join(DEFAULT_ERROR_CODES)}")
+        bad = {k: v for k, v in codes.items() if not 0 <= v <= 32767}
+        if bad:
+            raise ValueError(f"error numbers must be 0..32767, got {bad}")
+        return DEFAULT_ERROR_CODES | codes  # a map lists only what it renumbers
 
     def signals(self) -> dict[str, str]:
         """Every configured signal as 'outputs.name' / 'inputs.name' → address."""
@@ -151,8 +156,11 @@ def load_signal_map(path: Path) -> SignalMap:
 
 
 def default_map(kind: str) -> SignalMap:
-    """The bundled map for a protocol (inspection/outputs/maps/<kind>.yaml)."""
-    path = MAPS_DIR / f"{kind}.yaml"
+    """The protocol's default map: its adapter's `SIGNAL_MAP` hook (plugins), else outputs/maps/<kind>.yaml."""
+    from inspection.adapters.entry_points import find_hook
+
+    hooked = find_hook("output", kind, "SIGNAL_MAP")
+    path = Path(hooked) if hooked is not None else MAPS_DIR / f"{kind}.yaml"
     if not path.exists():
         raise ConfigError(f"no bundled signal map for {kind!r}; set signal_map: or signals: in the output section")
     return load_signal_map(path)
@@ -180,16 +188,16 @@ def result_code(smap: SignalMap, inspection: Inspection | None, late: bool = Fal
 def error_code(smap: SignalMap, inspection: Inspection | None, late: bool = False) -> int:
     codes = smap.error_codes
     if inspection is None:
-        return codes.get("not_inspected", codes.get("other", 1))
+        return codes[ReasonCode.NOT_INSPECTED]
     if late:
-        return codes.get("late", codes.get("other", 1))
+        return codes[ReasonCode.LATE]
     verdict = inspection.verdict
     if verdict.status is VerdictStatus.PASS or not verdict.failsafe:
-        return codes.get("none", 0)
+        return codes[ReasonCode.NONE]
     for reason in verdict.reasons:
         if reason.code in codes:
             return codes[reason.code]
-    return codes.get("other", 1)
+    return codes[ReasonCode.OTHER]
 
 
 def defect_bits(smap: SignalMap, inspection: Inspection | None, width: int = 16) -> int:

@@ -26,12 +26,12 @@ from typing import Any, ClassVar
 from pydantic import Field, PrivateAttr, model_validator
 
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.types import Inspection
 from inspection.errors import OutputError
 from inspection.outputs.handshake import Edges, Handshake
 from inspection.outputs.link import LinkError, PlcLink, Value
 from inspection.outputs.signal_map import SignalMap, default_map, load_signal_map
 from inspection.outputs.tracking import PartTracker, TrackingOptions
-from inspection.types import Inspection
 
 __all__ = ["AlarmListener", "PlcOptions", "PlcOutput", "PlcStats", "Undelivered"]
 
@@ -164,6 +164,8 @@ class PlcOutput:
             self._thread = None
         if self.connected:
             try:  # tell the PLC we are going, so it does not wait for our heartbeat to time out
+                if "safe_stop" in self.stats.alarms:  # a safe stop leaves the outputs in their fail-safe state
+                    self._write_failsafe()
                 self._write(self.handshake.status(ready=False, running=False, fault=bool(self.stats.alarms)))
             except LinkError as exc:
                 log.warning("could not clear the ready bit on close: %s", exc)
@@ -180,6 +182,14 @@ class PlcOutput:
     @property
     def fault(self) -> bool:
         return bool(self.stats.alarms)
+
+    def safe_stop(self, message: str) -> None:
+        """The station stopped safely: reject, fault on, ready off now, and in every status write until
+        closed (the alarm is latched: a heartbeat must not show ready again)."""
+        self._latched.add("safe_stop")
+        self._alarm("safe_stop", message)
+        if self.connected:
+            self._write_failsafe()
 
     # --- the latency-critical path ---------------------------------------------------------------
 
@@ -369,7 +379,7 @@ class PlcOutput:
                 self._on_link_error(exc)
             except OutputError as exc:  # a not-inspected result that could not be written: already counted
                 log.error("%s", exc)
-            except Exception:  # the supervisor must outlive any bug in a listener
+            except BaseException:  # any type: the supervisor (heartbeat, fail-safe) must outlive any bug
                 log.exception("PLC supervisor error")
 
     def _handle(self, edges: Edges) -> list[tuple[str, Value]]:

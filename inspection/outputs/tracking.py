@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from inspection.config import StrictModel
-from inspection.types import Inspection
+from inspection.domain.types import Inspection
 
 __all__ = ["PartTracker", "Pending", "Tracked", "TrackingOptions"]
 

@@ -3,7 +3,7 @@
 A port reads the process parameters, writes setpoints and reads back the actual values. Adapters:
 `opcua` (asyncua client to a real line or to the process twin served over OPC UA) and `twin` (the twin
 in the same process, for simulation and the demo). Both are chosen by `kind:` through
-`inspection.registry.ADAPTERS["process"]`.
+`inspection.adapters.registry.ADAPTERS["process"]`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from typing import Protocol, runtime_checkable
 
 from inspection.errors import OutputError
 
-__all__ = ["ParameterInfo", "ProcessError", "ProcessPort", "WriteRejected"]
+__all__ = ["NAMESPACE", "ParameterInfo", "ProcessError", "ProcessPort", "WriteRejected"]
+
+NAMESPACE = "urn:inspection-station:process-twin"
+"""OPC UA namespace of the process parameters (the twin serves it; `kind: opcua` reads it by default)."""
 
 
 class ProcessError(OutputError):

@@ -28,10 +28,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from simple_pid import PID
 
+from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import OutputError
 from inspection.process import ParameterInfo, ProcessError, ProcessPort
 from inspection.process.config import ControllerConfig, check_against_process
-from inspection.types import Inspection, VerdictStatus
 
 __all__ = [
     "Change",

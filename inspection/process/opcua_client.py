@@ -1,6 +1,6 @@
 """Process port adapter `opcua`: asyncua client writing setpoints and reading back actuals.
 
-Speaks the address space of `inspection.process.twin_server` (the twin is its real peer on 127.0.0.1);
+Speaks the address space of `inspection.simulation.twin_server` (the twin is its real peer on 127.0.0.1);
 a real line that exposes the same node ids (namespace + `Process.Parameters.<p>.Setpoint/Actual`) is
 driven the same way. Every call is bounded by `timeout_s`; a refused write raises WriteRejected with
 the parameter, the value and the server's status code.
@@ -16,10 +16,9 @@ from typing import Any, Literal
 from asyncua import Client, ua
 from pydantic import Field
 
+from inspection.aio.loop import LoopThread
 from inspection.config import AdapterOptions
-from inspection.process import ParameterInfo, ProcessError, WriteRejected
-from inspection.process._aio import LoopThread
-from inspection.process.twin_server import NAMESPACE
+from inspection.process import NAMESPACE, ParameterInfo, ProcessError, WriteRejected
 
 __all__ = ["OpcUaProcess", "Options", "create"]
 

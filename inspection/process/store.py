@@ -9,44 +9,45 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from inspection.errors import StoreError
 from inspection.process.controller import PartResult, Proposal
+from inspection.records.store import Store
 
-__all__ = ["ProcessLog"]
+__all__ = ["ProcessLog", "parameters_in_force", "pending_proposals", "recent_proposals"]
 
 
 class ProcessLog:
-    """Writes and reads the process tables. Safe to share the file with `inspection.store.Store` (WAL)."""
+    """Writes and reads the process tables through the station's `Store` (its one connection and lock).
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
+    Give it the station's open `Store` to share it, or a path to open (and own) one.
+    """
+
+    def __init__(self, store: Store | Path | str) -> None:
+        self._owns_store = not isinstance(store, Store)
+        self.store = Store(store) if self._owns_store else store  # type: ignore[arg-type]
+        self.path = self.store.path
+        self.db = self.store.db
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=5.0)
-            self.db = sqlite_utils.Database(conn)
-            self.db.enable_wal()
-            self.db["process_parts"].create(
-                {"id": int, "process": str, "part_index": int, "part_key": str, "verdict": str,
-                 "model_id": str, "defects": str, "parameters": str}, pk="id", if_not_exists=True)
-            self.db["process_changes"].create(
-                {"id": int, "part_index": int, "created_s": float, "kind": str, "mode": str, "algorithm": str,
-                 "status": str, "reason": str, "approver": str, "decided_s": float, "reverts": int,
-                 "error": str, "changes": str, "stats": str}, pk="id", if_not_exists=True)
-            self.db["process_parts"].create_index(["part_key"], if_not_exists=True)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the process tables in {self.path}: {exc}") from None
+            with self.store.transaction("the process tables"):
+                self.db["process_parts"].create(
+                    {"id": int, "process": str, "part_index": int, "part_key": str, "verdict": str,
+                     "model_id": str, "defects": str, "parameters": str}, pk="id", if_not_exists=True)
+                self.db["process_changes"].create(
+                    {"id": int, "part_index": int, "created_s": float, "kind": str, "mode": str, "algorithm": str,
+                     "status": str, "reason": str, "approver": str, "decided_s": float, "reverts": int,
+                     "error": str, "changes": str, "stats": str}, pk="id", if_not_exists=True)
+                self.db["process_parts"].create_index(["part_key"], if_not_exists=True)
+        except StoreError:
+            self.close()
+            raise
 
     def close(self) -> None:
-        self.db.conn.close()
+        if self._owns_store:
+            self.store.close()
 
     def __enter__(self) -> ProcessLog:
         return self
@@ -59,13 +60,15 @@ class ProcessLog:
                "verdict": result.status.value, "model_id": result.model_id,
                "defects": json.dumps(sorted(result.defects)),
                "parameters": json.dumps(dict(result.parameters)) if result.parameters is not None else None}
-        self._write(lambda: self.db["process_parts"].insert(row), f"part {result.index}")
+        with self.store.transaction(f"part {result.index}") as db:
+            db["process_parts"].insert(row)
 
     def save_proposal(self, proposal: Proposal) -> None:
         row = proposal.as_record()
         row["changes"] = json.dumps(row["changes"])
         row["stats"] = json.dumps(row["stats"])
-        self._write(lambda: self.db["process_changes"].upsert(row, pk="id"), f"proposal #{proposal.id}")
+        with self.store.transaction(f"proposal #{proposal.id}") as db:
+            db["process_changes"].upsert(row, pk="id")
 
     def proposals(self) -> list[dict[str, Any]]:
         rows = list(self.db["process_changes"].rows_where(order_by="id"))
@@ -80,9 +83,27 @@ class ProcessLog:
         rows = self.db["process_parts"].rows_where(where, [process] if process else [], order_by="id")
         return [(json.loads(r["parameters"]), frozenset(json.loads(r["defects"]))) for r in rows]
 
-    def _write(self, action: Any, what: str) -> None:
-        try:
-            with self._lock, self.db.conn:
-                action()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot log {what} to {self.path}: {exc}") from None
+
+# --- read-only views for the console (never create tables: viewing must not change the file) ---------
+
+
+def pending_proposals(store: Store) -> int:
+    """Number of controller proposals waiting for approval (0 when the controller never ran here)."""
+    if not store.has_table("process_changes"):
+        return 0
+    return int(store.query("select count(*) as n from process_changes where status = 'pending'")[0]["n"])
+
+
+def recent_proposals(store: Store, limit: int = 500) -> list[dict[str, Any]] | None:
+    """The newest proposals first, raw rows (`changes`/`stats` as JSON text); None without process tables."""
+    if not store.has_table("process_changes"):
+        return None
+    return store.query("select * from process_changes order by id desc limit ?", [limit])
+
+
+def parameters_in_force(store: Store) -> dict[str, float] | None:
+    """The process parameters of the newest logged part; None when none were logged."""
+    if not store.has_table("process_parts"):
+        return None
+    rows = store.query("select parameters from process_parts where parameters is not null order by id desc limit 1")
+    return json.loads(rows[0]["parameters"]) if rows else None

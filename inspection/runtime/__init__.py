@@ -1,7 +1,7 @@
 """Concurrent station runtime: stages on their own threads, bounded queues, deadlines, rolling stats.
 
 `Runtime` runs parts through camera → prepare → infer → judge/output → recorder; `Station.run`
-(inspection.pipeline) delegates to it. `StageStats` keeps rolling p50/p95/p99 per stage.
+(inspection.runtime.pipeline) delegates to it. `StageStats` keeps rolling p50/p95/p99 per stage.
 """
 
 from inspection.runtime.engine import Runtime, RuntimeOptions, SourceSpec

@@ -18,6 +18,13 @@ Rules it keeps:
   their own bounded queues, so a slow disk or UI can never stall a verdict.
 - Graceful stop: `stop()` ends acquisition; parts already in flight still go through every stage
   (or hit their deadline), get their verdicts published and logged; then the threads end.
+- Supervised stages: every thread (camera, prepare, infer, judge/output, watchdog, recorder, listeners)
+  runs under `_supervise`. An exception of any type gives the part(s) the stage held the fail-safe verdict
+  (`stage_failed`), raises a `stage_failed` alarm naming stage and cause, and the stage goes on. A stage
+  that keeps failing (more than `stage_restarts` times in `restart_window_s`), a camera that is lost
+  (CameraError) and a full verdict spool stop the station safely: acquisition ends, the PLC outputs go to
+  their fail-safe state, `fault` is set and `Runtime.fault` carries the error (its exit code) to the CLI.
+- Every blocking get, put and join has a timeout: stopping never hangs.
 """
 
 from __future__ import annotations
@@ -31,15 +38,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from inspection.backends.detector import Prepared, StagedDetector
 from inspection.camera import Camera, EndOfStream
-from inspection.detector import Detector, DetectorOutput
-from inspection.errors import CameraError, StationError, StoreError
-from inspection.judge import Judge
+from inspection.domain.codes import AlarmKind, ReasonCode
+from inspection.domain.judge import Judge
+from inspection.domain.types import Frame, FrameFailure, Inspection
+from inspection.errors import CameraError, StageFailure, StationError, StoreError
+from inspection.inference import Detector, DetectorOutput, Prepared, StagedDetector
 from inspection.outputs import RejectOutput
-from inspection.runtime.stats import StageStats
-from inspection.store import Store
-from inspection.types import Frame, FrameFailure, Inspection, StageTimings
+from inspection.records.store import Store
+from inspection.runtime.recorder import Recorder
+from inspection.runtime.stats import RunSummary, StageStats
+from inspection.runtime.verdicts import failsafe_inspection, judged_inspection, timed_judgement
 
 __all__ = ["Runtime", "RuntimeOptions", "SourceSpec"]
 
@@ -57,6 +66,12 @@ class RuntimeOptions:
     read_timeout_s: float = 0.2
     drain_timeout_s: float = 30.0
     stats_every_s: float = 30.0
+    stage_restarts: int = 5  # a stage failing more often than this within restart_window_s stops the station
+    restart_window_s: float = 10.0
+    camera_error_limit: int = 10  # consecutive unexpected read errors before a camera counts as lost
+    spool_size: int = 10000  # verdicts held while the database refuses rows; full → the line stops
+    spool_retry_s: float = 0.5
+    join_timeout_s: float = 10.0  # the recorder and listeners, after the verdict path has ended
 
 
 @dataclass(frozen=True)
@@ -105,7 +120,7 @@ class _Unstaged:
 class _Shared:
     """What the stages share, apart from the queues."""
 
-    summary: Any  # inspection.pipeline.RunSummary (not imported: the pipeline imports this module)
+    summary: RunSummary
     acquired: int = 0
 
 
@@ -115,8 +130,9 @@ class Runtime:
     def __init__(self, sources: Sequence[SourceSpec], detector: Detector, judge: Judge, output: RejectOutput,
                  store: Store | None, listeners: list[Callable[[Inspection], None]], *, model_id: str,
                  options: RuntimeOptions | None = None, stats: StageStats | None = None,
-                 alarm: Callable[[str, str], None] | None = None,
+                 alarm: Callable[..., None] | None = None, clear: Callable[..., None] | None = None,
                  recorded: Callable[[Inspection, int], None] | None = None) -> None:
+        """`alarm(kind, message, source)` raises (a repeat only counts), `clear(kind, source, message)` clears."""
         self.sources = list(sources)
         self._recorded = recorded  # called on the recorder thread with the logged row id
         self.detector = detector
@@ -125,7 +141,17 @@ class Runtime:
         self.model_id = model_id
         self.options = options or RuntimeOptions()
         self.stats = stats or StageStats()
-        self._alarm_fn = alarm or (lambda kind, message: log.error("%s: %s", kind, message))
+        self._alarm_fn = alarm or (lambda kind, message, source="": log.error("%s: %s", kind, message))
+        self._clear_fn = clear or (lambda kind, source="", message="": None)
+        self.fault: StationError | None = None  # why the station stopped safely (None: it did not)
+        self._hand: dict[str, list[_Part]] = {}  # the parts each stage holds right now (fail-safe if it fails)
+        self._output_failures = 0
+        self._record_dropped = 0
+        self._recorder = (Recorder(store, lambda: self.judge.recipe.keep_images, recorded,
+                                   lambda kind, message: self._alarm(kind, message, "recorder"),
+                                   lambda kind, message: self._clear(kind, "recorder", message),
+                                   self._spool_full, self.options.spool_size, self.options.spool_retry_s)
+                          if store is not None else None)
         self.batch = max(1, min(self.options.max_batch, self.staged.max_batch))
         self._in: queue.Queue[Any] = queue.Queue(self.options.queue_size)
         self._to_infer: queue.Queue[Any] = queue.Queue(self.options.stage_queue_size)
@@ -153,7 +179,7 @@ class Runtime:
         """Stop acquiring; parts in flight still get their verdicts (thread-safe, signal-safe)."""
         self._stopping.set()
 
-    def run(self, summary: Any, max_parts: int | None = None) -> Any:
+    def run(self, summary: RunSummary, max_parts: int | None = None) -> RunSummary:
         self._shared = _Shared(summary)
         started = time.perf_counter()
         workers = self._workers = [self._thread(self._prepare_loop, "prepare"),
@@ -171,16 +197,60 @@ class Runtime:
         if any(t.is_alive() for t in workers):  # a hung model: the watchdog has given every part its verdict
             self._abort.set()
             log.error("pipeline stages did not finish within the drain timeout; in-flight parts are fail-safe")
-            self._expire_all("stopped", "station stopped before the part was inspected")
+            self._expire_all(ReasonCode.STOPPED, "station stopped before the part was inspected")
         self._wake.set()
-        watchdog.join()
-        self._records.put(_END)
-        self._notes.put(_END)
-        recorder.join()
-        notifier.join()
+        watchdog.join(self.deadline_s + self.options.join_timeout_s)
+        if watchdog.is_alive():  # cannot happen unless the watchdog itself hangs: give every part its verdict
+            self._expire_all(ReasonCode.STOPPED, "station stopped before the part was inspected")
+        self._join_while_progressing(recorder)
+        self._put_until(self._notes, _END, time.monotonic() + self.options.join_timeout_s)
+        notifier.join(self.options.join_timeout_s)
+        self._finish_log(summary, recorder)
         summary.elapsed_s = time.perf_counter() - started
         self._store_stats("run_stats")
         return summary
+
+    def _finish_log(self, summary: Any, recorder: threading.Thread) -> None:
+        """Verdicts still spooled or queued when the run ends are written if the database allows, else
+        counted as not logged (and the run ends with a StoreError fault)."""
+        if self._recorder is None:
+            return
+        summary.store_errors += self._record_dropped
+        if recorder.is_alive():  # stuck in the database: what it has not taken is not logged
+            summary.store_errors += self._records.qsize()
+        else:
+            summary.store_errors += self._recorder.finish(self.options.join_timeout_s)
+        if summary.store_errors and self.fault is None:
+            self.fault = StoreError(f"{summary.store_errors} verdict(s) could not be logged to "
+                                    f"{self.store.path if self.store else 'the database'}; the PLC had them")
+
+    def _join_while_progressing(self, recorder: threading.Thread) -> None:
+        """The recorder may have a backlog to write (bounded by record_queue_size): wait while it makes
+        progress, give up after join_timeout_s without any (a database that hangs)."""
+        progress, ended = (-1, -1), False
+        stalled_since = time.monotonic()
+        while recorder.is_alive():
+            if not ended:  # the end marker queues behind the backlog, as soon as there is room
+                try:
+                    self._records.put_nowait(_END)
+                    ended = True
+                except queue.Full:
+                    pass
+            recorder.join(0.2)
+            now = (self._records.qsize(), self._recorder.logged if self._recorder else 0)
+            if now != progress:
+                progress, stalled_since = now, time.monotonic()
+            elif time.monotonic() - stalled_since > self.options.join_timeout_s:
+                log.error("the recorder made no progress for %.0f s; the verdicts it still holds are not logged",
+                          self.options.join_timeout_s)
+                return
+
+    def _put_until(self, target: queue.Queue[Any], item: Any, end_by: float) -> bool:
+        try:
+            target.put(item, timeout=max(end_by - time.monotonic(), 0.01))
+            return True
+        except queue.Full:
+            return False
 
     def _join_cameras(self, cameras: list[threading.Thread]) -> None:
         """Cameras end at end of stream, max_parts or stop(); after a stop, a camera stuck behind a hung
@@ -196,17 +266,84 @@ class Runtime:
                     self._abort.set()
                     return
 
-    @staticmethod
-    def _thread(target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
-        thread = threading.Thread(target=target, args=args, name=f"station-{name}", daemon=True)
+    def _thread(self, target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
+        thread = threading.Thread(target=self._supervise, args=(name, target, *args), name=f"station-{name}",
+                                  daemon=True)
         thread.start()
         return thread
+
+    # --- supervision ---------------------------------------------------------------------------------
+
+    def _supervise(self, stage: str, loop: Callable[..., None], *args: Any) -> None:
+        """Run one stage's loop; an exception of any type fails the parts in hand safe, raises an alarm and
+        restarts the loop, or stops the station safely when the stage keeps failing. Never ends silently."""
+        failures: list[float] = []
+        while True:
+            try:
+                loop(*args)
+                return
+            except BaseException as exc:  # any type at all: a stage never dies silently
+                now = time.monotonic()
+                failures = [t for t in failures if now - t <= self.options.restart_window_s] + [now]
+                cause = f"{type(exc).__name__}: {exc}"
+                log.error("station stage %s failed: %s", stage, cause, exc_info=exc,
+                          extra={"alarm_kind": AlarmKind.STAGE_FAILED.value})
+                self.stats.count(f"stage_failed:{stage}")
+                for part in self._hand.pop(stage, []):
+                    self._failsafe_quietly(part, ReasonCode.STAGE_FAILED, f"the {stage} stage failed: {cause}")
+                if len(failures) > self.options.stage_restarts:
+                    self._safe_stop(AlarmKind.STAGE_FAILED, stage,
+                                    f"{stage} failed {len(failures)} times in {self.options.restart_window_s:.0f} s "
+                                    f"(last: {cause}); the station stopped safely",
+                                    StageFailure(f"station stage {stage} keeps failing: {cause}"), abort=True)
+                    return
+                self._alarm(AlarmKind.STAGE_FAILED, f"{stage} failed ({cause}); the part in hand is fail-safe "
+                            "and the stage goes on", stage)
+
+    def _failsafe_quietly(self, part: _Part, code: str, message: str) -> None:
+        try:
+            self._failsafe(part, code, message)
+        except Exception:
+            log.exception("fail-safe verdict for %s could not be published", part.item.key)
+
+    def _safe_stop(self, kind: str, source: str, message: str, error: StationError, abort: bool = False) -> None:
+        """Stop acquiring, PLC outputs fail-safe (reject, fault on, ready off), remember the fault for the CLI.
+        With `abort` (a verdict-path stage is gone) every part in flight gets its fail-safe verdict now."""
+        with self._lock:
+            if self.fault is None:
+                self.fault = error
+        self._alarm(kind, message, source)
+        self._alarm(AlarmKind.SAFE_STOP, message)  # no source: the output adapter's own safe_stop folds into it
+        self._stopping.set()
+        stop_line = getattr(self.output, "safe_stop", None)
+        if callable(stop_line):
+            try:
+                stop_line(message)
+            except Exception:
+                log.exception("could not put the reject output in its fail-safe state")
+        if abort:
+            self._abort.set()
+            self._expire_all(ReasonCode.STOPPED, f"station stopped safely before the part was inspected: {message}")
+            self._wake.set()
+
+    def _spool_full(self, message: str) -> None:
+        self._safe_stop(AlarmKind.SPOOL_FULL, "recorder", message, StoreError(message))
+
+    def _get(self, source: queue.Queue[Any]) -> Any:
+        """A stage's next item; _END when the run abandons the stages (never blocks forever)."""
+        while not self._abort.is_set():
+            try:
+                return source.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _END
 
     # --- stages ----------------------------------------------------------------------------------------
 
     def _acquire_loop(self, source: SourceSpec, max_parts: int | None) -> None:
         shared, camera = self._shared, source.camera
         assert shared is not None
+        errors, read_errors, last_sequence = 0, 0, -1
         while not self._stopping.is_set():
             with self._lock:
                 if max_parts is not None and shared.acquired >= max_parts:
@@ -219,14 +356,37 @@ class Runtime:
                 item = None
                 self._unreserve()
                 return
-            except CameraError as exc:
+            except CameraError as exc:  # the camera is gone: parts would pass uninspected, so the line stops
                 self._unreserve()
-                self._alarm("camera_error", f"{camera.camera_id}: {exc}")
+                self._safe_stop(AlarmKind.CAMERA_ERROR, f"camera-{camera.camera_id}", f"{camera.camera_id}: {exc}",
+                                exc)
                 return
+            except BaseException as exc:  # any driver or decoder bug: the part in hand gets its fail-safe verdict
+                errors += 1
+                cause = f"{type(exc).__name__}: {exc}"
+                self.stats.count("camera_read_error")
+                if errors >= self.options.camera_error_limit:
+                    self._unreserve()
+                    self._safe_stop(AlarmKind.CAMERA_ERROR, f"camera-{camera.camera_id}",
+                                    f"{camera.camera_id}: {errors} read errors in a row (last: {cause})",
+                                    CameraError(f"camera {camera.camera_id}: {cause}"))
+                    return
+                self._alarm(AlarmKind.CAMERA_ERROR, f"{camera.camera_id}: read failed ({cause}); the part is "
+                            "fail-safe and the camera goes on", f"camera-{camera.camera_id}")
+                read_errors += 1  # the camera did not number this part: its key says so, and never clashes
+                item = FrameFailure(camera.camera_id, last_sequence + 1, time.time(), ReasonCode.CAMERA_ERROR,
+                                    f"camera {camera.camera_id} read failed: {cause}",
+                                    part_id=f"{camera.camera_id}#read-error-{read_errors}")
             received = time.perf_counter()
             if item is None:
                 self._unreserve()
                 continue
+            if not isinstance(item, FrameFailure) or item.code != ReasonCode.CAMERA_ERROR:
+                if errors:
+                    self._clear(AlarmKind.CAMERA_ERROR, f"camera-{camera.camera_id}",
+                                f"{camera.camera_id} reads again after {errors} error(s)")
+                errors = 0
+            last_sequence = item.sequence
             self._admit(_Part(item, received, (received - t0) * 1000.0, received + self.deadline_s), source)
 
     def _unreserve(self) -> None:
@@ -243,16 +403,17 @@ class Runtime:
             return
         if source.can_wait:
             if not self._put_blocking(self._in, part):
-                self._failsafe(part, "stopped", "station stopped before the part was inspected")
+                self._failsafe(part, ReasonCode.STOPPED, "station stopped before the part was inspected")
             return
         try:
             self._in.put_nowait(part)
         except queue.Full:
-            self._failsafe(part, "queue_full", "the station was busy: the part arrived while "
+            self._failsafe(part, ReasonCode.QUEUE_FULL, "the station was busy: the part arrived while "
                            f"{self.options.queue_size} parts were waiting for inspection")
 
     def _prepare_loop(self) -> None:
-        while (part := self._in.get()) is not _END:
+        while (part := self._get(self._in)) is not _END:
+            self._hand["prepare"] = [part]
             if self._expired(part):
                 continue
             try:
@@ -263,12 +424,14 @@ class Runtime:
                 continue
             if not self._put_blocking(self._to_infer, part):
                 return
+            self._hand.pop("prepare", None)
         self._put_blocking(self._to_infer, _END)
 
     def _infer_loop(self) -> None:
         ended = False
         while not ended:
             batch, ended = self._next_batch()
+            self._hand["infer"] = batch
             batch = [p for p in batch if not self._expired(p)]
             if not batch:
                 continue
@@ -283,11 +446,12 @@ class Runtime:
             for part in batch:
                 if not self._put_blocking(self._to_judge, part):
                     return
+            self._hand.pop("infer", None)
         self._put_blocking(self._to_judge, _END)
 
     def _next_batch(self) -> tuple[list[_Part], bool]:
         """Whatever is waiting, up to the batch size; never waits for a batch to fill (latency first)."""
-        first = self._to_infer.get()
+        first = self._get(self._to_infer)
         if first is _END:
             return [], True
         batch = [first]
@@ -302,14 +466,13 @@ class Runtime:
         return batch, False
 
     def _judge_loop(self) -> None:
-        while (part := self._to_judge.get()) is not _END:
+        while (part := self._get(self._to_judge)) is not _END:
+            self._hand["judge"] = [part]
             prepared = part.prepared
             assert prepared is not None
             try:
                 out = self.staged.finish(prepared)
-                t0 = time.perf_counter()
-                judgement = self.judge.judge(out.detections)
-                judge_ms = (time.perf_counter() - t0) * 1000.0
+                judgement, judge_ms = timed_judgement(self.judge, out)
             except Exception as exc:
                 self._error(part, exc)
                 continue
@@ -318,13 +481,13 @@ class Runtime:
             if not self._claim(part):
                 self.stats.count("late_result_discarded")
                 continue
-            verdict = judgement.verdict
-            if time.perf_counter() > part.deadline:
-                verdict = self.judge.failsafe("deadline", self._deadline_message(part))
+            late = self._deadline_message(part) if time.perf_counter() > part.deadline else None
+            if late is not None:
                 self.stats.count("failsafe:deadline")
-            timings = StageTimings(part.acquire_ms, out.preprocess_ms, out.infer_ms, out.postprocess_ms, judge_ms)
-            self._emit(part, Inspection(part.item, out.detections, verdict, judgement.defects, timings,
-                                        self.judge.recipe.name, self.model_id, heatmap=out.heatmap))
+            assert isinstance(part.item, Frame)
+            self._emit(part, judged_inspection(self.judge, part.item, out, judgement, judge_ms, self.model_id,
+                                               part.acquire_ms, late))
+            self._hand.pop("judge", None)
 
     # --- deadlines and fail-safe verdicts ------------------------------------------------------------------
 
@@ -338,7 +501,8 @@ class Runtime:
             if oldest is not None and now >= oldest.deadline:
                 if self._claim(oldest):
                     self.stats.count("failsafe:deadline")
-                    self._emit(oldest, self._failsafe_inspection(oldest, "deadline", self._deadline_message(oldest)))
+                    self._emit(oldest, self._failsafe_inspection(oldest, ReasonCode.DEADLINE,
+                                                                 self._deadline_message(oldest)))
                 continue
             if workers_done and oldest is None:
                 return
@@ -362,13 +526,13 @@ class Runtime:
         if time.perf_counter() >= part.deadline:
             if part.prepared is not None:
                 self.staged.release(part.prepared)
-            self._failsafe(part, "deadline", self._deadline_message(part))
+            self._failsafe(part, ReasonCode.DEADLINE, self._deadline_message(part))
             return True
         return False
 
     def _error(self, part: _Part, exc: Exception) -> None:
         log.error("inspection of %s failed: %s", part.item.key, exc, exc_info=not isinstance(exc, StationError))
-        self._failsafe(part, "inspection_error", f"{type(exc).__name__}: {exc}")
+        self._failsafe(part, ReasonCode.INSPECTION_ERROR, f"{type(exc).__name__}: {exc}")
 
     def _failsafe(self, part: _Part, code: str, message: str) -> None:
         if self._claim(part):
@@ -376,8 +540,7 @@ class Runtime:
             self._emit(part, self._failsafe_inspection(part, code, message))
 
     def _failsafe_inspection(self, part: _Part, code: str, message: str) -> Inspection:
-        return Inspection(part.item, (), self.judge.failsafe(code, message), (),
-                          StageTimings(acquire_ms=part.acquire_ms), self.judge.recipe.name, self.model_id)
+        return failsafe_inspection(self.judge, part.item, code, message, self.model_id, part.acquire_ms)
 
     def _expire_all(self, code: str, message: str) -> None:
         with self._lock:
@@ -402,9 +565,16 @@ class Runtime:
             t0 = time.perf_counter()
             try:
                 self.output.publish(inspection)
-            except StationError as exc:
+            except BaseException as exc:  # any type: the verdict is still counted, logged and shown
                 self.stats.count("output_error")
-                self._alarm("output_error", str(exc))
+                self._output_failures += 1
+                self._alarm(AlarmKind.OUTPUT_ERROR, str(exc) if isinstance(exc, StationError)
+                            else f"{type(exc).__name__}: {exc}", "output")
+            else:
+                if self._output_failures:  # the flood was one alarm; it clears with the first verdict delivered
+                    failed, self._output_failures = self._output_failures, 0
+                    self._clear(AlarmKind.OUTPUT_ERROR, "output", f"reject output works again; {failed} "
+                                "verdict(s) were not delivered while it failed")
             now = time.perf_counter()
             # Frame→verdict: from the moment the camera handed the frame over. `acquire_ms` (time blocked in
             # read(), i.e. waiting for the next trigger plus transfer/decode) is reported as its own stage.
@@ -419,10 +589,11 @@ class Runtime:
             self._records.put_nowait(inspection)
         except queue.Full:
             self.stats.count("record_dropped")
+            self._record_dropped += 1
             if not self._record_alarmed:
                 self._record_alarmed = True
-                self._alarm("record_backlog", f"the verdict log fell {self.options.record_queue_size} parts behind; "
-                            "verdicts still go to the line but some are not logged: check the disk")
+                self._alarm(AlarmKind.RECORD_BACKLOG, f"the verdict log fell {self.options.record_queue_size} parts "
+                            "behind; verdicts still go to the line but some are not logged: check the disk")
         if self.listeners:
             self._offer_latest(inspection)
 
@@ -441,23 +612,32 @@ class Runtime:
 
     def _record_loop(self) -> None:
         last_stats = time.monotonic()
-        while (inspection := self._records.get()) is not _END:
-            if self.store is None:
-                continue
+        if self._recorder is not None and self._recorder.in_hand is not None:  # restarted: the verdict whose
+            self._recorder.requeue(self._recorder.in_hand)  # row was not written goes via the spool, never lost
+            self._recorder.in_hand = None
+        while True:
             try:
-                row_id = self.store.record(inspection, self.judge.recipe.keep_images)
-                if self._recorded is not None:
-                    self._recorded(inspection, row_id)
-            except StoreError as exc:
-                assert self._shared is not None
-                self._shared.summary.store_errors += 1
-                log.error("%s", exc)
+                inspection = self._records.get(timeout=self.options.spool_retry_s)
+            except queue.Empty:
+                if self._recorder is not None:
+                    self._recorder.drain()  # the database may be back: empty the spool while the line is idle
+                continue
+            if inspection is _END:
+                return
+            if self._recorder is not None:
+                self._recorder.handle(inspection)
             if time.monotonic() - last_stats > self.options.stats_every_s:
                 last_stats = time.monotonic()
                 self._store_stats("stage_stats")
 
     def _notify_loop(self) -> None:
-        while (inspection := self._notes.get()) is not _END:
+        while True:
+            try:
+                inspection = self._notes.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if inspection is _END:
+                return
             for listener in list(self.listeners):
                 try:
                     listener(inspection)
@@ -475,11 +655,17 @@ class Runtime:
         except StoreError as exc:
             log.error("%s", exc)
 
-    def _alarm(self, kind: str, message: str) -> None:
+    def _alarm(self, kind: str, message: str, source: str = "") -> None:
         try:
-            self._alarm_fn(kind, message)
+            self._alarm_fn(kind, message, source)
         except Exception:
             log.exception("alarm %s could not be raised", kind)
+
+    def _clear(self, kind: str, source: str, message: str) -> None:
+        try:
+            self._clear_fn(kind, source, message)
+        except Exception:
+            log.exception("alarm %s could not be cleared", kind)
 
     def _put_blocking(self, target: queue.Queue[Any], item: Any) -> bool:
         """Back-pressure between internal stages: parts behind a slow stage wait (the watchdog keeps time).

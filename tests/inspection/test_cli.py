@@ -84,7 +84,7 @@ def test_demo_headless_contract(tmp_path: Path) -> None:
 @pytest.mark.parametrize("product", ["solder", "paint", "board"])
 def test_every_demo_product_opens(product: str, tmp_path: Path) -> None:
     from inspection.demo import demo_config_path
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     with Station(load_station_config(demo_config_path(product)), db_path=tmp_path / "s.db") as line:
         assert line.detector is not None and line.cameras

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from inspection.config import load_station_config
+from inspection.domain.recipe import load_recipe
 from inspection.errors import ConfigError
-from inspection.recipe import load_recipe
 
 
 def test_station_config_merges_defaults_and_resolves_paths(station_yaml: Path) -> None:

@@ -74,3 +74,43 @@ def test_core_errors_become_named_alarms(message: str, kind: str) -> None:
     from station_ui.bridge import alarm_kind_for
 
     assert alarm_kind_for(message) == kind
+
+
+def test_console_explains_instead_of_qt_s_abort(tmp_path: Path) -> None:
+    """A platform Qt cannot load: the doctor's diagnosis and exit code 3, before any QApplication exists."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "nosuchplatform", "STATION_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "inspection.cli", "console"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert "The console cannot start on this machine" in result.stderr
+    assert "✗ platform plugin nosuchplatform" in result.stderr and "offscreen" in result.stderr
+    assert "could not load the Qt platform plugin" not in result.stderr  # Qt never got to abort
+
+
+@pytest.mark.plc
+def test_demo_console_loops_with_plc_and_process_in_process(qtbot, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """`station demo` opens the console on the live demo: the 24 bundled parts go round until it closes."""
+    from inspection.records.store import Store
+
+    seen: list[int] = []
+
+    def fake_exec(app: QApplication, window: MainWindow) -> int:
+        assert window.runner is not None
+        qtbot.waitUntil(lambda: int(window.counters.text_of("inspected") or 0) > 26, timeout=120_000)
+        seen.append(int(window.counters.text_of("inspected")))
+        window.close()
+        return 0
+
+    monkeypatch.setattr(station_ui.cli, "_exec", fake_exec)
+    monkeypatch.setenv("STATION_DATA_DIR", str(tmp_path))
+    db = tmp_path / "live.db"
+    result = CliRunner().invoke(station, ["demo", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert seen and seen[0] > 24
+    with Store(db) as store:
+        assert len(store.query("select id from inspections")) > 24
+        assert len(list(store.db["process_parts"].rows)) > 24  # the controller saw every part

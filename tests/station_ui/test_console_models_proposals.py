@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from PyQt6.QtCore import Qt
 
-from inspection.audit import AuditLog, Operations
-from inspection.auth import Role, User
 from inspection.config import StationConfig
-from inspection.model_registry import ModelRecord, ModelRegistry
-from inspection.store import Store
+from inspection.domain.permissions import Role, User
+from inspection.models.registry import ModelRecord, ModelRegistry
+from inspection.people.audit import AuditLog, Operations
+from inspection.records.store import Store
 
 pytestmark = pytest.mark.ui
 
@@ -169,9 +169,9 @@ def advise_controller(tmp_path: Path) -> Iterator[tuple[object, object, Store]]:
     """A real controller in advise mode over the in-process paint twin, logging into the station's SQLite."""
     from inspection.process.config import default_controller_config
     from inspection.process.controller import Controller
-    from inspection.process.inprocess import InProcessTwin
     from inspection.process.store import ProcessLog
-    from inspection.process.twin import ProcessTwin
+    from inspection.simulation.twin import ProcessTwin
+    from inspection.simulation.twin_process import InProcessTwin
 
     db = tmp_path / "station.db"
     twin = ProcessTwin("paint", seed=0)
@@ -183,8 +183,8 @@ def advise_controller(tmp_path: Path) -> Iterator[tuple[object, object, Store]]:
 
 def _feed(controller, twin, start: int, count: int):  # type: ignore[no-untyped-def]
     """Thin coverage on every third panel: the rate is far above target, the controller proposes."""
+    from inspection.domain.types import VerdictStatus
     from inspection.process.controller import PartResult
-    from inspection.types import VerdictStatus
 
     made = []
     for i in range(start, start + count):

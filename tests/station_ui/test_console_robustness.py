@@ -17,7 +17,7 @@ import pytest
 from PyQt6.QtCore import QTimer
 
 from inspection.config import StationConfig, load_station_config
-from inspection.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, StageTimings, Verdict, VerdictStatus
 
 pytestmark = pytest.mark.ui
 
@@ -150,7 +150,7 @@ def test_unusable_database_path_still_opens_the_console(qtbot, make_window, tmp_
 
 def test_alarms_logged_by_the_core_reach_the_banner(qtbot, make_window, tmp_path: Path,
                                                     console_config: StationConfig) -> None:
-    from inspection.store import Store
+    from inspection.records.store import Store
 
     db = tmp_path / "station.db"
     with Store(db) as store:

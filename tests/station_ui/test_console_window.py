@@ -10,10 +10,11 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication
 
-from inspection.audit import AuditLog
-from inspection.auth import Accounts, Role, User
 from inspection.config import StationConfig, load_station_config
-from inspection.store import Store
+from inspection.domain.permissions import Role, User
+from inspection.people.accounts import Accounts
+from inspection.people.audit import AuditLog
+from inspection.records.store import Store
 
 pytestmark = pytest.mark.ui
 
@@ -215,8 +216,8 @@ def test_spc_view_draws_what_the_core_computes(qtbot, make_window, tmp_path: Pat
 
     import numpy as np
 
-    from inspection.spc import p_chart, pareto
-    from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+    from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+    from inspection.records.spc import p_chart, pareto
 
     db = tmp_path / "station.db"
     with Store(db) as store:
@@ -284,7 +285,7 @@ def test_samples_tab_reviews_what_the_station_kept(qtbot, make_window, station_y
 def test_failure_view_lists_a_board_by_reference_designator(qtbot, make_window) -> None:
     import numpy as np
 
-    from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+    from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 
     window = make_window(None)
     short = Detection("short", 0.9, Box(10, 10, 20, 20), attributes={"refdes": "U1", "pin": "3"})

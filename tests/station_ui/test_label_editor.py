@@ -9,12 +9,12 @@ from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication
 
-from inspection.auth import Role, User
-from inspection.labels import Label, LabelBook
-from inspection.recipe import Recipe
-from inspection.samples import SampleKeeper
-from inspection.store import Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.domain.permissions import Role, User
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.records.labels import Label, LabelBook
+from inspection.records.samples import SampleKeeper
+from inspection.records.store import Store
 from station_ui.label_editor import LabelEditor
 from station_ui.review_panel import ReviewPanel
 

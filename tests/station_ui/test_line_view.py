@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from inspection.auth import Role, User
 from inspection.config import StationConfig
+from inspection.domain.permissions import Role, User
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg 3 is not installed (pip install '.[fleet]')")
 pytestmark = pytest.mark.ui
@@ -36,10 +36,10 @@ def test_engineers_see_the_line_refreshed_live(qtbot, make_window: Callable[...,
                                                tmp_path: Path, pg_url: str) -> None:
     import numpy as np
 
-    from inspection.central.config import CentralConfig
     from inspection.central.replicator import Replicator
-    from inspection.store import Store
-    from inspection.types import Frame, Inspection, Verdict, VerdictStatus
+    from inspection.config import CentralConfig
+    from inspection.domain.types import Frame, Inspection, Verdict, VerdictStatus
+    from inspection.records.store import Store
 
     def ship(name: str, n: int, alarms: dict[str, str]) -> None:
         db = tmp_path / f"{name}.db"

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspection.store import ImageArchive, Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.records.store import ImageArchive, Store
 
 pytestmark = pytest.mark.ui
 

@@ -9,14 +9,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from inspection.auth import Role, User
 from inspection.cli import station
+from inspection.domain.permissions import Role, User
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from inspection.errors import DataError
-from inspection.labels import LabelBook
-from inspection.recipe import Recipe
-from inspection.samples import SampleKeeper
-from inspection.store import Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.records.labels import LabelBook
+from inspection.records.samples import SampleKeeper
+from inspection.records.store import Store
 from training.dataset_versions import build_dataset_version, import_coco, import_yolo
 
 EVE = User("eve", Role.ENGINEER)
@@ -94,8 +94,10 @@ def test_import_coco(tmp_path: Path) -> None:
     (tmp_path / "ann.json").write_text(json.dumps(coco))
     with Store(tmp_path / "s.db") as store:
         report = import_coco(store, tmp_path / "ann.json", tmp_path, tmp_path / "samples")
-    assert report.imported == 1 and report.labels == 1
-    assert "annotations[1]" in report.problems[0] and "outside the 30x30 image" in report.problems[0]
+    # the image is skipped whole: imported with one of its two defects it would teach the other as background
+    assert report.imported == 0 and report.labels == 0
+    assert "image x.png skipped" in report.problems[0] and "annotations[1]" in report.problems[0]
+    assert "outside the 30x30 image" in report.problems[0]
 
 
 def test_cli_import_build_and_registry(tmp_path: Path, tiny_model: Path) -> None:

@@ -12,16 +12,16 @@ import cv2
 import pytest
 from click.testing import CliRunner
 
-from datasets.synthetic import SOLDER_CLASSES, SolderGenerator
-from inspection.audit import Operations, OverrideRequest
-from inspection.auth import Role, User
 from inspection.cli import station
 from inspection.config import load_station_config
-from inspection.labels import Label, LabelBook
-from inspection.pipeline import Station
-from inspection.samples import SampleKeeper
-from inspection.store import Store
-from inspection.types import Box
+from inspection.domain.permissions import Role, User
+from inspection.domain.types import Box
+from inspection.people.audit import Operations, OverrideRequest
+from inspection.records.labels import Label, LabelBook
+from inspection.records.samples import SampleKeeper
+from inspection.records.store import Store
+from inspection.runtime.pipeline import Station
+from inspection.simulation.synthetic import SOLDER_CLASSES, SolderGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import make_untrained_yolo

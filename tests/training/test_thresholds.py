@@ -97,8 +97,8 @@ def test_tuned_recipe_keeps_other_rules(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_eval_cli_tunes_a_real_model(tmp_path: Path) -> None:
     """station eval --tune-escape on the shipped solder model and a few rendered parts."""
-    from datasets.synthetic import generator_for, write_yolo_dataset
     from inspection.cli import station
+    from inspection.simulation.synthetic import generator_for, write_yolo_dataset
 
     demo = Path(__file__).resolve().parents[2] / "inspection" / "demo"
     data = write_yolo_dataset(generator_for("solder", seed=99, imgsz=320), tmp_path / "data", 2, 12, "detect")

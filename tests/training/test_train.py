@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from datasets.synthetic import SolderGenerator, write_yolo_dataset
+from inspection.simulation.synthetic import SolderGenerator, write_yolo_dataset
 from training.cli import eval_command
 from training.evaluate import evaluate
 from training.train import data_version, ship_run, train_detector

@@ -8,14 +8,14 @@ from pathlib import Path
 import cv2
 import pytest
 
+from inspection.adapters.registry import create_adapter
 from inspection.anomaly.combined import CombinedDetector, Options, drop_explained
 from inspection.anomaly.testing import surface
-from inspection.backends.testing import untrained_yolo
 from inspection.config import load_station_config, validate_model
+from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError
-from inspection.pipeline import Station
-from inspection.registry import create_adapter
-from inspection.types import Box, Detection, Frame
+from inspection.runtime.pipeline import Station
+from training.testing import untrained_yolo
 
 SIZE = (160, 160)
 CLASSES = ("run", "crater")

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inspection.adapters.registry import adapter_module, create_adapter
 from inspection.anomaly.detector import AnomalyDetector, Options
 from inspection.anomaly.testing import surface
 from inspection.config import validate_model
-from inspection.detector import Detector
+from inspection.domain.judge import Judge
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Frame, VerdictStatus
 from inspection.errors import ConfigError, DataError
-from inspection.judge import Judge
-from inspection.recipe import Recipe
-from inspection.registry import adapter_module, create_adapter
-from inspection.types import Frame, VerdictStatus
+from inspection.inference import Detector
 
 SIZE = (160, 160)
 

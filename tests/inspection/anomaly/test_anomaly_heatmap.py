@@ -15,9 +15,9 @@ from inspection.anomaly.overlay import HEAT_AT_THRESHOLD, blend_heatmap, compact
 from inspection.anomaly.runtime import AnomalyResult
 from inspection.anomaly.testing import surface
 from inspection.config import load_station_config
-from inspection.pipeline import Station
-from inspection.store import heatmap_path
-from inspection.types import Frame, Inspection, Verdict
+from inspection.domain.types import Frame, Inspection, Verdict
+from inspection.records.store import heatmap_path
+from inspection.runtime.pipeline import Station
 
 SIZE = (160, 160)
 DEFECT_AT = (120, 40)  # x, y of the dark blob in frame pixels

@@ -8,8 +8,8 @@ import pytest
 
 from inspection.aoi.golden import GoldenOptions, compare_to_golden, confirm_with_golden, difference_map
 from inspection.aoi.synthetic import BoardDefect, render_board
+from inspection.domain.types import Box, Detection
 from inspection.errors import DataError
-from inspection.types import Box, Detection
 
 SIZE = (880, 560)
 

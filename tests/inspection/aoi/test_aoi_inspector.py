@@ -13,13 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
+from inspection.adapters.registry import create_adapter
 from inspection.aoi.inspector import BoardInspector, InspectorOptions
 from inspection.aoi.synthetic import BoardDefect, render_board
 from inspection.config import load_station_config
+from inspection.domain.types import Frame
 from inspection.errors import ConfigError, DataError
-from inspection.pipeline import Station
-from inspection.registry import create_adapter
-from inspection.types import Frame
+from inspection.runtime.pipeline import Station
 
 SIZE = (880, 560)
 NO_CLASSIFIER = {"kind": "aoi", "classifier": {"enabled": False}}

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from inspection.camera.genicam import GenicamCamera, Options, create, list_devices, pool
+from inspection.domain.types import Frame
 from inspection.errors import CameraError, ConfigError
-from inspection.types import Frame
 
 pytestmark = pytest.mark.camera
 

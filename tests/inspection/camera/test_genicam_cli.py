@@ -78,9 +78,9 @@ def test_record_then_replay_through_a_station_camera(tmp_path: Path) -> None:
     assert code == 0 and "recorded 5 parts" in out
     entries = read_recording(tmp_path / "rec")
     assert len(entries) == 5 and all(e.pixel_format == "mono8" and e.file for e in entries)
+    from inspection.adapters.registry import adapter_module, create_adapter
     from inspection.camera import EndOfStream
     from inspection.config import validate_model
-    from inspection.registry import adapter_module, create_adapter
 
     replay = validate_model(adapter_module("camera", "replay").Options, {"kind": "replay", "path": "rec"},
                             "station.yaml", base_dir=tmp_path)

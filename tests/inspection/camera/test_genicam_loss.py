@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from inspection.camera.genicam import CameraEvent, GenicamCamera, Options, create, pool
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import CameraError
-from inspection.types import Frame, FrameFailure
 
 pytestmark = pytest.mark.camera
 
@@ -122,7 +122,7 @@ def test_station_gives_the_failsafe_verdict_for_the_part_in_flight(tmp_path: Pat
     import threading
 
     from inspection.config import load_station_config
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"name: cam-loss\nmodel: {tiny_model}\ndefault:\n  min_confidence: 0.99\n", encoding="utf-8")

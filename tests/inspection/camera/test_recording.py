@@ -21,8 +21,8 @@ from inspection.camera.recording import (
 )
 from inspection.camera.replay import Options as ReplayOptions
 from inspection.camera.replay import ReplayCamera
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import CameraError, DataError, OutputError
-from inspection.types import Frame, FrameFailure
 
 T0 = 1_700_000_000.0
 

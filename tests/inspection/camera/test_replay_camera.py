@@ -9,8 +9,8 @@ import pytest
 
 from inspection.camera import EndOfStream
 from inspection.camera.replay import Options, ReplayCamera
+from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import CameraError
-from inspection.types import Frame, FrameFailure
 
 
 def read_all(camera: ReplayCamera) -> list[Frame | FrameFailure]:
@@ -60,7 +60,8 @@ def test_corrupt_and_empty_images_become_failures(parts_dir: Path) -> None:
     assert len(items) == 6
     failures = [f for f in items if isinstance(f, FrameFailure)]
     assert [f.sequence for f in failures] == [2, 3]
-    assert all(f.code == "decode_error" and "part_000" in f.message for f in failures)
+    assert [f.code for f in failures] == ["decode_error", "image_truncated"]  # named reasons (inspection.codes)
+    assert all("part_000" in f.message for f in failures)
 
 
 def test_video_source(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 
-from inspection.central.config import CentralConfig
 from inspection.central.replicator import ALARM_KIND, Replicator
-from inspection.store import Store
+from inspection.config import CentralConfig
+from inspection.records.store import Store
 
 from .test_replicator import central_counts, local_counts, record_parts
 
@@ -99,9 +99,9 @@ STATION = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from inspection.central.config import CentralConfig
+    from inspection.config import CentralConfig
     from inspection.central.replicator import Replicator
-    from inspection.store import Store
+    from inspection.records.store import Store
     from test_replicator import record_parts
     db = Path(sys.argv[1])
     with Store(db) as store:

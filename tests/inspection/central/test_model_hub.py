@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from inspection.central.config import ModelHubConfig
 from inspection.central.model_hub import ModelHubUnavailable, publish, pull_production, rollback
-from inspection.config import load_station_config
+from inspection.config import ModelHubConfig, load_station_config
 from inspection.errors import ModelError
-from inspection.model_registry import ModelRegistry
-from inspection.pipeline import Station
+from inspection.models.registry import ModelRegistry
+from inspection.runtime.pipeline import Station
 
 pytest.importorskip("mlflow", reason="the MLflow client is not installed (pip install '.[fleet]')")
 pytestmark = pytest.mark.slow

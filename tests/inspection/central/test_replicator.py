@@ -13,14 +13,14 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from inspection.central.config import CentralConfig
 from inspection.central.fleet import fleet_status
 from inspection.central.replicator import Replicator
 from inspection.central.schema import migrate, migrations, schema_version
 from inspection.cli import station as station_cli
+from inspection.config import CentralConfig
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
 from inspection.errors import StoreError
-from inspection.store import Store
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.records.store import Store
 
 DAY_S = 86_400.0
 
@@ -147,7 +147,7 @@ def test_a_bad_url_is_a_config_error_naming_the_key() -> None:
 
 def test_a_station_with_a_central_section_replicates_and_shows_in_the_fleet(station_yaml: Path, pg_url: str) -> None:
     from inspection.config import load_station_config
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     with station_yaml.open("a", encoding="utf-8") as f:
         f.write(f"central:\n  url: {pg_url}\n  interval_s: 0.1\n")
@@ -168,7 +168,7 @@ def test_a_station_with_a_central_section_replicates_and_shows_in_the_fleet(stat
 
 def test_without_a_central_section_the_station_stays_embedded(station_yaml: Path) -> None:
     from inspection.config import load_station_config
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     config = load_station_config(station_yaml)
     assert config.central is None

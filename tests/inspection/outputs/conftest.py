@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inspection.outputs.plc_sim import ModbusSim, OpcUaSim, S7Sim
-from inspection.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.domain.types import Box, Detection, Frame, Inspection, Reason, Verdict, VerdictStatus
+from inspection.outputs.modbus_sim import ModbusSim
+from inspection.outputs.opcua_sim import OpcUaSim
+from inspection.outputs.s7_sim import S7Sim
 
 # Short timeouts so fail-safe and reconnect paths run in well under a second each.
 FAST = {"timeout_s": 0.3, "connect_timeout_s": 0.5, "heartbeat_period_s": 0.05, "poll_period_s": 0.005,

@@ -14,7 +14,7 @@ from asyncua.sync import Client
 from inspection.config import load_station_config
 from inspection.errors import ConfigError
 from inspection.outputs.opcua_vision import MV_NAMESPACE, Options, VisionServer, default_nodeset
-from inspection.pipeline import Station
+from inspection.runtime.pipeline import Station
 
 pytestmark = [pytest.mark.plc, pytest.mark.skipif(not default_nodeset().is_file(),
                                                   reason=f"the OPC 40100 NodeSet is not at {default_nodeset()}")]

@@ -6,7 +6,8 @@ import pytest
 
 from inspection.errors import OutputError
 from inspection.outputs import modbus
-from inspection.outputs.plc_sim import ModbusSim, free_port
+from inspection.outputs.modbus_sim import ModbusSim
+from inspection.outputs.plc_sim import free_port
 from inspection.outputs.signal_map import default_map
 
 pytestmark = pytest.mark.plc

@@ -6,7 +6,8 @@ import pytest
 
 from inspection.errors import OutputError
 from inspection.outputs import s7
-from inspection.outputs.plc_sim import S7Sim, free_port
+from inspection.outputs.plc_sim import free_port
+from inspection.outputs.s7_sim import S7Sim
 from inspection.outputs.signal_map import default_map
 
 pytestmark = pytest.mark.plc

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from inspection.config import load_station_config
+from inspection.domain.codes import ReasonCode, default_error_codes
 from inspection.errors import ConfigError
 from inspection.outputs import modbus, opcua, s7
 from inspection.outputs.handshake import Handshake
@@ -140,7 +141,9 @@ def test_result_and_error_codes_never_pass_a_bad_part(inspection) -> None:
     assert result_code(smap, inspection(1), late=True) == 3  # a late PASS is a fail-safe reject
     assert result_code(smap, None) == 4
     assert error_code(smap, inspection(1, failsafe_code="deadline")) == 2
-    assert error_code(smap, inspection(1, failsafe_code="camera_lost")) == 1  # unknown code → other
+    assert error_code(smap, inspection(1, failsafe_code="camera_lost")) == ReasonCode.CAMERA_LOST.plc_error == 8
+    assert error_code(smap, inspection(1, failsafe_code="queue_full")) == ReasonCode.QUEUE_FULL.plc_error
+    assert error_code(smap, inspection(1, failsafe_code="made_up")) == 1  # unknown code → other
     assert error_code(smap, inspection(1, "FAIL")) == 0
     assert error_code(smap, inspection(1), late=True) == 3
 
@@ -208,3 +211,18 @@ def test_frame_part_id_wins_and_sequence_is_the_fallback(inspection) -> None:
     assert tracker.pending == 0  # matched by id, not left in the FIFO
     fallback = tracker.resolve(inspection(9), 0.0)
     assert (fallback.part_id, fallback.source) == ("9", "sequence")
+
+
+def test_every_reason_code_has_a_distinct_default_plc_error_number() -> None:
+    failsafe = [c for c in ReasonCode if c.plc_error != 0]
+    assert len({c.plc_error for c in failsafe}) == len(failsafe)
+    for kind in ("modbus", "s7", "opcua"):
+        assert default_map(kind).error_codes == default_error_codes()
+
+
+def test_signal_map_error_codes_are_checked_against_reason_codes() -> None:
+    renumbered = modbus.Options(signals={"outputs": {"reject": "coil:0"}, "error_codes": {"camera_lost": 99}})
+    codes = renumbered.resolved_map().error_codes
+    assert codes["camera_lost"] == 99 and codes["decode_error"] == ReasonCode.DECODE_ERROR.plc_error
+    with pytest.raises(ValueError, match="unknown reason code.*camera_gone"):
+        modbus.Options(signals={"outputs": {"reject": "coil:0"}, "error_codes": {"camera_gone": 9}})

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from inspection.adapters.registry import create_adapter
 from inspection.cli import station
 from inspection.config import load_station_config
 from inspection.errors import OutputError, StationError
 from inspection.outputs import RejectOutput, genicam_line
-from inspection.outputs.plc_sim import ModbusSim, free_port
-from inspection.registry import create_adapter
-from inspection.store import Store
+from inspection.outputs.modbus_sim import ModbusSim
+from inspection.outputs.plc_sim import free_port
+from inspection.records.store import Store
 
 pytestmark = pytest.mark.plc
 
@@ -68,7 +69,7 @@ def test_station_yaml_selects_the_plc_output_and_the_log_keeps_every_part(tmp_pa
 
 @pytest.mark.slow
 def test_real_station_run_sends_every_verdict_to_the_plc(station_yaml, tmp_path, fast) -> None:
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     with ModbusSim() as sim:
         config = load_station_config(station_yaml, overrides={"output": {"kind": "modbus", "port": sim.port, **fast}})
@@ -83,7 +84,7 @@ def test_real_station_run_sends_every_verdict_to_the_plc(station_yaml, tmp_path,
 
 @pytest.mark.slow
 def test_real_station_without_its_plc_stays_up_and_logs_every_part(station_yaml, tmp_path, fast) -> None:
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     port = free_port()  # the PLC is off
     config = load_station_config(station_yaml, overrides={"output": {"kind": "modbus", "port": port, **fast}})
@@ -91,13 +92,16 @@ def test_real_station_without_its_plc_stays_up_and_logs_every_part(station_yaml,
         summary = st.run(max_parts=6)
         assert summary.parts == 6 and sum(st.store.counts().values()) == 6  # type: ignore[union-attr]
         output_alarms = [e for e in st.store.events() if e["kind"] == "output_error"]  # type: ignore[union-attr]
-        assert len(output_alarms) == 6 and f"127.0.0.1:{port}" in output_alarms[0]["message"]
+        # One alarm, not a flood (issue 16): repeats only count on the station's alarm board.
+        assert len(output_alarms) == 1 and f"127.0.0.1:{port}" in output_alarms[0]["message"]
+        folded = next(a for a in st.alarms.active() if a.kind == "output_error")
+        assert folded.count == 6 and folded.first_s <= folded.last_s
         assert st.output.stats.undelivered == 6  # type: ignore[union-attr]
 
 
 @pytest.mark.slow
 def test_plc_job_change_switches_the_station_recipe(station_yaml, tmp_path, fast, wait_until, tiny_model) -> None:
-    from inspection.pipeline import Station
+    from inspection.runtime.pipeline import Station
 
     (tmp_path / "job12.yaml").write_text(f"name: board-12\nmodel: {tiny_model}\ndeadline_ms: 60000\n")
     with ModbusSim() as sim:

@@ -14,16 +14,17 @@ import pytest
 from click.testing import CliRunner
 
 from inspection.cli import station
-from inspection.judge import Judge
+from inspection.domain.judge import Judge
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Box, Detection, Frame, FrameFailure, Inspection, Verdict
 from inspection.process import ProcessError
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
-from inspection.process.feedback import ProcessFeedback, TwinLine
-from inspection.process.inprocess import InProcessTwin
-from inspection.process.telemetry import TelemetryState, units_inspected
-from inspection.process.twin import ProcessTwin
-from inspection.recipe import Recipe
-from inspection.types import Box, Detection, Frame, FrameFailure, Inspection, Verdict
+from inspection.runtime.feedback import ProcessFeedback
+from inspection.simulation.twin import ProcessTwin
+from inspection.simulation.twin_line import TwinLine
+from inspection.simulation.twin_process import InProcessTwin
+from inspection.telemetry import TelemetryState, units_inspected
 
 
 def test_controller_simulate_prints_open_vs_closed_loop() -> None:

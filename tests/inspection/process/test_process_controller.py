@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from inspection.domain.types import VerdictStatus
 from inspection.errors import ConfigError
 from inspection.process import WriteRejected
 from inspection.process.config import ControllerConfig, default_controller_config, load_controller_config
 from inspection.process.controller import Controller, ControllerError, PartResult, estimate_sensitivity
-from inspection.process.inprocess import InProcessTwin
-from inspection.process.simulate import simulate, two_proportion_z
-from inspection.process.store import ProcessLog
-from inspection.process.twin import ProcessTwin
-from inspection.types import VerdictStatus
+from inspection.process.store import ProcessLog, parameters_in_force, pending_proposals, recent_proposals
+from inspection.records.store import Store
+from inspection.simulation.closed_loop import simulate, two_proportion_z
+from inspection.simulation.twin import ProcessTwin
+from inspection.simulation.twin_process import InProcessTwin
 
 
 def _config(process: str = "solder", **overrides: object) -> ControllerConfig:
@@ -114,6 +115,24 @@ def test_advise_mode_waits_for_approval_then_applies_and_reverts_with_audit(tmp_
         assert "insufficient" in rows[0]["stats"]["triggered"]
         history = log.history("solder")
         assert len(history) == 40 and history[0][1] == frozenset({"insufficient"})
+
+
+def test_process_log_shares_the_station_store_and_the_console_reads_through_it(tmp_path: Path) -> None:
+    with Store(tmp_path / "station.db") as store:
+        assert pending_proposals(store) == 0 and recent_proposals(store) is None and parameters_in_force(store) is None
+        with ProcessLog(store) as log:
+            assert log.db is store.db  # one connection to the file, owned by the Store
+            config = _config("solder", min_samples=30, mode="advise")
+            twin = ProcessTwin("solder", seed=3, drift={})
+            controller = Controller(config, InProcessTwin(twin), sink=log, classes=twin.classes).start()
+            made = _feed(controller, 40)
+            assert made and pending_proposals(store) == 1
+            rows = recent_proposals(store)
+            assert rows is not None and [r["id"] for r in rows] == [made[0].id] and rows[0]["status"] == "pending"
+            assert parameters_in_force(store) == {"paste_volume_pct": 100.0}
+        assert sum(store.counts().values()) == 0  # the shared store stays open after the log closes
+    with ProcessLog(tmp_path / "station.db") as own:  # given a path it opens (and closes) its own Store
+        assert len(own.proposals()) == 1
 
 
 def test_newer_proposal_supersedes_a_pending_one_and_rejection_is_recorded() -> None:

@@ -12,21 +12,22 @@ import pytest
 from asyncua import ua
 from asyncua.sync import Client
 
+from inspection.adapters.registry import create_adapter
+from inspection.domain.judge import Judge
+from inspection.domain.recipe import Recipe
+from inspection.domain.types import Inspection
 from inspection.errors import OutputError
-from inspection.judge import Judge
 from inspection.process import ProcessError, WriteRejected
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
-from inspection.process.feedback import ProcessFeedback, TwinLine
 from inspection.process.opcua_client import OpcUaProcess, Options
-from inspection.process.simulate import two_proportion_z
 from inspection.process.store import ProcessLog
-from inspection.process.telemetry import TelemetryServer, TelemetryState
-from inspection.process.twin import ProcessTwin
-from inspection.process.twin_server import NAMESPACE, TwinServer
-from inspection.recipe import Recipe
-from inspection.registry import create_adapter
-from inspection.types import Inspection
+from inspection.runtime.feedback import ProcessFeedback
+from inspection.simulation.closed_loop import two_proportion_z
+from inspection.simulation.twin import ProcessTwin
+from inspection.simulation.twin_line import TwinLine
+from inspection.simulation.twin_server import NAMESPACE, TwinServer
+from inspection.telemetry import TelemetryServer, TelemetryState
 
 pytestmark = pytest.mark.plc
 PARTS = 400  # per run in the rendered closed-loop test
@@ -190,8 +191,8 @@ def test_engineer_commands_approve_reject_revert_recorded_proposals_over_opcua(s
     from click.testing import CliRunner
 
     from inspection.cli import station
+    from inspection.domain.types import VerdictStatus
     from inspection.process.controller import PartResult
-    from inspection.types import VerdictStatus
 
     twin, server = served_twin
     db = tmp_path / "station.db"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from inspection.backends.export import export_model
-from inspection.backends.testing import untrained_yolo
+from training.export import export_model
+from training.testing import untrained_yolo
 
 
 @pytest.fixture(scope="session")

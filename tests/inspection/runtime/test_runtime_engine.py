@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from inspection.backends.detector import YoloDetector
 from inspection.config import load_station_config
-from inspection.detector import DetectorOutput
+from inspection.domain.types import Frame, Inspection, VerdictStatus
 from inspection.errors import ConfigError
-from inspection.pipeline import Station
+from inspection.inference import DetectorOutput
+from inspection.inference.yolo_detector import YoloDetector
 from inspection.runtime import RuntimeOptions
-from inspection.types import Frame, Inspection, VerdictStatus
+from inspection.runtime.pipeline import Station
 
 STAGES = ("acquire", "preprocess", "infer", "postprocess", "judge", "output", "latency")
 

@@ -1,0 +1,97 @@
+"""Per-product recipe: which detections count as defects and what the part's verdict is.
+
+A recipe is a YAML file owned by quality engineering. It travels with the product, not the station:
+thresholds per class, minimum defect size in pixels or millimetres, a region of interest, and what a
+part that could not be inspected gets (the fail-safe verdict).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from inspection.config import ConfigPath, StrictModel, read_yaml, validate_model
+from inspection.domain.multiview import ViewsConfig
+from inspection.domain.tiling import TilingOptions
+from inspection.errors import ConfigError
+
+__all__ = ["ClassRule", "Recipe", "RegionOfInterest", "load_recipe"]
+
+Point = tuple[float, float]
+
+
+class ClassRule(StrictModel):
+    """When a detection of one class counts, and what it does to the verdict."""
+
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    min_area_px: float = Field(0.0, ge=0.0)
+    min_length_px: float = Field(0.0, ge=0.0)
+    min_area_mm2: float | None = Field(None, ge=0.0)
+    min_length_mm: float | None = Field(None, ge=0.0)
+    action: Literal["fail", "review", "ignore"] = "fail"
+
+
+class RegionOfInterest(StrictModel):
+    """Polygons in image pixels. A detection counts when its centre is inside an `include` polygon
+    (or there are none) and inside no `exclude` polygon."""
+
+    include: list[list[Point]] = Field(default_factory=list)
+    exclude: list[list[Point]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _polygons_have_area(self) -> RegionOfInterest:
+        for name in ("include", "exclude"):
+            for i, poly in enumerate(getattr(self, name)):
+                if len(poly) < 3:
+                    raise ValueError(f"{name}[{i}] needs at least 3 points [x, y], got {len(poly)}")
+        return self
+
+
+class Recipe(StrictModel):
+    name: str
+    product: str = ""
+    description: str = ""
+    model: ConfigPath | None = Field(None, description="model file for this product (overrides the station's)")
+    registry_product: str | None = Field(
+        None, description="load this product's production model from the model registry (overrides model:)")
+    pixel_size_mm: float | None = Field(None, gt=0.0, description="mm per pixel, for *_mm limits")
+    default: ClassRule = ClassRule()
+    classes: dict[str, ClassRule] = Field(default_factory=dict)
+    roi: RegionOfInterest = RegionOfInterest()
+    failsafe_verdict: Literal["ERROR", "FAIL"] = "ERROR"
+    deadline_ms: float = Field(2000.0, gt=0.0, description="a part not judged within this is fail-safe")
+    keep_images: Literal["all", "failures", "sample", "none"] | None = None
+    tiling: TilingOptions | None = Field(None, description="overlapping tiles for small defects on large images")
+    views: ViewsConfig | None = Field(None, description="one part seen by several views (cameras or positions): "
+                                      "one combined result per part to the PLC, the worst view wins")
+    source_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _mm_limits_need_scale(self) -> Recipe:
+        rules = {"default": self.default, **{f"classes.{k}": v for k, v in self.classes.items()}}
+        for key, rule in rules.items():
+            if (rule.min_area_mm2 is not None or rule.min_length_mm is not None) and self.pixel_size_mm is None:
+                raise ValueError(f"{key} sets a limit in mm; set pixel_size_mm (mm per pixel) in the recipe")
+        return self
+
+    def rule_for(self, class_name: str) -> ClassRule:
+        return self.classes.get(class_name, self.default)
+
+    def check_classes(self, model_classes: tuple[str, ...], model_name: str = "the model") -> None:
+        """A recipe naming a class the model cannot detect is a mistake that would hide defects."""
+        unknown = sorted(set(self.classes) - set(model_classes))
+        if unknown:
+            where = self.source_file or self.name
+            raise ConfigError(
+                f"{where}: classes: {', '.join(unknown)} not among {model_name}'s classes "
+                f"({', '.join(model_classes)}); fix the recipe or use the model trained for this product"
+            )
+
+
+def load_recipe(path: Path | str) -> Recipe:
+    path = Path(path)
+    raw = read_yaml(path)
+    raw["source_file"] = path
+    return validate_model(Recipe, raw, str(path), base_dir=path.resolve().parent)

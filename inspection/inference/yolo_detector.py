@@ -1,0 +1,177 @@
+"""`YoloDetector`: the Detector port over any `Backend`, with staged calls the runtime can overlap.
+
+`detect(frame)` is the plain Detector protocol. The concurrent runtime uses the three stages
+separately — `prepare` (letterbox into a pooled input buffer), `forward` (one network call for a
+batch of frames/tiles), `finish` (decode, NMS, masks → polygons) — so that pre- and post-processing
+of one part overlap the inference of the next.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inspection.domain.tiling import TilingOptions, tile_windows
+from inspection.domain.types import Box, Detection, Frame
+from inspection.inference import DetectorOutput, Prepared, model_id_for
+from inspection.inference.model import Backend, ModelMeta
+from inspection.inference.yolo import (
+    Letterbox,
+    RawDetections,
+    decode,
+    letterbox_into,
+    letterbox_u8_into,
+    mask_polygons,
+    nms,
+)
+
+__all__ = ["YoloDetector"]
+
+
+class _BufferPool:
+    """Network-input buffers reused across frames: no 5-MB allocation per part on the hot path."""
+
+    def __init__(self, shape: tuple[int, int, int], size: int, dtype: type = np.float32) -> None:
+        self._shape, self._dtype = shape, dtype
+        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        for _ in range(size):
+            self._free.put(np.empty(shape, dtype))
+
+    def take(self) -> np.ndarray:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:  # more parts in flight than planned: allocate rather than wait
+            return np.empty(self._shape, self._dtype)
+
+    def give(self, buffer: np.ndarray) -> None:
+        self._free.put(buffer)
+
+
+class YoloDetector:
+    """Detector port for a YOLO detect/segment model exported to any backend."""
+
+    def __init__(self, backend: Backend, meta: ModelMeta, path: Path, *, conf: float, iou: float, max_det: int,
+                 tiling: TilingOptions | None = None, pool_size: int = 16) -> None:
+        self.backend = backend
+        self.meta = meta
+        self.path = Path(path)
+        self.class_names = meta.class_names
+        self.task = meta.task
+        self.model_id = model_id_for(_weights_file(self.path))
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.tiling = tiling
+        self.max_batch = backend.max_batch
+        # Backends that take uint8 HWC BGR (OpenVINO with in-graph pre-processing) get the cheap letterbox.
+        self._u8 = getattr(backend, "input_format", "f32_nchw_rgb") == "u8_nhwc_bgr"
+        self._letterbox = letterbox_u8_into if self._u8 else letterbox_into
+        shape = (*meta.imgsz, 3) if self._u8 else (3, *meta.imgsz)
+        self._pool = _BufferPool(shape, pool_size, np.uint8 if self._u8 else np.float32)
+        self._lock = threading.Lock()  # one network call at a time per backend instance
+
+    # --- Detector protocol -----------------------------------------------------------------------
+
+    def warmup(self, frame: Frame, runs: int = 3) -> None:
+        """First calls of a cold model are many times slower (allocation, kernel selection): pay it now,
+        at the batch sizes the line will use, then once through the full path on a frame."""
+        for batch in sorted({1, self.max_batch}):
+            zeros = (np.zeros((batch, *self.meta.imgsz, 3), np.uint8) if self._u8
+                     else np.zeros((batch, 3, *self.meta.imgsz), np.float32))
+            for _ in range(runs):
+                self.backend.forward(zeros)
+        self.detect(frame)
+
+    def detect(self, frame: Frame) -> DetectorOutput:
+        item = self.prepare(frame)
+        try:
+            self.forward([item])
+            return self.finish(item)
+        finally:
+            self.release(item)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # --- stages ------------------------------------------------------------------------------------
+
+    def prepare(self, frame: Frame) -> Prepared:
+        t0 = time.perf_counter()
+        image = frame.image
+        windows = tile_windows(frame.height, frame.width, self.tiling) if self.tiling else [
+            (0, 0, frame.width, frame.height)]
+        inputs, boxes = [], []
+        for x1, y1, x2, y2 in windows:
+            buffer = self._pool.take()
+            box = self._letterbox(image[y1:y2, x1:x2], buffer)
+            if x1 or y1:
+                box = Letterbox(box.ratio, box.pad_x, box.pad_y, box.src_h, box.src_w, float(x1), float(y1))
+            inputs.append(buffer)
+            boxes.append(box)
+        return Prepared(frame, inputs, boxes, (time.perf_counter() - t0) * 1000.0)
+
+    def forward(self, items: list[Prepared]) -> None:
+        """One network call per batch of up to `max_batch` tensors (tiles of all items together)."""
+        tensors = [t for item in items for t in item.inputs]
+        t0 = time.perf_counter()
+        outputs: list[list[np.ndarray]] = []
+        with self._lock:
+            for start in range(0, len(tensors), self.max_batch):
+                chunk = tensors[start:start + self.max_batch]
+                raw = self.backend.forward(np.stack(chunk) if len(chunk) > 1 else chunk[0][None])
+                outputs.extend([out[i] for out in raw] for i in range(len(chunk)))
+        share = (time.perf_counter() - t0) * 1000.0 / max(len(items), 1)
+        position = 0
+        for item in items:
+            item.outputs = outputs[position:position + len(item.inputs)]
+            item.infer_ms = share
+            position += len(item.inputs)
+
+    def finish(self, item: Prepared) -> DetectorOutput:
+        t0 = time.perf_counter()
+        nc = len(self.class_names)
+        found: list[tuple[RawDetections, list[np.ndarray | None]]] = []
+        for outputs, box in zip(item.outputs, item.boxes, strict=True):
+            dets = decode(outputs[0], nc, box, self.conf, self.iou, self.max_det)
+            polys = (mask_polygons(dets, outputs[1], box, self.meta.imgsz) if self.task == "segment"
+                     else [None] * len(dets))
+            found.append((dets, polys))
+        detections = self._merge(found) if len(found) > 1 else self._convert(*found[0])
+        return DetectorOutput(detections, item.preprocess_ms, item.infer_ms, (time.perf_counter() - t0) * 1000.0)
+
+    def release(self, item: Prepared) -> None:
+        for buffer in item.inputs:
+            self._pool.give(buffer)
+        item.inputs = []
+
+    # --- conversion ----------------------------------------------------------------------------------
+
+    def _convert(self, dets: RawDetections, polys: list[np.ndarray | None]) -> tuple[Detection, ...]:
+        out = []
+        for (x1, y1, x2, y2), score, cls, poly in zip(dets.boxes, dets.scores, dets.classes, polys, strict=True):
+            polygon = tuple((float(x), float(y)) for x, y in poly) if poly is not None and len(poly) >= 3 else None
+            out.append(Detection(self.class_names[int(cls)], float(min(max(score, 0.0), 1.0)),
+                                 Box(float(x1), float(y1), float(max(x2, x1)), float(max(y2, y1))),
+                                 class_id=int(cls), polygon=polygon))
+        return tuple(out)
+
+    def _merge(self, found: list[tuple[RawDetections, list[np.ndarray | None]]]) -> tuple[Detection, ...]:
+        """Tiles overlap, so a defect can be seen twice: keep the strongest per class (NMS)."""
+        boxes = np.concatenate([d.boxes for d, _ in found]) if found else np.zeros((0, 4), np.float32)
+        if len(boxes) == 0:
+            return ()
+        scores = np.concatenate([d.scores for d, _ in found])
+        classes = np.concatenate([d.classes for d, _ in found])
+        polys = [p for _, ps in found for p in ps]
+        assert self.tiling is not None
+        keep = nms(boxes, scores, classes, self.tiling.merge_iou, self.max_det)
+        merged = RawDetections(boxes[keep], scores[keep], classes[keep])
+        return self._convert(merged, [polys[i] for i in keep])
+
+
+def _weights_file(path: Path) -> Path:
+    """An OpenVINO model's weights are in the .bin beside its .xml: hash those (the id names the weights)."""
+    weights = path.with_suffix(".bin")
+    return weights if path.suffix.lower() == ".xml" and weights.is_file() else path

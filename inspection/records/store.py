@@ -1,0 +1,421 @@
+"""Verdict log (SQLite in WAL mode, via sqlite-utils) and the image archive on disk.
+
+Tables:
+- `inspections`: one row per part: identity, verdict, reasons, model, recipe, stage timings, image path;
+- `detections`: every detection of every part, with `counted` = 1 where the recipe counted it;
+- `events`: alarms and state changes (camera lost, disk low, model loaded, …);
+- `meta`: schema version;
+- `users`, `audit`, `overrides`: console accounts, the audit log, verdict overrides awaiting review.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import sqlite_utils
+
+from inspection.domain.counts import zero_counts
+from inspection.domain.types import STAGES, Frame, Inspection
+from inspection.errors import StoreError
+
+__all__ = ["SCHEMA_VERSION", "ImageArchive", "Store", "heatmap_path"]
+
+SCHEMA_VERSION = 1
+KeepImages = Literal["all", "failures", "sample", "none"]
+
+
+def heatmap_path(image_path: Path | str) -> Path:
+    """Where the archive keeps a part's anomaly heat map: `<image stem>.heat.png` beside its image
+    (uint8 gray, 128 = the model's threshold; see `inspection.anomaly.overlay`)."""
+    image_path = Path(image_path)
+    return image_path.with_name(f"{image_path.stem}.heat.png")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+
+
+class ImageArchive:
+    """Keeps part images on disk by policy: all, failures only, a 1-in-N sample of passes, or none."""
+
+    def __init__(self, root: Path, keep: KeepImages = "failures", sample_every: int = 20,
+                 image_format: str = "png", min_free_mb: int = 200) -> None:
+        self.root = Path(root)
+        self.keep = keep
+        self.sample_every = sample_every
+        self.image_format = image_format
+        self.min_free_mb = min_free_mb
+        self._passes_seen = 0
+        self.skipped_low_disk = 0
+
+    def sweep_temp(self, days: int = 2) -> int:
+        """Remove temp files a killed station left in the newest day folders (never referenced by a row: the
+        row is written after the rename). Returns how many were removed."""
+        try:
+            folders = sorted((p for p in self.root.iterdir() if p.is_dir()), reverse=True)[:days]
+        except OSError:
+            return 0
+        removed = 0
+        for folder in folders:
+            for temp in folder.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+                    removed += 1
+        return removed
+
+    def wants(self, inspection: Inspection, keep: KeepImages | None = None) -> bool:
+        policy = keep or self.keep
+        if not isinstance(inspection.frame, Frame) or policy == "none":
+            return False
+        if policy == "all" or inspection.verdict.status.rejects:
+            return policy != "none"
+        if policy == "sample":
+            self._passes_seen += 1
+            return self._passes_seen % self.sample_every == 1
+        return False
+
+    def save(self, inspection: Inspection) -> Path | None:
+        """Write the image atomically (temp file, fsync, rename): a row never points at a half-written file.
+        None when the disk is too full; StoreError for any other failure (full, read-only, vanished, I/O,
+        permission)."""
+        frame = inspection.frame
+        assert isinstance(frame, Frame)
+        day = datetime.fromtimestamp(frame.timestamp_s, tz=UTC).strftime("%Y-%m-%d")
+        folder = self.root / day
+        name = f"{int(frame.timestamp_s * 1000)}_{frame.camera_id}_{frame.sequence:08d}_{inspection.verdict.status}"
+        path = folder / f"{name}.{self.image_format}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if shutil.disk_usage(folder).free < self.min_free_mb * 1_000_000:
+                self.skipped_low_disk += 1
+                return None
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}; check the archive folder") from None
+        ok, data = cv2.imencode(f".{self.image_format}", frame.image)
+        if not ok:
+            raise StoreError(f"cannot encode image for part {frame.key}")
+        _write_atomic(path, data.tobytes())
+        if inspection.heatmap is not None:
+            self._save_heatmap(inspection.heatmap, path)
+        return path
+
+    @staticmethod
+    def _save_heatmap(heat: Any, image_path: Path) -> None:
+        """The anomaly heat map beside its image, so the console can show it later (always PNG: lossless)."""
+        target = heatmap_path(image_path)
+        ok, data = cv2.imencode(".png", heat)
+        try:
+            if not ok:
+                raise StoreError(f"cannot encode the heat map {target.name}")
+            _write_atomic(target, data.tobytes())
+        except StoreError:  # all or nothing: an image without its heat map would look like a plain part
+            image_path.unlink(missing_ok=True)
+            raise
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename: after a crash the final name holds the whole image or does not exist."""
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}; free disk space or fix the archive "
+                         "folder") from None
+
+
+class Store:
+    """The station's SQLite file. Safe to read from other processes while the station writes (WAL)."""
+
+    def __init__(self, path: Path | str, archive: ImageArchive | None = None, timeout_s: float = 5.0) -> None:
+        self.path = Path(path)
+        self.archive = archive
+        self._lock = threading.Lock()
+        # (kind, message, active): told when the archive starts or stops failing; None = log it as an event here
+        self.alarm_hook: Callable[[str, str, bool], None] | None = None
+        self.archive_failures = 0  # images lost since the archive last worked (the alarm's running count)
+        self.archive_failures_total = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=timeout_s)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+            conn.execute("pragma foreign_keys = on")
+            # WAL + NORMAL: no fsync per commit (7 ms → 1 ms a row here), still never corrupt; a kill -9 loses
+            # nothing committed, a power cut at most the last commits (see docs/reliability.md)
+            conn.execute("pragma synchronous = normal")
+            self._create_schema()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the verdict database {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def record(self, inspection: Inspection, keep_images: KeepImages | None = None) -> int:
+        """Log one part (and its image, by policy). Returns the row id. An archive failure costs the image,
+        never the row; StoreError only when the row itself cannot be written."""
+        return self.record_row(inspection, self.archive_image(inspection, keep_images))
+
+    def archive_image(self, inspection: Inspection, keep_images: KeepImages | None = None) -> Path | None:
+        """The part's image by policy; None when not wanted or not written. Never raises: a failing archive
+        raises one alarm (with a running count of the images lost) and clears it when writes work again."""
+        if self.archive is None or not self.archive.wants(inspection, keep_images):
+            return None
+        try:
+            image_path = self.archive.save(inspection)
+        except Exception as exc:  # any failure of the archive costs this image only
+            self.archive_failures += 1
+            self.archive_failures_total += 1
+            self._archive_alarm(True, f"{exc}; images are not archived, verdicts still are")
+            return None
+        if image_path is None:
+            if self.archive.skipped_low_disk == 1:
+                self._archive_alarm(True, f"less than {self.archive.min_free_mb} MB free under {self.archive.root}: "
+                                    "images are no longer archived; verdicts still are", kind="disk_low")
+            return None
+        if self.archive_failures:
+            lost, self.archive_failures = self.archive_failures, 0
+            self._archive_alarm(False, f"the image archive works again; {lost} image(s) were not archived")
+        return image_path
+
+    def _archive_alarm(self, active: bool, message: str, kind: str = "archive_write_failed") -> None:
+        if self.alarm_hook is not None:  # every failure: the hook folds repeats into one alarm with a count
+            self.alarm_hook(kind, message, active)
+            return
+        if active and self.archive_failures > 1:
+            return  # on its own the store logs the first failure of a run of them, and the recovery
+        with contextlib.suppress(StoreError):
+            self.event("alarm" if active else "info", kind if active else f"{kind}_cleared", message,
+                       {"count": self.archive_failures_total})
+
+    def record_row(self, inspection: Inspection, image_path: Path | None) -> int:
+        """Write the verdict row (and its detections) in one transaction. Returns the row id."""
+        row = self._inspection_row(inspection, image_path)
+        try:
+            with self._lock, self.db.conn:
+                row_id = self.db["inspections"].insert(row).last_pk
+                self.db["detections"].insert_all(self._detection_rows(inspection, row_id))
+                self.db["refdes_results"].insert_all(self._refdes_rows(inspection, row_id))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot log part {inspection.frame.key} to {self.path}: {exc}") from None
+        return int(row_id)
+
+    def event(self, level: str, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+        try:
+            with self._lock, self.db.conn:
+                self.db["events"].insert({"time": _iso(time.time()), "level": level, "kind": kind,
+                                          "message": message, "data": json.dumps(data or {})})
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot log event {kind} to {self.path}: {exc}") from None
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row into a console table (users, audit, overrides). Returns its primary key."""
+        try:
+            with self._lock, self.db.conn:
+                return int(self.db[table].insert(row).last_pk)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {table} in {self.path}: {exc}") from None
+
+    def update(self, table: str, pk: Any, values: dict[str, Any]) -> None:
+        try:
+            with self._lock, self.db.conn:
+                self.db[table].update(pk, values)
+        except sqlite_utils.db.NotFoundError:
+            raise StoreError(f"{table}: no row {pk!r} in {self.path}") from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot update {table} in {self.path}: {exc}") from None
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[sqlite_utils.Database]:
+        """Write through this store's one connection, under its lock, in one transaction: for the other
+        owners of tables in this file (the process log). A failure becomes StoreError naming `what`."""
+        try:
+            with self._lock, self.db.conn:
+                yield self.db
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot log {what} to {self.path}: {exc}") from None
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.query("select 1 from sqlite_master where type = 'table' and name = ?", [name]))
+
+    def query(self, sql: str, params: dict[str, Any] | list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run a read-only query; rows as dicts. Errors (locked, corrupt) become StoreError."""
+        try:
+            cursor = self.db.execute(sql, params)
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def last_event_id(self) -> int:
+        """Id of the newest event (0 when none): where a console starts polling."""
+        return int(self.query("select max(id) as m from events")[0]["m"] or 0)
+
+    def alarms_since(self, event_id: int) -> list[dict[str, Any]]:
+        """Alarm/error events and controller proposals logged after `event_id` (also by other processes)."""
+        return self.query("select * from events where id > ? and (level in ('alarm', 'error') or "
+                          "kind like 'controller_proposal%') order by id", [event_id])
+
+    def classes_seen(self, limit: int = 200) -> list[str]:
+        """Class names of all logged detections, sorted."""
+        return [r["class_name"] for r in self.query(
+            "select distinct class_name from detections order by class_name limit ?", [limit])]
+
+    def time_span(self, since_s: float = 0.0) -> tuple[float, float] | None:
+        """(first, last) part timestamp at or after `since_s`; None when there is none."""
+        row = self.query("select min(timestamp_s) as a, max(timestamp_s) as b from inspections "
+                         "where timestamp_s >= ?", [since_s])[0]
+        return None if row["a"] is None else (float(row["a"]), float(row["b"]))
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.execute("select verdict, count(*) from inspections group by verdict").fetchall()
+        counts = zero_counts()
+        counts.update({v: n for v, n in rows})
+        return counts
+
+    def inspections(self, where: str | None = None, params: dict[str, Any] | list[Any] | None = None,
+                    order_by: str = "id") -> Iterator[dict[str, Any]]:
+        return self.db["inspections"].rows_where(where, params or [], order_by=order_by)
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.db["events"].rows_where(order_by="id"))
+
+    def export_csv(self, out: Path, where: str | None = None, params: list[Any] | None = None) -> int:
+        """Write the verdict log as CSV (one row per part). Returns the number of rows."""
+        columns = [c.name for c in self.db["inspections"].columns]
+        count = 0
+        with open(out, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            for row in self.inspections(where, params):
+                writer.writerow(row)
+                count += 1
+        return count
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        db = self.db
+        timing_columns = {f"{s}_ms": float for s in STAGES} | {"latency_ms": float}
+        db["inspections"].create(
+            {"id": int, "time": str, "timestamp_s": float, "part_key": str, "part_id": str,
+             "camera_id": str, "sequence": int, "recipe": str, "model_id": str, "verdict": str,
+             "failsafe": int, "reasons": str, "n_detections": int, "n_defects": int,
+             "image_path": str, "source": str} | timing_columns,
+            pk="id", if_not_exists=True,
+        )
+        db["detections"].create(
+            {"id": int, "inspection_id": int, "class_name": str, "class_id": int, "confidence": float,
+             "x1": float, "y1": float, "x2": float, "y2": float, "area_px": float, "polygon": str,
+             "source": str, "counted": int},
+            pk="id", foreign_keys=[("inspection_id", "inspections", "id")], if_not_exists=True,
+        )
+        db["events"].create({"id": int, "time": str, "level": str, "kind": str, "message": str,
+                             "data": str}, pk="id", if_not_exists=True)
+        db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        db["inspections"].create_index(["time"], if_not_exists=True)
+        db["inspections"].create_index(["verdict"], if_not_exists=True)
+        db["inspections"].create_index(["part_key"], if_not_exists=True)
+        db["detections"].create_index(["inspection_id"], if_not_exists=True)
+        # AOI: one row per failing window of a part, by reference designator ("R12 pin 2: short").
+        db["refdes_results"].create(
+            {"id": int, "inspection_id": int, "refdes": str, "pin": str, "class_name": str, "check_name": str,
+             "confidence": float, "source": str, "x1": float, "y1": float, "x2": float, "y2": float,
+             "counted": int, "attributes": str},
+            pk="id", foreign_keys=[("inspection_id", "inspections", "id")], if_not_exists=True,
+        )
+        db["refdes_results"].create_index(["inspection_id"], if_not_exists=True)
+        db["refdes_results"].create_index(["refdes"], if_not_exists=True)
+        self._create_console_schema()
+
+    def _create_console_schema(self) -> None:
+        """Accounts, audit log and verdict overrides (see inspection.domain.permissions / inspection.people.audit)."""
+        db = self.db
+        db["users"].create({"username": str, "role": str, "secret": str, "created": str, "active": int},
+                           pk="username", if_not_exists=True)
+        db["audit"].create({"id": int, "time": str, "timestamp_s": float, "username": str, "role": str,
+                            "action": str, "detail": str, "allowed": int}, pk="id", if_not_exists=True)
+        db["overrides"].create(
+            {"id": int, "inspection_id": int, "time": str, "username": str, "old_verdict": str,
+             "new_verdict": str, "reason": str, "status": str, "reviewed_by": str, "reviewed_time": str,
+             "review_note": str},
+            pk="id", foreign_keys=[("inspection_id", "inspections", "id")], if_not_exists=True,
+        )
+        db["overrides"].create_index(["status"], if_not_exists=True)
+        db["detections"].create_index(["class_name"], if_not_exists=True)
+        db["inspections"].create_index(["timestamp_s"], if_not_exists=True)
+
+    @staticmethod
+    def _inspection_row(inspection: Inspection, image_path: Path | None) -> dict[str, Any]:
+        frame, verdict = inspection.frame, inspection.verdict
+        return {
+            "time": _iso(frame.timestamp_s), "timestamp_s": frame.timestamp_s, "part_key": frame.key,
+            "part_id": frame.part_id, "camera_id": frame.camera_id, "sequence": frame.sequence,
+            "recipe": inspection.recipe, "model_id": inspection.model_id, "verdict": verdict.status.value,
+            "failsafe": int(verdict.failsafe),
+            "reasons": json.dumps([{"code": r.code, "message": r.message, "class_name": r.class_name}
+                                   for r in verdict.reasons]),
+            "n_detections": len(inspection.detections), "n_defects": len(inspection.defects),
+            "image_path": str(image_path) if image_path else None, "source": frame.source,
+        } | inspection.timings.as_dict()
+
+    @staticmethod
+    def _refdes_rows(inspection: Inspection, inspection_id: int) -> list[dict[str, Any]]:
+        """Detections that name a reference designator (AOI windows), for per-RefDes verdicts."""
+        counted = {id(d) for d in inspection.defects}
+        return [
+            {"inspection_id": inspection_id, "refdes": d.attributes["refdes"], "pin": d.attributes.get("pin"),
+             "class_name": d.class_name, "check_name": d.attributes.get("check"), "confidence": d.confidence,
+             "source": d.source, "x1": d.box.x1, "y1": d.box.y1, "x2": d.box.x2, "y2": d.box.y2,
+             "counted": int(id(d) in counted), "attributes": json.dumps(dict(d.attributes))}
+            for d in inspection.detections if d.attributes.get("refdes")
+        ]
+
+    def refdes_results(self, inspection_id: int) -> list[dict[str, Any]]:
+        """The failing AOI windows of one part, ordered by RefDes and pin (for the console's failure view)."""
+        return list(self.db["refdes_results"].rows_where("inspection_id = ?", [inspection_id],
+                                                         order_by="refdes, pin, id"))
+
+    @staticmethod
+    def _detection_rows(inspection: Inspection, inspection_id: int) -> list[dict[str, Any]]:
+        counted = {id(d) for d in inspection.defects}
+        return [
+            {"inspection_id": inspection_id, "class_name": d.class_name, "class_id": d.class_id,
+             "confidence": d.confidence, "x1": d.box.x1, "y1": d.box.y1, "x2": d.box.x2, "y2": d.box.y2,
+             "area_px": d.area_px, "polygon": json.dumps(d.polygon) if d.polygon else None,
+             "source": d.source, "counted": int(id(d) in counted)}
+            for d in inspection.detections
+        ]

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspection.domain.types import (
+    Box,
+    Detection,
+    Frame,
+    FrameFailure,
+    Inspection,
+    Reason,
+    StageTimings,
+    Verdict,
+    VerdictStatus,
+)
+from inspection.errors import StoreError
+from inspection.records.store import ImageArchive, Store
+
+
+def inspection(seq: int, status: VerdictStatus = VerdictStatus.PASS) -> Inspection:
+    frame = Frame(np.full((8, 8, 3), seq, np.uint8), "cam0", seq, 1_700_000_000.0 + seq, source=f"p{seq}.png")
+    dets = (Detection("bridge", 0.9, Box(1, 1, 4, 4), class_id=0),)
+    if status is VerdictStatus.PASS:
+        return Inspection(frame, (), Verdict.passed(), timings=StageTimings(infer_ms=5.0, latency_ms=7.0))
+    verdict = Verdict(status, (Reason("defect", "bridge ×1 (0.90)", "bridge"),))
+    return Inspection(frame, dets, verdict, dets, StageTimings(latency_ms=9.0), "board", "m@abc")
+
+
+def test_tables_wal_and_round_trip(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db", ImageArchive(tmp_path / "img", keep="failures")) as store:
+        store.record(inspection(0))
+        row_id = store.record(inspection(1, VerdictStatus.FAIL))
+        store.event("alarm", "camera_lost", "cam0 gone")
+        assert store.counts()["PASS"] == 1 and store.counts()["FAIL"] == 1
+    conn = sqlite3.connect(tmp_path / "s.db")
+    assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+    assert {"inspections", "detections", "events", "meta"} <= tables
+    row = conn.execute("select verdict, reasons, image_path, model_id, latency_ms from inspections where id=?",
+                       (row_id,)).fetchone()
+    assert row[0] == "FAIL" and json.loads(row[1])[0]["class_name"] == "bridge"
+    assert row[2] and Path(row[2]).is_file() and row[3] == "m@abc" and row[4] == 9.0
+    assert conn.execute("select counted, class_name from detections").fetchall() == [(1, "bridge")]
+    # failures-only archive: the pass has no image
+    assert conn.execute("select image_path from inspections where verdict='PASS'").fetchone()[0] is None
+
+
+def test_failures_are_logged_without_image(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db", ImageArchive(tmp_path / "img", keep="all")) as store:
+        failure = FrameFailure("cam0", 3, 1.0, "decode_error", "corrupt p3.png")
+        store.record(Inspection(failure, (), Verdict.error("decode_error", "corrupt p3.png")))
+        row = next(store.inspections())
+    assert row["verdict"] == "ERROR" and row["failsafe"] == 1 and row["image_path"] is None
+
+
+@pytest.mark.parametrize(("keep", "expected"), [("all", 10), ("none", 0), ("sample", 2), ("failures", 0)])
+def test_archive_policy(tmp_path: Path, keep: str, expected: int) -> None:
+    with Store(tmp_path / "s.db", ImageArchive(tmp_path / "img", keep=keep, sample_every=5)) as store:  # type: ignore[arg-type]
+        for i in range(10):
+            store.record(inspection(i))
+    assert len(list((tmp_path / "img").rglob("*.png"))) == expected
+
+
+def test_low_disk_stops_images_not_verdicts(tmp_path: Path) -> None:
+    archive = ImageArchive(tmp_path / "img", keep="all", min_free_mb=10**12)  # more than any disk has
+    with Store(tmp_path / "s.db", archive) as store:
+        for i in range(3):
+            store.record(inspection(i, VerdictStatus.FAIL))
+        assert store.counts()["FAIL"] == 3
+        assert [e["kind"] for e in store.events()] == ["disk_low"]
+    assert not list((tmp_path / "img").rglob("*.png"))
+
+
+def test_csv_export(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        for i in range(4):
+            store.record(inspection(i, VerdictStatus.FAIL if i % 2 else VerdictStatus.PASS))
+        assert store.export_csv(tmp_path / "all.csv") == 4
+        assert store.export_csv(tmp_path / "fail.csv", "verdict = ?", ["FAIL"]) == 2
+    rows = list(csv.DictReader(open(tmp_path / "fail.csv")))
+    assert {r["verdict"] for r in rows} == {"FAIL"} and rows[0]["part_key"] == "cam0#1"
+
+
+def test_unwritable_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "s.db").mkdir()  # a folder where the file should be
+    with pytest.raises(StoreError, match="cannot open the verdict database"):
+        Store(tmp_path / "ro" / "s.db")
+
+
+def test_console_reads_go_through_the_store(tmp_path: Path) -> None:
+    """What the console shows is read by these core functions (the console itself runs no SQL)."""
+    with Store(tmp_path / "s.db") as store:
+        assert store.last_event_id() == 0 and store.alarms_since(0) == []
+        assert store.classes_seen() == [] and store.time_span() is None
+        store.record(inspection(1, VerdictStatus.FAIL))
+        store.record(inspection(2))
+        store.event("info", "model_loaded", "m@abc")
+        store.event("alarm", "camera_lost", "cam0 gone")
+        store.event("info", "controller_proposal", "#1 waits")
+        first = store.last_event_id()
+        store.event("error", "disk_low", "2 MB left")
+        assert [e["kind"] for e in store.alarms_since(0)] == ["camera_lost", "controller_proposal", "disk_low"]
+        assert [e["kind"] for e in store.alarms_since(first)] == ["disk_low"]
+        assert store.classes_seen() == ["bridge"]
+        assert store.time_span() == (1_700_000_001.0, 1_700_000_002.0)
+        assert store.time_span(1_700_000_002.0) == (1_700_000_002.0, 1_700_000_002.0)
+        assert store.time_span(1_800_000_000.0) is None
+        assert store.has_table("inspections") and not store.has_table("process_changes")
+
+
+def test_a_failed_transaction_names_what_was_written(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store, pytest.raises(StoreError, match="cannot log the thing to"), \
+            store.transaction("the thing") as db:
+        db.execute("insert into no_such_table values (1)")
+
+
+def test_foreign_keys_are_enforced_and_writes_are_not_fsynced_per_row(tmp_path: Path) -> None:
+    with Store(tmp_path / "fk.db") as store:
+        assert store.db.execute("pragma foreign_keys").fetchone()[0] == 1
+        assert store.db.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL (WAL: never corrupt)
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute("insert into detections (inspection_id, class_name) values (12345, 'bridge')")

@@ -1,0 +1,1 @@
+"""Test plugin for the inspection station (see ../pyproject.toml)."""
