@@ -18,11 +18,14 @@ from inspection.config import CentralConfig
 
 __all__ = ["LineView"]
 
-_COLUMNS = ("Station", "Parts", "Yield", "Parts/min", "Alarms", "Model", "Recipe", "Last seen")
+_COLUMNS = 8  # station, parts, yield, parts/min, alarms, model, recipe, last seen
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("LineView", text)
+def _columns() -> list[str]:  # literal translate() calls, so pylupdate6 finds them
+    return [QCoreApplication.translate("LineView", "Station"), QCoreApplication.translate("LineView", "Parts"),
+            QCoreApplication.translate("LineView", "Yield"), QCoreApplication.translate("LineView", "Parts/min"),
+            QCoreApplication.translate("LineView", "Alarms"), QCoreApplication.translate("LineView", "Model"),
+            QCoreApplication.translate("LineView", "Recipe"), QCoreApplication.translate("LineView", "Last seen")]
 
 
 class LineView(QWidget):
@@ -35,10 +38,10 @@ class LineView(QWidget):
         self.central = central
         self.statuses: list[StationStatus] = []
         self._busy = threading.Lock()
-        self.message = QLabel(_tr("no central store configured (central: in the station YAML)") if central is None
-                              else _tr("reading the central store…"))
-        self.table = QTableWidget(0, len(_COLUMNS))
-        self.table.setHorizontalHeaderLabels([_tr(c) for c in _COLUMNS])
+        self.message = QLabel(self.tr("no central store configured (central: in the station YAML)") if central is None
+                              else self.tr("reading the central store…"))
+        self.table = QTableWidget(0, _COLUMNS)
+        self.table.setHorizontalHeaderLabels(_columns())
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -78,13 +81,13 @@ class LineView(QWidget):
             return
         assert isinstance(result, list)
         self.statuses = result
-        self.message.setText(_tr("{n} stations in the central store").format(n=len(result)))
+        self.message.setText(self.tr("{n} stations in the central store").format(n=len(result)))
         self.table.setRowCount(len(result))
         for row, s in enumerate(result):
             cells = (s.name, str(s.parts), f"{s.yield_pct:.1f} %" if s.yield_pct is not None else "–",
                      f"{s.parts_per_min:.1f}", "; ".join(f"{k}: {v}" for k, v in sorted(s.alarms.items())) or "0",
                      s.model_id or "–", s.recipe or "–",
-                     s.last_seen.astimezone().strftime("%H:%M:%S") + ("" if s.online else _tr(" (offline)")))
+                     s.last_seen.astimezone().strftime("%H:%M:%S") + ("" if s.online else self.tr(" (offline)")))
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if s.alarms or not s.online:

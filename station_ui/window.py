@@ -484,7 +484,7 @@ class MainWindow(QMainWindow):
         view.set_show_heatmap(self.heatmap_action.isChecked())
         view.show_inspection(inspection)
         view.set_show_overlays(self.overlay_action.isChecked())
-        text = QLabel(f"{inspection.verdict.summary}\nmodel {inspection.model_id}, recipe {inspection.domain.recipe}")
+        text = QLabel(f"{inspection.verdict.summary}\nmodel {inspection.model_id}, recipe {inspection.recipe}")
         text.setWordWrap(True)
         override = QPushButton(self.tr("Override verdict…"))
         override.clicked.connect(lambda: self._override_live(inspection))

@@ -377,7 +377,7 @@ def test_close_with_the_broker_away_returns_and_joins_the_thread() -> None:
     ("{kind: mqtt, password: x}", "telemetry.0: Value error, a password needs a username"),
     ("{kind: mqtt, qos: {counts: 3}}", "telemetry.0.qos.counts: Input should be 0, 1 or 2"),
     ("[{kind: mqtt, prot: 1883}]", "telemetry.0.prot: unknown key"),
-    ("[{kind: amqp}]", "telemetry.0.kind: unknown telemetry kind 'amqp'; expected one of: mqtt, opcua"),
+    ("[{kind: amqp}]", "telemetry.0.kind: unknown telemetry kind 'amqp'; installed: mqtt, opcua"),
     ("mqtt", "telemetry: expected a list of telemetry sections"),
     ("{kind: mqtt, ca_file: ca.pem}", "telemetry.0: Value error, ca_file is only used with tls: true"),
 ])
