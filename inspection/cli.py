@@ -46,6 +46,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "labels": "inspection.records.coco_cli:labels",
     "audit": "inspection.people.cli:audit",
     "users": "inspection.people.cli:users",
+    "fleet": "inspection.central.cli:fleet",
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from inspection.adapters.registry import adapter_module
 from inspection.errors import ConfigError, DataError
@@ -20,7 +20,9 @@ from inspection.security.inputs import load_yaml_text, truncate
 
 __all__ = [
     "AdapterOptions",
+    "CentralConfig",
     "ConfigPath",
+    "ModelHubConfig",
     "ProcessSection",
     "SamplePolicy",
     "SecuritySection",
@@ -116,6 +118,35 @@ class SecuritySection(StrictModel):
                                 "demo (no --config) stays open")
 
 
+# The fleet sections (docs/fleet.md); inspection.central uses them only when they are set.
+class CentralConfig(StrictModel):
+    """Ship this station's verdicts, events and audit rows to a central PostgreSQL (the station `name` is its id)."""
+
+    url: str = Field(description="PostgreSQL URL, e.g. postgresql://station@db.plant:5432/quality "
+                     "(a password is better given with password_env)")
+    password_env: str | None = Field(None, description="environment variable holding the database password")
+    interval_s: float = Field(1.0, gt=0, le=3600, description="how often the replicator looks for new rows")
+    batch_rows: int = Field(500, ge=1, le=100_000, description="rows per table per transaction")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120, description="TCP connect and login, each attempt")
+    statement_timeout_s: float = Field(30.0, gt=0, le=3600, description="longest a statement may run")
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="longest wait between reconnect attempts")
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"{value!r}: expected a postgresql:// URL")
+        return value
+
+
+class ModelHubConfig(StrictModel):
+    """`model_hub:` in the station YAML: the central MLflow model registry."""
+
+    tracking_uri: str = Field(description="MLflow tracking server, e.g. http://mlflow.plant:5000")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="per HTTP request to MLflow")
+    retries: int = Field(0, ge=0, le=10, description="HTTP retries per request (0: fail fast, use the cache)")
+
+
 class StationConfig(StrictModel):
     name: str = Field("station", description="station name in logs and telemetry")
     data_dir: ConfigPath = Field(default_factory=default_data_dir,
@@ -136,6 +167,11 @@ class StationConfig(StrictModel):
     language: Literal["en", "de"] | None = Field(
         None, description="console language (en, de); empty = the console's own setting (its Language menu)")
     security: SecuritySection = SecuritySection()
+    central: CentralConfig | None = Field(None, description="central verdict store on PostgreSQL; empty = off "
+                                          "(the embedded default: SQLite only)")
+    model_hub: ModelHubConfig | None = Field(None, description="central MLflow model registry: a recipe with "
+                                             "`registry_product:` takes the product's production model from it at "
+                                             "start (verified; the cached one when MLflow is away); empty = off")
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")

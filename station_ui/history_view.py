@@ -36,6 +36,7 @@ from inspection.errors import StationError
 from inspection.people.audit import Operations, OverrideRequest
 from inspection.records.history import HistoryFilter, detections_of, export_csv, search
 from inspection.records.store import heatmap_path
+from station_ui.views_strip import ViewsStrip
 from station_ui.widgets import FrameView, Overlay
 
 __all__ = ["HistoryView", "OverrideDialog", "ReviewView"]
@@ -128,6 +129,8 @@ class HistoryView(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self.preview, 1)
         right_layout.addWidget(self.preview_text)
+        self.views_strip = ViewsStrip()  # a part seen by several cameras: its views side by side
+        right_layout.addWidget(self.views_strip)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
         splitter.addWidget(right)
@@ -204,6 +207,7 @@ class HistoryView(QWidget):
         heat_file = heatmap_path(row["image_path"]) if image is not None else None  # archived by anomaly models
         heat = cv2.imread(str(heat_file), cv2.IMREAD_GRAYSCALE) if heat_file and heat_file.is_file() else None
         self.preview.set_image(image, overlays, f"{row['part_key']} {row['verdict']}", heat)
+        self.views_strip.show_part(ops.store, row["id"])
         note = "" if image is not None else " (image not archived — see the recipe's keep_images)"
         self.preview_text.setText(f"#{row['id']} {row['verdict']}{note}\n"
                                   + "\n".join(x["message"] for x in row["reasons"]))

@@ -50,6 +50,7 @@ from station_ui.bridge import AlarmLogHandler, PipelineBridge, alarm_kind_for
 from station_ui.controller_view import ControllerView
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.language_menu import language_button
+from station_ui.line_view import LineView
 from station_ui.login import LoginDialog, UsersDialog
 from station_ui.measurement import CalibrationLabel, show_recipe_zones
 from station_ui.models_view import ModelsView
@@ -227,12 +228,13 @@ class MainWindow(QMainWindow):
         self.samples_tab = QWidget()  # the samples review panel is built on first visit (needs the classes)
         QVBoxLayout(self.samples_tab)
         self.samples_panel: ReviewPanel | None = None
+        self.line = LineView(self.config.central if self.config else None)  # the line from the central store
         self.tabs = QTabWidget()
         for widget, title in ((live, self.tr("Live (Ctrl+1)")), (self.spc, self.tr("SPC (Ctrl+2)")),
                               (self.history, self.tr("History (Ctrl+3)")), (self.review, self.tr("Review (Ctrl+4)")),
                               (self.controller, self.tr("Controller (Ctrl+5)")),
                               (self.samples_tab, self.tr("Samples && labels (Ctrl+6)")),
-                              (self.models, self.tr("Models (Ctrl+7)"))):
+                              (self.models, self.tr("Models (Ctrl+7)")), (self.line, self.tr("Line (Ctrl+8)"))):
             self.tabs.addTab(widget, title)
         self.tabs.currentChanged.connect(self._tab_changed)
         central = QWidget()
@@ -439,6 +441,7 @@ class MainWindow(QMainWindow):
         engineer = allowed(self.user, "review")
         self.tabs.setTabVisible(3, engineer)
         self.tabs.setTabVisible(5, engineer)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.line), engineer and self.line.configured)
         if self.samples_panel is not None:
             self.samples_panel.user = self.user
         self.history.export_button.setEnabled(allowed(self.user, "export"))
@@ -550,7 +553,9 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, index: int) -> None:
         widget = self.tabs.widget(index)
-        if widget is self.spc:
+        if widget is self.line:
+            self.line.refresh()
+        elif widget is self.spc:
             self.spc.refresh()
         elif widget is self.history:
             self.history.refresh()

@@ -193,3 +193,13 @@ def rollback(product: str, registry_dir: Path, db: Path) -> None:
     with Store(db) as store:
         record = rollback_model(Operations(store), cli_user(store), ModelRegistry(registry_dir), product)
     click.echo(f"{record.id} is production again")
+
+
+def _add_model_hub_commands() -> None:
+    from inspection.central.hub_cli import HUB_COMMANDS  # the central MLflow registry (docs/fleet.md)
+
+    for command in HUB_COMMANDS:
+        models.add_command(command)
+
+
+_add_model_hub_commands()

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from inspection.config import ConfigPath, StrictModel, read_yaml, validate_model
+from inspection.domain.multiview import ViewsConfig
 from inspection.domain.tiling import TilingOptions
 from inspection.domain.zones import MeasureOptions, PartFrame, Zone
 from inspection.errors import ConfigError
@@ -69,6 +70,8 @@ class Recipe(StrictModel):
     measure: MeasureOptions | None = Field(None, description="measure defects in mm (see docs/measurement.md)")
     part: PartFrame = Field(PartFrame(), description="part coordinates (mm) on the image, for zones")
     zones: list[Zone] = Field(default_factory=list, description="acceptance zones with size limits per class")
+    views: ViewsConfig | None = Field(None, description="one part seen by several views (cameras or positions): "
+                                      "one combined result per part to the PLC, the worst view wins")
     source_file: Path | None = None
 
     @model_validator(mode="after")

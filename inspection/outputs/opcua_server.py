@@ -225,5 +225,9 @@ class StationServer(CallbackServer):
         return [ua.Variant(True, ua.VariantType.Boolean)]
 
 
-def create(options: Options, db_path: Path | None = None, **_: object) -> StationServer:
-    return StationServer(options, db_path)
+def create(options: Options, db_path: Path | None = None, *, job_change: Callable[..., object] | None = None,
+           **_: object) -> StationServer:
+    server = StationServer(options, db_path)
+    if job_change is not None:  # as the station's output, SelectRecipe switches the station's recipe
+        server.recipe_listeners.append(lambda job, lot: job_change(job, lot or None))
+    return server

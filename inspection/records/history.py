@@ -13,7 +13,7 @@ from typing import Any
 from inspection.domain.types import VerdictStatus
 from inspection.records.store import Store
 
-__all__ = ["HistoryFilter", "detections_of", "export_csv", "find_inspection", "search"]
+__all__ = ["HistoryFilter", "detections_of", "export_csv", "find_inspection", "part_views", "search"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +81,28 @@ def export_csv(store: Store, out: Path, flt: HistoryFilter = HistoryFilter()) ->
     """Write the matching parts as CSV; returns the number of rows."""
     where, params = flt.where()
     return store.export_csv(Path(out), where, params)
+
+
+def part_views(store: Store, inspection_id: int, window_s: float = 5.0) -> list[dict[str, Any]]:
+    """Every logged view of the part that row `inspection_id` belongs to, by camera (one row: one view).
+
+    The views of one part share its part id; without one, the trigger's sequence number on the other
+    cameras within `window_s` of it. (One camera at N positions: its consecutive frames, not grouped here.)"""
+    rows = store.query("select * from inspections where id = ?", [inspection_id])
+    if not rows:
+        return []
+    row = rows[0]
+    if row["part_id"]:
+        views = store.query("select * from inspections where part_id = ? and abs(timestamp_s - ?) <= ? "
+                            "order by camera_id, id", [row["part_id"], row["timestamp_s"], window_s])
+    else:
+        views = store.query("select * from inspections where sequence = ? and part_id is null and "
+                            "abs(timestamp_s - ?) <= ? order by camera_id, id",
+                            [row["sequence"], row["timestamp_s"], window_s])
+    by_camera: dict[str, dict[str, Any]] = {}
+    t0 = row["timestamp_s"]
+    for view in views:  # the nearest in time per camera
+        best = by_camera.get(view["camera_id"])
+        if best is None or abs(view["timestamp_s"] - t0) < abs(best["timestamp_s"] - t0):
+            by_camera[view["camera_id"]] = view
+    return [by_camera[c] for c in sorted(by_camera)]

@@ -28,7 +28,7 @@ from inspection.domain.judge import Judge
 from inspection.domain.measure import scales_for
 from inspection.domain.recipe import Recipe, load_recipe
 from inspection.domain.types import Frame, FrameFailure, Inspection
-from inspection.errors import ConfigError, StoreError
+from inspection.errors import ConfigError, ModelError, StationError, StoreError
 from inspection.inference import Detector
 from inspection.models.registry import ModelRegistry
 from inspection.outputs import RejectOutput
@@ -62,6 +62,8 @@ class Station:
         self.telemetry: Any = None  # inspection.telemetry.TelemetryState when `telemetry:` is set
         self.telemetry_sinks: list[Any] = []  # MQTT client, OPC UA server… (see inspection.registry "telemetry")
         self._telemetry_feed: Any = None
+        self.replicator: Any = None  # inspection.central.replicator.Replicator when `central:` is set
+        self.active_alarms: dict[str, str] = {}  # telemetry/camera kind → message (the rest is on self.alarms)
         self._stop = threading.Event()
         self.runtime_options = RuntimeOptions()
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
@@ -96,6 +98,10 @@ class Station:
             if isinstance(listeners, list):
                 listeners.append(lambda kind, message, active: None if active else
                                  self._clear_alarm(kind, "", f"cleared (was: {message})"))
+            if self.recipe.views is not None:  # one result per part from its views (inspection/domain/multiview.py)
+                from inspection.domain.multiview import MultiViewOutput
+
+                self.output = MultiViewOutput(self.output, self.recipe.views)
             self.output.open()
             if self.config.telemetry:
                 self._open_telemetry()
@@ -119,6 +125,11 @@ class Station:
 
                 self._telemetry_feed = TelemetryFeed(self.telemetry)
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
+            if self.config.central is not None:
+                from inspection.central.replicator import Replicator  # only with `central:` (psycopg)
+
+                self.replicator = Replicator(self.config.central, self.db_path, self.config.name,
+                                             event=self._telemetry_event, status=self._central_status).start()
         except BaseException:
             self.close()
             raise
@@ -143,6 +154,7 @@ class Station:
     def _telemetry_event(self, level: str, kind: str, message: str) -> None:
         """A telemetry sink lost or regained its peer: logged in the store and shown in the telemetry's own
         alarms. It does not freeze the process controller: the verdicts are not in doubt."""
+        self._note_alarm(kind, message if level == "alarm" else None)
         if self.telemetry is not None:
             if level == "alarm":
                 self.telemetry.alarm(kind, message)
@@ -162,12 +174,29 @@ class Station:
 
             require_trusted(Path(path), trust)
 
+    def _note_alarm(self, kind: str, message: str | None) -> None:
+        """Active alarms (None clears), read by the central replicator's heartbeat from its thread."""
+        alarms = dict(self.active_alarms)
+        if message is None:
+            alarms.pop(kind, None)
+        else:
+            alarms[kind] = message
+        self.active_alarms = alarms  # one reference swap: a reader never sees a dict being changed
+
+    def _central_status(self) -> dict[str, Any]:
+        detector = self.detector
+        alarms = dict(self.active_alarms) | {str(a.kind): a.message for a in self.alarms.active()}
+        return {"model_id": detector.model_id if detector is not None else None, "recipe": self.recipe.name,
+                "alarms": alarms}
+
     def _model_path(self) -> Path | None:
         """The recipe's model file, or its product's production model from the registry (hash verified)."""
         if self.recipe.registry_product is None:
             return self.recipe.model
         registry = ModelRegistry(self.config.registry_dir)
         try:
+            if self.config.model_hub is not None:
+                self._pull_from_model_hub(registry, self.recipe.registry_product)
             return registry.production_path(self.recipe.registry_product)
         finally:
             registry.close()
@@ -175,6 +204,47 @@ class Station:
     def _judge_for(self, recipe: Recipe) -> Judge:
         cameras = [str(getattr(c, "id", "")) for c in self.config.cameras]
         return Judge(recipe, scales_for(recipe, cameras, self.config.calibrations_dir), align=align_part)
+
+    def _pull_from_model_hub(self, registry: ModelRegistry, product: str) -> None:
+        """At start only: the line's production model from MLflow into the local registry (verified). MLflow
+        away: the cached production model runs, and the station says so."""
+        from inspection.central.model_hub import ModelHubUnavailable, pull_production  # only with `model_hub:`
+
+        assert self.config.model_hub is not None and self.store is not None
+        try:
+            record = pull_production(self.config.model_hub, registry, product, f"station {self.config.name}")
+        except ModelHubUnavailable as exc:
+            cached = registry.production(product)
+            if cached is None:
+                raise ModelError(f"{exc}; and no cached production model of {product} in {registry.root}: "
+                                 "start the station once with MLflow reachable, or `station models pull`") from None
+            self.store.event("alarm", "model_hub", f"{exc}; running the cached production model {cached.id}")
+            return
+        self.store.event("info", "model_hub", f"production model of {product} from MLflow: {record.id} "
+                         f"({record.command})")
+
+    def reload_model(self) -> str:
+        """Explicit reload between runs: the recipe's model again (with `model_hub:`, the line's production
+        model from MLflow, verified). Refused while parts are being inspected — never mid-part. Returns the
+        model id now loaded."""
+        if self._runtime is not None:
+            raise StationError("the station is inspecting: stop the line, then reload the model")
+        assert self.detector is not None
+        detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
+                                  tiling=self.recipe.tiling)
+        try:
+            self.recipe.check_classes(detector.class_names, detector.model_id)
+            if tuple(detector.class_names) != tuple(self.detector.class_names):  # telemetry, SPC, feedback
+                raise ModelError(f"{detector.model_id} has other classes than {self.detector.model_id}: "
+                                 "restart the station to run it")
+        except Exception:
+            _quietly(detector.close)
+            raise
+        old, self.detector, self._warm = self.detector, detector, False
+        _quietly(old.close)
+        if self.store is not None:
+            self.store.event("info", "model_reloaded", f"model {old.model_id} → {detector.model_id}")
+        return str(detector.model_id)
 
     def change_job(self, job: int, lot: str | None = None) -> Recipe:
         """Switch to the recipe of PLC job `job` without stopping (raises to refuse; the PLC sees the error).
@@ -204,6 +274,7 @@ class Station:
         """Camera adapters report loss and reconnection from their own threads; the store is thread-safe."""
         level = "info" if event.kind == "camera_reconnected" else "alarm"
         log.log(logging.INFO if level == "info" else logging.ERROR, "%s: %s", event.kind, event.message)
+        self._note_alarm(f"camera {event.camera_id}", event.message if level == "alarm" else None)
         if self.telemetry is not None:
             key = f"camera {event.camera_id}"
             if level == "alarm":
@@ -222,6 +293,9 @@ class Station:
             if self.feedback in self.listeners:
                 self.listeners.remove(self.feedback)
             self.feedback = None
+        if self.replicator is not None:  # before the store: one last cycle ships what is there
+            _quietly(self.replicator.stop)
+            self.replicator = None
         for sink in reversed(self.telemetry_sinks):  # before the store: a sink's last events are logged
             _quietly(sink.close)
         self.telemetry_sinks.clear()

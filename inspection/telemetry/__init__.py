@@ -1,33 +1,32 @@
 """Telemetry for MES/SCADA: IPC-CFX `UnitsInspected`-shaped JSON per board, and an OPC UA view of
 counts, yield, per-class rates, alarms and parameter changes.
 
-The CFX message follows the shape of IPC-2591 `CFX.Production.Assurance.UnitsInspected` (envelope +
-MessageBody with InspectedUnits → Inspections → DefectsFound). Transports observe a `TelemetryState`
-(`subscribe`): the MQTT one (`inspection.telemetry.mqtt`) publishes each change on its topic; the OPC UA server
-here serves the current values (see docs/process_control.md).
+The CFX messages follow the CFX SDK's schema (`cfx.py`): `UnitsInspected` per part on `units_inspected`;
+`WorkStarted`/`WorkCompleted` around it and `FaultOccurred`/`FaultCleared` per alarm on `cfx`.
+Transports observe a `TelemetryState` (`subscribe`): the MQTT one (`inspection.telemetry.mqtt`) publishes each
+change on its topic; the OPC UA server here serves the current values (see docs/process_control.md).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-import cv2
-import numpy as np
 from asyncua import Server
 
 from inspection.aio.opcua_server import CallbackServer
 from inspection.domain.counts import yield_pct, zero_counts
-from inspection.domain.types import Frame, Inspection, VerdictStatus
+from inspection.domain.types import Inspection, VerdictStatus
 from inspection.process.controller import Proposal
+from inspection.telemetry import cfx
+from inspection.telemetry.cfx import CFX_RESULTS
 
 __all__ = ["CFX_RESULTS", "TELEMETRY_NAMESPACE", "TELEMETRY_TOPICS", "TelemetryFeed", "TelemetryServer",
            "TelemetryState", "units_inspected"]
@@ -35,80 +34,16 @@ __all__ = ["CFX_RESULTS", "TELEMETRY_NAMESPACE", "TELEMETRY_TOPICS", "TelemetryF
 log = logging.getLogger(__name__)
 
 TELEMETRY_NAMESPACE = "urn:inspection-station:telemetry"
-CFX_RESULTS = {VerdictStatus.PASS: "Passed", VerdictStatus.FAIL: "Failed", VerdictStatus.ERROR: "Aborted",
-               VerdictStatus.REVIEW: "Indeterminate"}
-TELEMETRY_TOPICS = ("units_inspected", "counts", "alarms", "parameter_changes")
+TELEMETRY_TOPICS = ("units_inspected", "counts", "alarms", "parameter_changes", "cfx")
 """What a `TelemetryState` observer is told about (the MQTT topic names under the station's prefix)."""
 Observer = Callable[[str, Any], None]
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
 
 
 def units_inspected(inspection: Inspection, source: str = "inspection-station", method: str = "AOI",
                     embed_images: bool = False, image_uri: str | None = None,
                     process_parameters: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """One IPC-CFX UnitsInspected message for one board/part.
-
-    Defects carry the class as DefectCode, the box centre/size in pixels as the region, the model's
-    confidence, and (with `embed_images`) a base64 PNG crop of the defect.
-    """
-    frame, verdict = inspection.frame, inspection.verdict
-    ts = frame.timestamp_s
-    end = ts + inspection.timings.latency_ms / 1000.0
-    defects = []
-    for i, d in enumerate(inspection.defects):
-        cx, cy = d.box.center
-        defect = {
-            "UniqueIdentifier": f"{frame.key}-{i}",
-            "DefectCode": d.class_name,
-            "DefectCategory": d.source,
-            "Description": f"{d.class_name} ({d.confidence:.2f})",
-            "ConfidenceLevel": round(float(d.confidence), 4),
-            "RegionOfInterest": {"X": round(cx, 1), "Y": round(cy, 1), "SizeX": round(d.box.width, 1),
-                                 "SizeY": round(d.box.height, 1), "Units": "px"},
-            "ComponentOfInterest": dict(d.attributes) or None,
-            "DefectImages": [],
-        }
-        if embed_images and isinstance(frame, Frame):
-            defect["DefectImages"].append(_crop_png(frame.image, d.box.as_tuple()))
-        defects.append(defect)
-    reasons = "; ".join(r.message for r in verdict.reasons)
-    images = [{"MimeType": "image/png", "Uri": image_uri}] if image_uri else []
-    body = {
-        "TransactionId": str(uuid.uuid4()),
-        "InspectionMethod": method,
-        "InspectedUnits": [{
-            "UnitIdentifier": frame.key,
-            "UnitPositionNumber": 1,
-            "OverallResult": CFX_RESULTS[verdict.status],
-            "Inspections": [{
-                "UniqueIdentifier": str(uuid.uuid4()),
-                "InspectionName": inspection.recipe or "inspection",
-                "InspectionStartTime": _iso(ts),
-                "InspectionEndTime": _iso(end),
-                "TestProcedure": inspection.model_id,
-                "Comments": reasons,
-                "Result": CFX_RESULTS[verdict.status],
-                "DefectsFound": defects,
-                "Images": images,
-            }],
-        }],
-    }
-    if process_parameters is not None:
-        body["InspectedUnits"][0]["ProcessParameters"] = dict(process_parameters)  # station extension
-    return {"MessageName": "CFX.Production.Assurance.UnitsInspected", "Version": "1.7",
-            "TimeStamp": _iso(end), "UniqueID": str(uuid.uuid4()), "Source": source, "Target": None,
-            "RequestID": None, "MessageBody": body}
-
-
-def _crop_png(image: np.ndarray, box: tuple[float, float, float, float], pad: int = 8) -> dict[str, str]:
-    h, w = image.shape[:2]
-    x1, y1 = max(0, int(box[0]) - pad), max(0, int(box[1]) - pad)
-    x2, y2 = min(w, int(box[2]) + pad + 1), min(h, int(box[3]) + pad + 1)
-    ok, data = cv2.imencode(".png", image[y1:y2, x1:x2])
-    return {"MimeType": "image/png", "ImageData": base64.b64encode(data.tobytes()).decode() if ok else ""}
+    """One IPC-CFX `CFX.Production.TestAndInspection.UnitsInspected` message for one part (see `cfx.py`)."""
+    return cfx.units_inspected(inspection, source, method, embed_images, image_uri, process_parameters)
 
 
 class TelemetryState:
@@ -126,6 +61,7 @@ class TelemetryState:
         self.counts = zero_counts()
         self._recent: deque[frozenset[str]] = deque(maxlen=window)
         self.alarms: dict[str, str] = {}
+        self._faults: dict[str, str] = {}  # alarm kind → CFX FaultOccurrenceId while active
         self.changes: list[dict[str, Any]] = []
         self.last_message = ""
         # The audit chain head (`{"id", "row_hash"}`), published with the counts so a copy off the box can
@@ -139,20 +75,40 @@ class TelemetryState:
                 self._recent.append(frozenset(d.class_name for d in inspection.defects))
             if message is not None:
                 self.last_message = json.dumps(message)
-                self._notify("units_inspected", message)
+                self._notify_work(inspection, message)
             if self._observers:  # the rates cost a pass over the window: only when someone listens
                 self._notify("counts", self._counts_payload())
 
     def alarm(self, kind: str, message: str) -> None:
         with self._lock:
             if self.alarms.get(kind) != message:
+                if kind not in self.alarms:  # a new fault; a changed message is the same occurrence
+                    self._faults[kind] = str(uuid.uuid4())
+                    if self._observers:
+                        self._notify("cfx", cfx.fault_occurred(kind, message, self._faults[kind], time.time(),
+                                                               self.source))
                 self.alarms[kind] = message
                 self._notify("alarms", dict(self.alarms))
 
     def clear_alarm(self, kind: str) -> None:
         with self._lock:
             if self.alarms.pop(kind, None) is not None:
+                occurrence = self._faults.pop(kind, None)
+                if occurrence is not None and self._observers:
+                    self._notify("cfx", cfx.fault_cleared(occurrence, time.time(), self.source))
                 self._notify("alarms", dict(self.alarms))
+
+    def _notify_work(self, inspection: Inspection, message: Mapping[str, Any]) -> None:
+        """WorkStarted, UnitsInspected, WorkCompleted: one work cycle per part, one TransactionID."""
+        if not self._observers:
+            return
+        frame = inspection.frame
+        transaction = message["MessageBody"]["TransactionId"]
+        done = frame.timestamp_s + inspection.timings.latency_ms / 1000.0
+        self._notify("cfx", cfx.work_started(frame.key, transaction, frame.timestamp_s, self.source))
+        self._notify("units_inspected", message)
+        self._notify("cfx", cfx.work_completed(frame.key, transaction, inspection.verdict.status, done,
+                                               self.source))
 
     def change(self, proposal: Proposal) -> None:
         with self._lock:

@@ -2,7 +2,8 @@
 
 Topics under `topic_prefix` (default `inspection/<station name>`), payloads as in docs/process_control.md:
 `units_inspected` (QoS 1, not retained), `counts` (QoS 0, retained), `alarms` (QoS 1, retained),
-`parameter_changes` (QoS 1, not retained).
+`parameter_changes` (QoS 1, not retained), `cfx` (CFX WorkStarted/WorkCompleted/FaultOccurred/FaultCleared,
+QoS 1, not retained).
 
 Never in the way of a verdict: the thread that updates the `TelemetryState` only appends to a bounded
 buffer (no I/O, no JSON). One thread of this adapter owns the paho client: it connects (TCP connect
@@ -28,11 +29,14 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import Field, field_validator, model_validator
 
 from inspection.config import AdapterOptions, ConfigPath, StrictModel
 from inspection.errors import ConfigError
 from inspection.telemetry import TELEMETRY_TOPICS, TelemetryState
+from inspection.telemetry.mqtt_outbox import Outbox
 
 __all__ = ["MqttTelemetry", "Options", "TopicQos", "create"]
 
@@ -50,6 +54,7 @@ class TopicQos(StrictModel):
     counts: Literal[0, 1, 2] = 0
     alarms: Literal[0, 1, 2] = 1
     parameter_changes: Literal[0, 1, 2] = 1
+    cfx: Literal[0, 1, 2] = 1
 
 
 class Options(AdapterOptions):
@@ -72,6 +77,17 @@ class Options(AdapterOptions):
     max_inflight: int = Field(20, ge=1, le=65535, description="QoS>0 messages sent but not yet acknowledged")
     close_timeout_s: float = Field(3.0, ge=0, le=60, description="on close, time to send what is buffered")
     qos: TopicQos = Field(TopicQos(), description="QoS per topic (0 at most once, 1 at least once, 2 exactly once)")
+    protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version; 5 keeps a persistent "
+                                            "session on the broker (session_expiry_s)")
+    session_expiry_s: int = Field(3600, ge=0, le=4_294_967_295,
+                                  description="MQTT 5: how long the broker keeps the session (subscriptions, "
+                                  "unacknowledged QoS>0 messages) after a disconnect; 0 = a clean session")
+    presence: bool = Field(True, description="retained <prefix>/presence: online on connect, offline on close and, "
+                           "through the last will, when the station vanishes")
+    outbox: ConfigPath | None = Field(None, description="SQLite file of a disk-backed outbox: QoS>0 messages wait "
+                                      "there until acknowledged, across broker outages and station restarts")
+    cfx_events: bool = Field(True, description="publish CFX WorkStarted/WorkCompleted per part and "
+                             "FaultOccurred/FaultCleared per alarm on <prefix>/cfx")
 
     @field_validator("topic_prefix")
     @classmethod
@@ -102,6 +118,7 @@ class MqttStats:
     outages: int = 0
     connected: bool = False
     buffered: int = 0
+    session_present: bool = False  # MQTT 5: the broker still had our session at the last connect
 
 
 class MqttTelemetry:
@@ -126,6 +143,10 @@ class MqttTelemetry:
         self._outage: tuple[float, int] | None = None  # (since, dropped then) while the broker is away
         self._dropping_reported = False
         self._client_id = options.client_id or f"inspection-{station}"
+        self._outbox: Outbox | None = None
+        self._outbox_count = 0  # rows on disk, as of the adapter thread's last look
+        self._mid_rows: dict[int, int] = {}  # paho message id → outbox row, while in flight
+        self._refusals_reported = False
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}/{name}"
@@ -135,6 +156,9 @@ class MqttTelemetry:
     def open(self) -> MqttTelemetry:
         if self._thread is not None:
             return self
+        if self.options.outbox is not None:
+            self._outbox = Outbox(self.options.outbox, self.options.buffer_messages)
+            self._outbox_count = self._outbox.count()
         self._client = self._make_client()
         self.state.subscribe(self._offer)
         self._stop.clear()
@@ -152,6 +176,9 @@ class MqttTelemetry:
         thread.join(self.options.close_timeout_s + self.options.connect_timeout_s + 2.0)
         if thread.is_alive():
             log.warning("MQTT telemetry thread for %s did not stop in time", self.endpoint)
+        elif self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
 
     def __enter__(self) -> MqttTelemetry:
         return self.open()
@@ -162,14 +189,15 @@ class MqttTelemetry:
     @property
     def stats(self) -> MqttStats:
         with self._lock:
-            self._stats.buffered = len(self._queue) + len(self._inflight)
+            self._stats.buffered = len(self._queue) + (self._outbox_count if self._outbox is not None
+                                                       else len(self._inflight))
             return MqttStats(**vars(self._stats))
 
     # --- the station side: queue only --------------------------------------------------------------
 
     def _offer(self, topic: str, payload: Any) -> None:
         """Called under the state's lock by whichever thread updated it: O(1), no I/O."""
-        if topic not in TELEMETRY_TOPICS:
+        if topic not in TELEMETRY_TOPICS or (topic == "cfx" and not self.options.cfx_events):
             return
         with self._lock:
             if topic in RETAINED:
@@ -185,8 +213,13 @@ class MqttTelemetry:
 
     def _make_client(self) -> mqtt.Client:
         o = self.options
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv311,
-                             clean_session=True)
+        if o.protocol == "5":  # clean_start False + a session expiry: the broker keeps the session
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv5)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv311,
+                                 clean_session=True)
+        if o.presence:  # the broker publishes this when the station vanishes (crash, cable, power)
+            client.will_set(self.topic("presence"), "offline", qos=1, retain=True)
         client.connect_timeout = o.connect_timeout_s
         client.max_inflight_messages_set(o.max_inflight)
         if o.username:
@@ -205,7 +238,13 @@ class MqttTelemetry:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
-        client.connect_async(o.host, o.port, o.keepalive_s)  # no I/O here: the thread connects
+        if o.protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = o.session_expiry_s
+            client.connect_async(o.host, o.port, o.keepalive_s, clean_start=o.session_expiry_s == 0,
+                                 properties=properties)  # no I/O here: the thread connects
+        else:
+            client.connect_async(o.host, o.port, o.keepalive_s)  # no I/O here: the thread connects
         return client
 
     def _run(self) -> None:
@@ -214,7 +253,7 @@ class MqttTelemetry:
             while not self._stop.is_set():
                 if not self._stats.connected:
                     if not first:  # back off, also right after a loss: a restarting broker needs a moment
-                        if self._stop.wait(delay):
+                        if self._wait(delay):
                             break
                         delay = min(delay * 2, self.options.reconnect_max_s)
                     first = False
@@ -230,6 +269,28 @@ class MqttTelemetry:
             log.exception("MQTT telemetry thread failed")
             self._emit("alarm", f"MQTT telemetry to {self.endpoint} stopped: {type(exc).__name__}: {exc}; "
                        "restart the station to resume telemetry")
+
+    def _wait(self, seconds: float) -> bool:
+        """Back-off wait that keeps spooling to the disk outbox; True when asked to stop."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop.wait(min(0.2, left)):
+                return True
+            self._spool()
+        return False
+
+    def _spool(self) -> None:
+        """Queued QoS>0 messages to the disk outbox (adapter thread only)."""
+        if self._outbox is None:
+            return
+        with self._lock:
+            messages, self._queue = list(self._queue), deque()
+        dropped = self._outbox.add(messages)
+        self._outbox_count = self._outbox.count()
+        if dropped:
+            with self._lock:
+                self._stats.dropped += dropped
+            self._report_dropping()
 
     def _loop(self) -> MQTTErrorCode:
         assert self._client is not None
@@ -267,8 +328,11 @@ class MqttTelemetry:
         with self._lock:
             self._stats.connected = True
             self._stats.connects += 1
+            self._stats.session_present = bool(getattr(flags, "session_present", False))
             self._latest.setdefault("counts", counts)
             self._latest.setdefault("alarms", alarms)
+        if self.options.presence:
+            client.publish(self.topic("presence"), "online", qos=1, retain=True)
         self._back()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -281,6 +345,15 @@ class MqttTelemetry:
         with self._lock:
             self._inflight.discard(mid)
             self._stats.published += 1
+        row = self._mid_rows.pop(mid, None)
+        if row is not None and self._outbox is not None:
+            self._outbox.done(row)  # acknowledged (or refused below): it will not be sent again
+            self._outbox_count = max(0, self._outbox_count - 1)
+        if getattr(reason, "is_failure", False) and not self._refusals_reported:
+            # MQTT 5 tells a refused publish (e.g. 0x87 not authorized by the broker's ACL); 3.1.1 cannot.
+            self._refusals_reported = True
+            self._emit("alarm", f"MQTT broker {self.endpoint} refused a publish ({reason}); check the broker's "
+                       f"ACL for user {self.options.username or '(anonymous)'} on {self.prefix}/#")
 
     def _send_pending(self) -> None:
         """Newest counts/alarms first, then queued messages while paho's in-flight window has room."""
@@ -290,6 +363,9 @@ class MqttTelemetry:
             if not self._publish(topic, payload):
                 with self._lock:
                     self._latest.setdefault(topic, payload)  # a newer value may have arrived meanwhile
+        if self._outbox is not None:
+            self._send_outbox()
+            return
         while True:
             with self._lock:
                 if not self._queue or len(self._inflight) >= self.options.max_inflight:
@@ -299,6 +375,24 @@ class MqttTelemetry:
                 with self._lock:
                     self._queue.appendleft((topic, payload))
                 return
+
+    def _send_outbox(self) -> None:
+        assert self._client is not None and self._outbox is not None
+        self._spool()
+        with self._lock:
+            room = self.options.max_inflight - len(self._inflight)
+        for row, topic, data in self._outbox.take(room):
+            info = self._client.publish(self.topic(topic), data, qos=getattr(self.options.qos, topic),
+                                        retain=False)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._outbox.retry(row)
+                return
+            if getattr(self.options.qos, topic) == 0:  # fire and forget: no PUBACK will come
+                self._outbox.done(row)
+                continue
+            self._mid_rows[info.mid] = row
+            with self._lock:
+                self._inflight.add(info.mid)
 
     def _publish(self, topic: str, payload: Any) -> bool:
         assert self._client is not None
@@ -319,14 +413,24 @@ class MqttTelemetry:
             self._send_pending()
             with self._lock:
                 done = not self._queue and not self._inflight and not self._latest
+            done = done and (self._outbox is None or self._outbox_count == 0)
             if done or self._loop() is not MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
+        connected = self._stats.connected
+        if self._outbox is not None:
+            self._spool()  # what the broker has not acknowledged waits on disk for the next start
         with self._lock:
-            left = len(self._queue) + len(self._inflight)
+            left = len(self._queue) + (self._outbox_count if self._outbox is not None else len(self._inflight))
             self._stats.connected = False
         if left:
             log.warning("MQTT telemetry closed with %d messages not delivered to %s", left, self.endpoint)
         try:
+            if connected and self.options.presence:  # a clean DISCONNECT does not fire the will: say it
+                info = self._client.publish(self.topic("presence"), "offline", qos=1, retain=True)
+                until = time.monotonic() + min(1.0, self.options.close_timeout_s + 0.5)
+                while not info.is_published() and time.monotonic() < until:
+                    if self._client.loop(_LOOP_S) is not MQTTErrorCode.MQTT_ERR_SUCCESS:
+                        break
             self._client.disconnect()
             self._client.loop(_LOOP_S)  # write the DISCONNECT packet
         except OSError as exc:

@@ -419,6 +419,11 @@
   <context>
     <name>MainWindow</name>
     <message>
+      <location filename="../window.py" line="1" />
+      <source>Line (Ctrl+8)</source>
+      <translation>Linie (Strg+8)</translation>
+    </message>
+    <message>
       <location filename="../window.py" line="62" />
       <source>IDLE</source>
       <translation>BEREIT</translation>
@@ -1161,6 +1166,77 @@
       <location filename="../i18n_extra.py" line="12" />
       <source>View All</source>
       <translation>Alles anzeigen</translation>
+    </message>
+  </context>
+  <context>
+    <name>LineView</name>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>Station</source>
+      <translation>Station</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>Parts</source>
+      <translation>Teile</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>Yield</source>
+      <translation>Ausbeute</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>Parts/min</source>
+      <translation>Teile/min</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>Alarms</source>
+      <translation>Alarme</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>Model</source>
+      <translation>Modell</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>Recipe</source>
+      <translation>Rezept</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>Last seen</source>
+      <translation>Zuletzt gesehen</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>no central store configured (central: in the station YAML)</source>
+      <translation>kein zentraler Speicher konfiguriert (central: in der Stations-YAML)</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>reading the central store…</source>
+      <translation>lese den zentralen Speicher…</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source>{n} stations in the central store</source>
+      <translation>{n} Stationen im zentralen Speicher</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
+      <source> (offline)</source>
+      <translation> (offline)</translation>
+    </message>
+  </context>
+  <context>
+    <name>ViewsStrip</name>
+    <message>
+      <location filename="../views_strip.py" line="1" />
+      <source>{n} views of this part</source>
+      <translation>{n} Ansichten dieses Teils</translation>
     </message>
   </context>
 </TS>

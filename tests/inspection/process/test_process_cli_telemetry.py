@@ -100,26 +100,28 @@ def _inspection() -> Inspection:
 def test_units_inspected_has_the_cfx_shape_with_codes_locations_confidences_images() -> None:
     msg = units_inspected(_inspection(), embed_images=True, image_uri="file:///archive/PCB-0007.png",
                           process_parameters={"paste_volume_pct": 101.0})
-    assert msg["MessageName"] == "CFX.Production.Assurance.UnitsInspected"
+    assert msg["MessageName"] == "CFX.Production.TestAndInspection.UnitsInspected"
     unit = msg["MessageBody"]["InspectedUnits"][0]
     assert unit["UnitIdentifier"] == "PCB-0007" and unit["OverallResult"] == "Failed"
     assert unit["ProcessParameters"] == {"paste_volume_pct": 101.0}
     inspection = unit["Inspections"][0]
-    assert inspection["TestProcedure"] == "abc123" and inspection["Images"][0]["Uri"].endswith("PCB-0007.png")
+    assert inspection["TestProcedure"] == "abc123"
     defect = inspection["DefectsFound"][0]
-    assert defect["DefectCode"] == "bridge" and defect["ConfidenceLevel"] == 0.87
-    assert defect["RegionOfInterest"] == {"X": 25.0, "Y": 25.0, "SizeX": 30.0, "SizeY": 10.0, "Units": "px"}
+    assert defect["DefectCode"] == "bridge" and defect["ConfidenceLevel"] == 87.0  # CFX: 1..100
+    assert defect["RegionOfInterest"]["StartPointX"] == 10.0 and len(defect["RegionOfInterest"]["RegionSegments"]) == 4
     crop = cv2.imdecode(np.frombuffer(base64.b64decode(defect["DefectImages"][0]["ImageData"]), np.uint8),
                         cv2.IMREAD_COLOR)
     assert crop.shape == (27, 47, 3) and crop.max() == 255  # box 10..40 x 20..30 plus 8 px each side
+    assert defect["DefectImages"][1] == {"MimeType": "image/png", "TransferMode": "OutOfBand", "ImageData": None,
+                                         "ImageURL": "file:///archive/PCB-0007.png"}
     json.dumps(msg)  # serialisable as is
 
 
-def test_units_inspected_for_a_part_that_could_not_be_inspected_is_aborted_not_passed() -> None:
+def test_units_inspected_for_a_part_that_could_not_be_inspected_is_an_error_not_passed() -> None:
     failure = FrameFailure("cam0", 3, 1_700_000_000.0, "corrupt", "incomplete buffer")
     msg = units_inspected(Inspection(failure, (), Verdict.error("corrupt", "incomplete buffer")))
     unit = msg["MessageBody"]["InspectedUnits"][0]
-    assert unit["OverallResult"] == "Aborted" and unit["Inspections"][0]["DefectsFound"] == []
+    assert unit["OverallResult"] == "Error" and unit["Inspections"][0]["DefectsFound"] == []
 
 
 class _BrokenPort(InProcessTwin):

@@ -165,7 +165,7 @@ def test_closed_loop_through_rendered_images_and_opcua_beats_open_loop(served_tw
         twin.read_setpoints()["fluid_flow_cc_min"] + DRIFT * (PARTS - 1) / 100, abs=4 * 0.15 * 20)
     assert state.parts == PARTS and len(state.changes) == sum(p.status == "applied" for p in feedback.proposals)
     message = json.loads(state.last_message)
-    assert message["MessageName"] == "CFX.Production.Assurance.UnitsInspected"
+    assert message["MessageName"] == "CFX.Production.TestAndInspection.UnitsInspected"
 
 
 def _check_telemetry_nodes(server: TelemetryServer, state: TelemetryState) -> None:
