@@ -145,7 +145,7 @@ def test_config_validates_and_the_station_writes_verdicts_through_the_plugins(in
 def test_station_export_writes_the_plugins_format(installed: Path, tmp_path: Path) -> None:
     pytest.importorskip("ultralytics")  # exporting needs the [train] extra
     out = tmp_path / "solder.single.onnx"
-    result = CliRunner().invoke(station, ["export-model", str(DEMO / "models" / "solder_yolov8n.pt"),
+    result = CliRunner().invoke(station, ["export-model", "--model", str(DEMO / "models" / "solder_yolov8n.pt"),
                                           "--format", "ortsingle", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.is_file() and "exported ortsingle" in result.output and "verified on" in result.output

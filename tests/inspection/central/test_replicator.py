@@ -62,15 +62,13 @@ def test_rows_arrive_once_tagged_with_the_station_in_day_partitions(tmp_path: Pa
     db = tmp_path / "station.db"
     with Store(db) as store:
         # two days of parts (yesterday's 3, today's 6), an alarm, an audit row with columns the central
-        # schema does not know (the hash chain), an override that is reviewed later
+        # schema does not know (the hash chain, issue 17), an override that is reviewed later
         record_parts(store, 3, time.time() - DAY_S)
         record_parts(store, 6, time.time() - 10, first=3)
         store.event("alarm", "camera_lost", "camera cam0 lost")
-        store.db["audit"].add_column("prev_hash", str)
-        store.db["audit"].add_column("row_hash", str)
-        store.insert("audit", {"time": "2026-12-06T05:00:00+00:00", "timestamp_s": 0.0, "username": "eng",
-                               "role": "engineer", "action": "promote", "detail": "m1", "allowed": 1,
-                               "prev_hash": "00" * 32, "row_hash": "ab" * 32})
+        audit_id = store.append_audit({"time": "2026-12-06T05:00:00+00:00", "timestamp_s": 0.0, "username": "eng",
+                                       "role": "engineer", "action": "promote", "detail": "m1", "allowed": 1})
+        row_hash = store.db["audit"].get(audit_id)["row_hash"]
         override = store.insert("overrides", {"inspection_id": 3, "time": "2026-12-06T05:00:00+00:00",
                                               "username": "op", "old_verdict": "FAIL", "new_verdict": "PASS",
                                               "reason": "dust", "status": "pending"})
@@ -86,7 +84,7 @@ def test_rows_arrive_once_tagged_with_the_station_in_day_partitions(tmp_path: Pa
             refdes = conn.execute("select refdes, pin, class_name, counted from refdes_results").fetchall()
             assert refdes == [("R12", "2", "bridge", True)] * 3
             (audit,) = conn.execute("select data from audit where station = 'line1-aoi'").fetchone()
-            assert audit["row_hash"] == "ab" * 32 and audit["action"] == "promote"  # every column travels
+            assert audit["row_hash"] == row_hash and audit["action"] == "promote"  # the hash chain travels too
             marks = dict(conn.execute("select source_table, last_id from replication_state").fetchall())
             assert marks["inspections"] == 9
 
