@@ -85,6 +85,8 @@ stop() {
   fi
   if [ -f "$DIR/mqtt.pid" ]; then kill "$(cat "$DIR/mqtt.pid")" 2>/dev/null || true; fi
   if [ -f "$DIR/mlflow.pid" ]; then kill -- -"$(cat "$DIR/mlflow.pid")" 2>/dev/null || kill "$(cat "$DIR/mlflow.pid")" 2>/dev/null || true; fi
+  # the server's workers may have left its process group: match them by our artifacts folder
+  pkill -f -- "--artifacts-destination $DIR/mlflow-artifacts" 2>/dev/null || true
   rm -rf "$DIR"
 }
 
