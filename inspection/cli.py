@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "bench": "inspection.runtime.cli:bench",
     "twin": "inspection.process.cli:twin",
     "controller": "inspection.process.cli:controller",
+    "health": "inspection.health.cli:health",
     "aoi": "inspection.aoi.cli:aoi",
     "config-reference": "inspection.config_reference:reference_command",
 }
