@@ -43,7 +43,7 @@ class HealthConfig:
     learn_parts: int = 400
     history_every: int = 10  # one trend point per this many parts
     history_len: int = 500  # trend points kept for charts
-    forecast_points: int = 40  # trend points the forecast fits
+    forecast_points: int = 25  # trend points the forecast fits (250 parts)
     psi_window: int = 500
     alarm_margin: float = 1.5  # a limit lies at least this many drift bands from the baseline
     warn_fraction: float = 0.6  # signals without drift detection warn this far from baseline to limit
