@@ -21,7 +21,7 @@ from inspection.health.store import HealthLog
 from inspection.recipe import Recipe
 from inspection.types import Frame, Inspection
 
-__all__ = ["HealthListener"]
+__all__ = ["HealthListener", "set_baseline_as"]
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +113,10 @@ class HealthListener:
                 log.error("health warning not logged: %s", exc)
         if self.publish is not None:
             self.publish("health_warning", warning.as_dict())
+
+
+def set_baseline_as(ops: Any, user: Any, listener: HealthListener) -> Baseline:
+    """The console's "set baseline" decision: role `configure` checked and audited in the core, then the
+    baseline is learned from the recent parts and persisted (see `HealthListener.set_baseline`)."""
+    ops.authorize(user, "configure", {"health_baseline": "set at a known-good time"})
+    return listener.set_baseline(set_by=user.username)
