@@ -101,6 +101,7 @@ class Station:
         self.telemetry: Any = None  # inspection.process.telemetry.TelemetryState when `telemetry:` is set
         self.telemetry_sinks: list[Any] = []  # MQTT client, OPC UA server… (see inspection.registry "telemetry")
         self._telemetry_feed: Any = None
+        self.health: Any = None  # inspection.health.station.HealthListener: the station watches its own eyes
         self._stop = threading.Event()
         self.runtime_options = RuntimeOptions()
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
@@ -144,6 +145,10 @@ class Station:
                 from inspection.process.telemetry import TelemetryFeed
 
                 self._telemetry_feed = TelemetryFeed(self.telemetry)
+            from inspection.health.station import open_station_health
+
+            self.health = open_station_health(self.store, self.recipe, self.telemetry, self.db_path.parent)
+            self.listeners.append(self.health)
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
         except BaseException:
             self.close()

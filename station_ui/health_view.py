@@ -40,9 +40,11 @@ def _forecast_text(state: SignalState, tr: Callable[[str], str]) -> str:
 class HealthView(QWidget):
     baselineRequested = pyqtSignal()
 
-    def __init__(self, parent: QWidget | None = None, refresh_ms: int = 2000) -> None:
+    def __init__(self, parent: QWidget | None = None, refresh_ms: int = 2000,
+                 source: Callable[[], HealthMonitor | None] | None = None) -> None:
         super().__init__(parent)
         self.monitor: HealthMonitor | None = None
+        self.source = source  # the running station's monitor; the last one stays shown after a run
         self.summary = QLabel(self.tr("health: no station running"))
         self.summary.setStyleSheet("font-size: 15pt; font-weight: bold;")
         self.baseline_button = QPushButton(self.tr("Set baseline (known-good now)"))
@@ -84,6 +86,9 @@ class HealthView(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        live = self.source() if self.source is not None else None
+        if live is not None:
+            self.monitor = live
         monitor = self.monitor
         if monitor is None:
             return

@@ -211,9 +211,8 @@ class MainWindow(QMainWindow):
         self.samples_tab = QWidget()  # the samples review panel is built on first visit (needs the classes)
         QVBoxLayout(self.samples_tab)
         self.samples_panel: ReviewPanel | None = None
-        self.health = HealthView()
+        self.health = HealthView(source=lambda: getattr(self._health_listener(), "monitor", None))
         self.health.baselineRequested.connect(self.set_health_baseline)
-        self.health_listener = None  # made per run (inspection.health.station.HealthListener)
         self.tabs = QTabWidget()
         for widget, title in ((live, "Live (Ctrl+1)"), (self.spc, "SPC (Ctrl+2)"), (self.history, "History (Ctrl+3)"),
                               (self.review, "Review (Ctrl+4)"), (self.controller, "Controller (Ctrl+5)"),
@@ -320,35 +319,24 @@ class MainWindow(QMainWindow):
             if self.state in ("finished", "stopped", "error", "idle"):
                 self.bridge.reset()
             recipe = Path(self.recipe_combo.currentData() or self.config.recipe)
-            self._start_health(recipe)
             self.runner = StationRunner(
                 self.config, db_path=self.db_path, recipe_path=recipe,
-                listeners=[self.bridge.on_inspection, *([self.health_listener] if self.health_listener else [])],
-                on_state=self.bridge.set_state, on_error=self._runner_error)
+                listeners=[self.bridge.on_inspection], on_state=self.bridge.set_state, on_error=self._runner_error)
         self.runner.start()
 
-    def _start_health(self, recipe: Path) -> None:
-        """A health listener per run, over the console's store (its baseline persists across runs)."""
-        from inspection.health.station import HealthListener
-        from inspection.health.store import HealthLog
-
-        try:
-            health_log = HealthLog(self._store) if self._store is not None else None
-            self.health_listener = HealthListener(health_log=health_log, recipe=load_recipe(recipe),
-                                                  disk_path=str(self.db_path.parent if self.db_path else "."))
-        except (StationError, OSError) as exc:
-            self.health_listener = None
-            self.raise_alarm("health", f"health monitoring unavailable: {exc}")
-        self.health.set_monitor(self.health_listener.monitor if self.health_listener else None)
+    def _health_listener(self):  # type: ignore[no-untyped-def]
+        """The running station's health listener (inspection.health.station), or None when no line runs."""
+        station = self.runner.station if self.runner is not None else None
+        return getattr(station, "health", None)
 
     def set_health_baseline(self) -> None:
         from inspection.health.station import set_baseline_as
 
-        if self.health_listener is None or self.ops is None:
-            self.notify(self.tr("no health data yet: start the line on known-good parts first"))
+        if self.ops is None:
+            self.notify(self.tr("baseline not set: the station database is not available"))
             return
         try:
-            set_baseline_as(self.ops, self.user, self.health_listener)
+            set_baseline_as(self.ops, self.user, self._health_listener())
         except AccessDenied:
             self.notify(self.tr("not allowed: setting the health baseline needs an engineer"))
             return

@@ -53,19 +53,15 @@ def baseline(db: Path, parts: int, set_by: str, note: str) -> None:
     """Set the health baseline now, from the most recent health samples in the database.
 
     A running station picks it up at its next start; the console's Health tab sets it live."""
-    from inspection.health.baseline import Baseline
-    from inspection.health.store import HealthLog
+    from inspection.health.station import baseline_from_store
     from inspection.store import Store
 
     with Store(db) as store:
-        log = HealthLog(store)
-        samples = log.samples(parts)
         try:
-            fitted = Baseline.fit(samples, note=note)
+            fitted = baseline_from_store(store, parts, set_by or "cli", note)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-        row = log.save_baseline(fitted, set_by or "cli")
-    click.echo(f"health baseline #{row} set from {fitted.parts} samples: "
+    click.echo(f"health baseline set from {fitted.parts} samples: "
                + ", ".join(f"{k} {v.value:.4g}" for k, v in fitted.signals.items()))
 
 

@@ -21,7 +21,7 @@ from inspection.health.store import HealthLog
 from inspection.recipe import Recipe
 from inspection.types import Frame, Inspection
 
-__all__ = ["HealthListener", "set_baseline_as"]
+__all__ = ["HealthListener", "baseline_from_store", "open_station_health", "set_baseline_as"]
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +112,39 @@ class HealthListener:
             except StoreError as exc:
                 log.error("health warning not logged: %s", exc)
         if self.publish is not None:
-            self.publish("health_warning", warning.as_dict())
+            self.publish("health_warnings", warning.as_dict())
 
 
-def set_baseline_as(ops: Any, user: Any, listener: HealthListener) -> Baseline:
+def baseline_from_store(store: Any, parts: int = 500, set_by: str = "",
+                        note: str = "set from the stored health samples") -> Baseline:
+    """Learn a baseline from the last `parts` health samples in the store and put it in force (the CLI's
+    route, and the console's when no line is running; a station loads it at its next start)."""
+    health_log = HealthLog(store)
+    baseline = Baseline.fit(health_log.samples(parts), note=note)
+    health_log.save_baseline(baseline, set_by)
+    return baseline
+
+
+def set_baseline_as(ops: Any, user: Any, listener: HealthListener | None = None) -> Baseline:
     """The console's "set baseline" decision: role `configure` checked and audited in the core, then the
-    baseline is learned from the recent parts and persisted (see `HealthListener.set_baseline`)."""
+    baseline is learned from the running line's recent parts (or, with no line running, from the stored
+    samples) and persisted."""
     ops.authorize(user, "configure", {"health_baseline": "set at a known-good time"})
-    return listener.set_baseline(set_by=user.username)
+    if listener is not None:
+        return listener.set_baseline(set_by=user.username)
+    return baseline_from_store(ops.store, set_by=user.username)
+
+
+def open_station_health(store: Any, recipe: Recipe, telemetry: Any = None,
+                        disk_path: str | os.PathLike[str] = ".") -> HealthListener:
+    """The health listener of a station: its tables in the station's store, its baseline loaded from there,
+    and, with `telemetry:`, its snapshot and warnings on the telemetry state (MQTT topics `health` and
+    `health_warnings`, OPC UA nodes `Station.Health.*`)."""
+    publish = None
+    if telemetry is not None:
+        def publish(topic: str, payload: Any) -> None:
+            if topic == "health":
+                telemetry.set_health(payload)
+            else:
+                telemetry.health_warning(payload)
+    return HealthListener(health_log=HealthLog(store), recipe=recipe, disk_path=disk_path, publish=publish)

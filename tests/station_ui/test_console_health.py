@@ -52,15 +52,18 @@ def test_the_baseline_button_is_role_checked_and_audited_by_the_core(qtbot, make
                                                                     tmp_path: Path) -> None:
     db = tmp_path / "station.db"
     window = make_window(console_config, db)  # the default line operator
+    window.health._timer.setInterval(20)  # the tab follows the running station's monitor
     window.start()
     qtbot.waitUntil(lambda: window.state in ("finished", "error"), timeout=120_000)
-    assert window.health_listener is not None and window.health.monitor is window.health_listener.monitor
-    qtbot.waitUntil(lambda: window.health_listener.monitor.parts > 0, timeout=10_000)
+    qtbot.waitUntil(lambda: window.health.monitor is not None and window.health.monitor.parts > 0, timeout=10_000)
+    assert "LEARNING" in window.health.summary.text()  # a new station learns its baseline from its first parts
     window.health.baseline_button.click()
     assert "needs an engineer" in window.last_message
     window.set_user(User("qe.anna", Role.ENGINEER))
-    window.health.baseline_button.click()
-    assert "at least 30 parts" in window.last_message  # 7 parts are not a baseline; nothing was set
+    window.health.baseline_button.click()  # the line has stopped: from the stored samples, too few of them
+    assert "at least 30 parts" in window.last_message
     with Store(db) as store:
-        rows = store.query("select username, action, allowed from audit where action = 'configure'")
+        rows = store.query("select username, allowed from audit where action = 'configure'")
+        assert store.query("select count(*) as n from health")[0]["n"] >= 1  # the station logged health samples
+        assert store.query("select count(*) as n from health_baseline")[0]["n"] == 0
     assert [(r["username"], r["allowed"]) for r in rows][-2:] == [("operator", 0), ("qe.anna", 1)]
