@@ -3,7 +3,7 @@
     python -m station_ui.screenshots [--out docs/screenshots] [--parts 150]
     python -m station_ui.screenshots --heatmap [--parts 14]     # the paint demo with the anomaly heat map on
     python -m station_ui.screenshots --approvals                # Models tab and controller proposals
-    python -m station_ui.screenshots --health [--parts 2000]    # Health tab over a defocusing process twin
+    python -m station_ui.screenshots --health --parts 1300       # Health tab over a defocusing process twin
 
 Runs the demo station (replay camera over the bundled solder parts, looped, and the bundled model)
 in an offscreen console, then grabs the live view, a failure, SPC, history with an override, the
@@ -262,8 +262,9 @@ def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model
     return saved
 
 
-def take_health_screenshot(out: Path, parts: int = 2000, scenario: str = "defocus") -> list[Path]:
-    """The Health tab over a health scenario of the process twin (real model and judge; see docs/health.md)."""
+def take_health_screenshot(out: Path, parts: int = 1300, scenario: str = "defocus", rate: float = 2.4) -> list[Path]:
+    """The Health tab over a health scenario of the process twin (real model and judge; see docs/health.md),
+    degrading 3x faster than the documented scenario so that a short run shows warning, forecast and alarm."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from station_ui.qtenv import prepare_qt_environment
 
@@ -274,7 +275,7 @@ def take_health_screenshot(out: Path, parts: int = 2000, scenario: str = "defocu
     from station_ui.health_view import HealthView
     from station_ui.theme import apply_theme
 
-    run = simulate_health(scenario, parts)
+    run = simulate_health(scenario, parts, rate=rate)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme(app, "dark")  # type: ignore[arg-type]
     view = HealthView()

@@ -229,7 +229,7 @@ class HealthMonitor:
                     continue
                 event = tracker.update(float(x), index)
                 if event is not None:
-                    severity, kind = event
+                    severity, kind = event[0], self._explain(name, event[1])
                     raised.append(HealthWarning(kind, severity, name, index, tracker.smoothed.value,
                                                 tracker.base.value, self._limit_for(tracker, kind),
                                                 tracker.forecast(), ts))
@@ -238,6 +238,15 @@ class HealthMonitor:
             if self.on_warning is not None:
                 self.on_warning(warning)
         return raised
+
+    def _explain(self, name: str, kind: HealthKind) -> HealthKind:
+        """A falling Laplacian variance also follows a dimming light (it scales with gain squared): when
+        the brightness is down as well, the light is the likelier cause than the lens."""
+        if name in ("sharpness", "contrast") and kind in (HealthKind.FOCUS, HealthKind.LIGHT):
+            light = self._trackers.get("brightness")
+            dark = light is not None and light.z.value < -0.5 * light.band
+            return HealthKind.LIGHT if dark else HealthKind.FOCUS if name == "sharpness" else kind
+        return kind
 
     @staticmethod
     def _limit_for(tracker: _Tracker, kind: HealthKind) -> float:

@@ -44,7 +44,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("defocus", "blur sigma (px)", 0.8),
-    Scenario("dimming", "light lost (share of gain)", 0.08),
+    Scenario("dimming", "light lost (share of gain)", 0.2),
     Scenario("shift", "camera offset (px, x; y is half)", 4.0),
     Scenario("material", "material change (0 = old, 1 = new)", 0.25),
     Scenario("stable", "nothing", 0.0),

@@ -163,3 +163,17 @@ def test_every_signal_names_what_going_wrong_means() -> None:
         for kind in (spec.low, spec.high):
             if kind is not None:
                 assert kind.cause and kind.action and kind.title
+
+
+def test_a_dimming_light_is_named_as_the_light_even_where_sharpness_falls_too() -> None:
+    rng = np.random.default_rng(4)
+    monitor = HealthMonitor(HealthConfig(learn_parts=200))
+    for i in range(200):
+        monitor.update(_good(rng), i)
+    kinds = set()
+    for i in range(200, 1500):  # gain halves: brightness x0.5, Laplacian variance x0.25
+        values = _good(rng)
+        values["brightness"] *= 0.5
+        values["sharpness"] *= 0.25
+        kinds |= {(w.signal, w.kind) for w in monitor.update(values, i)}
+    assert ("sharpness", HealthKind.LIGHT) in kinds and ("sharpness", HealthKind.FOCUS) not in kinds
