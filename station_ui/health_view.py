@@ -33,7 +33,7 @@ def _forecast_text(state: SignalState, tr: Callable[[str], str]) -> str:
     if state.seconds_to_limit is not None:
         hours = state.seconds_to_limit / 3600.0
         when = f"{hours:.1f} h" if hours >= 1 else f"{state.seconds_to_limit / 60.0:.0f} min"
-        text += tr(" (~{when} at this rate)").format(when=when)
+        text += tr(" (~{when})").format(when=when)
     return text
 
 
@@ -114,8 +114,9 @@ class HealthView(QWidget):
             plot.setTitle(self.tr("(no data)"))
             return
         colour = _STATE_COLOURS[state.severity]
-        plot.setTitle(f"<span style='color:{colour}'>{state.title} [{state.unit}] — "
-                      f"{_forecast_text(state, self.tr)}</span>")
+        # Two short lines: a long one-line title would set the chart's minimum width.
+        plot.setTitle(f"<span style='color:{colour}'>{state.title} [{state.unit}]<br>"
+                      f"<small>{_forecast_text(state, self.tr)}</small></span>")
         if state.history:
             x = np.asarray([p for p, _ in state.history], dtype=float)
             y = np.asarray([v for _, v in state.history], dtype=float)

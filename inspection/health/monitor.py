@@ -241,11 +241,15 @@ class HealthMonitor:
 
     def _explain(self, name: str, kind: HealthKind) -> HealthKind:
         """A falling Laplacian variance also follows a dimming light (it scales with gain squared): when
-        the brightness is down as well, the light is the likelier cause than the lens."""
+        the brightness is down as well, the light is the likelier cause than the lens; contrast falling
+        while the focus is already flagged is the blur."""
         if name in ("sharpness", "contrast") and kind in (HealthKind.FOCUS, HealthKind.LIGHT):
             light = self._trackers.get("brightness")
-            dark = light is not None and light.z.value < -0.5 * light.band
-            return HealthKind.LIGHT if dark else HealthKind.FOCUS if name == "sharpness" else kind
+            if light is not None and light.z.value < -0.5 * light.band:
+                return HealthKind.LIGHT
+            sharp = self._trackers.get("sharpness")
+            if name == "sharpness" or (sharp is not None and sharp.kind is HealthKind.FOCUS):
+                return HealthKind.FOCUS  # contrast falling after a focus warning: the blur, not the light
         return kind
 
     @staticmethod
