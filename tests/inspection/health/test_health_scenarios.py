@@ -1,6 +1,6 @@
 """Short versions of the health scenarios: the real demo model and judge on the process twin's images.
 
-The degradation runs 4x faster than in `station health simulate` (docs/health.md has the full-length
+The degradation runs 4-6x faster than in `station health simulate` (docs/health.md has the full-length
 leads), and a run stops one part after the first escape caused by the degradation. Each is a few
 hundred parts: about 10-20 s of CPU."""
 
@@ -26,7 +26,8 @@ def inspector():  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("scenario", ["defocus", "dimming"])
 def test_a_degrading_station_warns_before_the_first_escape(scenario: str, inspector) -> None:  # type: ignore[no-untyped-def]
-    run = simulate_health(scenario, 2500, rate=4 * SCENARIOS[scenario].rate, inspector=inspector,
+    speed = {"defocus": 6, "dimming": 4}[scenario]  # a short run, yet the escapes come from the degradation
+    run = simulate_health(scenario, 2500, rate=speed * SCENARIOS[scenario].rate, inspector=inspector,
                           config=HealthConfig(learn_parts=200), stop_after_escape=1, **SHORT)
     assert run.false_warnings == 0, run.report()
     assert run.first_escape is not None, run.report()  # the degradation does make defects escape
@@ -47,7 +48,7 @@ def test_a_moving_camera_and_a_new_material_are_named(scenario: str, kind: Healt
 
 
 def test_a_stable_station_gives_no_warning(inspector) -> None:  # type: ignore[no-untyped-def]
-    run = simulate_health("stable", 1200, inspector=inspector, config=HealthConfig(learn_parts=200), **SHORT)
+    run = simulate_health("stable", 900, inspector=inspector, config=HealthConfig(learn_parts=200), **SHORT)
     assert run.false_warnings == 0 and run.warnings == [], run.report()
     assert "false warnings = 0" in run.report()
     assert run.signal_us > 0 and run.escapes == 0
