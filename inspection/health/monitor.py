@@ -78,10 +78,14 @@ class SignalState:
 class _Tracker:
     def __init__(self, spec: SignalSpec, base: SignalBaseline, config: HealthConfig) -> None:
         self.spec, self.base, self.config = spec, base, config
-        self.z = Ewma(config.lam)
-        self.smoothed = Ewma(config.lam, base.value)
+        lam = spec.lam or config.lam
+        # The smoothed value settles on the mean, not the median: limits sit around the same centre, or a
+        # skewed signal (colour) would look shifted on good parts.
+        self.centre = base.value if spec.log or not spec.drift else base.mean
+        self.z = Ewma(lam)
+        self.smoothed = Ewma(lam, self.centre)
         self.cusum = Cusum(config.cusum_k, config.cusum_h)
-        self.band = ewma_limit(config.lam, config.width)
+        self.band = ewma_limit(lam, config.width)
         self.low, self.high = self._limits()
         self.value: float | None = None
         self.n = 0
@@ -95,14 +99,14 @@ class _Tracker:
     def _limits(self) -> tuple[float | None, float | None]:
         """The spec's limits, widened where the parts themselves vary more: a limit inside the smoothed
         signal's own spread would alarm on good parts (and the drift warning must come first)."""
-        low, high = self.spec.limits(self.base.value)
+        low, high = self.spec.limits(self.centre)
         if not self.spec.drift:
             return low, high
         reach = self.config.alarm_margin * self.band * self.base.std
         if self.spec.log:
-            lo_min, hi_min = self.base.value * math.exp(-reach), self.base.value * math.exp(reach)
+            lo_min, hi_min = self.centre * math.exp(-reach), self.centre * math.exp(reach)
         else:
-            lo_min, hi_min = self.base.value - reach, self.base.value + reach
+            lo_min, hi_min = self.centre - reach, self.centre + reach
         return (None if low is None else min(low, lo_min)), (None if high is None else max(high, hi_min))
 
     def update(self, x: float, part: int) -> tuple[Severity, HealthKind] | None:
@@ -141,9 +145,9 @@ class _Tracker:
                 return -1
             return side
         frac = self.config.warn_fraction
-        if self.high is not None and level >= self.base.value + frac * (self.high - self.base.value):
+        if self.high is not None and level >= self.centre + frac * (self.high - self.centre):
             return 1
-        if self.low is not None and level <= self.base.value - frac * (self.base.value - self.low):
+        if self.low is not None and level <= self.centre - frac * (self.centre - self.low):
             return -1
         return 0
 
@@ -231,7 +235,7 @@ class HealthMonitor:
                 if event is not None:
                     severity, kind = event[0], self._explain(name, event[1])
                     raised.append(HealthWarning(kind, severity, name, index, tracker.smoothed.value,
-                                                tracker.base.value, self._limit_for(tracker, kind),
+                                                tracker.centre, self._limit_for(tracker, kind),
                                                 tracker.forecast(), ts))
             self.warnings.extend(raised)
         for warning in raised:
@@ -254,7 +258,9 @@ class HealthMonitor:
 
     @staticmethod
     def _limit_for(tracker: _Tracker, kind: HealthKind) -> float:
-        if kind is tracker.spec.high and tracker.high is not None:
+        """The limit on the side the signal has moved to (both sides may mean the same kind)."""
+        rising = tracker.smoothed.value >= tracker.centre
+        if tracker.high is not None and (rising or tracker.low is None):
             return tracker.high
         return tracker.low if tracker.low is not None else float("nan")
 
@@ -272,7 +278,7 @@ class HealthMonitor:
                 ptl = t.forecast()
                 rate = self._rate.value
                 out.append(SignalState(
-                    name, t.spec.title, t.spec.unit, t.value, t.smoothed.value, t.base.value, t.low, t.high,
+                    name, t.spec.title, t.spec.unit, t.value, t.smoothed.value, t.centre, t.low, t.high,
                     t.severity, t.kind, ptl, (ptl / rate if ptl is not None and rate > 0 else None),
                     list(t.history)))
             return out

@@ -52,6 +52,7 @@ class SignalSpec:
     mode: LimitMode = "ratio"
     log: bool = False
     drift: bool = True
+    lam: float | None = None  # EWMA weight for this signal (None: the monitor's); smaller sees smaller, slower drifts
 
     def limits(self, baseline: float) -> tuple[float | None, float | None]:
         """(low limit, high limit) in the signal's unit for a baseline value; None where that side is fine."""
@@ -70,10 +71,11 @@ SIGNALS: dict[str, SignalSpec] = {s.name: s for s in (
     SignalSpec("brightness", "Brightness", "grey level", K.LIGHT, K.EXPOSURE, 0.2),
     SignalSpec("contrast", "Contrast", "grey std", K.LIGHT, K.APPEARANCE, 0.3),
     SignalSpec("saturated", "Saturated share", "share", None, K.EXPOSURE, 0.02, "delta"),
-    SignalSpec("offset_x", "Registration x", "% of ROI", K.REGISTRATION, K.REGISTRATION, 3.0, "delta"),
-    SignalSpec("offset_y", "Registration y", "% of ROI", K.REGISTRATION, K.REGISTRATION, 3.0, "delta"),
-    SignalSpec("colour_r", "Red chromaticity", "r/(r+g+b)", K.APPEARANCE, K.APPEARANCE, 0.03, "delta"),
-    SignalSpec("colour_b", "Blue chromaticity", "b/(r+g+b)", K.APPEARANCE, K.APPEARANCE, 0.03, "delta"),
+    # Parts vary a lot in layout and colour from one to the next: a slower EWMA narrows the band.
+    SignalSpec("offset_x", "Registration x", "% of ROI", K.REGISTRATION, K.REGISTRATION, 3.0, "delta", lam=0.01),
+    SignalSpec("offset_y", "Registration y", "% of ROI", K.REGISTRATION, K.REGISTRATION, 3.0, "delta", lam=0.01),
+    SignalSpec("colour_r", "Red chromaticity", "r/(r+g+b)", K.APPEARANCE, K.APPEARANCE, 0.03, "delta", lam=0.01),
+    SignalSpec("colour_b", "Blue chromaticity", "b/(r+g+b)", K.APPEARANCE, K.APPEARANCE, 0.03, "delta", lam=0.01),
     SignalSpec("top_confidence", "Top confidence", "score", K.MODEL_CONFIDENCE, K.MODEL_CONFIDENCE, 0.15, "delta"),
     SignalSpec("confidence_psi", "Confidence PSI", "PSI", None, K.MODEL_CONFIDENCE, 0.25, "absolute", drift=False),
     SignalSpec("anomaly_score", "Anomaly score", "× threshold", None, K.APPEARANCE, 0.5, "ratio"),
