@@ -39,8 +39,8 @@ def test_a_degrading_station_warns_before_the_first_escape(scenario: str, inspec
                                                            ("material", HealthKind.APPEARANCE, 900)])
 def test_a_moving_camera_and_a_new_material_are_named(scenario: str, kind: HealthKind, by_part: int,
                                                       inspector) -> None:  # type: ignore[no-untyped-def]
-    """These warn, with the right cause, but (docs/health.md) not before the first escape the
-    degradation causes: a 1-px shift already flips a borderline detection."""
+    """These warn with the right cause (their leads are in docs/health.md: the shift warns only 55 parts
+    ahead at full length, since a 1-px shift already flips a borderline detection)."""
     run = simulate_health(scenario, by_part, rate=4 * SCENARIOS[scenario].rate, inspector=inspector,
                           config=HealthConfig(learn_parts=200), **SHORT)
     assert run.false_warnings == 0, run.report()
