@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "plc-sim": "inspection.simulation.plc_cli:plc_sim",
     "twin": "inspection.simulation.cli:twin",
     "controller": "inspection.simulation.cli:controller",
+    "health": "inspection.simulation.health_cli:health",
     "aoi": "inspection.aoi.cli:aoi",
     "calibrate": "inspection.runtime.calibration_cli:calibrate",
     "config-reference": "inspection.config_reference:reference_command",

@@ -3,6 +3,7 @@
     python -m station_ui.screenshots [--out docs/screenshots] [--parts 150]
     python -m station_ui.screenshots --heatmap [--parts 14]     # the paint demo with the anomaly heat map on
     python -m station_ui.screenshots --approvals                # Models tab and controller proposals
+    python -m station_ui.screenshots --health --parts 1300       # Health tab over a defocusing process twin
 
 Runs the demo station (replay camera over the bundled solder parts, looped, and the bundled model)
 in an offscreen console, then grabs the live view, a failure, SPC, history with an override, the
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from inspection.demo import PRODUCTS
 
-__all__ = ["main", "take_approval_screenshots", "take_heatmap_screenshot", "take_screenshots"]
+__all__ = ["main", "take_approval_screenshots", "take_health_screenshot", "take_heatmap_screenshot",
+           "take_screenshots"]
 
 
 def _wait(app, condition, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
@@ -262,6 +264,34 @@ def take_screenshots(out: Path, parts: int = 150, product: str = "solder", model
     return saved
 
 
+def take_health_screenshot(out: Path, parts: int = 1300, scenario: str = "defocus", rate: float = 2.4) -> list[Path]:
+    """The Health tab over a health scenario of the process twin (real model and judge; see docs/health.md),
+    degrading 3x faster than the documented scenario so that a short run shows warning, forecast and alarm."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from station_ui.qtenv import prepare_qt_environment
+
+    prepare_qt_environment()
+    from PyQt6.QtWidgets import QApplication
+
+    from inspection.simulation.health_scenarios import simulate_health
+    from station_ui.health_view import HealthView
+    from station_ui.theme import apply_theme
+
+    run = simulate_health(scenario, parts, rate=rate)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_theme(app, "dark")  # type: ignore[arg-type]
+    view = HealthView()
+    view.resize(1400, 900)
+    view.show()
+    view.set_monitor(run.monitor)
+    _settle(app, 0.5)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "health.png"
+    view.grab().save(str(path))
+    view.close()
+    return [path]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "screenshots")
@@ -271,11 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="station YAML instead of the bundled demo")
     parser.add_argument("--heatmap", action="store_true",
                         help="only the paint demo with the anomaly heat map on (console_heatmap.png)")
+    parser.add_argument("--health", action="store_true", help="only the Health tab over a defocusing twin (health.png)")
     parser.add_argument("--approvals", action="store_true",
                         help="only the Models tab and the controller proposals (console_models.png, "
                              "console_proposals.png)")
     args = parser.parse_args(argv)
-    if args.approvals:
+    if args.health:
+        shots = take_health_screenshot(args.out, args.parts)
+    elif args.approvals:
         shots = take_approval_screenshots(args.out)
     else:
         shots = (take_heatmap_screenshot(args.out, args.parts, args.config) if args.heatmap

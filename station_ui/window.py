@@ -48,6 +48,7 @@ from inspection.records.samples import SampleKeeper
 from inspection.records.store import Store
 from station_ui.bridge import AlarmLogHandler, PipelineBridge, alarm_kind_for
 from station_ui.controller_view import ControllerView
+from station_ui.health_view import HealthView
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.language_menu import language_button
 from station_ui.line_view import LineView
@@ -229,12 +230,15 @@ class MainWindow(QMainWindow):
         QVBoxLayout(self.samples_tab)
         self.samples_panel: ReviewPanel | None = None
         self.line = LineView(self.config.central if self.config else None)  # the line from the central store
+        self.health = HealthView(source=lambda: getattr(self._health_listener(), "monitor", None))
+        self.health.baselineRequested.connect(self.set_health_baseline)
         self.tabs = QTabWidget()
         for widget, title in ((live, self.tr("Live (Ctrl+1)")), (self.spc, self.tr("SPC (Ctrl+2)")),
                               (self.history, self.tr("History (Ctrl+3)")), (self.review, self.tr("Review (Ctrl+4)")),
                               (self.controller, self.tr("Controller (Ctrl+5)")),
                               (self.samples_tab, self.tr("Samples && labels (Ctrl+6)")),
-                              (self.models, self.tr("Models (Ctrl+7)")), (self.line, self.tr("Line (Ctrl+8)"))):
+                              (self.models, self.tr("Models (Ctrl+7)")), (self.line, self.tr("Line (Ctrl+8)")),
+                              (self.health, self.tr("Health (Ctrl+9)"))):
             self.tabs.addTab(widget, title)
         self.tabs.currentChanged.connect(self._tab_changed)
         central = QWidget()
@@ -343,6 +347,28 @@ class MainWindow(QMainWindow):
                 self.config, db_path=self.db_path, recipe_path=recipe,
                 listeners=[self.bridge.on_inspection], on_state=self.bridge.set_state, on_error=self._runner_error)
         self.runner.start()
+
+    def _health_listener(self):  # type: ignore[no-untyped-def]
+        """The running station's health listener (inspection.health.station), or None when no line runs."""
+        station = self.runner.station if self.runner is not None else None
+        return getattr(station, "health", None)
+
+    def set_health_baseline(self) -> None:
+        from inspection.health.station import set_baseline_as
+
+        if self.ops is None:
+            self.notify(self.tr("baseline not set: the station database is not available"))
+            return
+        try:
+            set_baseline_as(self.ops, self.user, self._health_listener())
+        except AccessDenied:
+            self.notify(self.tr("not allowed: setting the health baseline needs an engineer"))
+            return
+        except (StationError, ValueError) as exc:
+            self.notify(self.tr("baseline not set: {error}").format(error=exc))
+            return
+        self.notify(self.tr("health baseline set from the recent parts"))
+        self.health.refresh()
 
     def pause(self) -> None:
         if self.runner is not None and self.runner.alive and self._authorized("run", "pause"):

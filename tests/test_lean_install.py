@@ -130,4 +130,4 @@ def test_torch_models_and_the_console_name_the_extra_to_install(lean: dict[str, 
     assert "this model needs the [train] extra" in result.stderr
     assert "pip install 'inspection-station[train]'" in result.stderr
     result = _run([str(lean["station"]), "console"], 120, env=env)
-    assert result.returncode == 1 and "pip install 'inspection-station[console]'" in result.stderr
+    assert result.returncode == 3 and "pip install 'inspection-station[console]'" in result.stderr

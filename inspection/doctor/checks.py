@@ -205,11 +205,11 @@ def qt_checks() -> list[Check]:
     if sys.platform != "linux":
         found = importlib.util.find_spec("PyQt6") is not None
         return [Check("qt", "PyQt6", Level.OK if found else Level.FAIL, "" if found else "not installed",
-                      "" if found else 'pip install "pyqt6>=6.6"')]
+                      "" if found else "pip install 'inspection-station[console]'")]
     plugins = _qt_plugin_dir()
     if plugins is None:
         return [Check("qt", "PyQt6", Level.FAIL, "not installed (the console needs it)",
-                      'pip install "pyqt6>=6.6"  (or run the headless demo: station demo --headless)')]
+                      "pip install 'inspection-station[console]'  (or run the headless demo: station demo --headless)")]
     platform = _platform()
     checks = [_ok("qt", "PyQt6 plugins", str(plugins))]
     plugin = plugins / "platforms" / f"libq{platform}.so"

@@ -66,8 +66,8 @@ def create(options: Options, *, model_path: Path | None = None, **_: Any) -> Ult
 
 def load_yolo(path: Path) -> Any:
     """Load a YOLO model file with errors a line engineer can act on."""
-    path = check_model_file(path)  # refuses a pickle that names anything but layer classes
     try:
+        path = check_model_file(path)  # refuses a pickle that names anything but layer classes
         ensure_offline()
         from ultralytics import YOLO
     except ImportError as exc:  # the lean install has no torch / ultralytics

@@ -64,6 +64,7 @@ class Station:
         self._telemetry_feed: Any = None
         self.replicator: Any = None  # inspection.central.replicator.Replicator when `central:` is set
         self.active_alarms: dict[str, str] = {}  # telemetry/camera kind → message (the rest is on self.alarms)
+        self.health: Any = None  # inspection.health.station.HealthListener: the station watches its own eyes
         self._stop = threading.Event()
         self.runtime_options = RuntimeOptions()
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
@@ -124,6 +125,10 @@ class Station:
                 from inspection.telemetry import TelemetryFeed
 
                 self._telemetry_feed = TelemetryFeed(self.telemetry)
+            from inspection.health.station import open_station_health
+
+            self.health = open_station_health(self.store, self.recipe, self.telemetry, self.db_path.parent)
+            self.listeners.append(self.health)
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
             if self.config.central is not None:
                 from inspection.central.replicator import Replicator  # only with `central:` (psycopg)

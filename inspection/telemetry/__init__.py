@@ -34,7 +34,7 @@ __all__ = ["CFX_RESULTS", "TELEMETRY_NAMESPACE", "TELEMETRY_TOPICS", "TelemetryF
 log = logging.getLogger(__name__)
 
 TELEMETRY_NAMESPACE = "urn:inspection-station:telemetry"
-TELEMETRY_TOPICS = ("units_inspected", "counts", "alarms", "parameter_changes", "cfx")
+TELEMETRY_TOPICS = ("units_inspected", "counts", "alarms", "parameter_changes", "cfx", "health", "health_warnings")
 """What a `TelemetryState` observer is told about (the MQTT topic names under the station's prefix)."""
 Observer = Callable[[str, Any], None]
 
@@ -67,6 +67,18 @@ class TelemetryState:
         # The audit chain head (`{"id", "row_hash"}`), published with the counts so a copy off the box can
         # prove the audit log (`station audit verify --head ID:HASH`); set by the station.
         self.audit_head: Callable[[], dict[str, Any] | None] | None = None
+        self.health: dict[str, Any] = {}  # the health monitor's snapshot (inspection.health)
+        self.health_warnings = 0
+
+    def set_health(self, snapshot: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.health = dict(snapshot)
+            self._notify("health", self.health)
+
+    def health_warning(self, record: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.health_warnings += 1
+            self._notify("health_warnings", dict(record))
 
     def update(self, inspection: Inspection, message: Mapping[str, Any] | None = None) -> None:
         with self._lock:
@@ -182,7 +194,8 @@ class TelemetryServer(CallbackServer):
     Station.Counts.{PASS,FAIL,ERROR,REVIEW} Int64, Station.Parts Int64, Station.YieldPct Double,
     Station.ClassRates.<class> Double, Station.Alarms String (JSON object kind → message),
     Station.AlarmCount Int64, Station.ParameterChanges Int64, Station.LastParameterChange String (JSON),
-    Station.LastUnitsInspected String (the last CFX message).
+    Station.LastUnitsInspected String (the last CFX message), Station.Health.State String (ok, warning,
+    alarm, learning), Station.Health.Warnings Int64, Station.Health.Signals String (JSON, see docs/health.md).
     """
 
     def __init__(self, state: TelemetryState, host: str = "127.0.0.1", port: int = 4851,
@@ -214,3 +227,9 @@ class TelemetryServer(CallbackServer):
                                 lambda: json.dumps(st.snapshot()["last_change"]))
         await self.add_variable(server, root, "Station.LastUnitsInspected", "LastUnitsInspected", str,
                                 lambda: st.last_message)
+        health = await self.add_object(root, "Station.Health", "Health")
+        await self.add_variable(server, health, "Station.Health.State", "State", str,
+                                lambda: str(st.health.get("state", "learning")))
+        await self.add_variable(server, health, "Station.Health.Warnings", "Warnings", int, lambda: st.health_warnings)
+        await self.add_variable(server, health, "Station.Health.Signals", "Signals", str,
+                                lambda: json.dumps(st.health.get("signals", {})))

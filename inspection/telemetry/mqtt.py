@@ -42,7 +42,7 @@ __all__ = ["MqttTelemetry", "Options", "TopicQos", "create"]
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[str, str, str], None]  # (level "alarm"|"info", kind, message)
-RETAINED = ("counts", "alarms")  # state: only the newest value matters, a late subscriber gets it
+RETAINED = ("counts", "alarms", "health")  # state: only the newest value matters, a late subscriber gets it
 ALARM_KIND = "telemetry_mqtt"
 _LOOP_S = 0.05  # network-loop poll: the longest a queued message waits before it is written
 
@@ -55,6 +55,8 @@ class TopicQos(StrictModel):
     alarms: Literal[0, 1, 2] = 1
     parameter_changes: Literal[0, 1, 2] = 1
     cfx: Literal[0, 1, 2] = 1
+    health: Literal[0, 1, 2] = 0
+    health_warnings: Literal[0, 1, 2] = 1
 
 
 class Options(AdapterOptions):
