@@ -72,10 +72,10 @@ class HealthLog:
         row_id = self.store.insert("health_baseline", {
             "time": _iso(baseline.set_at_s), "set_at_s": baseline.set_at_s, "parts": baseline.parts,
             "set_by": set_by, "note": baseline.note, "data": json.dumps(baseline.as_dict())})
-        self.store.insert("audit", {"time": _iso(time.time()), "timestamp_s": time.time(), "username": set_by,
-                                    "role": "", "action": "health_baseline",
-                                    "detail": json.dumps({"id": row_id, "parts": baseline.parts,
-                                                          "note": baseline.note}), "allowed": 1})
+        now = time.time()  # through the hash chain (inspection.security.audit_chain), never a plain insert
+        self.store.append_audit({"time": _iso(now), "timestamp_s": now, "username": set_by, "role": "",
+                                 "action": "health_baseline", "allowed": 1,
+                                 "detail": json.dumps({"id": row_id, "parts": baseline.parts, "note": baseline.note})})
         return row_id
 
     def load_baseline(self) -> Baseline | None:

@@ -47,18 +47,26 @@ def simulate(scenario: str, parts: int, seed: int, onset: int, rate: float | Non
               help="the station's verdict database (its health samples)")
 @click.option("--parts", type=click.IntRange(30), default=500, show_default=True,
               help="learn from the last N health samples")
-@click.option("--by", "set_by", default="", help="who sets it (audited)")
 @click.option("--note", default="set from the CLI at a known-good time", show_default=True)
-def baseline(db: Path, parts: int, set_by: str, note: str) -> None:
+def baseline(db: Path, parts: int, note: str) -> None:
     """Set the health baseline now, from the most recent health samples in the database.
 
-    A running station picks it up at its next start; the console's Health tab sets it live."""
+    Engineers only, as in the console: log in with STATION_TOKEN, or STATION_USER + STATION_PASSWORD, or at
+    the prompt. A running station picks it up at its next start; the console's Health tab sets it live."""
+    from inspection.errors import StationError
     from inspection.health.station import baseline_from_store
+    from inspection.people.audit import Operations
+    from inspection.people.session import cli_user
     from inspection.records.store import Store
 
     with Store(db) as store:
         try:
-            fitted = baseline_from_store(store, parts, set_by or "cli", note)
+            user = cli_user(store)
+            Operations(store).authorize(user, "configure", {"health_baseline": parts})
+        except StationError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            fitted = baseline_from_store(store, parts, user.username, note)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"health baseline set from {fitted.parts} samples: "

@@ -419,6 +419,26 @@
   <context>
     <name>MainWindow</name>
     <message>
+      <source>Health (Ctrl+9)</source>
+      <translation>Zustand (Strg+9)</translation>
+    </message>
+    <message>
+      <source>baseline not set: the station database is not available</source>
+      <translation>Basislinie nicht gesetzt: die Stationsdatenbank ist nicht verfügbar</translation>
+    </message>
+    <message>
+      <source>baseline not set: {error}</source>
+      <translation>Basislinie nicht gesetzt: {error}</translation>
+    </message>
+    <message>
+      <source>health baseline set from the recent parts</source>
+      <translation>Zustands-Basislinie aus den letzten Teilen gesetzt</translation>
+    </message>
+    <message>
+      <source>not allowed: setting the health baseline needs an engineer</source>
+      <translation>nicht erlaubt: die Zustands-Basislinie setzt nur ein Ingenieur</translation>
+    </message>
+    <message>
       <location filename="../window.py" line="1" />
       <source>Line (Ctrl+8)</source>
       <translation>Linie (Strg+8)</translation>
@@ -1237,6 +1257,124 @@
       <location filename="../views_strip.py" line="1" />
       <source>{n} views of this part</source>
       <translation>{n} Ansichten dieses Teils</translation>
+    </message>
+  </context>
+  <context>
+    <name>HealthView</name>
+    <message>
+      <source>(no data)</source>
+      <translation>(keine Daten)</translation>
+    </message>
+    <message>
+      <source>Learn each signal's level from the recent parts; drift is judged against it. Engineers only; audited.</source>
+      <translation>Das Niveau jedes Signals aus den letzten Teilen lernen; Drift wird daran gemessen. Nur Ingenieure; protokolliert.</translation>
+    </message>
+    <message>
+      <source>Set baseline (known-good now)</source>
+      <translation>Basislinie setzen (jetzt bekannt gut)</translation>
+    </message>
+    <message>
+      <source>health: no station running</source>
+      <translation>Zustand: keine Station aktiv</translation>
+    </message>
+    <message>
+      <source>health: {state} ({parts} parts)</source>
+      <translation>Zustand: {state} ({parts} Teile)</translation>
+    </message>
+    <message>
+      <source>part</source>
+      <translation>Teil</translation>
+    </message>
+    <message>
+      <source>part {part} {severity}: {message}</source>
+      <translation>Teil {part} {severity}: {message}</translation>
+    </message>
+  </context>
+  <context>
+    <name>AlarmKind</name>
+    <message>
+      <source>Camera lost</source>
+      <translation>Kamera verloren</translation>
+    </message>
+    <message>
+      <source>Camera lost (reconnecting)</source>
+      <translation>Kamera verloren (verbindet neu)</translation>
+    </message>
+    <message>
+      <source>PLC / reject output lost</source>
+      <translation>SPS / Auswurfausgang verloren</translation>
+    </message>
+    <message>
+      <source>PLC connection lost</source>
+      <translation>SPS-Verbindung verloren</translation>
+    </message>
+    <message>
+      <source>PLC refused a write</source>
+      <translation>SPS hat einen Schreibzugriff abgelehnt</translation>
+    </message>
+    <message>
+      <source>PLC heartbeat stopped</source>
+      <translation>SPS-Lebenszeichen ausgeblieben</translation>
+    </message>
+    <message>
+      <source>Job change refused</source>
+      <translation>Auftragswechsel abgelehnt</translation>
+    </message>
+    <message>
+      <source>Verdict database not writable</source>
+      <translation>Urteilsdatenbank nicht beschreibbar</translation>
+    </message>
+    <message>
+      <source>Verdict database unavailable: verdicts spooled</source>
+      <translation>Urteilsdatenbank nicht verfügbar: Urteile zwischengespeichert</translation>
+    </message>
+    <message>
+      <source>Verdict spool full: line stopped</source>
+      <translation>Urteilspuffer voll: Linie angehalten</translation>
+    </message>
+    <message>
+      <source>Verdict log falling behind</source>
+      <translation>Urteilsprotokoll hängt hinterher</translation>
+    </message>
+    <message>
+      <source>Image archive not writable</source>
+      <translation>Bildarchiv nicht beschreibbar</translation>
+    </message>
+    <message>
+      <source>Disk almost full</source>
+      <translation>Festplatte fast voll</translation>
+    </message>
+    <message>
+      <source>Review samples not writable</source>
+      <translation>Prüfmuster nicht beschreibbar</translation>
+    </message>
+    <message>
+      <source>Station stage failed</source>
+      <translation>Stationsstufe ausgefallen</translation>
+    </message>
+    <message>
+      <source>Station stopped safely</source>
+      <translation>Station sicher angehalten</translation>
+    </message>
+    <message>
+      <source>Model missing or not loadable</source>
+      <translation>Modell fehlt oder nicht ladbar</translation>
+    </message>
+    <message>
+      <source>Configuration error</source>
+      <translation>Konfigurationsfehler</translation>
+    </message>
+    <message>
+      <source>Fail-safe verdicts (parts not inspected)</source>
+      <translation>Fail-safe-Urteile (Teile nicht geprüft)</translation>
+    </message>
+    <message>
+      <source>Controller proposal waiting</source>
+      <translation>Reglervorschlag wartet</translation>
+    </message>
+    <message>
+      <source>Station error</source>
+      <translation>Stationsfehler</translation>
     </message>
   </context>
 </TS>

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from inspection.cli import station
+from inspection.domain.permissions import Role, User
 from inspection.domain.types import Frame, Inspection, Verdict
 from inspection.health.baseline import Baseline
 from inspection.health.kinds import HealthKind, Severity
@@ -19,6 +20,7 @@ from inspection.health.monitor import HealthConfig, HealthMonitor
 from inspection.health.signals import SIGNALS, device_temperature, image_signals, roi_box
 from inspection.health.station import HealthListener
 from inspection.health.store import HealthLog
+from inspection.people.accounts import Accounts
 from inspection.records.store import Store
 
 DEMO_PARTS = Path(__file__).resolve().parents[3] / "inspection" / "demo" / "parts" / "solder"
@@ -80,30 +82,42 @@ def test_baseline_needs_enough_parts_and_round_trips_through_a_dict() -> None:
         Baseline.from_dict({"signals": {"x": {}}})
 
 
-def test_health_tables_round_trip_and_the_cli_sets_and_shows_the_baseline(tmp_path: Path) -> None:
+def test_health_tables_round_trip_and_the_cli_sets_and_shows_the_baseline(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "station.db"
     rng = np.random.default_rng(3)
     with Store(db) as store:
+        Accounts(store).create("ann", "engineer", "ann-secret")
+        Accounts(store).create("olga", "operator", "olga-secret", by=User("ann", Role.ADMIN))
         log = HealthLog(store)
         assert log.load_baseline() is None
         for i in range(60):
             log.record_sample(i * 10, _good(rng), {"brightness": 120.0}, "ok", 1000.0 + i)
         assert len(log.samples(500)) == 60 and log.history(5)[-1]["part_index"] == 590
-    result = CliRunner().invoke(station, ["health", "baseline", "--db", str(db), "--parts", "50", "--by", "ann"])
+    monkeypatch.setenv("STATION_USER", "olga")
+    monkeypatch.setenv("STATION_PASSWORD", "olga-secret")
+    denied = CliRunner().invoke(station, ["health", "baseline", "--db", str(db), "--parts", "50"])
+    assert denied.exit_code == 1 and "may not change station settings" in denied.output  # operators may not
+    monkeypatch.setenv("STATION_USER", "ann")
+    monkeypatch.setenv("STATION_PASSWORD", "ann-secret")
+    result = CliRunner().invoke(station, ["health", "baseline", "--db", str(db), "--parts", "50"])
     assert result.exit_code == 0, result.output
     assert "from 50 samples" in result.output
     with Store(db) as store:
         log = HealthLog(store)
         current = log.load_baseline()
         assert current is not None and current.parts == 50 and set(current.signals) >= {"sharpness", "brightness"}
-        audit = store.query("select username, action from audit")
-        assert audit == [{"username": "ann", "action": "health_baseline"}]
+        audit = store.query("select username, action, allowed from audit where action like '%baseline%' "
+                            "or detail like '%health_baseline%' order by id")
+        assert {"username": "ann", "action": "health_baseline", "allowed": 1} in audit
+        assert any(a["username"] == "olga" and not a["allowed"] for a in audit)
     shown = CliRunner().invoke(station, ["health", "status", "--db", str(db)])
     assert shown.exit_code == 0 and "baseline from 50 parts" in shown.output and "no health warnings" in shown.output
     refused = CliRunner().invoke(station, ["health", "baseline", "--db", str(db), "--parts", "100000"])
     assert refused.exit_code == 0  # 60 samples are enough; fewer than 30 would be refused:
     with Store(tmp_path / "empty.db") as store:
         HealthLog(store)
+        Accounts(store).create("ann", "engineer", "ann-secret")
     empty = CliRunner().invoke(station, ["health", "baseline", "--db", str(tmp_path / "empty.db")])
     assert empty.exit_code == 1 and "known-good parts first" in empty.output
 
