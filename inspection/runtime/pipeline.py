@@ -212,7 +212,8 @@ class Station:
 
         assert self.config.model_hub is not None and self.store is not None
         try:
-            record = pull_production(self.config.model_hub, registry, product, f"station {self.config.name}")
+            record = pull_production(self.config.model_hub, registry, product, f"station {self.config.name}",
+                                     trust_store=self.config.security.model_trust_store)
         except ModelHubUnavailable as exc:
             cached = registry.production(product)
             if cached is None:
