@@ -53,6 +53,7 @@ from station_ui.language_menu import language_button
 from station_ui.line_view import LineView
 from station_ui.login import LoginDialog, UsersDialog
 from station_ui.measurement import CalibrationLabel, show_recipe_zones
+from station_ui.model_reload import ModelReloader
 from station_ui.models_view import ModelsView
 from station_ui.review_panel import ReviewPanel
 from station_ui.runner import StationRunner
@@ -147,7 +148,9 @@ class MainWindow(QMainWindow):
         self.start_action = QAction(self.tr("▶ Start (F5)"), self, shortcut=QKeySequence("F5"), triggered=self.start)
         self.pause_action = QAction(self.tr("‖ Pause (F6)"), self, shortcut=QKeySequence("F6"), triggered=self.pause)
         self.stop_action = QAction(self.tr("■ Stop (F7)"), self, shortcut=QKeySequence("F7"), triggered=self.stop)
-        for action in (self.start_action, self.pause_action, self.stop_action):
+        self.model_reloader = ModelReloader(self, self.notify)
+        self.model_reloader.action.triggered.connect(self.reload_model)
+        for action in (self.start_action, self.pause_action, self.stop_action, self.model_reloader.action):
             bar.addAction(action)
         bar.addSeparator()
         bar.addWidget(QLabel(self.tr(" Recipe ")))
@@ -352,6 +355,11 @@ class MainWindow(QMainWindow):
         if self.runner is not None and self.runner.alive and self._authorized("run", "stop"):
             self.runner.stop()
 
+    def reload_model(self) -> None:
+        """The core reloads the model of the open station (refused while inspecting, with its reason)."""
+        if self._authorized("reload_model"):
+            self.model_reloader.reload(self.runner.station if self.runner is not None else None)
+
     def _runner_error(self, exc: Exception) -> None:  # worker thread: goes through the bridge
         kind = next((k for cls, k in _ERROR_KINDS if isinstance(exc, cls)), None) or alarm_kind_for(str(exc))
         self.bridge.raise_alarm(kind, str(exc) if isinstance(exc, StationError) else f"{type(exc).__name__}: {exc}")
@@ -446,6 +454,7 @@ class MainWindow(QMainWindow):
             self.samples_panel.user = self.user
         self.history.export_button.setEnabled(allowed(self.user, "export"))
         self.users_action.setVisible(allowed(self.user, "manage_users"))
+        self.model_reloader.action.setVisible(allowed(self.user, "reload_model"))
         self.logout_action.setVisible(self.user != self.default_user)
 
     # --- what the bridge reports -------------------------------------------------------------------
@@ -647,7 +656,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, timeout_s: float = 10.0) -> bool:
         """Stop the line, wait for the worker, release the database. True when the worker ended."""
-        ended = True
+        ended = self.model_reloader.join(timeout_s)  # a reload in flight finishes before the station closes
         if self.runner is not None:
             self.runner.stop()
             ended = self.runner.join(timeout_s)
