@@ -51,6 +51,7 @@ from station_ui.controller_view import ControllerView
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.language_menu import language_button
 from station_ui.line_view import LineView
+from station_ui.live_views import LiveViewsStrip
 from station_ui.login import LoginDialog, UsersDialog
 from station_ui.measurement import CalibrationLabel, show_recipe_zones
 from station_ui.model_reload import ModelReloader
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self._log_handler = AlarmLogHandler(self.bridge)
         logging.getLogger("inspection").addHandler(self._log_handler)
         self.bridge.frameReady.connect(self._on_frame)
+        self.bridge.frameReady.connect(lambda _: self.live_views.refresh())
         self.bridge.countersChanged.connect(self._on_counters)
         self.bridge.failuresChanged.connect(lambda items: self.failures.set_failures(items))
         self.bridge.alarmRaised.connect(self.raise_alarm)
@@ -212,6 +214,8 @@ class MainWindow(QMainWindow):
         live = QWidget()
         live_layout = QVBoxLayout(live)
         live_layout.addWidget(self.live_splitter, 1)
+        self.live_views = LiveViewsStrip()  # recipe `views:`: the views of the newest part side by side
+        live_layout.addWidget(self.live_views, 1)
         live_layout.addWidget(labelled(self.failures, self.tr("Latest failures (click to inspect)")))
 
         self.spc = SpcView(user=lambda: self.user)
@@ -342,9 +346,15 @@ class MainWindow(QMainWindow):
             recipe = Path(self.recipe_combo.currentData() or self.config.recipe)
             self.calibration_label.refresh()
             show_recipe_zones(self.camera_views, self.config, recipe)
+            try:
+                views = load_recipe(recipe).views
+            except StationError:
+                views = None  # the runner reports the bad recipe
+            part = self.live_views.follow(views)
             self.runner = StationRunner(
                 self.config, db_path=self.db_path, recipe_path=recipe,
-                listeners=[self.bridge.on_inspection], on_state=self.bridge.set_state, on_error=self._runner_error)
+                listeners=[self.bridge.on_inspection, *([part.add] if part else [])], on_state=self.bridge.set_state,
+                on_error=self._runner_error)
         self.runner.start()
 
     def pause(self) -> None:
@@ -607,6 +617,7 @@ class MainWindow(QMainWindow):
     def set_overlays(self, show: bool) -> None:
         for view in self.camera_views.values():
             view.set_show_overlays(show)
+        self.live_views.set_show_overlays(show)
 
     def set_heatmap(self, show: bool) -> None:
         """Blend the anomaly heat map (where a part has one) over the live images and the history preview."""

@@ -1272,4 +1272,27 @@
       <translation>Modell neu geladen: {0}</translation>
     </message>
   </context>
+  <context>
+    <name>LiveViewsStrip</name>
+    <message>
+      <location filename="../live_views.py" line="1" />
+      <source>Newest part: waiting for its views</source>
+      <translation>Neuestes Teil: warte auf seine Ansichten</translation>
+    </message>
+    <message>
+      <location filename="../live_views.py" line="1" />
+      <source>{0}: waiting</source>
+      <translation>{0}: warte</translation>
+    </message>
+    <message>
+      <location filename="../live_views.py" line="1" />
+      <source>Part {0}: {1} views, part verdict {2}</source>
+      <translation>Teil {0}: {1} Ansichten, Teilergebnis {2}</translation>
+    </message>
+    <message>
+      <location filename="../live_views.py" line="1" />
+      <source>Part {0}: {1} of {2} views</source>
+      <translation>Teil {0}: {1} von {2} Ansichten</translation>
+    </message>
+  </context>
 </TS>
