@@ -317,3 +317,37 @@ def test_cli_pull_uses_the_station_configs_trust_store(tmp_path: Path, station_y
     pulled = runner.invoke(main, ["models", "pull", "--product", product, "--mlflow", mlflow_uri,
                                   "--config", str(station_yaml)])
     assert pulled.exit_code != 0 and "published unsigned" in pulled.output
+
+
+def test_a_station_with_a_trust_store_refuses_an_unsigned_line_model_and_runs_its_cached_one(
+        tmp_path: Path, station_yaml: Path, tiny_model: Path, mlflow_uri: str) -> None:
+    import shutil
+
+    key, trust, _ = _keys(tmp_path)
+    product = f"board-{uuid.uuid4().hex[:8]}"
+    engineer = ModelRegistry(tmp_path / "engineer")
+    unsigned = tmp_path / "unsigned.pt"
+    shutil.copy(tiny_model, unsigned)
+    with unsigned.open("ab") as f:
+        f.write(b"\0")
+    record = engineer.register(unsigned, product)
+    engineer.promote(record.id, "qe.anna")
+    publish(ModelHubConfig(tracking_uri=mlflow_uri, timeout_s=60), engineer, record.id, "qe.anna")
+
+    config_path = _hub_station(tmp_path, station_yaml, tiny_model, mlflow_uri)
+    config_path.with_name("recipe.yaml").write_text(f"name: test-board\nregistry_product: {product}\n"
+                                                    "deadline_ms: 60000\n", encoding="utf-8")
+    with config_path.open("a", encoding="utf-8") as f:
+        f.write(f"security:\n  model_trust_store: {trust}\n")
+    config = load_station_config(config_path)
+    station_registry = ModelRegistry(config.registry_dir)
+    cached = station_registry.register(tiny_model, product, signing_key=key)
+    station_registry.promote(cached.id, "station line1 (mlflow v1)")
+    station_registry.close()
+    with Station(config) as station:
+        assert station.detector is not None and station.detector.model_id.endswith(f"@{cached.sha256[:12]}")
+        assert station.store is not None
+        (event,) = [e for e in station.store.events() if e["kind"] == "model_hub"]
+        assert event["level"] == "alarm" and "published unsigned" in event["message"]
+        assert f"running the cached production model {cached.id}" in event["message"]
+    assert [r.id for r in ModelRegistry(config.registry_dir).list(product)] == [cached.id]  # never entered
