@@ -52,8 +52,10 @@ from station_ui.health_view import HealthView
 from station_ui.history_view import HistoryView, OverrideDialog, ReviewView, override_request
 from station_ui.language_menu import language_button
 from station_ui.line_view import LineView
+from station_ui.live_views import LiveViewsStrip
 from station_ui.login import LoginDialog, UsersDialog
 from station_ui.measurement import CalibrationLabel, show_recipe_zones
+from station_ui.model_reload import ModelReloader
 from station_ui.models_view import ModelsView
 from station_ui.review_panel import ReviewPanel
 from station_ui.runner import StationRunner
@@ -118,6 +120,7 @@ class MainWindow(QMainWindow):
         self._log_handler = AlarmLogHandler(self.bridge)
         logging.getLogger("inspection").addHandler(self._log_handler)
         self.bridge.frameReady.connect(self._on_frame)
+        self.bridge.frameReady.connect(lambda _: self.live_views.refresh())
         self.bridge.countersChanged.connect(self._on_counters)
         self.bridge.failuresChanged.connect(lambda items: self.failures.set_failures(items))
         self.bridge.alarmRaised.connect(self.raise_alarm)
@@ -148,7 +151,9 @@ class MainWindow(QMainWindow):
         self.start_action = QAction(self.tr("▶ Start (F5)"), self, shortcut=QKeySequence("F5"), triggered=self.start)
         self.pause_action = QAction(self.tr("‖ Pause (F6)"), self, shortcut=QKeySequence("F6"), triggered=self.pause)
         self.stop_action = QAction(self.tr("■ Stop (F7)"), self, shortcut=QKeySequence("F7"), triggered=self.stop)
-        for action in (self.start_action, self.pause_action, self.stop_action):
+        self.model_reloader = ModelReloader(self, self.notify)
+        self.model_reloader.action.triggered.connect(self.reload_model)
+        for action in (self.start_action, self.pause_action, self.stop_action, self.model_reloader.action):
             bar.addAction(action)
         bar.addSeparator()
         bar.addWidget(QLabel(self.tr(" Recipe ")))
@@ -210,6 +215,8 @@ class MainWindow(QMainWindow):
         live = QWidget()
         live_layout = QVBoxLayout(live)
         live_layout.addWidget(self.live_splitter, 1)
+        self.live_views = LiveViewsStrip()  # recipe `views:`: the views of the newest part side by side
+        live_layout.addWidget(self.live_views, 1)
         live_layout.addWidget(labelled(self.failures, self.tr("Latest failures (click to inspect)")))
 
         self.spc = SpcView(user=lambda: self.user)
@@ -343,9 +350,15 @@ class MainWindow(QMainWindow):
             recipe = Path(self.recipe_combo.currentData() or self.config.recipe)
             self.calibration_label.refresh()
             show_recipe_zones(self.camera_views, self.config, recipe)
+            try:
+                views = load_recipe(recipe).views
+            except StationError:
+                views = None  # the runner reports the bad recipe
+            part = self.live_views.follow(views)
             self.runner = StationRunner(
                 self.config, db_path=self.db_path, recipe_path=recipe,
-                listeners=[self.bridge.on_inspection], on_state=self.bridge.set_state, on_error=self._runner_error)
+                listeners=[self.bridge.on_inspection, *([part.add] if part else [])], on_state=self.bridge.set_state,
+                on_error=self._runner_error)
         self.runner.start()
 
     def _health_listener(self):  # type: ignore[no-untyped-def]
@@ -377,6 +390,11 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         if self.runner is not None and self.runner.alive and self._authorized("run", "stop"):
             self.runner.stop()
+
+    def reload_model(self) -> None:
+        """The core reloads the model of the open station (refused while inspecting, with its reason)."""
+        if self._authorized("reload_model"):
+            self.model_reloader.reload(self.runner.station if self.runner is not None else None)
 
     def _runner_error(self, exc: Exception) -> None:  # worker thread: goes through the bridge
         kind = next((k for cls, k in _ERROR_KINDS if isinstance(exc, cls)), None) or alarm_kind_for(str(exc))
@@ -472,6 +490,7 @@ class MainWindow(QMainWindow):
             self.samples_panel.user = self.user
         self.history.export_button.setEnabled(allowed(self.user, "export"))
         self.users_action.setVisible(allowed(self.user, "manage_users"))
+        self.model_reloader.action.setVisible(allowed(self.user, "reload_model"))
         self.logout_action.setVisible(self.user != self.default_user)
 
     # --- what the bridge reports -------------------------------------------------------------------
@@ -624,6 +643,7 @@ class MainWindow(QMainWindow):
     def set_overlays(self, show: bool) -> None:
         for view in self.camera_views.values():
             view.set_show_overlays(show)
+        self.live_views.set_show_overlays(show)
 
     def set_heatmap(self, show: bool) -> None:
         """Blend the anomaly heat map (where a part has one) over the live images and the history preview."""
@@ -673,7 +693,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, timeout_s: float = 10.0) -> bool:
         """Stop the line, wait for the worker, release the database. True when the worker ended."""
-        ended = True
+        ended = self.model_reloader.join(timeout_s)  # a reload in flight finishes before the station closes
         if self.runner is not None:
             self.runner.stop()
             ended = self.runner.join(timeout_s)

@@ -10,6 +10,11 @@
   registry and made production there (history says which MLflow version). The station loads it
   through the local registry as always (hash verified again). A switch happens only at a start (or an
   explicit `station models pull`), never mid-part.
+- Signatures (docs/security.md): with a signing key or a trust store given, `publish` refuses a model
+  without a valid signature (`<model>.sig`, by that key / a trusted key) and logs the `.sig` beside the
+  model (artifact `signature/`); `pull_production` with the station's trust store
+  (`security.model_trust_store`) refuses an unsigned or foreign-signed version before it enters the local
+  registry. Without a trust store a published `.sig` is still taken along, unchecked.
 - MLflow away at start: the station runs its cached production model (the last one it pulled) and says so
   (`ModelHubUnavailable` → an alarm event naming the cached model).
 
@@ -28,6 +33,7 @@ from inspection.config import ModelHubConfig
 from inspection.errors import ModelError
 from inspection.inference import file_sha256
 from inspection.models.registry import ModelRecord, ModelRegistry
+from inspection.security.signing import SignatureError, load_trust_store, signature_path, trusted_by_key, verify_model
 
 __all__ = ["ALIAS", "ModelHubConfig", "ModelHubUnavailable", "Published", "publish", "pull_production", "rollback"]
 
@@ -65,15 +71,32 @@ def _unavailable(config: ModelHubConfig, exc: BaseException) -> ModelHubUnavaila
     return ModelHubUnavailable(f"MLflow at {config.tracking_uri} not reachable: {detail}")
 
 
+def _check_signed(path: Path, model_id: str, signing_key: Path | None, trust_store: Path | None) -> str | None:
+    """The signer's key id; with a key or trust store given, an unsigned or foreign-signed model is refused."""
+    if signing_key is None and trust_store is None:
+        return None
+    trusted = trusted_by_key(signing_key) if signing_key is not None else {}
+    if trust_store is not None:
+        trusted |= load_trust_store(trust_store)
+    try:
+        return verify_model(path, trusted)
+    except SignatureError as exc:
+        raise SignatureError(f"refusing to publish {model_id}: {exc}") from None
+
+
 def publish(config: ModelHubConfig, registry: ModelRegistry, model_id: str, by: str,
-            card: Path | None = None) -> Published:
+            card: Path | None = None, *, signing_key: Path | None = None,
+            trust_store: Path | None = None) -> Published:
     """Push a model that passed the gate (production in `registry`) and point `production` at it.
-    `card`: the model card written by training (default: `<model>.md` beside the registered file)."""
+    `card`: the model card written by training (default: `<model>.md` beside the registered file).
+    `signing_key` / `trust_store`: the model must be signed by that key / a key of that store."""
     record = registry.get(model_id)
     if record.status != "production":
         raise ModelError(f"{model_id} is {record.status}, not production: promote it through the gate first "
                          "(`station models promote`), then publish")
     path = registry.verified_path(record)
+    signer = _check_signed(path, model_id, signing_key, trust_store)
+    signature = signature_path(path)
     client = _client(config)
     try:
         from mlflow.exceptions import MlflowException
@@ -94,12 +117,14 @@ def publish(config: ModelHubConfig, registry: ModelRegistry, model_id: str, by: 
                            ("file", path.name)):
             client.log_param(run_id, key, value)
         client.log_artifact(run_id, str(path), artifact_path="model")
+        if signature.is_file():  # the station checks it against its own trust store
+            client.log_artifact(run_id, str(signature), artifact_path="signature")
         card = card or path.with_suffix(".md")
         if card.is_file():
             client.log_artifact(run_id, str(card), artifact_path="card")
         client.set_terminated(run_id)
         tags = {"sha256": record.sha256, "model_id": model_id, "file": path.name, "published_by": by,
-                "previous_production": previous or ""}
+                "previous_production": previous or "", "signed_by": signer or ""}
         version = client.create_model_version(record.product, f"runs:/{run_id}/model", run_id=run_id, tags=tags)
         client.set_registered_model_alias(record.product, ALIAS, version.version)
     except ModelError:
@@ -132,9 +157,21 @@ def _alias_version(client: Any, product: str) -> str | None:
         return None
 
 
-def pull_production(config: ModelHubConfig, registry: ModelRegistry, product: str, by: str = "station"
-                    ) -> ModelRecord:
-    """The product's production model from MLflow into the local registry, verified, as local production."""
+def _fetch_signature(client: Any, run_id: str, local: Path) -> bool:
+    """The published `.sig` beside the downloaded model file; False when the version was published unsigned."""
+    name = signature_path(local).name
+    if not any(Path(a.path).name == name for a in client.list_artifacts(run_id, "signature")):
+        return False
+    with tempfile.TemporaryDirectory(prefix="model-hub-sig-") as tmp:
+        fetched = Path(client.download_artifacts(run_id, f"signature/{name}", tmp))
+        signature_path(local).write_bytes(fetched.read_bytes()[:65536])
+    return True
+
+
+def pull_production(config: ModelHubConfig, registry: ModelRegistry, product: str, by: str = "station",
+                    trust_store: Path | None = None) -> ModelRecord:
+    """The product's production model from MLflow into the local registry, verified, as local production.
+    With `trust_store` (the station's `security.model_trust_store`) it must also be signed by a trusted key."""
     client = _client(config)
     try:
         version = client.get_model_version_by_alias(product, ALIAS)
@@ -152,12 +189,25 @@ def pull_production(config: ModelHubConfig, registry: ModelRegistry, product: st
             if not expected or actual != expected:
                 raise ModelError(f"{product} v{version.version} from {config.tracking_uri}: sha256 {actual[:12]} ≠ "
                                  f"published {expected[:12] or '(none)'}; refusing it, the station keeps its model")
+            signed = _fetch_signature(client, version.run_id, local)
+            if trust_store is not None:
+                where = f"{product} v{version.version} from {config.tracking_uri}"
+                if not signed:
+                    raise SignatureError(f"{where} was published unsigned and this station has a model trust store "
+                                         f"({trust_store}); refusing it, the station keeps its model. Sign it "
+                                         "(`station models sign`) and publish it again")
+                try:
+                    verify_model(local, load_trust_store(trust_store))
+                except SignatureError as exc:
+                    raise SignatureError(f"{where}: {exc}; the station keeps its model") from None
             run = client.get_run(version.run_id)
             params = run.data.params
             record = registry.register(local, product, dataset_version=params.get("dataset_version", ""),
                                        command=f"mlflow {config.tracking_uri} {product} v{version.version}",
                                        metrics=dict(run.data.metrics), task=params.get("task", "detect"),
                                        classes=tuple(json.loads(params.get("classes", "[]"))))
+            if signed and not signature_path(record.path).is_file():  # registered unsigned before: add the .sig
+                signature_path(record.path).write_bytes(signature_path(local).read_bytes())
     except ModelError:
         raise
     except Exception as exc:

@@ -64,6 +64,7 @@ ACTIONS: dict[str, str] = {
     "controller": "approve, reject or revert process-controller proposals",
     "promote_model": "promote a candidate model to production (through the promotion gate)",
     "rollback_model": "roll back to the previous production model",
+    "reload_model": "reload the station's model between runs (with model_hub: the line's production model)",
     "configure": "change station settings",
     "manage_users": "create and disable accounts",
     "force_promote_model": "promote a model the promotion gate blocks (--force)",
@@ -72,7 +73,7 @@ ACTIONS: dict[str, str] = {
 
 _OPERATOR = frozenset({"view", "run", "acknowledge", "select_recipe", "override"})
 _ENGINEER = _OPERATOR | {"export", "review", "controller", "configure", "promote_model", "rollback_model",
-                         "remote_job_change"}
+                         "reload_model", "remote_job_change"}
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.OPERATOR: _OPERATOR,
     Role.ENGINEER: frozenset(_ENGINEER),

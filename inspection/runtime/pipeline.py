@@ -217,12 +217,15 @@ class Station:
 
         assert self.config.model_hub is not None and self.store is not None
         try:
-            record = pull_production(self.config.model_hub, registry, product, f"station {self.config.name}")
-        except ModelHubUnavailable as exc:
+            record = pull_production(self.config.model_hub, registry, product, f"station {self.config.name}",
+                                     trust_store=self.config.security.model_trust_store)
+        except ModelError as exc:  # MLflow away, or its version refused (hash, signature): the cached model runs
             cached = registry.production(product)
             if cached is None:
+                hint = ("start the station once with MLflow reachable, or `station models pull`"
+                        if isinstance(exc, ModelHubUnavailable) else "publish a model this station accepts")
                 raise ModelError(f"{exc}; and no cached production model of {product} in {registry.root}: "
-                                 "start the station once with MLflow reachable, or `station models pull`") from None
+                                 f"{hint}") from None
             self.store.event("alarm", "model_hub", f"{exc}; running the cached production model {cached.id}")
             return
         self.store.event("info", "model_hub", f"production model of {product} from MLflow: {record.id} "

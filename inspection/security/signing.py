@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from inspection.errors import ModelError
 
 __all__ = ["SIGNATURE_SUFFIX", "Signature", "SignatureError", "generate_key", "key_id", "load_trust_store",
-           "require_trusted", "sign_model", "signature_path", "verify_model"]
+           "require_trusted", "sign_model", "signature_path", "trusted_by_key", "verify_model"]
 
 SIGNATURE_SUFFIX = ".sig"
 _FORMAT = "inspection-station-model-signature/1"
@@ -92,6 +92,12 @@ def _private_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise SignatureError(f"signing key {path}: not an Ed25519 key")
     return key
+
+
+def trusted_by_key(key_path: Path) -> dict[str, Ed25519PublicKey]:
+    """The one-key trust store of a private key: "signed by this key" as `verify_model` checks it."""
+    public = _private_key(Path(key_path)).public_key()
+    return {key_id(public): public}
 
 
 def sign_model(model: Path, key_path: Path, forbidden_dir: Path | None = None) -> Path:

@@ -1377,4 +1377,60 @@
       <translation>Stationsfehler</translation>
     </message>
   </context>
+  <context>
+    <name>ModelReloader</name>
+    <message>
+      <location filename="../model_reload.py" line="1" />
+      <source>Reload model</source>
+      <translation>Modell neu laden</translation>
+    </message>
+    <message>
+      <location filename="../model_reload.py" line="1" />
+      <source>Load the recipe's model again (with the central registry: the line's production model); only while the line is stopped or paused</source>
+      <translation>Das Modell des Rezepts neu laden (mit zentraler Registry: das Produktionsmodell der Linie); nur bei gestoppter oder pausierter Linie</translation>
+    </message>
+    <message>
+      <location filename="../model_reload.py" line="1" />
+      <source>the station is not open: Start loads the recipe's current model</source>
+      <translation>die Station ist nicht geöffnet: Start lädt das aktuelle Modell des Rezepts</translation>
+    </message>
+    <message>
+      <location filename="../model_reload.py" line="1" />
+      <source>a model reload is already in progress</source>
+      <translation>das Modell wird bereits neu geladen</translation>
+    </message>
+    <message>
+      <location filename="../model_reload.py" line="1" />
+      <source>model not reloaded: {0}</source>
+      <translation>Modell nicht neu geladen: {0}</translation>
+    </message>
+    <message>
+      <location filename="../model_reload.py" line="1" />
+      <source>model reloaded: {0}</source>
+      <translation>Modell neu geladen: {0}</translation>
+    </message>
+  </context>
+  <context>
+    <name>LiveViewsStrip</name>
+    <message>
+      <location filename="../live_views.py" line="1" />
+      <source>Newest part: waiting for its views</source>
+      <translation>Neuestes Teil: warte auf seine Ansichten</translation>
+    </message>
+    <message>
+      <location filename="../live_views.py" line="1" />
+      <source>{0}: waiting</source>
+      <translation>{0}: warte</translation>
+    </message>
+    <message>
+      <location filename="../live_views.py" line="1" />
+      <source>Part {0}: {1} views, part verdict {2}</source>
+      <translation>Teil {0}: {1} Ansichten, Teilergebnis {2}</translation>
+    </message>
+    <message>
+      <location filename="../live_views.py" line="1" />
+      <source>Part {0}: {1} of {2} views</source>
+      <translation>Teil {0}: {1} von {2} Ansichten</translation>
+    </message>
+  </context>
 </TS>

@@ -220,3 +220,134 @@ def test_an_explicit_reload_between_runs_takes_the_new_production_model(
         station.run(max_parts=1)
         assert station.store is not None
         assert any(e["kind"] == "model_reloaded" for e in station.store.events())
+
+
+# --- signatures: publish refuses unsigned when signing is configured, pull checks the station's trust store --
+
+
+def _keys(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(our signing key, the station's trust store holding its .pub, a foreign signing key)."""
+    from inspection.security.signing import generate_key
+
+    ours, foreign = tmp_path / "keys" / "qe.pem", tmp_path / "keys" / "stranger.pem"
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / "qe.pub").write_bytes(generate_key(ours).read_bytes())
+    generate_key(foreign)
+    return ours, trust, foreign
+
+
+def test_publish_refuses_an_unsigned_model_when_signing_is_configured(tmp_path: Path, mlflow_uri: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from inspection.security.signing import SignatureError
+
+    key, trust, _ = _keys(tmp_path)
+    product = f"board-{uuid.uuid4().hex[:8]}"
+    hub = ModelHubConfig(tracking_uri=mlflow_uri, timeout_s=60)
+    engineer = ModelRegistry(tmp_path / "engineer")
+    unsigned = gated(engineer, tmp_path, product, b"unsigned model", "v0")
+    for options in ({"signing_key": key}, {"trust_store": trust}):
+        with pytest.raises(SignatureError, match=f"refusing to publish {unsigned}: .* is not signed"):
+            publish(hub, engineer, unsigned, "qe.anna", **options)  # type: ignore[arg-type]
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):  # nothing reached the line
+        MlflowClient(mlflow_uri).get_model_version_by_alias(product, "production")
+
+
+def test_a_signed_model_travels_with_its_signature_and_the_station_verifies_it(tmp_path: Path,
+                                                                                mlflow_uri: str) -> None:
+    from inspection.security.signing import load_trust_store, signature_path, verify_model
+
+    key, trust, _ = _keys(tmp_path)
+    product = f"board-{uuid.uuid4().hex[:8]}"
+    hub = ModelHubConfig(tracking_uri=mlflow_uri, timeout_s=60)
+    engineer = ModelRegistry(tmp_path / "engineer")
+    record = engineer.register(_file(tmp_path, b"signed model"), product, signing_key=key)
+    engineer.promote(record.id, "qe.anna")
+    publish(hub, engineer, record.id, "qe.anna", signing_key=key, trust_store=trust)
+
+    station = ModelRegistry(tmp_path / "station")
+    pulled = pull_production(hub, station, product, "station line1", trust_store=trust)
+    assert pulled.id == record.id and pulled.status == "production"
+    assert signature_path(pulled.path).is_file()  # the station's own start check verifies it again
+    verify_model(station.verified_path(pulled), load_trust_store(trust))
+
+
+def test_the_station_refuses_an_unsigned_or_foreign_signed_production_model(tmp_path: Path, mlflow_uri: str) -> None:
+    from inspection.security.signing import SignatureError
+
+    _, trust, foreign = _keys(tmp_path)
+    hub = ModelHubConfig(tracking_uri=mlflow_uri, timeout_s=60)
+    engineer = ModelRegistry(tmp_path / "engineer")
+    unsigned_product, foreign_product = f"board-{uuid.uuid4().hex[:8]}", f"board-{uuid.uuid4().hex[:8]}"
+    publish(hub, engineer, gated(engineer, tmp_path, unsigned_product, b"no signature", "v0"), "qe.anna")
+    stranger = engineer.register(_file(tmp_path, b"signed by a stranger"), foreign_product, signing_key=foreign)
+    engineer.promote(stranger.id, "qe.anna")
+    publish(hub, engineer, stranger.id, "qe.anna", signing_key=foreign)  # its publisher trusts itself
+
+    station = ModelRegistry(tmp_path / "station")
+    with pytest.raises(SignatureError, match="published unsigned and this station has a model trust store"):
+        pull_production(hub, station, unsigned_product, trust_store=trust)
+    with pytest.raises(SignatureError, match="not in the station's trust store; refusing it"):
+        pull_production(hub, station, foreign_product, trust_store=trust)
+    assert station.list() == []  # neither entered the local registry
+    # without a trust store the station takes them as before (hash checked)
+    assert pull_production(hub, station, unsigned_product).status == "production"
+
+
+def test_cli_pull_uses_the_station_configs_trust_store(tmp_path: Path, station_yaml: Path, mlflow_uri: str) -> None:
+    from click.testing import CliRunner
+
+    from inspection.cli import station as main
+
+    _, trust, _ = _keys(tmp_path)
+    product = f"board-{uuid.uuid4().hex[:8]}"
+    engineer = ModelRegistry(tmp_path / "engineer")
+    model_id = gated(engineer, tmp_path, product, b"unsigned for the cli", "v0")
+    runner = CliRunner()
+    published = runner.invoke(main, ["models", "publish", model_id, "--mlflow", mlflow_uri, "--registry",
+                                     str(tmp_path / "engineer"), "--by", "qe.anna", "--trust", str(trust)])
+    assert published.exit_code != 0 and "is not signed" in published.output
+    assert runner.invoke(main, ["models", "publish", model_id, "--mlflow", mlflow_uri, "--registry",
+                                str(tmp_path / "engineer"), "--by", "qe.anna"]).exit_code == 0
+    with station_yaml.open("a", encoding="utf-8") as f:
+        f.write(f"security:\n  model_trust_store: {trust}\n")
+    pulled = runner.invoke(main, ["models", "pull", "--product", product, "--mlflow", mlflow_uri,
+                                  "--config", str(station_yaml)])
+    assert pulled.exit_code != 0 and "published unsigned" in pulled.output
+
+
+def test_a_station_with_a_trust_store_refuses_an_unsigned_line_model_and_runs_its_cached_one(
+        tmp_path: Path, station_yaml: Path, tiny_model: Path, mlflow_uri: str) -> None:
+    import shutil
+
+    key, trust, _ = _keys(tmp_path)
+    product = f"board-{uuid.uuid4().hex[:8]}"
+    engineer = ModelRegistry(tmp_path / "engineer")
+    unsigned = tmp_path / "unsigned.pt"
+    shutil.copy(tiny_model, unsigned)
+    with unsigned.open("ab") as f:
+        f.write(b"\0")
+    record = engineer.register(unsigned, product)
+    engineer.promote(record.id, "qe.anna")
+    publish(ModelHubConfig(tracking_uri=mlflow_uri, timeout_s=60), engineer, record.id, "qe.anna")
+
+    config_path = _hub_station(tmp_path, station_yaml, tiny_model, mlflow_uri)
+    config_path.with_name("recipe.yaml").write_text(f"name: test-board\nregistry_product: {product}\n"
+                                                    "deadline_ms: 60000\n", encoding="utf-8")
+    with config_path.open("a", encoding="utf-8") as f:
+        f.write(f"security:\n  model_trust_store: {trust}\n")
+    config = load_station_config(config_path)
+    station_registry = ModelRegistry(config.registry_dir)
+    cached = station_registry.register(tiny_model, product, signing_key=key)
+    station_registry.promote(cached.id, "station line1 (mlflow v1)")
+    station_registry.close()
+    with Station(config) as station:
+        assert station.detector is not None and station.detector.model_id.endswith(f"@{cached.sha256[:12]}")
+        assert station.store is not None
+        (event,) = [e for e in station.store.events() if e["kind"] == "model_hub"]
+        assert event["level"] == "alarm" and "published unsigned" in event["message"]
+        assert f"running the cached production model {cached.id}" in event["message"]
+    assert [r.id for r in ModelRegistry(config.registry_dir).list(product)] == [cached.id]  # never entered
