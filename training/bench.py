@@ -1,6 +1,7 @@
-"""Pipeline benchmark: (a) plain ultralytics predict loop, (b) backend raw forward, (c) the full station.
+"""Pipeline benchmark: (a) plain ultralytics predict loop, (b) backend raw forward, (c) the full station,
+(d) the peer: the same .pt exported by ultralytics itself (OpenVINO, ONNX) in a plain `predict` loop.
 
-All three run in ONE process on the same images and model, so their ratios are honest on a shared
+All of them run in ONE process on the same images and model, so their ratios are honest on a shared
 machine (the absolute numbers move with the load of other processes; the ratios move much less).
 (c) is the real station: replay camera → concurrent runtime → verdict → reject output → SQLite.
 """
@@ -65,6 +66,18 @@ class BenchResult:
     counters: dict[str, int] = field(default_factory=dict)
     stages: dict[str, dict[str, float]] = field(default_factory=dict)  # sporadic run, per stage p50/p99
     pipeline_stages: dict[str, dict[str, float]] = field(default_factory=dict)  # (c), per stage p50/p99
+    peers: list[Measurement] = field(default_factory=list)  # (d) ultralytics' own exports, predict loop
+    loaded: Measurement | None = None  # (c'') paced at 80 % of (c)'s rate
+
+    @property
+    def peer(self) -> Measurement | None:
+        """The fastest peer: what a user gets from ultralytics' own export in ten lines."""
+        return max(self.peers, key=lambda m: m.fps, default=None)
+
+    @property
+    def pipeline_over_peer(self) -> float:
+        peer = self.peer
+        return self.pipeline.fps / peer.fps if peer is not None and peer.fps else 0.0
 
     @property
     def pipeline_over_naive(self) -> float:
@@ -77,11 +90,16 @@ class BenchResult:
     def lines(self) -> list[str]:
         out = [f"model {self.model} ({self.task}), imgsz {self.imgsz}, backend {self.backend}, "
                f"{self.images} images", *self.export_lines,
-               self.naive.line(), self.raw.line(), self.pipeline.line()]
+               self.naive.line(), self.raw.line(), self.pipeline.line(), *(m.line() for m in self.peers)]
         if self.sporadic is not None:
             out.append(self.sporadic.line())
             out.append(f"{'frame→verdict p99 vs infer p99':<34} {self.sporadic.p(99):.1f} ms vs "
                        f"{self.infer_p99_ms:.1f} ms (+{self.sporadic.p(99) - self.infer_p99_ms:.1f} ms)")
+        if self.loaded is not None:
+            out.append(self.loaded.line())
+            ratio = self.loaded.p(99) / self.infer_p99_ms if self.infer_p99_ms else 0.0
+            out.append(f"{'under load: frame→verdict p50/p99':<34} {self.loaded.p(50):.1f}/{self.loaded.p(99):.1f} ms, "
+                       f"p99 / raw-forward p99 = {ratio:.2f}")
         for label, stages in (("(c) stages", self.pipeline_stages), ("(c') stages", self.stages)):
             if stages:
                 out.append(f"{label} p50/p99 ms: " + ", ".join(
@@ -93,6 +111,8 @@ class BenchResult:
             out.append(f"cpu-time ratios: naive/pipeline = {self.naive.cpu_ms_per_frame / cpu:.2f}, "
                        f"raw/pipeline = {self.raw.cpu_ms_per_frame / cpu:.2f}")
         out.append(f"pipeline/naive = {self.pipeline_over_naive:.2f}")
+        if self.peers:
+            out.append(f"pipeline/peer = {self.pipeline_over_peer:.2f}")
         out.append(f"pipeline/raw = {self.pipeline_over_raw:.2f}")
         return out
 
@@ -136,7 +156,8 @@ def default_inputs(work: Path) -> tuple[Path, Path]:
 
 def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int | None = None,
               backend: str = "openvino", frames: int = 100, sporadic: int = 20, precision: str = "auto",
-              echo: Callable[[str], None] = print, int8: bool = False) -> BenchResult:
+              echo: Callable[[str], None] = print, int8: bool = False,
+              peers: tuple[str, ...] = ("openvino", "onnx"), loaded: int = 100) -> BenchResult:
     from inspection.inference.offline import ensure_offline
 
     ensure_offline()
@@ -148,13 +169,15 @@ def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int 
         if model is None or images is None:
             default_model, default_parts = default_inputs(work)
             model, images = model or default_model, images or default_parts
-        return _bench(Path(model), Path(images), imgsz, backend, frames, sporadic, precision, work, echo, int8)
+        return _bench(Path(model), Path(images), imgsz, backend, frames, sporadic, precision, work, echo, int8,
+                      peers, loaded)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: int, sporadic: int,
-           precision: str, work: Path, echo: Callable[[str], None], int8: bool = False) -> BenchResult:
+           precision: str, work: Path, echo: Callable[[str], None], int8: bool = False,
+           peers: tuple[str, ...] = (), loaded: int = 0) -> BenchResult:
     import cv2
 
     from inspection.inference.torch_runtime import load_yolo
@@ -180,6 +203,9 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
     echo("(a) ultralytics predict loop …")
     naive = _timed_loop("(a) ultralytics model.predict", frames, lambda i: yolo.predict(
         str(files[i % len(files)]), imgsz=size, verbose=False, save=False))
+
+    # (d) the peer: ultralytics' own export of the same .pt, in the same plain predict loop.
+    peer_rows = [_peer_loop(model, peer_fmt, size, str(yolo.task), files, frames, work, echo) for peer_fmt in peers]
 
     # (b) the backend alone: network forward on a ready tensor, nothing else.
     from inspection.adapters.registry import adapter_module
@@ -212,11 +238,38 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
         echo(f"(c') sporadic triggers ({rate:.1f} Hz, idle gaps between parts) …")
         spor, _, stages = _station_run(work, model, exported.path, images, fmt, precision, sporadic, rate)
         spor.name = f"(c') pipeline, {rate:.1f} Hz triggers"
+    load = None
+    if loaded and pipeline.fps > 0:
+        # 80 % of the measured max rate: a healthy station keeps up without a queue building.
+        rate = 0.8 * pipeline.fps
+        echo(f"(c'') paced triggers at 80 % of (c): {rate:.1f} Hz …")
+        load, _, _ = _station_run(work, model, exported.path, images, fmt, precision, loaded, rate)
+        load.name = f"(c'') pipeline, {rate:.1f} Hz (80 %)"
     if int8:
         precision_used = "int8" if exported.int8_path is not None else f"{precision_used}; INT8 rejected"
     return BenchResult(model.name, f"{fmt} ({precision_used})", size, str(yolo.task), len(files), naive, raw,
                        pipeline, spor, raw.p(99), exported.lines()[1:], counters, stages,
-                       pipeline_stages)
+                       pipeline_stages, peer_rows, load)
+
+
+def _peer_loop(model: Path, fmt: str, size: int, task: str, files: list[Path], frames: int, work: Path,
+               echo: Callable[[str], None]) -> Measurement:
+    """(d): `YOLO(pt).export(format=fmt)` then `YOLO(exported).predict(file)` per image, as a user would."""
+    from ultralytics import YOLO
+
+    folder = work / f"peer_{fmt}"
+    folder.mkdir(exist_ok=True)
+    copy = folder / model.name  # ultralytics writes its export beside the .pt: keep it in the temp dir
+    shutil.copy2(model, copy)
+    echo(f"(d) ultralytics export to {fmt} …")
+    exported = YOLO(str(copy)).export(format=fmt, imgsz=size, simplify=False, half=False, int8=False,
+                                      dynamic=False, verbose=False)
+    peer = YOLO(str(exported), task=task)
+    for _ in range(3):
+        peer.predict(str(files[0]), imgsz=size, verbose=False, save=False)
+    echo(f"(d) ultralytics {fmt} export, predict loop …")
+    return _timed_loop(f"(d) ultralytics {fmt} export predict", frames, lambda i: peer.predict(
+        str(files[i % len(files)]), imgsz=size, verbose=False, save=False))
 
 
 def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str, precision: str, frames: int,
