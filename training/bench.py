@@ -157,7 +157,8 @@ def default_inputs(work: Path) -> tuple[Path, Path]:
 def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int | None = None,
               backend: str = "openvino", frames: int = 100, sporadic: int = 20, precision: str = "auto",
               echo: Callable[[str], None] = print, int8: bool = False,
-              peers: tuple[str, ...] = ("openvino", "onnx"), loaded: int = 100) -> BenchResult:
+              peers: tuple[str, ...] = ("openvino", "onnx"), loaded: int = 100,
+              store: dict[str, Any] | None = None) -> BenchResult:
     from inspection.inference.offline import ensure_offline
 
     ensure_offline()
@@ -170,14 +171,14 @@ def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int 
             default_model, default_parts = default_inputs(work)
             model, images = model or default_model, images or default_parts
         return _bench(Path(model), Path(images), imgsz, backend, frames, sporadic, precision, work, echo, int8,
-                      peers, loaded)
+                      peers, loaded, store or {})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: int, sporadic: int,
            precision: str, work: Path, echo: Callable[[str], None], int8: bool = False,
-           peers: tuple[str, ...] = (), loaded: int = 0) -> BenchResult:
+           peers: tuple[str, ...] = (), loaded: int = 0, store: dict[str, Any] | None = None) -> BenchResult:
     import cv2
 
     from inspection.inference.torch_runtime import load_yolo
@@ -230,20 +231,21 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
 
     # (c) the station: replay → concurrent runtime → verdict → SQLite.
     echo("(c) full station pipeline …")
-    pipeline, counters, pipeline_stages = _station_run(work, model, exported.path, images, fmt, precision, frames, None)
+    pipeline, counters, pipeline_stages = _station_run(work, model, exported.path, images, fmt, precision, frames, None,
+                                                       store)
     spor, stages = None, {}
     if sporadic:
         # Triggers far apart (3x the slowest raw forward, at most 5 Hz): every part meets an idle pipeline.
         rate = min(5.0, 1000.0 / (3.0 * max(raw.p(99), 1.0)))
         echo(f"(c') sporadic triggers ({rate:.1f} Hz, idle gaps between parts) …")
-        spor, _, stages = _station_run(work, model, exported.path, images, fmt, precision, sporadic, rate)
+        spor, _, stages = _station_run(work, model, exported.path, images, fmt, precision, sporadic, rate, store)
         spor.name = f"(c') pipeline, {rate:.1f} Hz triggers"
     load = None
     if loaded and pipeline.fps > 0:
         # 80 % of the measured max rate: a healthy station keeps up without a queue building.
         rate = 0.8 * pipeline.fps
         echo(f"(c'') paced triggers at 80 % of (c): {rate:.1f} Hz …")
-        load, _, _ = _station_run(work, model, exported.path, images, fmt, precision, loaded, rate)
+        load, _, _ = _station_run(work, model, exported.path, images, fmt, precision, loaded, rate, store)
         load.name = f"(c'') pipeline, {rate:.1f} Hz (80 %)"
     if int8:
         precision_used = "int8" if exported.int8_path is not None else f"{precision_used}; INT8 rejected"
@@ -275,7 +277,8 @@ def _peer_loop(model: Path, fmt: str, size: int, task: str, files: list[Path], f
 
 
 def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str, precision: str, frames: int,
-                 rate_hz: float | None) -> tuple[Measurement, dict[str, int], dict[str, dict[str, float]]]:
+                 rate_hz: float | None, store: dict[str, Any] | None = None,
+                 ) -> tuple[Measurement, dict[str, int], dict[str, dict[str, float]]]:
     from inspection.config import load_station_config
     from inspection.runtime.pipeline import Station
 
@@ -291,7 +294,7 @@ def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str
     config_path = work / f"bench_station_{rate_hz or 0}.yaml"
     config_path.write_text(yaml.safe_dump({
         "name": "bench", "data_dir": str(work / "data"), "recipe": str(recipe), "cameras": [camera],
-        "detector": detector, "store": {"keep_images": "none"}}))
+        "detector": detector, "store": store or {}}))  # default: the station's own (failures archived)
     config = load_station_config(config_path)
     with Station(config, db_path=work / f"bench_{rate_hz or 0}.db") as station:
         station.warmup()

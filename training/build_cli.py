@@ -35,8 +35,13 @@ __all__ = ["bench", "export_model_command"]
 @click.option("--no-peer", is_flag=True, help="Skip (d).")
 @click.option("--loaded", type=click.IntRange(min=0), default=100, show_default=True,
               help="Parts for the run paced at 80 % of the measured max rate (0 = skip).")
+@click.option("--keep-images", type=click.Choice(["failures", "all", "sample", "none"]), default="failures",
+              show_default=True, help="Image archive policy of (c) (the station default: failures).")
+@click.option("--image-format", type=click.Choice(["png", "bmp", "jpg"]), default="png", show_default=True,
+              help="Archive format of (c).")
 def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: str, precision: str, frames: int,
-          int8: bool, sporadic: int, peers: tuple[str, ...], no_peer: bool, loaded: int) -> None:
+          int8: bool, sporadic: int, peers: tuple[str, ...], no_peer: bool, loaded: int, keep_images: str,
+          image_format: str) -> None:
     """Benchmark (a) ultralytics predict, (b) backend raw forward, (c) the full station pipeline, (d) the peer:
     ultralytics' own OpenVINO/ONNX export of the same .pt in a plain predict loop.
 
@@ -47,7 +52,8 @@ def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: s
 
     result = run_bench(model, images, imgsz, backend, frames, sporadic, precision,
                        echo=lambda line: click.echo(line, err=True), int8=int8,
-                       peers=() if no_peer else tuple(peers), loaded=loaded)
+                       peers=() if no_peer else tuple(peers), loaded=loaded,
+                       store={"keep_images": keep_images, "image_format": image_format})
     for line in result.lines():
         click.echo(line)
 
