@@ -230,7 +230,7 @@ def test_bench_cli_prints_the_two_ratio_lines(runtime_model: tuple[Path, Path],
     assert re.fullmatch(r"pipeline/peer = \d+\.\d\d", lines[-2])
     assert re.fullmatch(r"pipeline/raw = \d+\.\d\d", lines[-1])
     assert "(a) ultralytics model.predict" in result.output and "(b) onnx raw forward" in result.output
-    assert re.search(r"\(d\) ultralytics onnx export predict\s+\d+\.\d fps", result.output)
+    assert re.search(r"\(d\) ultralytics onnx export\s+\d+\.\d fps", result.output)
     assert re.search(r"under load: frame→verdict p50/p99\s+\d+\.\d/\d+\.\d ms, p99 / raw-forward p99 = "
                      r"\d+\.\d\d", result.output)
 
