@@ -1,6 +1,7 @@
-"""Pipeline benchmark: (a) plain ultralytics predict loop, (b) backend raw forward, (c) the full station.
+"""Pipeline benchmark: (a) plain ultralytics predict loop, (b) backend raw forward, (c) the full station,
+(d) the peer: the same .pt exported by ultralytics itself (OpenVINO, ONNX) in a plain `predict` loop.
 
-All three run in ONE process on the same images and model, so their ratios are honest on a shared
+All of them run in ONE process on the same images and model, so their ratios are honest on a shared
 machine (the absolute numbers move with the load of other processes; the ratios move much less).
 (c) is the real station: replay camera → concurrent runtime → verdict → reject output → SQLite.
 """
@@ -65,6 +66,18 @@ class BenchResult:
     counters: dict[str, int] = field(default_factory=dict)
     stages: dict[str, dict[str, float]] = field(default_factory=dict)  # sporadic run, per stage p50/p99
     pipeline_stages: dict[str, dict[str, float]] = field(default_factory=dict)  # (c), per stage p50/p99
+    peers: list[Measurement] = field(default_factory=list)  # (d) ultralytics' own exports, predict loop
+    loaded: Measurement | None = None  # (c'') paced at 80 % of (c)'s rate
+
+    @property
+    def peer(self) -> Measurement | None:
+        """The fastest peer: what a user gets from ultralytics' own export in ten lines."""
+        return max(self.peers, key=lambda m: m.fps, default=None)
+
+    @property
+    def pipeline_over_peer(self) -> float:
+        peer = self.peer
+        return self.pipeline.fps / peer.fps if peer is not None and peer.fps else 0.0
 
     @property
     def pipeline_over_naive(self) -> float:
@@ -77,11 +90,16 @@ class BenchResult:
     def lines(self) -> list[str]:
         out = [f"model {self.model} ({self.task}), imgsz {self.imgsz}, backend {self.backend}, "
                f"{self.images} images", *self.export_lines,
-               self.naive.line(), self.raw.line(), self.pipeline.line()]
+               self.naive.line(), self.raw.line(), self.pipeline.line(), *(m.line() for m in self.peers)]
         if self.sporadic is not None:
             out.append(self.sporadic.line())
             out.append(f"{'frame→verdict p99 vs infer p99':<34} {self.sporadic.p(99):.1f} ms vs "
                        f"{self.infer_p99_ms:.1f} ms (+{self.sporadic.p(99) - self.infer_p99_ms:.1f} ms)")
+        if self.loaded is not None:
+            out.append(self.loaded.line())
+            ratio = self.loaded.p(99) / self.infer_p99_ms if self.infer_p99_ms else 0.0
+            out.append(f"{'under load: frame→verdict p50/p99':<34} {self.loaded.p(50):.1f}/{self.loaded.p(99):.1f} ms, "
+                       f"p99 / raw-forward p99 = {ratio:.2f}")
         for label, stages in (("(c) stages", self.pipeline_stages), ("(c') stages", self.stages)):
             if stages:
                 out.append(f"{label} p50/p99 ms: " + ", ".join(
@@ -93,6 +111,8 @@ class BenchResult:
             out.append(f"cpu-time ratios: naive/pipeline = {self.naive.cpu_ms_per_frame / cpu:.2f}, "
                        f"raw/pipeline = {self.raw.cpu_ms_per_frame / cpu:.2f}")
         out.append(f"pipeline/naive = {self.pipeline_over_naive:.2f}")
+        if self.peers:
+            out.append(f"pipeline/peer = {self.pipeline_over_peer:.2f}")
         out.append(f"pipeline/raw = {self.pipeline_over_raw:.2f}")
         return out
 
@@ -136,7 +156,9 @@ def default_inputs(work: Path) -> tuple[Path, Path]:
 
 def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int | None = None,
               backend: str = "openvino", frames: int = 100, sporadic: int = 20, precision: str = "auto",
-              echo: Callable[[str], None] = print, int8: bool = False) -> BenchResult:
+              echo: Callable[[str], None] = print, int8: bool = False,
+              peers: tuple[str, ...] = ("openvino", "onnx"), loaded: int = 100,
+              store: dict[str, Any] | None = None) -> BenchResult:
     from inspection.inference.offline import ensure_offline
 
     ensure_offline()
@@ -148,13 +170,15 @@ def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int 
         if model is None or images is None:
             default_model, default_parts = default_inputs(work)
             model, images = model or default_model, images or default_parts
-        return _bench(Path(model), Path(images), imgsz, backend, frames, sporadic, precision, work, echo, int8)
+        return _bench(Path(model), Path(images), imgsz, backend, frames, sporadic, precision, work, echo, int8,
+                      peers, loaded, store or {})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: int, sporadic: int,
-           precision: str, work: Path, echo: Callable[[str], None], int8: bool = False) -> BenchResult:
+           precision: str, work: Path, echo: Callable[[str], None], int8: bool = False,
+           peers: tuple[str, ...] = (), loaded: int = 0, store: dict[str, Any] | None = None) -> BenchResult:
     import cv2
 
     from inspection.inference.torch_runtime import load_yolo
@@ -181,6 +205,9 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
     naive = _timed_loop("(a) ultralytics model.predict", frames, lambda i: yolo.predict(
         str(files[i % len(files)]), imgsz=size, verbose=False, save=False))
 
+    # (d) the peer: ultralytics' own export of the same .pt, in the same plain predict loop.
+    peer_rows = [_peer_loop(model, peer_fmt, size, str(yolo.task), files, frames, work, echo) for peer_fmt in peers]
+
     # (b) the backend alone: network forward on a ready tensor, nothing else.
     from inspection.adapters.registry import adapter_module
     from inspection.inference.yolo_detector import YoloDetector
@@ -204,23 +231,54 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
 
     # (c) the station: replay → concurrent runtime → verdict → SQLite.
     echo("(c) full station pipeline …")
-    pipeline, counters, pipeline_stages = _station_run(work, model, exported.path, images, fmt, precision, frames, None)
+    pipeline, counters, pipeline_stages = _station_run(work, model, exported.path, images, fmt, precision, frames, None,
+                                                       store)
     spor, stages = None, {}
     if sporadic:
         # Triggers far apart (3x the slowest raw forward, at most 5 Hz): every part meets an idle pipeline.
         rate = min(5.0, 1000.0 / (3.0 * max(raw.p(99), 1.0)))
         echo(f"(c') sporadic triggers ({rate:.1f} Hz, idle gaps between parts) …")
-        spor, _, stages = _station_run(work, model, exported.path, images, fmt, precision, sporadic, rate)
+        spor, _, stages = _station_run(work, model, exported.path, images, fmt, precision, sporadic, rate, store)
         spor.name = f"(c') pipeline, {rate:.1f} Hz triggers"
+    load = None
+    if loaded and pipeline.fps > 0:
+        # 80 % of the measured max rate: a healthy station keeps up without a queue building.
+        rate = 0.8 * pipeline.fps
+        echo(f"(c'') paced triggers at 80 % of (c): {rate:.1f} Hz …")
+        load, _, _ = _station_run(work, model, exported.path, images, fmt, precision, loaded, rate, store)
+        load.name = f"(c'') pipeline, {rate:.1f} Hz (80 %)"
     if int8:
         precision_used = "int8" if exported.int8_path is not None else f"{precision_used}; INT8 rejected"
     return BenchResult(model.name, f"{fmt} ({precision_used})", size, str(yolo.task), len(files), naive, raw,
                        pipeline, spor, raw.p(99), exported.lines()[1:], counters, stages,
-                       pipeline_stages)
+                       pipeline_stages, peer_rows, load)
+
+
+def _peer_loop(model: Path, fmt: str, size: int, task: str, files: list[Path], frames: int, work: Path,
+               echo: Callable[[str], None]) -> Measurement:
+    """(d): `YOLO(pt).export(format=fmt)` then `YOLO(exported).predict(file)` per image, as a user would."""
+    from ultralytics import YOLO
+
+    folder = work / f"peer_{fmt}"
+    folder.mkdir(exist_ok=True)
+    copy = folder / model.name  # ultralytics writes its export beside the .pt: keep it in the temp dir
+    shutil.copy2(model, copy)
+    echo(f"(d) ultralytics export to {fmt} …")
+    # The user's defaults, except no graph simplifier for ONNX (onnxslim is not a station dependency).
+    extra = {"simplify": False} if fmt == "onnx" else {}
+    exported = YOLO(str(copy)).export(format=fmt, imgsz=size, half=False, int8=False, dynamic=False,
+                                      verbose=False, **extra)
+    peer = YOLO(str(exported), task=task)
+    for _ in range(3):
+        peer.predict(str(files[0]), imgsz=size, verbose=False, save=False)
+    echo(f"(d) ultralytics {fmt} export, predict loop …")
+    return _timed_loop(f"(d) ultralytics {fmt} export", frames, lambda i: peer.predict(
+        str(files[i % len(files)]), imgsz=size, verbose=False, save=False))
 
 
 def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str, precision: str, frames: int,
-                 rate_hz: float | None) -> tuple[Measurement, dict[str, int], dict[str, dict[str, float]]]:
+                 rate_hz: float | None, store: dict[str, Any] | None = None,
+                 ) -> tuple[Measurement, dict[str, int], dict[str, dict[str, float]]]:
     from inspection.config import load_station_config
     from inspection.runtime.pipeline import Station
 
@@ -236,7 +294,7 @@ def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str
     config_path = work / f"bench_station_{rate_hz or 0}.yaml"
     config_path.write_text(yaml.safe_dump({
         "name": "bench", "data_dir": str(work / "data"), "recipe": str(recipe), "cameras": [camera],
-        "detector": detector, "store": {"keep_images": "none"}}))
+        "detector": detector, "store": store or {}}))  # default: the station's own (failures archived)
     config = load_station_config(config_path)
     with Station(config, db_path=work / f"bench_{rate_hz or 0}.db") as station:
         station.warmup()

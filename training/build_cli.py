@@ -29,16 +29,31 @@ __all__ = ["bench", "export_model_command"]
 @click.option("--int8", is_flag=True, help="Quantize on the images first; benchmark INT8 if the gate accepts it.")
 @click.option("--sporadic", type=click.IntRange(min=0), default=20, show_default=True,
               help="Parts for the sporadic-trigger latency run (0 = skip).")
+@click.option("--peer", "peers", type=click.Choice(["openvino", "onnx"]), multiple=True,
+              default=("openvino", "onnx"), show_default=True,
+              help="(d) formats ultralytics itself exports the .pt to, run in a plain predict loop.")
+@click.option("--no-peer", is_flag=True, help="Skip (d).")
+@click.option("--loaded", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Parts for the run paced at 80 % of the measured max rate (0 = skip).")
+@click.option("--keep-images", type=click.Choice(["failures", "all", "sample", "none"]), default="failures",
+              show_default=True, help="Image archive policy of (c) (the station default: failures).")
+@click.option("--image-format", type=click.Choice(["png", "bmp", "jpg"]), default="png", show_default=True,
+              help="Archive format of (c).")
 def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: str, precision: str, frames: int,
-          int8: bool, sporadic: int) -> None:
-    """Benchmark (a) ultralytics predict, (b) backend raw forward, (c) the full station pipeline.
+          int8: bool, sporadic: int, peers: tuple[str, ...], no_peer: bool, loaded: int, keep_images: str,
+          image_format: str) -> None:
+    """Benchmark (a) ultralytics predict, (b) backend raw forward, (c) the full station pipeline, (d) the peer:
+    ultralytics' own OpenVINO/ONNX export of the same .pt in a plain predict loop.
 
-    Ends with `pipeline/naive = X.XX` and `pipeline/raw = Y.YY` (throughput ratios, same run, same images).
+    Ends with `pipeline/naive = X.XX`, `pipeline/peer = Z.ZZ` (vs the fastest peer) and `pipeline/raw = Y.YY`
+    (throughput ratios, same run, same images).
     """
     from training.bench import run_bench
 
     result = run_bench(model, images, imgsz, backend, frames, sporadic, precision,
-                       echo=lambda line: click.echo(line, err=True), int8=int8)
+                       echo=lambda line: click.echo(line, err=True), int8=int8,
+                       peers=() if no_peer else tuple(peers), loaded=loaded,
+                       store={"keep_images": keep_images, "image_format": image_format})
     for line in result.lines():
         click.echo(line)
 

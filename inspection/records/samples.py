@@ -121,8 +121,9 @@ class SampleKeeper:
         frame = inspection.frame
         assert isinstance(frame, Frame)
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{inspection_id:09d}_{frame.camera_id}_{frame.sequence}.png"
         archived = self._archived_png(inspection_id)
+        suffix = archived.suffix.lower() if archived is not None else ".png"  # the archive's lossless format
+        path = self.folder / f"{inspection_id:09d}_{frame.camera_id}_{frame.sequence}{suffix}"
         if archived is None:  # PNG encoding costs ~5 ms at 320x320 and ~150 ms at 5 MP: only when not archived
             ok, data = cv2.imencode(".png", frame.image)
             if not ok:
@@ -146,7 +147,7 @@ class SampleKeeper:
         return sample_id
 
     def _archived_png(self, inspection_id: int) -> Path | None:
-        """The part's image as the archive already wrote it losslessly (keep_images), if it did."""
+        """The part's image as the archive already wrote it losslessly (keep_images, PNG or BMP), if it did."""
         try:
             rows = self.store.query("select image_path from inspections where id = ?", [inspection_id])
         except StoreError:  # unreadable: encode instead
@@ -154,7 +155,7 @@ class SampleKeeper:
         if not rows or not rows[0]["image_path"]:
             return None
         archived = Path(rows[0]["image_path"])
-        return archived if archived.suffix.lower() == ".png" and archived.is_file() else None
+        return archived if archived.suffix.lower() in (".png", ".bmp") and archived.is_file() else None
 
     def mark_override(self, inspection_id: int, inspection: Inspection | None = None) -> None:
         """An operator overrode this part's verdict: raise its sample to the top of the queue."""

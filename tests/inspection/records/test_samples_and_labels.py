@@ -106,3 +106,16 @@ def test_a_failure_already_archived_as_png_is_linked_not_encoded_again(tmp_path:
         sample_id = keeper.consider(passed, archived_store.record(passed))
         kept = Path(archived_store.query("select image_path from samples where id = ?", [sample_id])[0]["image_path"])
         assert np.array_equal(cv2.imread(str(kept)), passed.frame.image)
+
+
+def test_a_failure_archived_as_bmp_is_linked_too(tmp_path: Path) -> None:
+    """store.image_format: bmp (the cheap lossless archive): the sample shares the BMP, no PNG encode."""
+    with Store(tmp_path / "a.db", ImageArchive(tmp_path / "images", keep="failures", image_format="bmp")) as store:
+        keeper = SampleKeeper(store, tmp_path / "samples", RECIPE)
+        failed = part(7, 0.9, failed=True)
+        row_id = store.record(failed)
+        kept = Path(store.query("select image_path from samples where id = ?",
+                                [keeper.consider(failed, row_id)])[0]["image_path"])
+        archive = Path(store.query("select image_path from inspections where id = ?", [row_id])[0]["image_path"])
+        assert kept.suffix == ".bmp" and kept.stat().st_ino == archive.stat().st_ino
+        assert np.array_equal(cv2.imread(str(kept)), failed.frame.image)

@@ -127,3 +127,19 @@ def test_foreign_keys_are_enforced_and_writes_are_not_fsynced_per_row(tmp_path: 
         assert store.db.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL (WAL: never corrupt)
         with pytest.raises(sqlite3.IntegrityError):
             store.db.execute("insert into detections (inspection_id, class_name) values (12345, 'bridge')")
+
+
+@pytest.mark.parametrize("image_format", ["png", "bmp"])
+def test_lossless_archive_formats_keep_every_pixel(tmp_path: Path, image_format: str) -> None:
+    import dataclasses
+
+    import cv2
+
+    rng = np.random.default_rng(1)
+    frame = Frame(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), "cam0", 1, 1_700_000_001.0)
+    part = dataclasses.replace(inspection(1, VerdictStatus.FAIL), frame=frame)
+    with Store(tmp_path / "s.db", ImageArchive(tmp_path / "img", keep="failures", image_format=image_format)) as store:
+        store.record(part)
+        path = Path(next(store.inspections())["image_path"])
+    assert path.suffix == f".{image_format}"
+    np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_COLOR), frame.image)

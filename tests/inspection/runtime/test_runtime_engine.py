@@ -222,12 +222,17 @@ def test_bench_cli_prints_the_two_ratio_lines(runtime_model: tuple[Path, Path],
     pt, _ = runtime_model
     images = make_images("bench", 3)
     result = CliRunner().invoke(station, ["bench", "--model", str(pt), "--images", str(images), "--imgsz", "64",
-                                          "--frames", "5", "--sporadic", "0", "--backend", "onnx"])
+                                          "--frames", "5", "--sporadic", "0", "--loaded", "5", "--backend", "onnx",
+                                          "--peer", "onnx"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert re.fullmatch(r"pipeline/naive = \d+\.\d\d", lines[-2])
+    assert re.fullmatch(r"pipeline/naive = \d+\.\d\d", lines[-3])
+    assert re.fullmatch(r"pipeline/peer = \d+\.\d\d", lines[-2])
     assert re.fullmatch(r"pipeline/raw = \d+\.\d\d", lines[-1])
     assert "(a) ultralytics model.predict" in result.output and "(b) onnx raw forward" in result.output
+    assert re.search(r"\(d\) ultralytics onnx export\s+\d+\.\d fps", result.output)
+    assert re.search(r"under load: frame→verdict p50/p99\s+\d+\.\d/\d+\.\d ms, p99 / raw-forward p99 = "
+                     r"\d+\.\d\d", result.output)
 
 
 def test_ctrl_c_drains_and_logs_every_part(make_station: Callable[..., Path], make_images: Callable[..., Path],
