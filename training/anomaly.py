@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspection.anomaly.model import AnomalyMeta, AnomalyModel, preprocess
+from inspection.anomaly.model import ANY_SIZE, AnomalyMeta, AnomalyModel, preprocess
 from inspection.anomaly.runtime import AnomalyRuntime
 from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
@@ -56,6 +56,9 @@ class FitConfig:
     batch_size: int = 8
     seed: int = 0
     backbone: str = "efficientnet-lite0"
+    # None: bind the model to the folder's size when all good images share one (a frame of another size
+    # is then refused: the camera setup changed), else take any size. True: one size required. False: any.
+    fixed_size: bool | None = None
 
     def __post_init__(self) -> None:
         if self.imgsz < 64 or self.imgsz > 1024 or self.imgsz % 32:
@@ -121,8 +124,9 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
-def read_folder(folder: Path | str, minimum: int = 1, what: str = "images") -> tuple[list[Path], list[np.ndarray]]:
-    """All images of a folder (sorted), all of one size and channel count."""
+def read_folder(folder: Path | str, minimum: int = 1, what: str = "images",
+                one_size: bool = False) -> tuple[list[Path], list[np.ndarray]]:
+    """All images of a folder (sorted), of one channel count (and of one size with `one_size`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder of {what}")
@@ -133,24 +137,25 @@ def read_folder(folder: Path | str, minimum: int = 1, what: str = "images") -> t
             f"({', '.join(sorted(IMAGE_SUFFIXES))}); add more images"
         )
     images = [read_image(p) for p in paths]
-    check_uniform(images, paths)
+    check_uniform(images, paths, one_size)
     return paths, images
 
 
-def check_uniform(images: Sequence[np.ndarray], names: Sequence[object]) -> None:
-    """One camera, one setup: every image 8-bit mono/BGR, with the first one's size and channel count."""
+def check_uniform(images: Sequence[np.ndarray], names: Sequence[object], one_size: bool = True) -> None:
+    """One camera, one setup: every image 8-bit mono/BGR, with the first one's channel count (and size)."""
     for image, name in zip(images, names, strict=True):
         if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
             raise DataError(f"{name}: {image.dtype} image of shape {image.shape}; expected 8-bit mono (H×W) "
                             f"or BGR (H×W×3)")
     first = images[0].shape
     for image, name in zip(images, names, strict=True):
-        if image.shape != first:
+        if image.ndim != len(first) or (one_size and image.shape != first):
             hint = ""
             if image.shape[:2] == first[:2] and any(_gray_as_bgr(i) for i in (image, images[0])):
                 hint = " (a gray image saved with 3 channels: convert the folder to one format, e.g. all mono)"
+            what = "one size and channel count" if one_size else "one channel count"
             raise DataError(f"{name}: shape {image.shape} differs from {names[0]} {first}; fit one model per "
-                            f"camera setup, with images of one size and channel count{hint}")
+                            f"camera setup, with images of {what}{hint}")
 
 
 def _gray_as_bgr(image: np.ndarray) -> bool:
@@ -207,7 +212,9 @@ def fit_anomaly(
             f"{len(images)} good images, need at least {MIN_GOOD_IMAGES} (some are held out to "
             f"choose the threshold); add more good images"
         )
-    check_uniform(images, names)
+    check_uniform(images, names, one_size=config.fixed_size is True)
+    sizes = {tuple(image.shape[:2]) for image in images}
+    fixed = len(sizes) == 1 if config.fixed_size is None else config.fixed_size
     started = time.perf_counter()
     order = np.random.default_rng(config.seed).permutation(len(images))
     n_val = max(2, round(len(images) * config.val_fraction))
@@ -215,7 +222,7 @@ def fit_anomaly(
     shape = images[0].shape
     meta = AnomalyMeta(
         imgsz=config.imgsz,
-        image_shape=(int(shape[0]), int(shape[1])),
+        image_shape=(int(shape[0]), int(shape[1])) if fixed else ANY_SIZE,
         channels=1 if len(shape) == 2 else 3,
         threshold=0.0,
         score_median=0.0,
@@ -271,7 +278,7 @@ def _fields(meta: AnomalyMeta) -> dict[str, object]:
 
 
 def fit_folder(good: Path | str, out: Path | str, config: FitConfig = FitConfig()) -> FitReport:
-    paths, images = read_folder(good, MIN_GOOD_IMAGES, "good images")
+    paths, images = read_folder(good, MIN_GOOD_IMAGES, "good images", one_size=config.fixed_size is True)
     report = fit_anomaly(images, config, paths)
     report.model.save(out)
     return report

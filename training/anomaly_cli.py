@@ -24,7 +24,8 @@ def anomaly() -> None:
 
 
 @anomaly.command()
-@click.option("--good", required=True, type=_dir, help="Folder of good images (one size, one channel count).")
+@click.option("--good", required=True, type=_dir,
+              help="Folder of good images (one channel count; sizes may differ, each is resized to imgsz).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file (.npz).")
 @click.option("--imgsz", default=256, show_default=True, type=int, help="Network input size (multiple of 32).")
 @click.option("--val-fraction", default=0.2, show_default=True, type=float,
@@ -38,8 +39,11 @@ def anomaly() -> None:
 @click.option("--border-px", type=int, help="Map pixels at each edge not scored (default imgsz/16).")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="CPU threads.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split and the coreset.")
+@click.option("--fixed-size/--any-size", default=None,
+              help="Bind the model to the good images' one size (frames of another size are refused) or take "
+                   "any size. Default: fixed when all good images share one size, else any.")
 def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quantile: float, layers: str, gray: bool,
-        standardize: bool, border_px: int | None, threads: int, seed: int) -> None:
+        standardize: bool, border_px: int | None, threads: int, seed: int, fixed_size: bool | None) -> None:
     """Fit an anomaly model on a folder of good images; the threshold is stored in the model."""
     import torch
 
@@ -51,7 +55,7 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
     except ValueError:
         raise DataError(f"--layers: expected block numbers like 4,10, got {layers!r}") from None
     config = FitConfig(imgsz=imgsz, val_fraction=val_fraction, threshold_quantile=threshold_quantile, seed=seed,
-                       layers=blocks, gray=gray, standardize=standardize, border_px=border_px)
+                       layers=blocks, gray=gray, standardize=standardize, border_px=border_px, fixed_size=fixed_size)
     report = fit_folder(good, out, config)
     meta = report.model.meta
     click.echo(f"fitted {out} on {report.n_fit} good images ({meta.shape_text}), {report.n_val} held out")
@@ -105,9 +109,7 @@ def export_command(model_path: Path, fmt: str, out: Path | None) -> None:
     target = export_anomaly(model_path, fmt, out)  # type: ignore[arg-type]
     # check the export against the original on a synthetic image before anyone relies on it
     source, exported = AnomalyRuntime(model_path), AnomalyRuntime(target)
-    h, w = source.meta.image_shape
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (h, w) if source.meta.channels == 1 else (h, w, 3), dtype=np.uint8)
+    image = np.random.default_rng(0).integers(0, 256, source.meta.sample_shape(), dtype=np.uint8)
     a, b = source.analyse(image).score, exported.analyse(image).score
     if abs(a - b) > 1e-3 * max(1.0, abs(a)):
         raise StationError(f"{target}: exported score {b:.6g} differs from the original {a:.6g}; do not use it")

@@ -59,6 +59,21 @@ def test_eval_with_images_of_another_size_names_the_mismatch(fitted: Path, tmp_p
     assert "128×128 px" in result.output and "fitted on 64×64" in result.output
 
 
+def test_fit_on_mixed_sizes_takes_any_size_and_evaluates(fitted: Path, tmp_path: Path) -> None:
+    sizes = [(48, 48), (64, 64), (80, 80), (64, 96), (96, 72)]
+    good = _write(tmp_path / "train", [surface(i, sizes[i % len(sizes)]) for i in range(10)])
+    result = _run("fit", "--good", str(good), "--out", str(tmp_path / "m.npz"), "--imgsz", "64", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "any size (resized to 64×64)" in result.output
+    big = _write(tmp_path / "big", [surface(300 + i, (128, 96)) for i in range(3)])  # a size not in the fit
+    result = _run("eval", "--model", str(tmp_path / "m.npz"), "--good", str(big), "--bad", str(fitted / "bad"))
+    assert result.exit_code == 0, result.output
+    auroc = re.search(r"image AUROC\s+([0-9.]+)", result.output)
+    assert auroc and float(auroc.group(1)) > 0.9
+    fixed = _run("fit", "--good", str(good), "--out", str(tmp_path / "f.npz"), "--imgsz", "64", "--fixed-size")
+    assert fixed.exit_code == 7 and "one size and channel count" in fixed.output
+
+
 def test_fit_with_too_few_images_fails_cleanly(tmp_path: Path) -> None:
     good = _write(tmp_path / "few", [surface(i, SIZE) for i in range(3)])
     result = CliRunner().invoke(station, ["anomaly", "fit", "--good", str(good), "--out", str(tmp_path / "m.npz")])

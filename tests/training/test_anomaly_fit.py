@@ -58,15 +58,39 @@ def test_too_few_good_images(tmp_path: Path) -> None:
         fit_folder(good, tmp_path / "m.npz")
 
 
-def test_mixed_sizes_are_refused(tmp_path: Path) -> None:
+def test_mixed_sizes_are_refused_when_one_size_is_asked_for(tmp_path: Path) -> None:
     images = [surface(i, SIZE) for i in range(9)] + [surface(9, (96, 128))]
     with pytest.raises(DataError, match=r"009.png: shape \(96, 128\) differs"):
-        fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz")
+        fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz", FitConfig(fixed_size=True))
+
+
+# different sizes and aspect ratios, as crops of a real surface set come (NEU-DET is 200×200, others vary)
+MIXED = [(72, 72), (96, 96), (128, 128), (96, 144), (160, 112), (80, 120)]
+
+
+def test_mixed_sizes_fit_a_model_that_takes_any_size(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good", [surface(i, MIXED[i % len(MIXED)]) for i in range(12)])
+    report = fit_folder(good, tmp_path / "m.npz", FitConfig(imgsz=96, val_fraction=0.25))  # defaults otherwise
+    meta = report.model.meta
+    assert meta.any_size and meta.image_shape == (0, 0) and "any size" in meta.shape_text
+    runtime = AnomalyRuntime(tmp_path / "m.npz")
+    # new parts of sizes never seen in the fit: scored, and the defects stand out
+    sizes = [(88, 88), (120, 100), (96, 160), (144, 144), (100, 76)]
+    result = evaluate(runtime, [surface(100 + i, s) for i, s in enumerate(sizes)],
+                      [surface(200 + i, s, defect=True) for i, s in enumerate(sizes)])
+    assert result.auroc > 0.9 and result.escape_rate <= 0.2
+    assert runtime.analyse(surface(300, (64, 200), defect=True, at=(100, 32))).is_anomalous
+
+
+def test_one_size_folder_binds_the_model_unless_any_size_is_asked_for(tmp_path: Path) -> None:
+    images = [surface(i, SIZE) for i in range(9)]
+    assert fit_anomaly(images, FitConfig(imgsz=64)).model.meta.image_shape == SIZE
+    assert fit_anomaly(images, FitConfig(imgsz=64, fixed_size=False)).model.meta.any_size
 
 
 def test_mixed_channel_counts_are_refused(tmp_path: Path) -> None:
     images = [surface(i, SIZE) for i in range(9)] + [surface(9, SIZE, mono=False)]
-    with pytest.raises(DataError, match="differs.*one size and channel count"):
+    with pytest.raises(DataError, match="differs.*one channel count"):
         fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz")
 
 
