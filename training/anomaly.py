@@ -22,6 +22,7 @@ from inspection.anomaly.model import ANY_SIZE, AnomalyMeta, AnomalyModel, prepro
 from inspection.anomaly.runtime import AnomalyRuntime
 from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
+from training.progress import bar, track
 
 __all__ = [
     "MIN_GOOD_IMAGES",
@@ -180,10 +181,12 @@ def greedy_coreset(features: np.ndarray, count: int, projection_dim: int, seed: 
     sq = (x * x).sum(1)
     chosen = [int(torch.randint(n, (1,), generator=gen))]
     nearest = torch.full((n,), float("inf"))
-    for _ in range(count - 1):
-        c = x[chosen[-1]]
-        nearest = torch.minimum(nearest, sq - 2.0 * (x @ c) + sq[chosen[-1]])
-        chosen.append(int(torch.argmax(nearest)))
+    with bar("coreset", count - 1) as advance:
+        for _ in range(count - 1):
+            c = x[chosen[-1]]
+            nearest = torch.minimum(nearest, sq - 2.0 * (x @ c) + sq[chosen[-1]])
+            chosen.append(int(torch.argmax(nearest)))
+            advance(1)
     return np.asarray(chosen)
 
 
@@ -191,8 +194,9 @@ def _features(extractor: object, images: Sequence[np.ndarray], meta: AnomalyMeta
     import torch
 
     chunks = []
+    starts = range(0, len(images), batch)
     with torch.inference_mode():
-        for start in range(0, len(images), batch):
+        for start in track(starts, "features", len(starts)):
             f = extractor(torch.from_numpy(preprocess(list(images[start : start + batch]), meta)))  # type: ignore[operator]
             chunks.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).numpy())
     return np.concatenate(chunks).astype(np.float32)
@@ -240,7 +244,7 @@ def fit_anomaly(
     scorer = PatchCoreScorer(extractor, bank, meta.imgsz, meta.blur_sigma, meta.border_px)
     val_scores = []
     with torch.inference_mode():
-        for i in val_idx:
+        for i in track(val_idx, "threshold", len(val_idx)):
             _, score = scorer(torch.from_numpy(preprocess(images[i], meta)))
             val_scores.append(float(score[0]))
     scores = np.asarray(val_scores)
@@ -297,11 +301,16 @@ def auroc(good_scores: np.ndarray, bad_scores: np.ndarray) -> float:
     return float((greater + 0.5 * ties) / (good.size * bad.size))
 
 
+def _scores(runtime: AnomalyRuntime, images: Sequence[np.ndarray], what: str, chunk: int = 4) -> np.ndarray:
+    starts = range(0, len(images), chunk)
+    return np.concatenate([runtime.score_images(list(images[i:i + chunk]))[1]
+                           for i in track(starts, f"scoring {what}", len(starts))] or [np.zeros(0)])
+
+
 def evaluate(runtime: AnomalyRuntime, good: Sequence[np.ndarray], bad: Sequence[np.ndarray]) -> EvalReport:
     """Image-level AUROC, escape and false-reject rates at the model's stored threshold."""
     started = time.perf_counter()
-    _, good_scores = runtime.score_images(list(good))
-    _, bad_scores = runtime.score_images(list(bad))
+    good_scores, bad_scores = _scores(runtime, good, "good"), _scores(runtime, bad, "bad")
     ms = (time.perf_counter() - started) * 1e3 / max(1, len(good) + len(bad))
     thr = runtime.meta.threshold
     return EvalReport(
