@@ -104,11 +104,11 @@ def load_features(backbone: str, layers: tuple[int, ...], expected_sha256: str =
 
 
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    """1-D Gaussian (1×1×1×K): the 2-D blur is this along rows, then along columns (separable, exact)."""
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
     k = torch.exp(-(x**2) / (2 * sigma**2))
-    k = k / k.sum()
-    return (k[:, None] * k[None, :])[None, None]
+    return (k / k.sum())[None, None, None]
 
 
 class PatchCoreScorer(nn.Module):
@@ -145,8 +145,10 @@ class PatchCoreScorer(nn.Module):
         dist = d2.clamp_min(0.0).sqrt().reshape(n, 1, h, w)
         amap = F.interpolate(dist, size=(self.imgsz, self.imgsz), mode="bilinear", align_corners=False)
         if self.blur:
+            # two 1-D passes instead of one K×K conv: same result, ~K/2 times fewer operations
             r = self.kernel.shape[-1] // 2
-            amap = F.conv2d(F.pad(amap, (r, r, r, r), mode="replicate"), self.kernel)
+            padded = F.pad(amap, (r, r, r, r), mode="replicate")
+            amap = F.conv2d(F.conv2d(padded, self.kernel), self.kernel.transpose(-1, -2))
         amap = amap[:, 0]
         b = self.border_px
         scored = amap[:, b:self.imgsz - b, b:self.imgsz - b] if b else amap
