@@ -1,7 +1,9 @@
 """Fit and evaluate good-only anomaly models (PatchCore on a frozen EfficientNet-Lite0).
 
 Fit: the good images are split (seeded) into a fit set and a held-out validation set. Patch features of
-the fit set go through greedy k-center coreset subsampling (PatchCore) into the memory bank. The
+the fit set go through greedy k-center coreset subsampling (PatchCore, 2 % of the patches) into the
+memory bank. Images may differ in size: each is resized to imgsz × imgsz, and the model then takes
+any size (`fixed_size`); a folder of one size binds the model to that size unless told otherwise. The
 validation images are then scored like any new part, and the threshold is the `threshold_quantile`
 of their scores (default 1.0: the highest held-out good score, so no held-out good part is rejected;
 the expected false-reject rate on new good parts is then about 1 / (n_val + 1)). The threshold, the
@@ -44,7 +46,7 @@ MIN_GOOD_IMAGES = 8
 class FitConfig:
     imgsz: int = 256
     layers: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks: stride 8 (40 ch) and stride 16 (112 ch)
-    coreset_ratio: float = 0.05
+    coreset_ratio: float = 0.02  # 0.05 before issue 19: same AUROC on the paint set, 2.5× fewer distances
     max_bank: int = 8000
     projection_dim: int = 64  # random projection used only to pick the coreset (PatchCore)
     val_fraction: float = 0.2
