@@ -35,21 +35,30 @@ VARIANTS: dict[str, FitConfig] = {
 }
 
 
-def paint_sets(n_fit: int = 120, n_test: int = 40) -> tuple[list[np.ndarray], list[np.ndarray],
-                                                              list[np.ndarray], list[np.ndarray]]:
-    """Good fit images (seed 777), good and defective test images (seed 4242) with defect masks."""
+MIXED_SIZES = {  # (height, width) of the `--mixed` panels
+    "aspect": ((320, 320), (256, 256), (384, 288), (240, 320)),
+    "square": ((320, 320), (256, 256), (384, 384)),
+}
+
+
+def paint_sets(n_fit: int = 120, n_test: int = 40, mixed: str = "") -> tuple[
+        list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Good fit images (seed 777), good and defective test images (seed 4242) with defect masks; with
+    `mixed` ("aspect" or "square"), the panels cycle through those MIXED_SIZES (a generator per size)."""
     from inspection.simulation.synthetic import PaintGenerator
 
-    fit_gen, test_gen = PaintGenerator(seed=777), PaintGenerator(seed=4242)
+    sizes = MIXED_SIZES[mixed] if mixed else ((320, 320),)
+    fit_gens = [PaintGenerator(seed=777, size=s) for s in sizes]
+    test_gens = [PaintGenerator(seed=4242, size=s) for s in sizes]
     fit, i = [], 0
     while len(fit) < n_fit:
-        part = fit_gen.part(i)
+        part = fit_gens[i % len(sizes)].part(i)
         i += 1
         if part.is_good:
             fit.append(part.image)
     good, bad, masks, i = [], [], [], 0
     while len(good) < n_test or len(bad) < n_test:
-        part = test_gen.part(i)
+        part = test_gens[i % len(sizes)].part(i)
         i += 1
         if part.is_good and len(good) < n_test:
             good.append(part.image)
@@ -66,7 +75,7 @@ def pixel_auroc(maps: np.ndarray, masks: list[np.ndarray]) -> float:
     """ROC area of per-pixel scores against masks (each resized to the map, nearest)."""
     from sklearn.metrics import roc_auc_score
 
-    size = maps.shape[-1]
+    size = maps.shape[-1]  # masks of any size: resized to the map as the images were to the network
     truth = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST) for m in masks])
     return float(roc_auc_score(truth.reshape(-1), maps.reshape(-1)))
 
@@ -115,8 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--mixed", choices=sorted(MIXED_SIZES), default="",
+                        help="panels of different sizes (fit and test): other aspect ratios too, or squares only")
     args = parser.parse_args()
-    sets = paint_sets()
+    sets = paint_sets(mixed=args.mixed)
     for name in args.variants.split(","):
         row = run_variant(name, VARIANTS[name], sets, args.threads)
         print(f"{name:10s} image AUROC {row['image_auroc']:.4f}  pixel AUROC {row['pixel_auroc']:.4f}  "
