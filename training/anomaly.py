@@ -265,6 +265,8 @@ def fit_anomaly(
         "val_score_mean": float(scores.mean()),
         "val_score_std": float(scores.std()),
         "val_score_max": float(scores.max()),
+        "sizes": float(len(sizes)),
+        "aspect_ratios": float(len({round(w / h, 2) for h, w in sizes})),
         "fit_s": round(fit_s, 2),
     }
     meta = AnomalyMeta(

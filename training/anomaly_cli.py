@@ -63,6 +63,9 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
     click.echo(f"  threshold     {meta.threshold:.4g}  ({meta.threshold_rule})")
     click.echo(f"  good scores   median {meta.score_median:.4g}, max {report.val_scores.max():.4g}")
     click.echo(f"  fit time      {report.fit_s:.1f} s")
+    if meta.metrics.get("aspect_ratios", 1.0) > 1:  # see docs/models.md: squashing costs image AUROC
+        click.echo(f"  note: the good images have {meta.metrics['aspect_ratios']:.0f} aspect ratios; each is "
+                   f"squashed to a square, which blurs the threshold: fit one model per aspect ratio if you can")
 
 
 @anomaly.command("eval")

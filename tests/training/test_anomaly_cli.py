@@ -64,7 +64,7 @@ def test_fit_on_mixed_sizes_takes_any_size_and_evaluates(fitted: Path, tmp_path:
     good = _write(tmp_path / "train", [surface(i, sizes[i % len(sizes)]) for i in range(10)])
     result = _run("fit", "--good", str(good), "--out", str(tmp_path / "m.npz"), "--imgsz", "64", "--threads", "1")
     assert result.exit_code == 0, result.output
-    assert "any size (resized to 64×64)" in result.output
+    assert "any size (resized to 64×64)" in result.output and "3 aspect ratios" in result.output
     big = _write(tmp_path / "big", [surface(300 + i, (128, 96)) for i in range(3)])  # a size not in the fit
     result = _run("eval", "--model", str(tmp_path / "m.npz"), "--good", str(big), "--bad", str(fitted / "bad"))
     assert result.exit_code == 0, result.output
