@@ -36,7 +36,9 @@ __all__ = [
     "fit_anomaly",
     "fit_folder",
     "greedy_coreset",
+    "pixel_auroc",
     "read_folder",
+    "read_masks",
 ]
 
 MIN_GOOD_IMAGES = 8
@@ -98,11 +100,14 @@ class EvalReport:
     ms_per_image: float
     good_scores: np.ndarray = field(repr=False)
     bad_scores: np.ndarray = field(repr=False)
+    pixel_auroc: float | None = None  # only where defect masks were given
 
     def rows(self) -> list[tuple[str, str]]:
+        pixel = [("pixel AUROC", f"{self.pixel_auroc:.4f}")] if self.pixel_auroc is not None else []
         return [
             ("images", f"{self.n_good} good, {self.n_bad} bad"),
             ("image AUROC", f"{self.auroc:.4f}"),
+            *pixel,
             ("threshold", f"{self.threshold:.4g}"),
             ("escape rate", f"{self.escape_rate:.2%}  (bad scored below the threshold)"),
             ("false-reject rate", f"{self.false_reject_rate:.2%}  (good scored at/above the threshold)"),
@@ -142,6 +147,22 @@ def read_folder(folder: Path | str, minimum: int = 1, what: str = "images",
     images = [read_image(p) for p in paths]
     check_uniform(images, paths, one_size)
     return paths, images
+
+
+def read_masks(folder: Path | str, images: Sequence[Path]) -> list[np.ndarray]:
+    """The defect mask of each image: the file in `folder` with the image's stem (any image suffix)."""
+    by_stem = {p.stem: p for p in image_files(Path(folder))}
+    masks = []
+    for image in images:
+        path = by_stem.get(image.stem)
+        if path is None:
+            raise DataError(f"{image.name}: no defect mask named {image.stem}.* in {folder}; give one mask per "
+                            f"bad image (nonzero = defect, empty for a defect that cannot be outlined)")
+        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise DataError(f"{path}: not a readable mask image")
+        masks.append(mask)
+    return masks
 
 
 def check_uniform(images: Sequence[np.ndarray], names: Sequence[object], one_size: bool = True) -> None:
@@ -305,17 +326,51 @@ def auroc(good_scores: np.ndarray, bad_scores: np.ndarray) -> float:
     return float((greater + 0.5 * ties) / (good.size * bad.size))
 
 
-def _scores(runtime: AnomalyRuntime, images: Sequence[np.ndarray], what: str, chunk: int = 4) -> np.ndarray:
+def pixel_auroc(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> float:
+    """ROC area of per-pixel anomaly scores against defect masks (nonzero = defect), all pixels pooled
+    (MVTec convention); each mask is resized (nearest) to its map, as its image was to the network."""
+    if len(maps) != len(masks) or not maps:
+        raise DataError(f"pixel AUROC: {len(maps)} maps for {len(masks)} masks")
+    scores = np.concatenate([np.asarray(m, np.float64).reshape(-1) for m in maps])
+    truth = np.concatenate([cv2.resize((np.asarray(k) > 0).astype(np.uint8), m.shape[::-1],
+                                       interpolation=cv2.INTER_NEAREST).reshape(-1)
+                            for m, k in zip(maps, masks, strict=True)])
+    n_pos = int(truth.sum())
+    n_neg = truth.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise DataError("pixel AUROC needs defect pixels and defect-free pixels; the masks are all empty or full")
+    order = np.argsort(scores, kind="stable")
+    ranked = scores[order]
+    _, first, counts = np.unique(ranked, return_index=True, return_counts=True)
+    ranks = np.repeat(first + (counts + 1) / 2.0, counts)  # 1-based, ties share their mean rank
+    return float((ranks[truth[order] > 0].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _scores(runtime: AnomalyRuntime, images: Sequence[np.ndarray], what: str,
+            maps: list[np.ndarray] | None = None, chunk: int = 4) -> np.ndarray:
     starts = range(0, len(images), chunk)
-    return np.concatenate([runtime.score_images(list(images[i:i + chunk]))[1]
-                           for i in track(starts, f"scoring {what}", len(starts))] or [np.zeros(0)])
+    out = []
+    for i in track(starts, f"scoring {what}", len(starts)):
+        m, s = runtime.score_images(list(images[i:i + chunk]))
+        out.append(s)
+        if maps is not None:
+            maps.extend(m)
+    return np.concatenate(out or [np.zeros(0)])
 
 
-def evaluate(runtime: AnomalyRuntime, good: Sequence[np.ndarray], bad: Sequence[np.ndarray]) -> EvalReport:
-    """Image-level AUROC, escape and false-reject rates at the model's stored threshold."""
+def evaluate(runtime: AnomalyRuntime, good: Sequence[np.ndarray], bad: Sequence[np.ndarray],
+             bad_masks: Sequence[np.ndarray] | None = None) -> EvalReport:
+    """Image-level AUROC, escape and false-reject rates at the model's stored threshold; with a defect
+    mask per bad image, also pixel-level AUROC (good images count as all defect-free pixels)."""
+    if bad_masks is not None and len(bad_masks) != len(bad):
+        raise DataError(f"{len(bad_masks)} defect masks for {len(bad)} bad images; give one mask per bad image")
     started = time.perf_counter()
-    good_scores, bad_scores = _scores(runtime, good, "good"), _scores(runtime, bad, "bad")
+    maps: list[np.ndarray] | None = [] if bad_masks is not None else None
+    good_scores, bad_scores = _scores(runtime, good, "good", maps), _scores(runtime, bad, "bad", maps)
     ms = (time.perf_counter() - started) * 1e3 / max(1, len(good) + len(bad))
+    pixel = None
+    if maps is not None and bad_masks is not None:
+        pixel = pixel_auroc(maps, [np.zeros(g.shape[:2], np.uint8) for g in good] + list(bad_masks))
     thr = runtime.meta.threshold
     return EvalReport(
         auroc=auroc(good_scores, bad_scores),
@@ -327,4 +382,5 @@ def evaluate(runtime: AnomalyRuntime, good: Sequence[np.ndarray], bad: Sequence[
         ms_per_image=ms,
         good_scores=good_scores,
         bad_scores=bad_scores,
+        pixel_auroc=pixel,
     )

@@ -18,9 +18,9 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from training.anomaly import FitConfig, auroc, fit_anomaly
+from training.anomaly import FitConfig, auroc, fit_anomaly, pixel_auroc
 
-__all__ = ["VARIANTS", "paint_sets", "pixel_auroc", "run_variant"]
+__all__ = ["VARIANTS", "paint_sets", "run_variant"]
 
 # the shipped paint model's settings (inspection/demo/models/paint_anomaly.md), then one change each
 _PAINT = FitConfig(imgsz=256, gray=True, standardize=True, threshold_quantile=0.9)
@@ -69,15 +69,6 @@ def paint_sets(n_fit: int = 120, n_test: int = 40, mixed: str = "") -> tuple[
             bad.append(part.image)
             masks.append(mask)
     return fit, good, bad, masks
-
-
-def pixel_auroc(maps: np.ndarray, masks: list[np.ndarray]) -> float:
-    """ROC area of per-pixel scores against masks (each resized to the map, nearest)."""
-    from sklearn.metrics import roc_auc_score
-
-    size = maps.shape[-1]  # masks of any size: resized to the map as the images were to the network
-    truth = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST) for m in masks])
-    return float(roc_auc_score(truth.reshape(-1), maps.reshape(-1)))
 
 
 def run_variant(name: str, config: FitConfig, sets: tuple, threads: int) -> dict[str, float]:

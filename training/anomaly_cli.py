@@ -1,7 +1,7 @@
 """`station anomaly …`: fit, evaluate and export good-only anomaly models.
 
-    station anomaly fit --good DIR --out MODEL.npz [--imgsz N]
-    station anomaly eval --model MODEL --good DIR --bad DIR
+    station anomaly fit --good DIR --out MODEL.npz [--imgsz N] [--fixed-size|--any-size]
+    station anomaly eval --model MODEL --good DIR --bad DIR [--masks DIR]
     station anomaly export --model MODEL.npz --format onnx|openvino
 """
 
@@ -73,18 +73,21 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
               help="Anomaly model (.npz, .onnx or .xml).")
 @click.option("--good", required=True, type=_dir, help="Folder of good images (not used in the fit).")
 @click.option("--bad", required=True, type=_dir, help="Folder of defective images.")
+@click.option("--masks", type=_dir, help="Folder of defect masks, one per bad image with the same file stem "
+              "(nonzero = defect): adds pixel-level AUROC.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="CPU threads.")
-def eval_command(model_path: Path, good: Path, bad: Path, threads: int) -> None:
-    """Image-level AUROC, escape and false-reject rates at the model's stored threshold."""
+def eval_command(model_path: Path, good: Path, bad: Path, masks: Path | None, threads: int) -> None:
+    """Image-level (and with --masks pixel-level) AUROC, escape and false-reject rates at the model's threshold."""
     from inspection.anomaly.runtime import AnomalyRuntime
-    from training.anomaly import evaluate, read_folder
+    from training.anomaly import evaluate, read_folder, read_masks
 
     runtime = AnomalyRuntime(model_path, threads=threads)
     try:
         _, good_images = read_folder(good, 1, "good images")
-        _, bad_images = read_folder(bad, 1, "bad images")
+        bad_paths, bad_images = read_folder(bad, 1, "bad images")
+        bad_masks = read_masks(masks, bad_paths) if masks is not None else None
         try:
-            report = evaluate(runtime, good_images, bad_images)
+            report = evaluate(runtime, good_images, bad_images, bad_masks)
         except DataError as exc:
             raise DataError(f"{exc} (model {model_path})") from None
     finally:

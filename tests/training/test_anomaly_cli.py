@@ -51,6 +51,26 @@ def test_eval_prints_auroc_escape_and_false_reject_table(fitted: Path) -> None:
     assert "4 good, 4 bad" in result.output
 
 
+def test_eval_with_masks_adds_pixel_auroc(fitted: Path, tmp_path: Path) -> None:
+    spots = [(20 + 6 * i, 30) for i in range(3)]
+    bad = _write(tmp_path / "bad", [surface(400 + i, SIZE, defect=True, at=at) for i, at in enumerate(spots)])
+    masks = []
+    for x, y in spots:
+        mask = np.zeros(SIZE, np.uint8)
+        cv2.circle(mask, (x, y), 6, 255, -1)
+        masks.append(mask)
+    mask_dir = _write(tmp_path / "masks", masks)
+    result = _run("eval", "--model", str(fitted / "m.npz"), "--good", str(fitted / "good"), "--bad", str(bad),
+                  "--masks", str(mask_dir), "--threads", "1")
+    assert result.exit_code == 0, result.output
+    pixel = re.search(r"pixel AUROC\s+([0-9.]+)", result.output)
+    assert pixel and float(pixel.group(1)) > 0.9
+    (mask_dir / "001.png").unlink()
+    missing = CliRunner().invoke(station, ["anomaly", "eval", "--model", str(fitted / "m.npz"), "--good",
+                                           str(fitted / "good"), "--bad", str(bad), "--masks", str(mask_dir)])
+    assert missing.exit_code == 7 and "001.png: no defect mask named 001.*" in missing.output
+
+
 def test_eval_with_images_of_another_size_names_the_mismatch(fitted: Path, tmp_path: Path) -> None:
     big = _write(tmp_path / "big", [surface(i, (128, 128)) for i in range(2)])
     result = CliRunner().invoke(station, ["anomaly", "eval", "--model", str(fitted / "m.npz"), "--good", str(big),

@@ -12,7 +12,16 @@ import torch
 from inspection.anomaly import AnomalyRuntime
 from inspection.anomaly.testing import surface
 from inspection.errors import DataError
-from training.anomaly import MIN_GOOD_IMAGES, FitConfig, auroc, evaluate, fit_anomaly, fit_folder, greedy_coreset
+from training.anomaly import (
+    MIN_GOOD_IMAGES,
+    FitConfig,
+    auroc,
+    evaluate,
+    fit_anomaly,
+    fit_folder,
+    greedy_coreset,
+    pixel_auroc,
+)
 
 SIZE = (96, 96)
 
@@ -160,3 +169,36 @@ def test_api_refuses_images_of_wrong_type(bad: np.ndarray) -> None:
     images = [surface(i, SIZE) for i in range(9)] + [bad]
     with pytest.raises(DataError, match="image 9: .*expected 8-bit mono"):
         fit_anomaly(images, FitConfig(imgsz=64))
+
+
+def test_pixel_auroc_matches_the_rank_definition_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    maps = [np.round(rng.random((16, 16)), 1).astype(np.float32) for _ in range(3)]  # many ties
+    masks = [np.zeros((32, 32), np.uint8), (rng.random((32, 32)) > 0.7).astype(np.uint8) * 255,
+             np.zeros((32, 32), np.uint8)]
+    truth = np.concatenate([cv2.resize((k > 0).astype(np.uint8), (16, 16), interpolation=cv2.INTER_NEAREST).ravel()
+                            for k in masks])
+    expected = roc_auc_score(truth, np.concatenate([m.ravel() for m in maps]))
+    assert pixel_auroc(maps, masks) == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(DataError, match="all empty or full"):
+        pixel_auroc(maps[:1], masks[:1])
+
+
+def test_eval_gives_pixel_auroc_where_masks_exist(tmp_path: Path) -> None:
+    images = [surface(i, SIZE) for i in range(10)]
+    runtime = AnomalyRuntime(fit_anomaly(images, FitConfig(imgsz=64)).model.save(tmp_path / "m.npz"))
+    spots = [(30 + 5 * i, 40) for i in range(4)]
+    bad = [surface(200 + i, SIZE, defect=True, at=at) for i, at in enumerate(spots)]
+    masks = []
+    for x, y in spots:
+        mask = np.zeros(SIZE, np.uint8)
+        cv2.circle(mask, (x, y), 6, 255, -1)
+        masks.append(mask)
+    report = evaluate(runtime, [surface(100 + i, SIZE) for i in range(4)], bad, masks)
+    assert report.pixel_auroc is not None and report.pixel_auroc > 0.9
+    assert ("pixel AUROC", f"{report.pixel_auroc:.4f}") in report.rows()
+    assert evaluate(runtime, bad[:1], bad[1:]).pixel_auroc is None
+    with pytest.raises(DataError, match="1 defect masks for 4 bad images"):
+        evaluate(runtime, bad[:1], bad, masks[:1])
