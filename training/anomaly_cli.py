@@ -1,7 +1,7 @@
 """`station anomaly …`: fit, evaluate and export good-only anomaly models.
 
-    station anomaly fit --good DIR --out MODEL.npz [--imgsz N]
-    station anomaly eval --model MODEL --good DIR --bad DIR
+    station anomaly fit --good DIR --out MODEL.npz [--imgsz N] [--fixed-size|--any-size]
+    station anomaly eval --model MODEL --good DIR --bad DIR [--masks DIR]
     station anomaly export --model MODEL.npz --format onnx|openvino
 """
 
@@ -24,7 +24,8 @@ def anomaly() -> None:
 
 
 @anomaly.command()
-@click.option("--good", required=True, type=_dir, help="Folder of good images (one size, one channel count).")
+@click.option("--good", required=True, type=_dir,
+              help="Folder of good images (one channel count; sizes may differ, each is resized to imgsz).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file (.npz).")
 @click.option("--imgsz", default=256, show_default=True, type=int, help="Network input size (multiple of 32).")
 @click.option("--val-fraction", default=0.2, show_default=True, type=float,
@@ -38,8 +39,11 @@ def anomaly() -> None:
 @click.option("--border-px", type=int, help="Map pixels at each edge not scored (default imgsz/16).")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="CPU threads.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split and the coreset.")
+@click.option("--fixed-size/--any-size", default=None,
+              help="Bind the model to the good images' one size (frames of another size are refused) or take "
+                   "any size. Default: fixed when all good images share one size, else any.")
 def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quantile: float, layers: str, gray: bool,
-        standardize: bool, border_px: int | None, threads: int, seed: int) -> None:
+        standardize: bool, border_px: int | None, threads: int, seed: int, fixed_size: bool | None) -> None:
     """Fit an anomaly model on a folder of good images; the threshold is stored in the model."""
     import torch
 
@@ -51,7 +55,7 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
     except ValueError:
         raise DataError(f"--layers: expected block numbers like 4,10, got {layers!r}") from None
     config = FitConfig(imgsz=imgsz, val_fraction=val_fraction, threshold_quantile=threshold_quantile, seed=seed,
-                       layers=blocks, gray=gray, standardize=standardize, border_px=border_px)
+                       layers=blocks, gray=gray, standardize=standardize, border_px=border_px, fixed_size=fixed_size)
     report = fit_folder(good, out, config)
     meta = report.model.meta
     click.echo(f"fitted {out} on {report.n_fit} good images ({meta.shape_text}), {report.n_val} held out")
@@ -59,6 +63,9 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
     click.echo(f"  threshold     {meta.threshold:.4g}  ({meta.threshold_rule})")
     click.echo(f"  good scores   median {meta.score_median:.4g}, max {report.val_scores.max():.4g}")
     click.echo(f"  fit time      {report.fit_s:.1f} s")
+    if meta.metrics.get("aspect_ratios", 1.0) > 1:  # see docs/models.md: squashing costs image AUROC
+        click.echo(f"  note: the good images have {meta.metrics['aspect_ratios']:.0f} aspect ratios; each is "
+                   f"squashed to a square, which blurs the threshold: fit one model per aspect ratio if you can")
 
 
 @anomaly.command("eval")
@@ -66,18 +73,21 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
               help="Anomaly model (.npz, .onnx or .xml).")
 @click.option("--good", required=True, type=_dir, help="Folder of good images (not used in the fit).")
 @click.option("--bad", required=True, type=_dir, help="Folder of defective images.")
+@click.option("--masks", type=_dir, help="Folder of defect masks, one per bad image with the same file stem "
+              "(nonzero = defect): adds pixel-level AUROC.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="CPU threads.")
-def eval_command(model_path: Path, good: Path, bad: Path, threads: int) -> None:
-    """Image-level AUROC, escape and false-reject rates at the model's stored threshold."""
+def eval_command(model_path: Path, good: Path, bad: Path, masks: Path | None, threads: int) -> None:
+    """Image-level (and with --masks pixel-level) AUROC, escape and false-reject rates at the model's threshold."""
     from inspection.anomaly.runtime import AnomalyRuntime
-    from training.anomaly import evaluate, read_folder
+    from training.anomaly import evaluate, read_folder, read_masks
 
     runtime = AnomalyRuntime(model_path, threads=threads)
     try:
         _, good_images = read_folder(good, 1, "good images")
-        _, bad_images = read_folder(bad, 1, "bad images")
+        bad_paths, bad_images = read_folder(bad, 1, "bad images")
+        bad_masks = read_masks(masks, bad_paths) if masks is not None else None
         try:
-            report = evaluate(runtime, good_images, bad_images)
+            report = evaluate(runtime, good_images, bad_images, bad_masks)
         except DataError as exc:
             raise DataError(f"{exc} (model {model_path})") from None
     finally:
@@ -105,9 +115,7 @@ def export_command(model_path: Path, fmt: str, out: Path | None) -> None:
     target = export_anomaly(model_path, fmt, out)  # type: ignore[arg-type]
     # check the export against the original on a synthetic image before anyone relies on it
     source, exported = AnomalyRuntime(model_path), AnomalyRuntime(target)
-    h, w = source.meta.image_shape
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (h, w) if source.meta.channels == 1 else (h, w, 3), dtype=np.uint8)
+    image = np.random.default_rng(0).integers(0, 256, source.meta.sample_shape(), dtype=np.uint8)
     a, b = source.analyse(image).score, exported.analyse(image).score
     if abs(a - b) > 1e-3 * max(1.0, abs(a)):
         raise StationError(f"{target}: exported score {b:.6g} differs from the original {a:.6g}; do not use it")

@@ -25,6 +25,7 @@ import numpy as np
 from inspection.aoi.classifier import HEAD_FORMAT, JointFeatures, build_head, load_joint_classifier
 from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
+from training.progress import track
 
 __all__ = [
     "JointDataset",
@@ -190,7 +191,10 @@ AUGMENTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def _features(extractor: JointFeatures, images: list[np.ndarray], what: str) -> np.ndarray:
     t0 = time.perf_counter()
-    feats = extractor(images)
+    step = 64  # crops per progress step
+    starts = range(0, len(images), step)
+    chunks = [extractor(images[i:i + step]) for i in track(starts, f"features {what}", len(starts))]
+    feats = np.concatenate(chunks) if chunks else extractor(images)
     log.info("features of %d %s crops in %.1f s", len(images), what, time.perf_counter() - t0)
     return feats
 
@@ -294,7 +298,7 @@ def _fit_head(x: Any, y: Any, n_classes: int, config: TrainConfig) -> Any:
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=0.05)
     head.train()
-    for _ in range(config.epochs):
+    for _ in track(range(config.epochs), "head epochs", config.epochs):
         optimiser.zero_grad()
         loss = loss_fn(head(x), y)
         loss.backward()

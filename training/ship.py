@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> TrainResult | Path:
         data = build_deeppcb_eval(args.shared_data / "deeppcb", args.data_root)
     if args.eval_only:
         return evaluate_shipped(out, data, RECIPES / f"{RECIPE_OF[args.product]}.yaml", args.data_root)
-    return train_detector(
+    result = train_detector(
         data,
         out,
         model_cfg=args.init,
@@ -128,6 +128,12 @@ def main(argv: list[str] | None = None) -> TrainResult | Path:
         runs_dir=args.data_root / "runs",
         extra=extra,
     )
+    if args.product == "deeppcb":  # the card says so, for scripts that feed the model
+        from training.train import write_card
+
+        result.card.input = "golden_composite"
+        write_card(result.weights, result.card)
+    return result
 
 
 def _parse_setting(item: str) -> tuple[str, object]:

@@ -56,6 +56,9 @@ class ModelCard:
     source: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     environment: dict[str, str] = field(default_factory=dict)
+    # what the detector expects as its input, for scripts and `yolo val` users: "image" (the camera image
+    # as it is) or "golden_composite" (inspected board + its golden template, datasets.convert.deeppcb)
+    input: str = "image"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +297,7 @@ def _card_markdown(card: ModelCard) -> str:
         f"# {card.model}",
         "",
         f"- task: {card.task}; classes: {', '.join(card.classes)}",
+        f"- input: {card.input}",
         f"- architecture: `{card.model_cfg}`"
         + (" trained from scratch (no pretrained weights)" if card.model_cfg.endswith(".yaml") else ""),
         f"- data: `{card.data}` (data version `{card.data_version}`)",

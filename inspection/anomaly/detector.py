@@ -66,8 +66,7 @@ class AnomalyDetector:
 
     def warmup(self, frame: Frame, runs: int = 2) -> None:
         """Warm up on a blank image of the model's own size (the station's warm-up frame may not match)."""
-        h, w = self.meta.image_shape
-        blank = np.zeros((h, w) if self.meta.channels == 1 else (h, w, 3), np.uint8)
+        blank = np.zeros(self.meta.sample_shape(), np.uint8)
         for _ in range(runs):
             self.runtime.score_images([blank])
 

@@ -20,6 +20,7 @@ import numpy as np
 from inspection.errors import DataError, ModelError
 
 __all__ = [
+    "ANY_SIZE",
     "FORMAT",
     "AnomalyMeta",
     "AnomalyModel",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 FORMAT = "inspection-anomaly/1"
+ANY_SIZE = (0, 0)  # image_shape of a model fitted on images of different sizes
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,9 @@ class AnomalyMeta:
     """Everything about an anomaly model except its memory bank.
 
     `image_shape` is (height, width) of the good images it was fitted on: a frame of another size is
-    refused, because patch features are not scale invariant. `channels` is 1 (mono) or 3 (BGR).
+    refused, because patch features are not scale invariant. (0, 0) (`ANY_SIZE`) means the model was
+    fitted on images of different sizes and takes any size, each resized to imgsz × imgsz like the good
+    images were. `channels` is 1 (mono) or 3 (BGR).
     An image is anomalous when its score (max of the blurred anomaly map) is >= `threshold`.
     """
 
@@ -90,10 +94,19 @@ class AnomalyMeta:
             raise ModelError(f"{source}: anomaly model metadata is unreadable ({exc}); refit the model") from None
 
     @property
+    def any_size(self) -> bool:
+        return tuple(self.image_shape) == ANY_SIZE
+
+    @property
     def shape_text(self) -> str:
         h, w = self.image_shape
         kind = "mono" if self.channels == 1 else "BGR"
-        return f"{w}×{h} {kind}"
+        return f"any size (resized to {self.imgsz}×{self.imgsz}) {kind}" if self.any_size else f"{w}×{h} {kind}"
+
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of an image this model takes (warm-up, export checks): its fitted size, else imgsz²."""
+        h, w = (self.imgsz, self.imgsz) if self.any_size else self.image_shape
+        return (h, w) if self.channels == 1 else (h, w, 3)
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,7 @@ def check_image(image: np.ndarray, meta: AnomalyMeta, what: str = "image") -> No
             f"({'mono' if meta.channels == 1 else 'BGR'}) images; set the camera's pixel format to match or "
             f"refit on images like these"
         )
-    if tuple(image.shape[:2]) != tuple(meta.image_shape):
+    if not meta.any_size and tuple(image.shape[:2]) != tuple(meta.image_shape):
         h, w = image.shape[:2]
         mh, mw = meta.image_shape
         raise DataError(

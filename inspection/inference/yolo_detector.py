@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inspection.domain.tiling import TilingOptions, tile_windows
+from inspection.domain.tiling import TilingOptions, merge_detections, tile_windows
 from inspection.domain.types import Box, Detection, Frame
 from inspection.inference import DetectorOutput, Prepared, model_id_for
 from inspection.inference.model import Backend, ModelMeta
@@ -166,9 +166,24 @@ class YoloDetector:
         classes = np.concatenate([d.classes for d, _ in found])
         polys = [p for _, ps in found for p in ps]
         assert self.tiling is not None
-        keep = nms(boxes, scores, classes, self.tiling.merge_iou, self.max_det)
-        merged = RawDetections(boxes[keep], scores[keep], classes[keep])
-        return self._convert(merged, [polys[i] for i in keep])
+        if self.tiling.merge == "iou":
+            keep = nms(boxes, scores, classes, self.tiling.merge_iou, self.max_det)
+            merged = RawDetections(boxes[keep], scores[keep], classes[keep])
+            return self._convert(merged, [polys[i] for i in keep])
+        union, groups = merge_detections(boxes, scores, classes, self.tiling.merge_iou, self.max_det)
+        leaders = np.asarray([g[0] for g in groups], dtype=np.int64)
+        merged = RawDetections(union, scores[leaders], classes[leaders])
+        return self._convert(merged, [_merged_polygon([polys[i] for i in g]) for g in groups])
+
+
+def _merged_polygon(polygons: list[np.ndarray | None]) -> np.ndarray | None:
+    """One outline for the pieces of a defect cut by tile edges: the convex hull of their points."""
+    pieces = [p for p in polygons if p is not None and len(p) >= 3]
+    if len(pieces) <= 1:
+        return pieces[0] if pieces else polygons[0]
+    import cv2
+
+    return cv2.convexHull(np.concatenate(pieces).astype(np.float32)).reshape(-1, 2)
 
 
 def _weights_file(path: Path) -> Path:

@@ -51,12 +51,47 @@ def test_eval_prints_auroc_escape_and_false_reject_table(fitted: Path) -> None:
     assert "4 good, 4 bad" in result.output
 
 
+def test_eval_with_masks_adds_pixel_auroc(fitted: Path, tmp_path: Path) -> None:
+    spots = [(20 + 6 * i, 30) for i in range(3)]
+    bad = _write(tmp_path / "bad", [surface(400 + i, SIZE, defect=True, at=at) for i, at in enumerate(spots)])
+    masks = []
+    for x, y in spots:
+        mask = np.zeros(SIZE, np.uint8)
+        cv2.circle(mask, (x, y), 6, 255, -1)
+        masks.append(mask)
+    mask_dir = _write(tmp_path / "masks", masks)
+    result = _run("eval", "--model", str(fitted / "m.npz"), "--good", str(fitted / "good"), "--bad", str(bad),
+                  "--masks", str(mask_dir), "--threads", "1")
+    assert result.exit_code == 0, result.output
+    pixel = re.search(r"pixel AUROC\s+([0-9.]+)", result.output)
+    assert pixel and float(pixel.group(1)) > 0.9
+    (mask_dir / "001.png").unlink()
+    missing = CliRunner().invoke(station, ["anomaly", "eval", "--model", str(fitted / "m.npz"), "--good",
+                                           str(fitted / "good"), "--bad", str(bad), "--masks", str(mask_dir)])
+    assert missing.exit_code == 7 and "001.png: no defect mask named 001.*" in missing.output
+
+
 def test_eval_with_images_of_another_size_names_the_mismatch(fitted: Path, tmp_path: Path) -> None:
     big = _write(tmp_path / "big", [surface(i, (128, 128)) for i in range(2)])
     result = CliRunner().invoke(station, ["anomaly", "eval", "--model", str(fitted / "m.npz"), "--good", str(big),
                                           "--bad", str(fitted / "bad")])
     assert result.exit_code == 7  # DataError
     assert "128×128 px" in result.output and "fitted on 64×64" in result.output
+
+
+def test_fit_on_mixed_sizes_takes_any_size_and_evaluates(fitted: Path, tmp_path: Path) -> None:
+    sizes = [(48, 48), (64, 64), (80, 80), (64, 96), (96, 72)]
+    good = _write(tmp_path / "train", [surface(i, sizes[i % len(sizes)]) for i in range(10)])
+    result = _run("fit", "--good", str(good), "--out", str(tmp_path / "m.npz"), "--imgsz", "64", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "any size (resized to 64×64)" in result.output and "3 aspect ratios" in result.output
+    big = _write(tmp_path / "big", [surface(300 + i, (128, 96)) for i in range(3)])  # a size not in the fit
+    result = _run("eval", "--model", str(tmp_path / "m.npz"), "--good", str(big), "--bad", str(fitted / "bad"))
+    assert result.exit_code == 0, result.output
+    auroc = re.search(r"image AUROC\s+([0-9.]+)", result.output)
+    assert auroc and float(auroc.group(1)) > 0.9
+    fixed = _run("fit", "--good", str(good), "--out", str(tmp_path / "f.npz"), "--imgsz", "64", "--fixed-size")
+    assert fixed.exit_code == 7 and "one size and channel count" in fixed.output
 
 
 def test_fit_with_too_few_images_fails_cleanly(tmp_path: Path) -> None:

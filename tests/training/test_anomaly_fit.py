@@ -12,7 +12,16 @@ import torch
 from inspection.anomaly import AnomalyRuntime
 from inspection.anomaly.testing import surface
 from inspection.errors import DataError
-from training.anomaly import MIN_GOOD_IMAGES, FitConfig, auroc, evaluate, fit_anomaly, fit_folder, greedy_coreset
+from training.anomaly import (
+    MIN_GOOD_IMAGES,
+    FitConfig,
+    auroc,
+    evaluate,
+    fit_anomaly,
+    fit_folder,
+    greedy_coreset,
+    pixel_auroc,
+)
 
 SIZE = (96, 96)
 
@@ -58,15 +67,39 @@ def test_too_few_good_images(tmp_path: Path) -> None:
         fit_folder(good, tmp_path / "m.npz")
 
 
-def test_mixed_sizes_are_refused(tmp_path: Path) -> None:
+def test_mixed_sizes_are_refused_when_one_size_is_asked_for(tmp_path: Path) -> None:
     images = [surface(i, SIZE) for i in range(9)] + [surface(9, (96, 128))]
     with pytest.raises(DataError, match=r"009.png: shape \(96, 128\) differs"):
-        fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz")
+        fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz", FitConfig(fixed_size=True))
+
+
+# different sizes and aspect ratios, as crops of a real surface set come (NEU-DET is 200×200, others vary)
+MIXED = [(72, 72), (96, 96), (128, 128), (96, 144), (160, 112), (80, 120)]
+
+
+def test_mixed_sizes_fit_a_model_that_takes_any_size(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good", [surface(i, MIXED[i % len(MIXED)]) for i in range(12)])
+    report = fit_folder(good, tmp_path / "m.npz", FitConfig(imgsz=96, val_fraction=0.25))  # defaults otherwise
+    meta = report.model.meta
+    assert meta.any_size and meta.image_shape == (0, 0) and "any size" in meta.shape_text
+    runtime = AnomalyRuntime(tmp_path / "m.npz")
+    # new parts of sizes never seen in the fit: scored, and the defects stand out
+    sizes = [(88, 88), (120, 100), (96, 160), (144, 144), (100, 76)]
+    result = evaluate(runtime, [surface(100 + i, s) for i, s in enumerate(sizes)],
+                      [surface(200 + i, s, defect=True) for i, s in enumerate(sizes)])
+    assert result.auroc > 0.9 and result.escape_rate <= 0.2
+    assert runtime.analyse(surface(300, (64, 200), defect=True, at=(100, 32))).is_anomalous
+
+
+def test_one_size_folder_binds_the_model_unless_any_size_is_asked_for(tmp_path: Path) -> None:
+    images = [surface(i, SIZE) for i in range(9)]
+    assert fit_anomaly(images, FitConfig(imgsz=64)).model.meta.image_shape == SIZE
+    assert fit_anomaly(images, FitConfig(imgsz=64, fixed_size=False)).model.meta.any_size
 
 
 def test_mixed_channel_counts_are_refused(tmp_path: Path) -> None:
     images = [surface(i, SIZE) for i in range(9)] + [surface(9, SIZE, mono=False)]
-    with pytest.raises(DataError, match="differs.*one size and channel count"):
+    with pytest.raises(DataError, match="differs.*one channel count"):
         fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz")
 
 
@@ -136,3 +169,36 @@ def test_api_refuses_images_of_wrong_type(bad: np.ndarray) -> None:
     images = [surface(i, SIZE) for i in range(9)] + [bad]
     with pytest.raises(DataError, match="image 9: .*expected 8-bit mono"):
         fit_anomaly(images, FitConfig(imgsz=64))
+
+
+def test_pixel_auroc_matches_the_rank_definition_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    maps = [np.round(rng.random((16, 16)), 1).astype(np.float32) for _ in range(3)]  # many ties
+    masks = [np.zeros((32, 32), np.uint8), (rng.random((32, 32)) > 0.7).astype(np.uint8) * 255,
+             np.zeros((32, 32), np.uint8)]
+    truth = np.concatenate([cv2.resize((k > 0).astype(np.uint8), (16, 16), interpolation=cv2.INTER_NEAREST).ravel()
+                            for k in masks])
+    expected = roc_auc_score(truth, np.concatenate([m.ravel() for m in maps]))
+    assert pixel_auroc(maps, masks) == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(DataError, match="all empty or full"):
+        pixel_auroc(maps[:1], masks[:1])
+
+
+def test_eval_gives_pixel_auroc_where_masks_exist(tmp_path: Path) -> None:
+    images = [surface(i, SIZE) for i in range(10)]
+    runtime = AnomalyRuntime(fit_anomaly(images, FitConfig(imgsz=64)).model.save(tmp_path / "m.npz"))
+    spots = [(30 + 5 * i, 40) for i in range(4)]
+    bad = [surface(200 + i, SIZE, defect=True, at=at) for i, at in enumerate(spots)]
+    masks = []
+    for x, y in spots:
+        mask = np.zeros(SIZE, np.uint8)
+        cv2.circle(mask, (x, y), 6, 255, -1)
+        masks.append(mask)
+    report = evaluate(runtime, [surface(100 + i, SIZE) for i in range(4)], bad, masks)
+    assert report.pixel_auroc is not None and report.pixel_auroc > 0.9
+    assert ("pixel AUROC", f"{report.pixel_auroc:.4f}") in report.rows()
+    assert evaluate(runtime, bad[:1], bad[1:]).pixel_auroc is None
+    with pytest.raises(DataError, match="1 defect masks for 4 bad images"):
+        evaluate(runtime, bad[:1], bad, masks[:1])
