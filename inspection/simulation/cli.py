@@ -239,19 +239,29 @@ def _restored(db: Path, config_path: Path | None, process: str, url: str | None,
     return stack, ctl
 
 
-@controller.command(epilog=_LOGIN_HELP)
-@click.argument("proposal_id", type=int)
-@_db_option
-@_process_option
-@_config_option
-@_url_option
-@click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
-def approve(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float) -> None:
-    """Apply a pending proposal to the process (inside the configured limits) and record who approved it."""
+def _written_proposal_command(function: Any) -> Any:
+    """The options of the commands that write a recorded proposal to the process (approve, revert)."""
+    for option in reversed((controller.command(epilog=_LOGIN_HELP), click.argument("proposal_id", type=int),
+                            _db_option, _process_option, _config_option, _url_option,
+                            click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0,
+                                         show_default=True))):
+        function = option(function)
+    return function
+
+
+def _write_decision(db: Path, config_path: Path | None, process: str, url: str, timeout_s: float,
+                    proposal_id: int, decision: str) -> Any:
+    """Log in, decide through the core (role-checked, audited) and write to the process at `url`."""
     _quiet_asyncua()
     stack, ctl = _restored(db, config_path, process, url, timeout_s)
     with stack:
-        done = _decide(db, ctl, proposal_id, "approve")
+        return _decide(db, ctl, proposal_id, decision)
+
+
+@_written_proposal_command
+def approve(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float) -> None:
+    """Apply a pending proposal to the process (inside the configured limits) and record who approved it."""
+    done = _write_decision(db, config_path, process, url, timeout_s, proposal_id, "approve")
     click.echo(f"#{done.id} applied by {done.approver}: " + _format_changes(done.as_record()["changes"]))
 
 
@@ -269,19 +279,10 @@ def reject(proposal_id: int, db: Path, reason: str, process: str, config_path: P
     click.echo(f"#{done.id} rejected by {done.approver}")
 
 
-@controller.command(epilog=_LOGIN_HELP)
-@click.argument("proposal_id", type=int)
-@_db_option
-@_process_option
-@_config_option
-@_url_option
-@click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
+@_written_proposal_command
 def revert(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float) -> None:
     """Write back the values an applied proposal replaced (recorded as a revert)."""
-    _quiet_asyncua()
-    stack, ctl = _restored(db, config_path, process, url, timeout_s)
-    with stack:
-        done = _decide(db, ctl, proposal_id, "revert")
+    done = _write_decision(db, config_path, process, url, timeout_s, proposal_id, "revert")
     click.echo(f"#{done.id} reverts #{proposal_id}: " + _format_changes(done.as_record()["changes"]))
 
 
