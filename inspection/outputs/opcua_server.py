@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +42,7 @@ from inspection.config import AdapterOptions
 from inspection.domain.counts import yield_pct, zero_counts
 from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import OutputError
+from inspection.outputs.newest import NewestResult
 from inspection.outputs.signal_map import ResultCodes
 from inspection.people.opcua_access import ServerSecurity
 
@@ -80,13 +80,10 @@ class StationServer(CallbackServer):
         self.url = self.endpoint
         self.recipe_listeners: list[RecipeListener] = []
         self.counts = zero_counts()
-        self.coalesced = 0
         self._nodes: dict[str, Any] = {}
         self._types: dict[str, Any] = {}
         self._event: Any = None
-        self._latest: Inspection | None = None
-        self._busy = False
-        self._lock = threading.Lock()
+        self._newest = NewestResult()  # results waiting for the server's loop (newest wins)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -161,28 +158,15 @@ class StationServer(CallbackServer):
             raise OutputError(f"OPC UA server {self.url} is not running; result for part {inspection.frame.key} "
                               f"not served")
         self.counts[inspection.verdict.status.value] += 1
-        with self._lock:
-            if self._busy:
-                self.coalesced += int(self._latest is not None)
-                self._latest = inspection
-                return
-            self._busy = True
-            self._latest = inspection
-        self._submit(self._drain())
+        if self._newest.offer(inspection):
+            self._submit(self._newest.drain(self._serve, self.url))
 
     __call__ = publish  # usable directly as a Station listener
 
-    async def _drain(self) -> None:
-        while True:
-            with self._lock:
-                inspection, self._latest = self._latest, None
-                if inspection is None:
-                    self._busy = False
-                    return
-            try:
-                await self._serve(inspection)
-            except Exception:
-                log.exception("OPC UA server could not serve a result")
+    @property
+    def coalesced(self) -> int:
+        """Results replaced by a newer one before the server's loop got to them."""
+        return self._newest.coalesced
 
     async def _serve(self, inspection: Inspection) -> None:
         verdict, frame = inspection.verdict, inspection.frame

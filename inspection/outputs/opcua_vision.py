@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +39,7 @@ from inspection.config import AdapterOptions, ConfigPath
 from inspection.domain.recipe import Recipe
 from inspection.domain.types import Inspection, VerdictStatus
 from inspection.errors import ConfigError, OutputError
+from inspection.outputs.newest import NewestResult
 from inspection.outputs.signal_map import ResultCodes
 
 __all__ = ["MV_NAMESPACE", "NAMESPACE", "Options", "VisionServer", "create", "default_nodeset"]
@@ -86,10 +86,7 @@ class VisionServer:
         self._mv = 0
         self._nodes: dict[str, Any] = {}
         self._event: Any = None
-        self._latest: Inspection | None = None
-        self._busy = False
-        self._lock = threading.Lock()
-        self.coalesced = 0
+        self._newest = NewestResult()  # results waiting for the server's loop (newest wins)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -214,27 +211,15 @@ class VisionServer:
         if self._loop is None:
             raise OutputError(f"OPC 40100 server {self.url} is not running; result for part "
                               f"{inspection.frame.key} not served")
-        with self._lock:
-            if self._busy:
-                self.coalesced += int(self._latest is not None)
-                self._latest = inspection
-                return
-            self._busy, self._latest = True, inspection
-        self._submit(self._drain())
+        if self._newest.offer(inspection):
+            self._submit(self._newest.drain(self._serve, self.url))
 
     __call__ = publish  # usable directly as a Station listener
 
-    async def _drain(self) -> None:
-        while True:
-            with self._lock:
-                inspection, self._latest = self._latest, None
-                if inspection is None:
-                    self._busy = False
-                    return
-            try:
-                await self._serve(inspection)
-            except Exception:
-                log.exception("OPC 40100 server could not serve a result")
+    @property
+    def coalesced(self) -> int:
+        """Results replaced by a newer one before the server's loop got to them."""
+        return self._newest.coalesced
 
     async def _serve(self, inspection: Inspection) -> None:
         from asyncua import ua
