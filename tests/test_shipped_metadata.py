@@ -48,6 +48,14 @@ def test_portable_text(text: str, expected: str) -> None:
     assert not absolute_paths(portable_text(text, REPO))
 
 
+@pytest.mark.parametrize("root", ["/check/work/main", "/builds/line/station", "/srv/ci/x"])
+def test_a_checkout_under_any_root_becomes_repo_relative(root: str) -> None:
+    # CI clones into roots the generic pattern does not know; the checkout's own prefix must still go.
+    repo = Path(root)
+    text = f"{root}/inspection/demo/models/a.pt, {root} and {root}x/other.pt"
+    assert portable_text(text, repo) == f"inspection/demo/models/a.pt, . and {root}x/other.pt"
+
+
 def test_a_written_model_card_is_portable(tmp_path: Path) -> None:
     from training.train import ModelCard, write_card
 

@@ -57,7 +57,15 @@ def portable_path(path: str, repo: Path | None = None) -> str:
 
 
 def portable_text(text: str, repo: Path | None = None) -> str:
-    """``text`` with every absolute path replaced by :func:`portable_path`."""
+    """``text`` with every absolute path replaced by :func:`portable_path`.
+
+    Paths inside the checkout are made relative first, wherever it lies (a CI runner's ``/check/…`` or
+    ``/builds/…`` is not one of the machine-specific roots the generic pattern knows).
+    """
+    repo = (repo or Path(__file__).resolve().parents[1]).resolve()
+    path_char = r"[^\s`'\",;)\]}]"
+    inside = re.compile(rf"(?<![\w.~<>$-]){re.escape(repo.as_posix())}(?:/(?P<rest>{path_char}*)|(?!{path_char}))")
+    text = inside.sub(lambda m: m.group("rest") or ".", text)
     return _ABSOLUTE.sub(lambda m: portable_path(m.group(0), repo), text)
 
 
