@@ -61,7 +61,9 @@ def serve(protocol: str, conn: Any) -> None:
 
 def measure(port: int, module: Any, items: list[Inspection], conn: Any) -> np.ndarray:
     started = np.empty(len(items))
-    with module.create(module.Options(port=port)) as output:
+    # The simulators offer SecurityPolicy None only; the OPC UA client must be told so explicitly.
+    extra: dict[str, Any] = {"security": {"allow_insecure": True}} if module is opcua else {}
+    with module.create(module.Options(port=port, **extra)) as output:
         if not output.connected:
             raise SystemExit(f"cannot connect: {output.last_error}")
         for i, item in enumerate(items):

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from asyncua import ua
 from asyncua.crypto.permission_rules import PermissionRuleset, UserRole
 from asyncua.crypto.permission_rules import User as UaUser
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from inspection.config import ConfigPath, StrictModel, default_data_dir
 
@@ -82,10 +82,17 @@ class ServerSecurity(StrictModel):
 
 
 class ClientSecurity(StrictModel):
-    """Security of an OPC UA connection the station opens (PLC output, process port)."""
+    """Security of an OPC UA connection the station opens (PLC output, process port).
 
-    policy: Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] = Field(
-        "None", description="SecurityPolicy; None logs a warning (keep such a peer inside the cell network)")
+    Secure by default (Basic256Sha256, SignAndEncrypt, a client certificate created on first use). A peer
+    that offers only SecurityPolicy None needs `allow_insecure: true`, which logs a warning on connect.
+    """
+
+    allow_insecure: bool = Field(False, description="connect with SecurityPolicy None (unencrypted, no client "
+                                 "certificate; a warning is logged); only for a closed test cell or a simulator")
+    policy: Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] | None = Field(
+        None, description="SecurityPolicy; empty = Basic256Sha256, or None when allow_insecure is set. "
+                          "None itself needs allow_insecure: true")
     mode: Literal["Sign", "SignAndEncrypt"] = Field("SignAndEncrypt", description="message security mode")
     pki_dir: ConfigPath | None = Field(None, description="own/ client certificate + key (created on first use); "
                                        "default <data_dir>/opcua-pki/client")
@@ -93,6 +100,23 @@ class ClientSecurity(StrictModel):
                                                   "take it from the endpoint")
     username: str | None = Field(None, description="user name for the server; empty = anonymous")
     password_env: str = Field("STATION_OPCUA_PASSWORD", description="environment variable holding the password")
+
+    @model_validator(mode="after")
+    def _none_only_when_allowed(self) -> ClientSecurity:
+        if self.policy == "None" and not self.allow_insecure:
+            raise ValueError("policy None sends everything unencrypted and unauthenticated; choose Basic256Sha256 "
+                             "(or an Aes policy) or, for a closed test cell only, set allow_insecure: true")
+        return self
+
+    @property
+    def effective_policy(self) -> str:
+        """The SecurityPolicy the client will use."""
+        return self.policy or ("None" if self.allow_insecure else "Basic256Sha256")
+
+    @classmethod
+    def insecure(cls) -> ClientSecurity:
+        """SecurityPolicy None, for the loopback simulators and tests."""
+        return cls(allow_insecure=True)
 
 
 @dataclass
@@ -239,21 +263,30 @@ _POLICY_CLASSES = {"Basic256Sha256": "SecurityPolicyBasic256Sha256",
 
 
 async def secure_client(client: Any, security: ClientSecurity | None, what: str) -> None:
-    """Apply `security` to an asyncua `Client` before `connect()`."""
+    """Apply `security` (default: secure) to an asyncua `Client` before `connect()`."""
     import os
 
-    if security is None or security.policy == "None":
-        log.warning("OPC UA %s: SecurityPolicy None (unencrypted, unauthenticated); keep that peer inside the "
-                    "cell network or set security.policy", what)
+    security = security or ClientSecurity()
+    if security.effective_policy == "None":
+        log.warning("OPC UA %s: SecurityPolicy None (security.allow_insecure): unencrypted and unauthenticated; "
+                    "keep that peer inside the cell network", what)
     else:
         from asyncua.crypto import security_policies
 
         pki = _pki(security, "client")
         cert, key = await client.setup_self_signed_certificate(pki / "own" / "key.pem", pki / "own" / "cert.der")
-        await client.set_security(getattr(security_policies, _POLICY_CLASSES[security.policy]), str(cert), str(key),
-                                  server_certificate=str(security.server_certificate)
-                                  if security.server_certificate else None,
-                                  mode=getattr(ua.MessageSecurityMode, security.mode))
-    if security is not None and security.username:
+        try:
+            await client.set_security(getattr(security_policies, _POLICY_CLASSES[security.effective_policy]),
+                                      str(cert), str(key), server_certificate=str(security.server_certificate)
+                                      if security.server_certificate else None,
+                                      mode=getattr(ua.MessageSecurityMode, security.mode))
+        except ua.UaError as exc:
+            if "No matching endpoints" not in str(exc):
+                raise
+            raise ConnectionError(
+                f"the server offers no {security.effective_policy} {security.mode} endpoint; set security.policy/"
+                "mode to one it offers, or for a simulator or closed test cell security.allow_insecure: true"
+            ) from exc
+    if security.username:
         client.set_user(security.username)
         client.set_password(os.environ.get(security.password_env, ""))

@@ -152,12 +152,30 @@ def simulate(process: str, config_path: Path | None, parts: int, seed: int, mode
         click.echo(f"  plot  {plot}")
 
 
+def _security_options(function: Any) -> Any:
+    """--insecure / --opcua-user for the commands that connect to a process over OPC UA."""
+    function = click.option("--opcua-user", metavar="NAME",
+                            help="User name on the process's OPC UA server (password from STATION_OPCUA_PASSWORD).")(
+        function)
+    return click.option("--insecure", is_flag=True,
+                        help="Connect with SecurityPolicy None (the twin server, a closed test cell). Default: "
+                             "Basic256Sha256 + SignAndEncrypt with the station's client certificate.")(function)
+
+
+def _client_security(insecure: bool, opcua_user: str | None) -> Any:
+    from inspection.people.opcua_access import ClientSecurity
+
+    return ClientSecurity(allow_insecure=insecure, username=opcua_user)
+
+
 @controller.command()
 @_process_option
 @click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", help="OPC UA endpoint of the process (default: an in-process twin).")
 @click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True)
-def check(process: str, config_path: Path | None, url: str | None, timeout_s: float) -> None:
+@_security_options
+def check(process: str, config_path: Path | None, url: str | None, timeout_s: float, insecure: bool,
+          opcua_user: str | None) -> None:
     """Check a controller configuration against the process (names, limits vs the values in force)."""
     _quiet_asyncua()
     from inspection.process.controller import Controller
@@ -165,7 +183,8 @@ def check(process: str, config_path: Path | None, url: str | None, timeout_s: fl
     from inspection.simulation.twin_process import InProcessTwin
 
     cfg = _config(config_path, process)
-    port = OpcUaProcess(Options(url=url, timeout_s=timeout_s)) if url else InProcessTwin(ProcessTwin(process))
+    port = (OpcUaProcess(Options(url=url, timeout_s=timeout_s, security=_client_security(insecure, opcua_user)))
+            if url else InProcessTwin(ProcessTwin(process)))
     with port:
         Controller(cfg, port, classes=MODELS[cfg.process].classes).start()
         current = port.read_setpoints()
@@ -218,7 +237,8 @@ def list_proposals(db: Path, status: str | None) -> None:
         click.echo("no proposals")
 
 
-def _restored(db: Path, config_path: Path | None, process: str, url: str | None, timeout_s: float) -> Any:
+def _restored(db: Path, config_path: Path | None, process: str, url: str | None, timeout_s: float,
+              security: Any = None) -> Any:
     """A controller holding the recorded proposals, connected to the process when `url` is given."""
     from inspection.process.controller import Controller
     from inspection.process.opcua_client import OpcUaProcess, Options
@@ -228,7 +248,8 @@ def _restored(db: Path, config_path: Path | None, process: str, url: str | None,
     stack = contextlib.ExitStack()
     try:
         log = stack.enter_context(ProcessLog(db))
-        port = stack.enter_context(OpcUaProcess(Options(url=url, timeout_s=timeout_s))) if url else None
+        port = (stack.enter_context(OpcUaProcess(Options(url=url, timeout_s=timeout_s, security=security)))
+                if url else None)
         ctl = Controller(cfg, port, sink=log, classes=MODELS[cfg.process].classes)  # type: ignore[arg-type]
         if port is not None:
             ctl.start()  # checks the configuration against the process before anything is written
@@ -244,24 +265,26 @@ def _written_proposal_command(function: Any) -> Any:
     for option in reversed((controller.command(epilog=_LOGIN_HELP), click.argument("proposal_id", type=int),
                             _db_option, _process_option, _config_option, _url_option,
                             click.option("--timeout-s", type=click.FloatRange(min=0.1), default=5.0,
-                                         show_default=True))):
+                                         show_default=True), _security_options)):
         function = option(function)
     return function
 
 
 def _write_decision(db: Path, config_path: Path | None, process: str, url: str, timeout_s: float,
-                    proposal_id: int, decision: str) -> Any:
+                    proposal_id: int, decision: str, security: Any) -> Any:
     """Log in, decide through the core (role-checked, audited) and write to the process at `url`."""
     _quiet_asyncua()
-    stack, ctl = _restored(db, config_path, process, url, timeout_s)
+    stack, ctl = _restored(db, config_path, process, url, timeout_s, security)
     with stack:
         return _decide(db, ctl, proposal_id, decision)
 
 
 @_written_proposal_command
-def approve(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float) -> None:
+def approve(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float,
+            insecure: bool, opcua_user: str | None) -> None:
     """Apply a pending proposal to the process (inside the configured limits) and record who approved it."""
-    done = _write_decision(db, config_path, process, url, timeout_s, proposal_id, "approve")
+    done = _write_decision(db, config_path, process, url, timeout_s, proposal_id, "approve",
+                           _client_security(insecure, opcua_user))
     click.echo(f"#{done.id} applied by {done.approver}: " + _format_changes(done.as_record()["changes"]))
 
 
@@ -280,9 +303,11 @@ def reject(proposal_id: int, db: Path, reason: str, process: str, config_path: P
 
 
 @_written_proposal_command
-def revert(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float) -> None:
+def revert(proposal_id: int, db: Path, process: str, config_path: Path | None, url: str, timeout_s: float,
+           insecure: bool, opcua_user: str | None) -> None:
     """Write back the values an applied proposal replaced (recorded as a revert)."""
-    done = _write_decision(db, config_path, process, url, timeout_s, proposal_id, "revert")
+    done = _write_decision(db, config_path, process, url, timeout_s, proposal_id, "revert",
+                           _client_security(insecure, opcua_user))
     click.echo(f"#{done.id} reverts #{proposal_id}: " + _format_changes(done.as_record()["changes"]))
 
 

@@ -94,11 +94,13 @@ def simulate(config: ControllerConfig, parts: int, seed: int, closed: bool,
 
 def _controller(stack: contextlib.ExitStack, config: ControllerConfig, twin: ProcessTwin, through: str) -> Controller:
     if through == "opcua":
+        from inspection.people.opcua_access import ClientSecurity
         from inspection.process.opcua_client import OpcUaProcess, Options
         from inspection.simulation.twin_server import TwinServer
 
-        server = stack.enter_context(TwinServer(twin, port=_free_port()))
-        port: ProcessPort = stack.enter_context(OpcUaProcess(Options(url=server.endpoint)))
+        server = stack.enter_context(TwinServer(twin, port=_free_port()))  # loopback, SecurityPolicy None
+        port: ProcessPort = stack.enter_context(OpcUaProcess(Options(url=server.endpoint,
+                                                                     security=ClientSecurity.insecure())))
     else:
         port = InProcessTwin(twin)
     return Controller(config, port, classes=twin.classes).start()

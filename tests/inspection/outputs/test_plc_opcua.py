@@ -12,12 +12,16 @@ from inspection.outputs.opcua_server import NAMESPACE, StationServer
 from inspection.outputs.opcua_server import Options as ServerOptions
 from inspection.outputs.plc_sim import free_port
 from inspection.outputs.signal_map import default_map
+from inspection.people.opcua_access import ClientSecurity
+
+INSECURE = ClientSecurity.insecure()  # the PLC simulator offers SecurityPolicy None only
 
 pytestmark = pytest.mark.plc
 
 
 def _output(sim, fast: dict, **extra: object):
-    return opcua.create(opcua.Options(port=sim.port, **{**fast, "timeout_s": 1.0, "connect_timeout_s": 3.0, **extra}))
+    return opcua.create(opcua.Options(port=sim.port, security=INSECURE,
+                                      **{**fast, "timeout_s": 1.0, "connect_timeout_s": 3.0, **extra}))
 
 
 def test_verdicts_are_written_to_the_nodes(opcua_plc, fast, inspection, wait_until) -> None:
@@ -60,7 +64,7 @@ def test_node_of_the_wrong_type_names_signal_node_and_types(opcua_plc, fast) -> 
 
 def test_refused_connection_is_clear_and_does_not_hang(fast, inspection) -> None:
     port = free_port()
-    with opcua.create(opcua.Options(port=port, **fast)) as out:
+    with opcua.create(opcua.Options(port=port, security=INSECURE, **fast)) as out:
         assert not out.connected and f"opc.tcp://127.0.0.1:{port}/" in out.last_error
         with pytest.raises(OutputError, match="not delivered"):
             out.publish(inspection(1, "FAIL"))

@@ -17,6 +17,7 @@ from inspection.domain.judge import Judge
 from inspection.domain.recipe import Recipe
 from inspection.domain.types import Inspection
 from inspection.errors import OutputError
+from inspection.people.opcua_access import ClientSecurity
 from inspection.process import ProcessError, WriteRejected
 from inspection.process.config import default_controller_config
 from inspection.process.controller import Controller
@@ -28,6 +29,8 @@ from inspection.simulation.twin import ProcessTwin
 from inspection.simulation.twin_line import TwinLine
 from inspection.simulation.twin_server import NAMESPACE, TwinServer
 from inspection.telemetry import TelemetryServer, TelemetryState
+
+INSECURE = ClientSecurity.insecure()  # the twin server on loopback offers SecurityPolicy None only
 
 pytestmark = pytest.mark.plc
 PARTS = 400  # per run in the rendered closed-loop test
@@ -59,7 +62,7 @@ def served_twin(twin_server: TwinServer) -> tuple[ProcessTwin, TwinServer]:
 
 def test_port_reads_parameters_setpoints_actuals_and_writes(served_twin) -> None:
     twin, server = served_twin
-    options = Options(url=server.endpoint, timeout_s=3.0)
+    options = Options(url=server.endpoint, timeout_s=3.0, security=INSECURE)
     with create_adapter("process", options) as port:
         assert port.process == "paint"
         info = port.parameters()
@@ -73,7 +76,7 @@ def test_port_reads_parameters_setpoints_actuals_and_writes(served_twin) -> None
 
 def test_server_rejecting_a_write_is_a_clear_error(served_twin) -> None:
     twin, server = served_twin
-    with OpcUaProcess(Options(url=server.endpoint, timeout_s=3.0)) as port:
+    with OpcUaProcess(Options(url=server.endpoint, timeout_s=3.0, security=INSECURE)) as port:
         with pytest.raises(WriteRejected, match=r"refused the write \(fluid_flow_cc_min = 400 cc/min \(range "
                                                 r"150\.\.350\)\): BadOutOfRange"):
             port.write_setpoints({"fluid_flow_cc_min": 400.0})
@@ -146,7 +149,7 @@ def test_closed_loop_through_rendered_images_and_opcua_beats_open_loop(served_tw
     config = default_controller_config("paint", mode="auto", min_samples=40)
     open_rejects, _ = _run_line(_fresh_twin(), PARTS, None, config.parameters)
     state = TelemetryState(twin.classes)
-    with OpcUaProcess(Options(url=server.endpoint, timeout_s=3.0)) as port, \
+    with OpcUaProcess(Options(url=server.endpoint, timeout_s=3.0, security=INSECURE)) as port, \
             ProcessLog(tmp_path / "station.db") as log, TelemetryServer(state, port=free_port()) as telemetry:
         controller = Controller(config, port, sink=log, classes=twin.classes).start()
         feedback = ProcessFeedback(controller, port, state)
@@ -198,7 +201,7 @@ def test_engineer_commands_approve_reject_revert_recorded_proposals_over_opcua(s
     twin, server = served_twin
     db = tmp_path / "station.db"
     config = default_controller_config("paint", mode="advise", min_samples=30)
-    with OpcUaProcess(Options(url=server.endpoint, timeout_s=3.0)) as port, ProcessLog(db) as log:
+    with OpcUaProcess(Options(url=server.endpoint, timeout_s=3.0, security=INSECURE)) as port, ProcessLog(db) as log:
         controller = Controller(config, port, sink=log, classes=twin.classes).start()
         made = []
         for i in range(60):  # thin coverage on every third panel: proposals to raise the flow
@@ -226,10 +229,10 @@ def test_engineer_commands_approve_reject_revert_recorded_proposals_over_opcua(s
 
     assert "#2    pending" in cli("proposals", "--status", "pending")
     flow = next(c for c in made[1].changes if c.parameter == "fluid_flow_cc_min")
-    out = cli("approve", "2", "--process", "paint", "--url", server.endpoint)
+    out = cli("approve", "2", "--process", "paint", "--url", server.endpoint, "--insecure")
     assert out.startswith("#2 applied by qe.anna")
     assert twin.read_setpoints()["fluid_flow_cc_min"] == pytest.approx(flow.after) and flow.after > 250.0
-    assert "#3 reverts #2" in cli("revert", "2", "--process", "paint", "--url", server.endpoint)
+    assert "#3 reverts #2" in cli("revert", "2", "--process", "paint", "--url", server.endpoint, "--insecure")
     assert twin.read_setpoints()["fluid_flow_cc_min"] == pytest.approx(250.0)
     listing = cli("proposals")
     assert "#1    superseded" in listing and "#2    reverted" in listing and "#3    applied    revert" in listing

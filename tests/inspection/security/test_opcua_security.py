@@ -219,3 +219,34 @@ def test_x509_user_certificate_logs_in_as_its_account(secured, tmp_path):
     with Store(db) as store:
         rows = [e for e in AuditLog(store).entries() if e["action"] == "opcua_call"]
     assert rows[0]["username"] == "ed" and rows[0]["allowed"] == 1
+
+
+def test_station_clients_are_secure_unless_told_otherwise(tmp_path, caplog):
+    """The PLC output and the process port default to Basic256Sha256; SecurityPolicy None needs the switch,
+    and a secure client meeting a None-only server fails with a message, never silently downgrades."""
+    import pydantic
+
+    from inspection.outputs import opcua
+    from inspection.outputs.opcua_sim import OpcUaSim
+    from inspection.people.opcua_access import ClientSecurity
+    from inspection.process.opcua_client import Options as ProcessOptions
+
+    assert ClientSecurity().effective_policy == "Basic256Sha256"
+    assert opcua.Options().security.effective_policy == "Basic256Sha256"
+    assert ProcessOptions(url="opc.tcp://plc:4840/").security.effective_policy == "Basic256Sha256"
+    assert ClientSecurity.insecure().effective_policy == "None"
+    with pytest.raises(pydantic.ValidationError, match="set allow_insecure: true"):
+        ClientSecurity(policy="None")
+    with pytest.raises(pydantic.ValidationError, match="set allow_insecure: true"):
+        opcua.Options(security={"policy": "None"})
+
+    with OpcUaSim(port=free_port()) as sim:
+        secure = opcua.Options(port=sim.port, timeout_s=1.0, connect_timeout_s=5.0,
+                               security={"pki_dir": str(tmp_path / "pki")})
+        with opcua.create(secure) as out:
+            assert not out.connected and "offers no Basic256Sha256 SignAndEncrypt endpoint" in out.last_error
+            assert "allow_insecure: true" in out.last_error
+        with caplog.at_level("WARNING"), opcua.create(opcua.Options(
+                port=sim.port, timeout_s=1.0, connect_timeout_s=5.0, security={"allow_insecure": True})) as out:
+            assert out.connected, out.last_error
+        assert "SecurityPolicy None (security.allow_insecure)" in caplog.text
