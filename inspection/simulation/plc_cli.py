@@ -78,6 +78,8 @@ def plc_sim(protocol: str, host: str, port: int | None, map_path: Path | None, p
     with sim:
         click.echo(f"{protocol} PLC simulator on {host}:{sim.port} ({len(smap.signals())} signals"
                    f"{', map ' + str(map_path) if map_path else ', bundled map'}); Ctrl-C to stop")
+        if protocol == "opcua":
+            click.echo("  SecurityPolicy None: connect the station with output security: {allow_insecure: true}")
         for name, address in smap.signals().items():
             click.echo(f"  {name:<28} {address}")
         end = None if duration_s is None else time.monotonic() + duration_s
