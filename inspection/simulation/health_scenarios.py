@@ -11,9 +11,13 @@ escape). The scenario's degradation is applied to the image from part `onset` on
 - stable: nothing changes (counts false warnings).
 
 Escapes are measured with the real shipped demo model and recipe judge: a defective part escapes because
-of the degradation when the judge catches it (FAIL/REVIEW) on the clean image and passes it on the
-degraded one; the model runs on both images of every defective part. Model health signals (top
-confidence and its PSI, review rate) come from the model's verdicts on every `model_every`-th part as well.
+of the degradation when the judge catches it (FAIL/REVIEW) on the clean image, still catches it on the
+clean image nudged by one pixel in each direction (`JITTER_PX`, far inside the twin's own ±5 % pose
+spread), and passes it on the degraded one; the model runs on both images of every defective part. A
+part caught on the clean image but lost to a one-pixel nudge was never reliably caught: when the degraded
+image loses it, that is counted as a *borderline flip*, reported beside the escapes, not as an escape the
+health monitor should have foreseen. Model health signals (top confidence and its PSI, review rate) come
+from the model's verdicts on every `model_every`-th part as well.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from inspection.health.monitor import HealthConfig, HealthMonitor
 from inspection.health.signals import image_signals
 from inspection.simulation.twin import PartOutcome, ProcessTwin
 
-__all__ = ["SCENARIOS", "HealthRun", "Scenario", "degrade", "load_demo_inspector", "simulate_health"]
+__all__ = ["JITTER_PX", "SCENARIOS", "HealthRun", "Scenario", "degrade", "load_demo_inspector", "reliably_caught",
+           "simulate_health"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 )}
 
 _FIXTURE_GREY = (40, 40, 40)
+# The nuisance a reliable catch must survive: the clean part moved by one pixel (the line's own pose
+# jitter is far larger: ±5 % of the frame, ±10° rotation).
+JITTER_PX = ((1, 0), (-1, 0), (0, 1), (0, -1))
 _TEXTURE: dict[tuple[int, int], np.ndarray] = {}
 
 
@@ -132,6 +140,8 @@ class HealthRun:
     warnings: list[HealthWarning] = field(default_factory=list)
     defective: int = 0
     escapes: int = 0  # defective parts that escaped because of the degradation
+    first_flip: int | None = None  # first borderline flip (lost on the degraded image, but also to a 1-px nudge)
+    flips: int = 0
     model_runs: int = 0
     signal_us: float = 0.0  # image signals, per part (CPU time)
     monitor_us: float = 0.0  # drift, forecast and warnings, per part (CPU time)
@@ -168,6 +178,9 @@ class HealthRun:
                      f"({sc.what} {self.escape_level:.3g}); {self.escapes} such escapes in all"
                      if self.first_escape is not None else f"first escape caused by the degradation: none "
                      f"within {self.parts} parts")
+        if self.flips:
+            lines.append(f"borderline flips (lost on the degraded image, also lost when the clean part moves by "
+                         f"1 px): {self.flips}, first at part {self.first_flip}")
         if self.lead is not None:
             lines.append(f"lead = {self.lead} parts")
         elif w is not None:
@@ -217,11 +230,16 @@ def simulate_health(scenario: str, parts: int, *, seed: int = 0, onset: int = 50
                 before, _ = inspect(clean)
                 run.model_runs += 1
                 if before is not VerdictStatus.PASS and status is VerdictStatus.PASS:
-                    run.escapes += 1
-                    if run.first_escape is None:
-                        run.first_escape, run.escape_level = i, level
-                        if stop_after_escape is not None:
-                            end = min(parts, i + stop_after_escape)
+                    run.model_runs += len(JITTER_PX)
+                    if not reliably_caught(inspect, clean):
+                        run.flips += 1
+                        run.first_flip = i if run.first_flip is None else run.first_flip
+                    else:
+                        run.escapes += 1
+                        if run.first_escape is None:
+                            run.first_escape, run.escape_level = i, level
+                            if stop_after_escape is not None:
+                                end = min(parts, i + stop_after_escape)
             values.update(top_confidence=top, review=float(status is VerdictStatus.REVIEW))
         elif i % model_every == 0:
             status, top = inspect(image)
@@ -244,8 +262,20 @@ def simulate_health(scenario: str, parts: int, *, seed: int = 0, onset: int = 50
     return run
 
 
+def _moved(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+
+
+def reliably_caught(inspect: Inspector, clean: np.ndarray) -> bool:
+    """Caught on the clean image moved by each of `JITTER_PX` too (the caller knows it is caught unmoved)."""
+    return all(inspect(_moved(clean, dx, dy))[0] is not VerdictStatus.PASS for dx, dy in JITTER_PX)
+
+
 def main_report(run: HealthRun) -> dict[str, Any]:
     return {"scenario": run.scenario, "parts": run.parts, "first_warning": run.first_warning.part
             if run.first_warning else None, "first_escape": run.first_escape, "lead": run.lead,
             "false_warnings": run.false_warnings, "signal_us": round(run.signal_us, 1),
-            "monitor_us": round(run.monitor_us, 1), "escapes": run.escapes}
+            "monitor_us": round(run.monitor_us, 1), "escapes": run.escapes, "borderline_flips": run.flips,
+            "first_flip": run.first_flip}
