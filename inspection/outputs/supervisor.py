@@ -314,18 +314,21 @@ class PlcOutput:
         self._plc_heartbeat_t = time.monotonic()
         if was_lost:
             self.stats.reconnects += 1
-        self.connected = True
-        self._clear("plc_connection_lost")
+        # Holding the results lock: a verdict published the moment `connected` turns true must land after
+        # this clean-slate write, or its result_valid would be cleared before the PLC saw it.
+        with self._results:
+            self.connected = True
+            self._clear("plc_connection_lost")  # before the write: its status shows ready, not fault
+            try:
+                self._write(self.handshake.keep([("outputs.result_valid", False)]) + self._status_items()
+                            + list(self._unsent.items()))
+                self._unsent.clear()
+            except LinkError as exc:
+                self._on_link_error(exc)
+                return self.connected
         if was_lost:
             log.warning("%s: connection resumed; %d verdicts were not delivered while it was away (logged)",
                         self.link.endpoint, self.stats.undelivered)
-        try:
-            self._write(self.handshake.keep([("outputs.result_valid", False)]) + self._status_items()
-                        + list(self._unsent.items()))
-            self._unsent.clear()
-        except LinkError as exc:
-            self._on_link_error(exc)
-            return self.connected
         return True
 
     def _status_items(self) -> list[tuple[str, Value]]:

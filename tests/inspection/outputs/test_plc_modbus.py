@@ -266,3 +266,28 @@ def test_an_ack_lost_with_the_link_is_written_after_the_reconnect(modbus_plc, fa
         assert wait_until(lambda: modbus_plc.stalling == 0)
         assert wait_until(lambda: modbus_plc.read("outputs.trigger_ack"))  # no new edge: the retry wrote it
         assert out.tracker.pending == 1 and modbus_plc.read("outputs.busy") is True
+
+
+def test_a_verdict_published_as_the_link_comes_up_is_not_cleared_by_the_connect_write(fast, inspection) -> None:
+    """Regression (seen under load): the clean-slate write on connect (result_valid off, status) used to be
+    able to land after a verdict published the moment `connected` turned true, clearing its result_valid."""
+    import threading
+    import time
+
+    with ModbusSim() as sim:
+        out = modbus.create(modbus.Options(port=sim.port, **fast))
+        write, first = out.link.write, threading.Event()
+
+        def slow_first_write(items):  # type: ignore[no-untyped-def]
+            if not first.is_set():
+                first.set()
+                time.sleep(0.3)  # the connect write stalls; a verdict arrives meanwhile
+            return write(items)
+
+        out.link.write = slow_first_write
+        publisher = threading.Thread(target=lambda: (first.wait(5.0), out.publish(inspection(1, "FAIL"))))
+        publisher.start()
+        with out:
+            publisher.join(5.0)
+            assert sim.read("outputs.result_valid") is True and sim.read("outputs.reject") is True
+            assert sim.read("outputs.ready") is True
