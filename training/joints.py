@@ -47,6 +47,7 @@ __all__ = [
     "compute_metrics",
     "evaluate_model",
     "list_dataset",
+    "shrink",
     "stratified_split",
     "train_joint_classifier",
 ]
@@ -431,11 +432,28 @@ def _save(
 
 
 def evaluate_model(
-    model: Path | None, data: Path, limit_per_class: int | None = None, seed: int = 0, threads: int = 2
+    model: Path | None, data: Path, limit_per_class: int | None = None, seed: int = 0, threads: int = 2,
+    held_out_seed: int | None = None, test_fraction: float = 0.2, long_side: int | None = None,
 ) -> Metrics:
-    """Classify every crop under `data` (one folder per class) with a saved head (default: the shipped one)."""
+    """Classify every crop under `data` (one folder per class) with a saved head (default: the shipped one).
+
+    `held_out_seed`: only the held-out part of the stratified split with that seed (as training made it).
+    `long_side`: first scale every crop to this long side (the crop-size confound check:
+    in the real set the normal crops are much smaller than the defect crops)."""
     classifier = load_joint_classifier(model, threads=threads)
     dataset = list_dataset(data, class_names=classifier.class_names, limit_per_class=limit_per_class, seed=seed)
+    if held_out_seed is not None:
+        dataset = dataset.subset(stratified_split(dataset.labels, test_fraction, held_out_seed)[1])
     images = [read_crop(p) for p in dataset.paths]
+    if long_side is not None:
+        images = [shrink(im, long_side) for im in images]
     predicted = classifier.probabilities(images).argmax(1)
     return compute_metrics(dataset.labels, predicted, classifier.class_names)
+
+
+def shrink(image: np.ndarray, long_side: int) -> np.ndarray:
+    """The crop scaled (area averaging, aspect kept) to a long side of `long_side` px, as every crop of the
+    diagnostic is: so neither the size nor the sharpness of a crop can tell its class."""
+    scale = long_side / max(image.shape[:2])
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

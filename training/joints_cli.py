@@ -2,7 +2,9 @@
 
     station joints eval --model M --data DIR     # DIR/<class>/*.png|tiff → accuracy, per-class recall, macro-F1
     station joints eval --data DIR               # the shipped classifier (inspection/aoi/models/joint_head.pt)
-    station joints train --data DIR --out M.pt   # stratified split, frozen EfficientNet-Lite0 + small head
+    station joints eval --data DIR --held-out 0 --shrink 26   # held-out split of seed 0, crops shrunk to 26 px
+    station joints train --data DIR --out M.pt   # stratified split, EfficientNet-Lite0 top fine-tuned + small head
+    station joints train --data DIR --frozen     # the frozen-backbone recipe (head format aoi-joint-head/1)
 """
 
 from __future__ import annotations
@@ -36,14 +38,20 @@ def joints() -> None:
               help="folder with one sub-folder of crop images per class")
 @click.option("--limit-per-class", type=int, default=None, help="evaluate on at most N random crops per class")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the --limit-per-class sample")
+@click.option("--held-out", "held_out", type=int, default=None, metavar="SEED",
+              help="only the held-out part of the stratified split with this seed (as `train --seed` made it)")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True, help="held-out share, with --held-out")
+@click.option("--shrink", "long_side", type=click.IntRange(4, None), default=None, metavar="PX",
+              help="scale every crop to a long side of PX first (crop-size check: the normal crops are small)")
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="also print the metrics as one JSON line")
-def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, seed: int, threads: int,
-                as_json: bool) -> None:
+def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, seed: int, held_out: int | None,
+                test_fraction: float, long_side: int | None, threads: int, as_json: bool) -> None:
     """Classify every crop under DATA and print accuracy, per-class recall and `macro-F1 = X.XXX`."""
     from training.joints import evaluate_model
 
-    metrics = evaluate_model(model, data, limit_per_class, seed, _threads(threads))
+    metrics = evaluate_model(model, data, limit_per_class, seed, _threads(threads), held_out_seed=held_out,
+                             test_fraction=test_fraction, long_side=long_side)
     click.echo(f"model {model or DEFAULT_MODEL}, data {data}: {sum(metrics.support.values())} crops")
     for line in metrics.lines():
         click.echo(line)
@@ -59,7 +67,13 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
 @click.option("--seed", type=int, default=0, show_default=True, help="split and training seed")
 @click.option("--test-fraction", type=float, default=0.2, show_default=True, help="stratified held-out share")
 @click.option("--imgsz", type=int, default=112, show_default=True, help="backbone input size (px)")
-@click.option("--epochs", type=int, default=300, show_default=True)
+@click.option("--epochs", type=int, default=300, show_default=True, help="head epochs of the --frozen recipe")
+@click.option("--frozen", is_flag=True, help="keep the whole backbone frozen, train only the head (format /1)")
+@click.option("--tune-from-block", type=click.IntRange(0, 16), default=11, show_default=True,
+              help="fine-tune the MBConv blocks from this index on (0-16; 16 = only conv_head/bn1) with the head")
+@click.option("--finetune-epochs", type=int, default=30, show_default=True)
+@click.option("--views", default="orig,hflip,vflip,rot180", show_default=True,
+              help="comma-separated views of each training crop to fine-tune on (flips, rot90, transpose, jitterN)")
 @click.option("--limit-per-class", type=int, default=None, help="train on at most N crops per class (smoke tests)")
 @click.option("--no-augment", is_flag=True, help="no flipped/rotated copies of the training crops")
 @click.option("--scale-augment", is_flag=True,
@@ -67,17 +81,27 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
 @click.option("--cache", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="folder to keep backbone features in, so retraining the head takes seconds")
 @click.option("--threads", type=int, default=2, show_default=True)
-def train_joints(data: Path, out: Path, seed: int, test_fraction: float, imgsz: int, epochs: int,
-                 limit_per_class: int | None, no_augment: bool, scale_augment: bool, cache: Path | None,
-                 threads: int) -> None:
-    """Train the head on frozen EfficientNet-Lite0 features; report held-out accuracy, recall and macro-F1."""
+def train_joints(data: Path, out: Path, seed: int, test_fraction: float, imgsz: int, epochs: int, frozen: bool,
+                 tune_from_block: int, finetune_epochs: int, views: str, limit_per_class: int | None,
+                 no_augment: bool, scale_augment: bool, cache: Path | None, threads: int) -> None:
+    """Fine-tune the top of EfficientNet-Lite0 with a head; report held-out accuracy, recall and macro-F1."""
     from training.joints import TrainConfig, train_joint_classifier
+    from training.joints_finetune import view_images
 
     if not 0.0 < test_fraction < 1.0:
         raise click.BadParameter("expected a fraction between 0 and 1", param_hint="--test-fraction")
+    names = tuple(v.strip() for v in views.split(",") if v.strip())
+    for name in names:
+        try:
+            view_images(name, [], seed)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--views") from None
+    if scale_augment and not frozen:
+        raise click.BadParameter("--scale-augment belongs to the --frozen recipe", param_hint="--scale-augment")
     config = TrainConfig(imgsz=imgsz, epochs=epochs, test_fraction=test_fraction, seed=seed,
                          augment=not no_augment, scale_augment=scale_augment, threads=_threads(threads),
-                         limit_per_class=limit_per_class)
+                         limit_per_class=limit_per_class, tune_from_block=None if frozen else tune_from_block,
+                         finetune_epochs=finetune_epochs, views=names or ("orig",))
     metrics = train_joint_classifier(data, out, config, echo=click.echo, cache=cache)
     click.echo("held-out split:")
     for line in metrics.lines():

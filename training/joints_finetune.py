@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,24 +84,37 @@ def view_images(name: str, images: Sequence[np.ndarray], seed: int) -> list[np.n
 def cached_maps(extractor: Callable[[], JointFeatures], images: Callable[[], Sequence[np.ndarray]],
                 paths: Sequence[Path], view: str, n_blocks: int, imgsz: int, seed: int,
                 cache: Path | None) -> np.ndarray:
-    """Maps of the frozen blocks for one view of the crops (float16), from `cache` when they are there.
+    """Maps after the first `n_blocks` frozen blocks for one view of the crops (float16), from `cache` when
+    they are there; a cache of maps after fewer blocks is advanced through the missing blocks instead.
 
     `extractor` and `images` are factories, so a fully cached run neither loads the backbone nor reads images."""
-    key = hashlib.sha256(repr((view, n_blocks, imgsz, seed, [str(p) for p in paths])).encode()).hexdigest()[:16]
-    file = Path(cache) / f"joint_maps_{view}_b{n_blocks}_{key}.npy" if cache is not None else None
+    key = hashlib.sha256(repr((view, imgsz, seed, [str(p) for p in paths])).encode()).hexdigest()[:16]
+    folder = Path(cache) if cache is not None else None
+    file = folder / f"joint_maps_{view}_b{n_blocks}_{key}.npy" if folder is not None else None
     if file is not None and file.is_file():
         return np.load(file)
     t0 = time.perf_counter()
-    crops = view_images(view, images(), seed)
-    features = extractor()
+    pattern = re.compile(rf"joint_maps_{re.escape(view)}_b(\d+)_{key}\.npy")
+    found = [(m, f) for f in (folder.iterdir() if folder is not None and folder.is_dir() else ())
+             if (m := pattern.fullmatch(f.name))]
+    earlier = sorted(((int(m.group(1)), f) for m, f in found if int(m.group(1)) < n_blocks), reverse=True)
     step = 64
-    starts = range(0, len(crops), step)
-    maps = np.concatenate([features.maps(crops[i:i + step], n_blocks).astype(np.float16)
-                           for i in track(starts, f"maps {view}", len(starts))])
-    log.info("maps of %d crops (%s) in %.1f s", len(crops), view, time.perf_counter() - t0)
-    if file is not None:
+    if earlier:
+        start, source = earlier[0]
+        stored = np.load(source)
+        maps = extractor().advance(stored, start, n_blocks).astype(np.float16)
+    else:
+        crops = view_images(view, images(), seed)
+        features = extractor()
+        starts = range(0, len(crops), step)
+        maps = np.concatenate([features.maps(crops[i:i + step], n_blocks).astype(np.float16)
+                               for i in track(starts, f"maps {view}", len(starts))])
+    log.info("maps of %d crops (%s) in %.1f s", len(maps), view, time.perf_counter() - t0)
+    if file is not None:  # written whole, then renamed: a parallel run never reads half a file
         file.parent.mkdir(parents=True, exist_ok=True)
-        np.save(file, maps)
+        partial = file.with_name(f"{file.stem}.{os.getpid()}.partial.npy")
+        np.save(partial, maps)
+        os.replace(partial, file)
     return maps
 
 

@@ -101,17 +101,30 @@ class JointFeatures:
         """Output of the stem and the first `n_blocks` MBConv blocks (eval mode), N×C×H×W float32."""
         torch = self._torch
         model = self.model
-        if not 0 <= n_blocks <= len(model._blocks):
-            raise ValueError(f"n_blocks must be 0..{len(model._blocks)}, got {n_blocks}")
         chunks = []
         for start in range(0, len(crops), batch_size):
             chunk = torch.from_numpy(preprocess_crops(crops[start:start + batch_size], self.imgsz))
             with self._lock, torch.inference_mode():
-                x = model._swish(model._bn0(model._conv_stem(chunk)))
-                for block in model._blocks[:n_blocks]:
-                    x = block(x)  # drop-connect is off in eval mode, as in extract_features
-                chunks.append(x.numpy())
+                chunks.append(self._blocks(model._swish(model._bn0(model._conv_stem(chunk))), 0, n_blocks).numpy())
         return np.concatenate(chunks)
+
+    def advance(self, maps: np.ndarray, from_block: int, n_blocks: int, batch_size: int = 256) -> np.ndarray:
+        """Maps after `from_block` blocks → maps after `n_blocks` blocks (so a cache of earlier maps is reused)."""
+        torch = self._torch
+        chunks = []
+        for start in range(0, len(maps), batch_size):
+            x = torch.from_numpy(np.asarray(maps[start:start + batch_size], np.float32))
+            with self._lock, torch.inference_mode():
+                chunks.append(self._blocks(x, from_block, n_blocks).numpy())
+        return np.concatenate(chunks) if chunks else np.asarray(maps, np.float32)
+
+    def _blocks(self, x: Any, start: int, stop: int) -> Any:
+        blocks = self.model._blocks
+        if not 0 <= start <= stop <= len(blocks):
+            raise ValueError(f"blocks {start}..{stop} are not within 0..{len(blocks)}")
+        for block in blocks[start:stop]:
+            x = block(x)  # drop-connect is off in eval mode, as in extract_features
+        return x
 
 
 def backbone_top(backbone: Any, first_block: int) -> Any:

@@ -48,11 +48,11 @@ def test_dataset_errors_name_the_folder(tmp_path: Path) -> None:
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_tiny_training_run_saves_a_loadable_head(tmp_path: Path) -> None:
+def test_tiny_frozen_training_run_saves_a_loadable_v1_head(tmp_path: Path) -> None:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} absent: the real solder-joint crops are needed")
     out = tmp_path / "head.pt"
-    config = TrainConfig(imgsz=64, epochs=40, limit_per_class=6, augment=False, threads=1)
+    config = TrainConfig(imgsz=64, epochs=40, limit_per_class=6, augment=False, threads=1, tune_from_block=None)
     lines: list[str] = []
     metrics = train_joint_classifier(SHARED, out, config, echo=lines.append, cache=tmp_path / "cache")
     assert set(metrics.support) == {"excessive_solder", "insufficient_solder", "normal", "shifted_component", "short"}
@@ -60,5 +60,5 @@ def test_tiny_training_run_saves_a_loadable_head(tmp_path: Path) -> None:
     assert 0.0 <= metrics.macro_f1 <= 1.0
     assert list((tmp_path / "cache").glob("joint_features_*.npz"))  # retraining reuses the features
     classifier = JointClassifier(out)
-    assert classifier.imgsz == 64 and classifier.metrics["split_seed"] == 0
+    assert classifier.imgsz == 64 and classifier.metrics["split_seed"] == 0 and classifier.tuned_from_block is None
     assert classifier.metrics["n_test"] == 5 and classifier.metrics["n_train"] == 25
