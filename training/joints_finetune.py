@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspection.aoi.classifier import JointFeatures, backbone_top, build_head, top_features
+from inspection.aoi.classifier import FLIPS, JointFeatures, backbone_top, build_head, top_features
 from training.progress import track
 
 __all__ = ["FinetuneConfig", "TunedModel", "cached_maps", "fit_top", "predict_maps", "view_images"]
@@ -52,10 +52,7 @@ class FinetuneConfig:
 # Label-preserving views of a crop (a joint is a joint in any orientation). "jitter" is a seeded random
 # zoom (0.85-1.15), shift (up to 8 % of the side) and brightness/contrast change (±15 %).
 VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "orig": lambda im: im,
-    "hflip": lambda im: cv2.flip(im, 1),
-    "vflip": lambda im: cv2.flip(im, 0),
-    "rot180": lambda im: cv2.rotate(im, cv2.ROTATE_180),
+    **FLIPS,
     "rot90": lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE),
     "transpose": lambda im: cv2.transpose(im),
 }

@@ -29,6 +29,7 @@ from inspection.errors import ModelError
 
 __all__ = [
     "DEFAULT_MODEL",
+    "FLIPS",
     "HEAD_FORMAT",
     "HEAD_FORMATS",
     "HEAD_FORMAT_FROZEN",
@@ -47,6 +48,15 @@ HEAD_FORMAT_FROZEN = "aoi-joint-head/1"  # frozen backbone + MLP head (still loa
 HEAD_FORMAT = "aoi-joint-head/2"  # fine-tuned backbone top (fp16) + MLP head
 HEAD_FORMATS = (HEAD_FORMAT_FROZEN, HEAD_FORMAT)
 FEATURE_DIM = 1280
+
+# Label-preserving flips a head file may ask to average over at run time ("tta_views"); training's views
+# (training/joints_finetune.py) use the same functions.
+FLIPS: dict[str, Any] = {
+    "orig": lambda im: im,
+    "hflip": lambda im: cv2.flip(im, 1),
+    "vflip": lambda im: cv2.flip(im, 0),
+    "rot180": lambda im: cv2.rotate(im, cv2.ROTATE_180),
+}
 
 
 def preprocess_crops(crops: Sequence[np.ndarray], imgsz: int) -> np.ndarray:
@@ -204,6 +214,11 @@ class JointClassifier:
         self.normal_class: str = record.get("normal_class", "normal")
         self.imgsz = int(record["imgsz"])
         self.metrics: dict[str, Any] = dict(record.get("metrics") or {})
+        self.tta_views: tuple[str, ...] = tuple(record.get("tta_views") or ("orig",))
+        unknown = [v for v in self.tta_views if v not in FLIPS]
+        if unknown:
+            raise ModelError(f"{self.path}: unknown test-time view(s) {', '.join(unknown)} "
+                             f"(this station knows {', '.join(FLIPS)}); update the station or retrain")
         self._mean = record["feature_mean"].float()
         self._std = record["feature_std"].float()
         self.head = build_head(len(self.class_names), int(record["hidden"]))
@@ -226,14 +241,17 @@ class JointClassifier:
         self._torch = torch
 
     def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """N×C class probabilities."""
+        """N×C class probabilities (averaged over the file's test-time views, e.g. flips)."""
         if len(crops) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         torch = self._torch
-        feats = torch.from_numpy(self.features(crops))
-        with torch.inference_mode():
-            logits = self.head((feats - self._mean) / self._std)
-            return torch.softmax(logits, dim=1).numpy()
+        probs = []
+        for view in self.tta_views:
+            views = [FLIPS[view](c) if c is not None and c.size else c for c in crops]  # empty ones fail below
+            feats = torch.from_numpy(self.features(views))
+            with torch.inference_mode():
+                probs.append(torch.softmax(self.head((feats - self._mean) / self._std), dim=1).numpy())
+        return np.mean(probs, axis=0)
 
     def predict(self, crops: Sequence[np.ndarray]) -> list[JointPrediction]:
         probs = self.probabilities(crops)

@@ -53,10 +53,10 @@ def test_tiny_fine_tune_saves_a_v2_file_the_runtime_reproduces(tmp_path: Path) -
         pytest.skip(f"{SHARED} absent: the real solder-joint crops are needed")
     out = tmp_path / "tuned.pt"
     config = TrainConfig(imgsz=64, limit_per_class=6, threads=1, tune_from_block=14, finetune_epochs=2,
-                         views=("orig", "hflip", "jitter1"))
+                         views=("orig", "hflip", "jitter1"), tta_views=("orig", "hflip"))
     metrics = train_joint_classifier(SHARED, out, config, echo=lambda _: None, cache=tmp_path / "cache")
     assert sum(metrics.support.values()) == 5
-    assert len(list((tmp_path / "cache").glob("joint_maps_*.npy"))) == 4  # 3 train views + held-out
+    assert len(list((tmp_path / "cache").glob("joint_maps_*.npy"))) == 5  # 3 train views + 2 held-out views
 
     record = torch.load(out, weights_only=True)
     assert record["format"] == HEAD_FORMAT == "aoi-joint-head/2" and record["tuned_from_block"] == 14
@@ -64,6 +64,7 @@ def test_tiny_fine_tune_saves_a_v2_file_the_runtime_reproduces(tmp_path: Path) -
 
     classifier = JointClassifier(out)
     assert classifier.tuned_from_block == 14 and classifier.metrics["views"] == ["orig", "hflip", "jitter1"]
+    assert classifier.tta_views == ("orig", "hflip")
     wheel = JointFeatures(64, threads=1).model
     tuned_weight = classifier.features.model._blocks[15]._project_conv.weight
     assert not torch.equal(tuned_weight, wheel._blocks[15]._project_conv.weight)  # the tuned layers were loaded
@@ -77,11 +78,14 @@ def test_tiny_fine_tune_saves_a_v2_file_the_runtime_reproduces(tmp_path: Path) -
     held_out = dataset.subset(test_idx)
     runtime = classifier.probabilities([read_crop(p) for p in held_out.paths])
     assert runtime.shape == (5, 5) and np.allclose(runtime.sum(1), 1.0, atol=1e-5)
-    cached = next(np.load(f) for f in (tmp_path / "cache").glob("joint_maps_orig_b14_*.npy") if len(np.load(f)) == 5)
     top = backbone_top(classifier.features.model, 14)
-    with torch.no_grad():
-        feats = top_features(top, torch.from_numpy(cached).float())
-        trained = torch.softmax(classifier.head((feats - classifier._mean) / classifier._std), 1).numpy()
+    trained = []
+    for view in ("orig", "hflip"):  # the station averages over the file's test-time views, as training did
+        cached = next(m for f in (tmp_path / "cache").glob(f"joint_maps_{view}_b14_*.npy") if len(m := np.load(f)) == 5)
+        with torch.no_grad():
+            feats = top_features(top, torch.from_numpy(cached).float())
+            trained.append(torch.softmax(classifier.head((feats - classifier._mean) / classifier._std), 1).numpy())
+    trained = np.mean(trained, axis=0)
     assert np.allclose(runtime, trained, atol=2e-2)
 
     # Re-running training on the cache gives the same file content (seeded), so the numbers reproduce.
