@@ -69,9 +69,9 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
 @click.option("--imgsz", type=int, default=112, show_default=True, help="backbone input size (px)")
 @click.option("--epochs", type=int, default=300, show_default=True, help="head epochs of the --frozen recipe")
 @click.option("--frozen", is_flag=True, help="keep the whole backbone frozen, train only the head (format /1)")
-@click.option("--tune-from-block", type=click.IntRange(0, 16), default=11, show_default=True,
+@click.option("--tune-from-block", type=click.IntRange(0, 16), default=15, show_default=True,
               help="fine-tune the MBConv blocks from this index on (0-16; 16 = only conv_head/bn1) with the head")
-@click.option("--finetune-epochs", type=int, default=30, show_default=True)
+@click.option("--finetune-epochs", type=int, default=20, show_default=True)
 @click.option("--views", default="orig,hflip,vflip,rot180", show_default=True,
               help="comma-separated views of each training crop to fine-tune on (flips, rot90, transpose, jitterN)")
 @click.option("--tta/--no-tta", default=False, show_default=True,

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    first_block: int = 11  # MBConv blocks from here on are tuned (11 = the last two stages of Lite0)
-    epochs: int = 30
+    first_block: int = 15  # MBConv blocks from here on are tuned (15 = the last block of Lite0)
+    epochs: int = 20
     batch_size: int = 64
     lr_head: float = 1e-3
     lr_top: float = 3e-4

@@ -61,3 +61,12 @@ def test_a_file_that_is_not_a_head_is_refused(tmp_path: Path) -> None:
     torch.save({"format": "something-else"}, other)
     with pytest.raises(ModelError, match="expected format 'aoi-joint-head/1'"):
         load_joint_classifier(other)
+
+
+def test_a_head_asking_for_an_unknown_test_time_view_is_refused(tmp_path: Path) -> None:
+    record = torch.load(DEFAULT_MODEL, weights_only=True)
+    record["tta_views"] = ["orig", "shear"]
+    odd = tmp_path / "odd.pt"
+    torch.save(record, odd)
+    with pytest.raises(ModelError, match="unknown test-time view\\(s\\) shear"):
+        load_joint_classifier(odd)
