@@ -50,7 +50,8 @@ class FinetuneConfig:
 
 
 # Label-preserving views of a crop (a joint is a joint in any orientation). "jitter" is a seeded random
-# zoom (0.85-1.15), shift (up to 8 % of the side) and brightness/contrast change (±15 %).
+# zoom (0.85-1.15), shift (up to 8 % of the side) and brightness/contrast change (±15 %); "small" shrinks
+# each crop to a seeded long side of 14-46 px.
 VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     **FLIPS,
     "rot90": lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE),
@@ -75,7 +76,19 @@ def view_images(name: str, images: Sequence[np.ndarray], seed: int) -> list[np.n
     if name.startswith("jitter") and name[6:].isdigit():
         rng = np.random.default_rng([seed, int(name[6:])])
         return [_jitter(im, rng) for im in images]
-    raise ValueError(f"unknown view {name!r}; expected one of {', '.join(VIEWS)} or jitter1, jitter2 …")
+    if name == "small":
+        rng = np.random.default_rng(seed)
+        return [_small(im, rng) for im in images]
+    raise ValueError(f"unknown view {name!r}; expected one of {', '.join(VIEWS)}, small or jitter1, jitter2 …")
+
+
+def _small(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Shrunk to a long side of 14-46 px (the normal crops' range), so size alone cannot tell a defect."""
+    scale = float(rng.uniform(14, 46)) / max(image.shape[:2])
+    if scale >= 1.0:
+        return image
+    size = (max(4, round(image.shape[1] * scale)), max(4, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def cached_maps(extractor: Callable[[], JointFeatures], images: Callable[[], Sequence[np.ndarray]],
