@@ -199,9 +199,9 @@ class TrainConfig:
     finetune_lr: float = 3e-4  # of the backbone top; the head uses `lr`
     # Views of each training crop the fine-tuning draws from (see training.joints_finetune.view_images);
     # without `augment` only "orig".
-    views: tuple[str, ...] = ("orig", "hflip", "vflip", "rot180")
+    views: tuple[str, ...] = ("orig", "small")
     # Flips the station averages the probabilities over (inspection.aoi.classifier.FLIPS); ("orig",) = none.
-    tta_views: tuple[str, ...] = ("orig",)
+    tta_views: tuple[str, ...] = ("orig", "hflip", "vflip", "rot180")
     extra: dict[str, Any] = field(default_factory=dict)
 
     def finetune_config(self) -> FinetuneConfig:

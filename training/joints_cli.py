@@ -72,12 +72,13 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
 @click.option("--tune-from-block", type=click.IntRange(0, 16), default=15, show_default=True,
               help="fine-tune the MBConv blocks from this index on (0-16; 16 = only conv_head/bn1) with the head")
 @click.option("--finetune-epochs", type=int, default=20, show_default=True)
-@click.option("--views", default="orig,hflip,vflip,rot180", show_default=True,
-              help="comma-separated views of each training crop to fine-tune on (flips, rot90, transpose, jitterN)")
-@click.option("--tta/--no-tta", default=False, show_default=True,
+@click.option("--views", default="orig,small", show_default=True,
+              help="comma-separated views of each training crop to fine-tune on, one drawn per crop and epoch "
+                   "(orig, hflip, vflip, rot180, rot90, transpose, small = shrunk to 14-46 px, jitterN)")
+@click.option("--tta/--no-tta", default=True, show_default=True,
               help="the station averages each crop's probabilities over its flips (hflip, vflip, rot180): 4× the time")
 @click.option("--limit-per-class", type=int, default=None, help="train on at most N crops per class (smoke tests)")
-@click.option("--no-augment", is_flag=True, help="no flipped/rotated copies of the training crops")
+@click.option("--no-augment", is_flag=True, help="train on the crops as they are (no flipped, rotated or shrunk views)")
 @click.option("--scale-augment", is_flag=True,
               help="also train on copies shrunk to 14-46 px, so crop size alone cannot separate the classes")
 @click.option("--cache", type=click.Path(path_type=Path, file_okay=False), default=None,

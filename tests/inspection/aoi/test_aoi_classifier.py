@@ -16,10 +16,12 @@ CLASSES = ("excessive_solder", "insufficient_solder", "normal", "shifted_compone
 
 
 def test_shipped_head_is_small_and_records_its_metrics() -> None:
-    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 20_000_000
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 10_000_000
     classifier = load_joint_classifier()
     assert classifier.class_names == CLASSES and classifier.normal_class == "normal"
     assert {"split_seed", "accuracy", "macro_f1", "recall"} <= set(classifier.metrics)
+    # aoi-joint-head/2: the last block + conv_head/bn1 tuned, probabilities averaged over the 4 flips.
+    assert classifier.tuned_from_block == 15 and classifier.tta_views == ("orig", "hflip", "vflip", "rot180")
 
 
 def test_preprocess_handles_mono_colour_and_tiny_crops() -> None:
