@@ -230,11 +230,11 @@ class JointClassifier:
         self.features = JointFeatures(self.imgsz, threads)
         self.tuned_from_block: int | None = None
         if record["format"] == HEAD_FORMAT:
-            self.tuned_from_block = int(record["tuned_from_block"])
-            top = backbone_top(self.features.model, self.tuned_from_block)
             try:
+                self.tuned_from_block = int(record["tuned_from_block"])
+                top = backbone_top(self.features.model, self.tuned_from_block)
                 top.load_state_dict({k: v.float() for k, v in record["backbone_top"].items()})
-            except RuntimeError as exc:
+            except (KeyError, TypeError, ValueError, RuntimeError) as exc:
                 raise ModelError(f"{self.path}: the tuned backbone layers do not fit the wheel's backbone "
                                  f"({exc})") from None
             top.eval()

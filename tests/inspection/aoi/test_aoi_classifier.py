@@ -72,3 +72,12 @@ def test_a_head_asking_for_an_unknown_test_time_view_is_refused(tmp_path: Path) 
     torch.save(record, odd)
     with pytest.raises(ModelError, match="unknown test-time view\\(s\\) shear"):
         load_joint_classifier(odd)
+
+
+def test_a_v2_head_whose_tuned_layers_do_not_fit_is_refused(tmp_path: Path) -> None:
+    record = torch.load(DEFAULT_MODEL, weights_only=True)
+    record["tuned_from_block"] = 14  # the stored layers are those from block 15 on
+    odd = tmp_path / "shifted.pt"
+    torch.save(record, odd)
+    with pytest.raises(ModelError, match="tuned backbone layers do not fit the wheel's backbone"):
+        load_joint_classifier(odd)
