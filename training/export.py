@@ -6,10 +6,13 @@
 2. Verify: the original PyTorch model and the exported one run on the *same* letterboxed tensors of
    sample images; the report gives the max box deviation (px, on anchors either model scores above
    the floor) and the max class-score deviation, plus detections per image after NMS.
-3. INT8 (optional): ONNX Runtime static post-training quantization (QDQ, per-channel weights,
-   activations calibrated on the recipe's own images). It is kept only when its F1 on the golden set
-   stays within `tolerance` of the FP32 model's F1 (against YOLO labels when the golden set has them,
-   else against the FP32 model's detections); both F1s are reported either way.
+3. INT8 (optional), calibrated on the recipe's own images: for OpenVINO an NNCF-quantized IR
+   (`training.int8_openvino`: the head's post-processing kept float as ultralytics does, accuracy control
+   on the golden set); for ONNX ONNX Runtime static post-training quantization (QDQ, per-channel weights,
+   the head kept FP32). It is kept only when its F1 on the golden set stays within `tolerance` of the FP32
+   model's F1 (against YOLO labels when the golden set has them, else against the FP32 model's
+   detections); both F1s are reported either way, with both models' forward time on this machine — INT8
+   that passes the gate but is not faster here (bf16 on AMX CPUs) gets a note saying so.
 """
 
 from __future__ import annotations

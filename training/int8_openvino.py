@@ -13,6 +13,7 @@ own op), `/model.22/dfl/...` (DFL) and `/model.22/cv3.0/...` (a head convolution
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ class Validation:
 
 
 def _import_nncf() -> Any:
+    # NNCF sends usage events (openvino-telemetry, opt-out) unless it believes it runs in CI; the station
+    # sends nothing anywhere, so switch it off before NNCF's first import reads the variable.
+    os.environ.setdefault("NNCF_CI", "1")
     try:
         import nncf
     except ImportError:
