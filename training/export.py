@@ -187,7 +187,7 @@ def default_out(pt: Path, fmt: str, int8: bool = False) -> Path:
 def export_model(pt: Path, fmt: str, *, imgsz: int | None = None, out: Path | None = None,
                  samples: Path | None = None, int8: bool = False, calibration: Path | None = None,
                  golden: Path | None = None, tolerance: float = 0.02, conf: float = 0.25,
-                 max_images: int = 16, dynamic: bool = False) -> ExportReport:
+                 max_images: int = 16, dynamic: bool = False, accuracy_control: bool = True) -> ExportReport:
     """Export `pt` to `fmt`, verify it, and (with `int8`) quantize and gate it on the golden set.
 
     `dynamic` exports a variable batch (the runtime then batches frames of several cameras / tiles into
@@ -218,7 +218,7 @@ def export_model(pt: Path, fmt: str, *, imgsz: int | None = None, out: Path | No
         if int8:
             assert calibration is not None
             _int8(onnx_path, fmt, out, meta, calibration, golden or calibration, tolerance, conf, report,
-                  max_images)
+                  max_images, accuracy_control)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -353,7 +353,7 @@ def _predict(backend: Any, images: list[tuple[Path | None, np.ndarray]], meta: M
 
 
 def _int8(onnx_fp32: Path, fmt: str, out: Path, meta: ModelMeta, calibration: Path, golden: Path,
-          tolerance: float, conf: float, report: ExportReport, max_images: int) -> None:
+          tolerance: float, conf: float, report: ExportReport, max_images: int, accuracy_control: bool) -> None:
     calib = load_images(calibration, max_images)
     gold = load_images(golden, 10_000)
     fp32_backend = _backend(out, fmt)
@@ -368,7 +368,8 @@ def _int8(onnx_fp32: Path, fmt: str, out: Path, meta: ModelMeta, calibration: Pa
     else:
         truth = [np.column_stack([d.classes, d.boxes]) if len(d) else np.zeros((0, 5)) for d in fp32_dets]
         report.f1_reference = f"FP32 detections on {len(gold)} unlabelled images"
-    int8_path = _quantize(onnx_fp32, fmt, out, meta, calib, gold, truth, tolerance, conf, report)
+    int8_path = _quantize(onnx_fp32, fmt, out, meta, calib, gold, truth, tolerance if accuracy_control else None,
+                          conf, report)
     int8_backend = _backend(int8_path, fmt)
     try:
         int8_dets, int8_raw, int8_ms = _predict(int8_backend, gold, meta, conf)
@@ -393,9 +394,10 @@ def _int8(onnx_fp32: Path, fmt: str, out: Path, meta: ModelMeta, calibration: Pa
 
 
 def _quantize(onnx_fp32: Path, fmt: str, out: Path, meta: ModelMeta, calib: list[tuple[Path | None, np.ndarray]],
-              gold: list[tuple[Path | None, np.ndarray]], truth: list[np.ndarray], tolerance: float, conf: float,
+              gold: list[tuple[Path | None, np.ndarray]], truth: list[np.ndarray], tolerance: float | None, conf: float,
               report: ExportReport) -> Path:
-    """The INT8 file: NNCF (accuracy-aware on the golden set) for OpenVINO, else ONNX Runtime's QDQ ONNX."""
+    """The INT8 file: NNCF for OpenVINO (accuracy-aware on the golden set unless `tolerance` is None), else
+    ONNX Runtime's QDQ ONNX."""
     if fmt == "openvino":
         from training.int8_openvino import Validation, quantize_openvino
 
@@ -407,8 +409,9 @@ def _quantize(onnx_fp32: Path, fmt: str, out: Path, meta: ModelMeta, calib: list
                                                                                            strict=True)],
                             [truth[i] for i in indices])
 
-        validation = Validation(tuple(t for t, _ in boxes), score, tolerance)
-        report.int8_method = f"NNCF, accuracy control on {len(gold)} golden images"
+        validation = None if tolerance is None else Validation(tuple(t for t, _ in boxes), score, tolerance)
+        report.int8_method = (f"NNCF, accuracy control on {len(gold)} golden images" if validation is not None
+                              else "NNCF, no accuracy control")
         return quantize_openvino(out, default_out(out, "openvino", int8=True),
                                  [_tensor(image, meta.imgsz)[0] for _, image in calib], meta, validation)
     # ONNX: the QDQ ONNX, which ONNX Runtime (and OpenVINO, reading the .onnx) runs in INT8.

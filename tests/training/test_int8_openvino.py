@@ -112,3 +112,21 @@ def test_onnx_export_keeps_onnx_runtime_qdq(tmp_path: Path) -> None:
     assert report.int8_path.suffix == ".onnx"
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(report.int8_path)).graph.node)
     assert np.isfinite(report.int8_ms or np.nan)
+
+
+def test_cli_without_accuracy_control(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from inspection.cli import station
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for part in sorted((DEMO_DIR / "parts" / "solder").glob("*.jpg"))[:3]:
+        shutil.copy2(part, calib / part.name)
+    out = tmp_path / "s.xml"
+    result = CliRunner().invoke(station, ["export-model", "--model", str(SOLDER), "--format", "openvino",
+                                          "--imgsz", "96", "-o", str(out), "--int8", "--calibration", str(calib),
+                                          "--tolerance", "1.0", "--no-accuracy-control"])
+    assert result.exit_code == 0, result.output
+    assert "INT8 ACCEPTED" in result.output and "NNCF, no accuracy control" in result.output
+    assert "ms/image" in result.output and (tmp_path / "s_int8.xml").is_file()
