@@ -206,7 +206,8 @@ class StationConfig(StrictModel):
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")
-    health: HealthSection = HealthSection()
+    health: HealthSection = Field(HealthSection(), description="how the station watches its own inspection: "
+                                  "signals, baseline, drift warnings (docs/health.md)")
     calibration_dir: ConfigPath | None = Field(
         None, description="camera calibrations (`station calibrate`), one versioned file per calibration in "
         "<calibration_dir>/<camera id>/; default <data_dir>/calibration")
