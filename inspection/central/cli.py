@@ -36,9 +36,8 @@ def status(url: str, as_json: bool, hours: float, password_env: str | None, time
         click.echo("no station has replicated to this central store yet")
         return
     for s in stations:
-        attention = s.alarms or s.health_state == "alarm"
-        click.secho(s.line(), fg=None if s.online and not attention and not s.needs_attention
-                    else ("red" if attention else "yellow"))
+        red = s.alarms or s.health_state == "alarm"
+        click.secho(s.line(), fg="red" if red else ("yellow" if not s.online or s.needs_attention else None))
 
 
 @fleet.command()
