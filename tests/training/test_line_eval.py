@@ -1,0 +1,124 @@
+"""`station eval` evaluates what the line runs: the bundled ONNX demo model through the station's detector
+adapter and the recipe judge, part by part the same verdicts as `station run` on the same images."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from inspection.cli import station
+from inspection.demo import demo_config_path
+
+DEMO = demo_config_path("solder").parent
+PARTS = DEMO / "parts" / "solder"
+RECIPE = DEMO / "recipes" / "solder.yaml"
+# four good and four defective parts
+CHOSEN = ("solder_00_good.jpg", "solder_01_bad.jpg", "solder_02_bad.jpg", "solder_03_good.jpg",
+          "solder_04_bad.jpg", "solder_06_good.jpg", "solder_07_bad.jpg", "solder_09_good.jpg")
+
+
+def demo_split(root: Path, chosen: tuple[str, ...] = CHOSEN) -> Path:
+    """A YOLO data set (split `test`) of bundled demo parts, labelled from their manifest."""
+    manifest = json.loads((PARTS / "manifest.json").read_text())
+    classes = manifest["classes"]
+    images, labels = root / "images" / "test", root / "labels" / "test"
+    images.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    for name in chosen:
+        shutil.copy(PARTS / name, images / name)
+        rows = []
+        for defect in manifest["parts"][name]["defects"]:
+            x1, y1, x2, y2 = defect["box"]
+            rows.append(f"{classes.index(defect['class'])} {(x1 + x2) / 640} {(y1 + y2) / 640} "
+                        f"{(x2 - x1) / 320} {(y2 - y1) / 320}")
+        (labels / f"{Path(name).stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+    data = root / "data.yaml"
+    data.write_text(yaml.safe_dump({"path": str(root), "test": "images/test", "names": dict(enumerate(classes))}))
+    return data
+
+
+def station_yaml(tmp_path: Path, images: Path, recipe: Path = RECIPE) -> Path:
+    """The bundled solder demo's station config (ONNX detector), replaying `images`."""
+    config = yaml.safe_load(demo_config_path("solder").read_text())
+    config["recipe"] = str(recipe)
+    config["cameras"][0]["path"] = str(images)
+    config["cameras"][0].pop("rate_hz", None)
+    config["data_dir"] = str(tmp_path / "station-data")
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def eval_rows(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "images.csv").open() as handle:
+        return {row["image"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.mark.slow
+def test_eval_and_station_run_give_the_same_verdict_part_by_part(tmp_path: Path) -> None:
+    data = demo_split(tmp_path / "data")
+    config = station_yaml(tmp_path, tmp_path / "data" / "images" / "test")
+    db = tmp_path / "run.db"
+    run = CliRunner().invoke(station, ["run", "--config", str(config), "--headless", "--db", str(db)])
+    assert run.exit_code == 0, run.output
+    with sqlite3.connect(db) as conn:
+        line = {Path(source).name: (verdict, n_defects) for source, verdict, n_defects in
+                conn.execute("select source, verdict, n_defects from inspections")}
+        models = {m for (m,) in conn.execute("select distinct model_id from inspections")}
+    assert len(line) == len(CHOSEN)
+
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(station, ["eval", "--config", str(config), "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = eval_rows(out)
+    assert {name: (row["verdict"], int(row["detections"])) for name, row in rows.items()} == line
+    assert {v for v, _ in line.values()} >= {"PASS", "FAIL"}  # a comparison that could disagree
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["runtime"].startswith("onnx") and {metrics["model_id"]} == models  # the very same file
+    # the rates are the verdicts': an escape is a defective part the station passed
+    escapes = [n for n, r in rows.items() if r["defective"] == "True" and r["verdict"] == "PASS"]
+    assert metrics["escape_rate"] == pytest.approx(len(escapes) / metrics["defective_images"])
+    assert "runtime: onnx" in result.output
+
+
+def test_the_recipe_judge_decides_not_the_confidence_alone(tmp_path: Path) -> None:
+    """An area rule no detection meets: every part passes, so every defective part is an escape, although
+    the confidences alone would reject them (the old thresholds-only count)."""
+    data = demo_split(tmp_path / "data", CHOSEN[:3])
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe["model"] = str(DEMO / "models" / "solder_yolov8n.pt")
+    for rule in recipe["classes"].values():
+        rule["min_area_px"] = 10**6
+    strict = tmp_path / "huge.yaml"
+    strict.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(station, ["eval", "--recipe", str(strict), "--model",
+                                          str(DEMO / "models" / "solder_yolov8n.onnx"), "--data", str(data),
+                                          "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    rows = eval_rows(out)
+    assert {row["verdict"] for row in rows.values()} == {"PASS"}
+    assert json.loads((out / "metrics.json").read_text())["escape_rate"] == 1.0
+    assert any(int(r["truth_boxes"]) for r in rows.values())
+
+
+def test_an_exported_model_without_a_recipe_is_a_clear_usage_error(tmp_path: Path) -> None:
+    data = demo_split(tmp_path / "data", CHOSEN[:1])
+    result = CliRunner().invoke(station, ["eval", "--model", str(DEMO / "models" / "solder_yolov8n.onnx"),
+                                          "--data", str(data)])
+    assert result.exit_code == 2 and "add --recipe or --config" in result.output
+
+
+def test_a_model_file_of_unknown_kind_names_the_choices(tmp_path: Path) -> None:
+    from training.line_eval import runtime_for
+
+    assert runtime_for(Path("m_int8.onnx")) == "onnx" and runtime_for(Path("m.xml")) == "openvino"
+    with pytest.raises(ValueError, match="expected one of .pt, .onnx"):
+        runtime_for(Path("model.tflite"))
