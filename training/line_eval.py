@@ -86,11 +86,10 @@ def line_setup(model: str | Path | None = None, recipe: str | Path | None = None
         elif getattr(options, "model", None) is None and loaded.model is None:
             raise ValueError(f"{recipe_path}: the recipe names no model file (registry_product?); give --model")
     else:
-        if model_path is None:
-            model_path = loaded.model
-        if model_path is None:
+        if model_path is None and loaded.model is None:
             raise ValueError(f"{recipe_path}: the recipe names no model file (registry_product?); give --model")
-        kind = runtime or runtime_for(model_path)
+        # no --model: the recipe's own, or with --runtime the export of it that kind reads (beside the .pt)
+        kind = runtime or runtime_for(model_path or loaded.model)  # type: ignore[arg-type]
         raw: dict[str, Any] = {"kind": kind, "model": model_path}
         if kind == "ultralytics" or (kind == "onnx" and device in ("auto", "cpu", "cuda")):
             raw["device"] = device or "auto"

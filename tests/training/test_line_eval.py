@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 
 from inspection.cli import station
 from inspection.demo import demo_config_path
+from training import testing
 
 DEMO = demo_config_path("solder").parent
 PARTS = DEMO / "parts" / "solder"
@@ -25,23 +25,7 @@ CHOSEN = ("solder_00_good.jpg", "solder_01_bad.jpg", "solder_02_bad.jpg", "solde
 
 
 def demo_split(root: Path, chosen: tuple[str, ...] = CHOSEN) -> Path:
-    """A YOLO data set (split `test`) of bundled demo parts, labelled from their manifest."""
-    manifest = json.loads((PARTS / "manifest.json").read_text())
-    classes = manifest["classes"]
-    images, labels = root / "images" / "test", root / "labels" / "test"
-    images.mkdir(parents=True)
-    labels.mkdir(parents=True)
-    for name in chosen:
-        shutil.copy(PARTS / name, images / name)
-        rows = []
-        for defect in manifest["parts"][name]["defects"]:
-            x1, y1, x2, y2 = defect["box"]
-            rows.append(f"{classes.index(defect['class'])} {(x1 + x2) / 640} {(y1 + y2) / 640} "
-                        f"{(x2 - x1) / 320} {(y2 - y1) / 320}")
-        (labels / f"{Path(name).stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
-    data = root / "data.yaml"
-    data.write_text(yaml.safe_dump({"path": str(root), "test": "images/test", "names": dict(enumerate(classes))}))
-    return data
+    return testing.demo_split(root, chosen)
 
 
 def station_yaml(tmp_path: Path, images: Path, recipe: Path = RECIPE) -> Path:
