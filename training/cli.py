@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from training.progress import quiet_logger, quiet_option
+
 if TYPE_CHECKING:
     from training.evaluate import EvalReport
 
@@ -31,6 +33,7 @@ def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, f
 
 
 @click.command("eval")
+@quiet_option
 @click.option("--data", "data_yaml", required=True, type=click.Path(exists=True, dir_okay=False), help="YOLO data.yaml")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="model file as deployed: .pt, .onnx (INT8 too), OpenVINO .xml, TensorRT .engine "
@@ -39,7 +42,8 @@ def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, f
 @click.option("--conf", default=0.25, show_default=True, help="confidence threshold of a reject (recipe default)")
 @click.option("--class-conf", multiple=True, metavar="CLASS=CONF", help="per-class threshold, repeatable")
 @click.option(
-    "--recipe", type=click.Path(exists=True, dir_okay=False), default=None, help="take the thresholds from a recipe"
+    "--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="judge as the line does: this recipe's judge over the model run by the station's detector adapter"
 )
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="station YAML: evaluate with its detector (runtime, options), recipe and camera pixel format")
@@ -48,7 +52,6 @@ def _thresholds(conf: float, class_conf: tuple[str, ...]) -> float | dict[str, f
 @click.option("--imgsz", type=int, default=None, help="inference size (default: the model's training size)")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="report folder")
-@click.option("-q", "--quiet", is_flag=True, help="no progress bar (none is drawn outside a terminal anyway)")
 @click.option("--baseline", "baseline_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="production model to compare with on the same split and thresholds")
 @click.option("--tune-escape", type=click.FloatRange(0.0, 1.0), default=None, metavar="RATE",
@@ -73,7 +76,6 @@ def eval_command(
     imgsz: int | None,
     device: str,
     out_dir: str | None,
-    quiet: bool,
     baseline_path: str | None,
     tune_escape: float | None,
     max_class_miss: float,
@@ -89,9 +91,6 @@ def eval_command(
     escape-rate target on this split are proposed."""
     from inspection.errors import StationError
     from training.evaluate import comparison_table, evaluate, metrics_table, thresholds_from_recipe, thresholds_of
-    from training.progress import set_quiet
-
-    set_quiet(quiet)
     if tune_escape is not None and split == "test":
         click.echo("warning: tuning thresholds on the test split makes its numbers optimistic; use --split val",
                    err=True)
@@ -179,6 +178,7 @@ def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, f
 
 
 @click.command("train")
+@quiet_option
 @click.option("--data", "data_yaml", type=click.Path(dir_okay=False), default=None, help="YOLO data.yaml")
 @click.option("--synthetic", type=click.Choice(["solder", "paint"]), default=None, help="render a synthetic set")
 @click.option("--n-train", default=500, show_default=True, help="synthetic training images")
@@ -228,8 +228,9 @@ def train_command(
         # optimizer keep them from being washed out while the new layers (a mask head) learn.
         extra = ({"pretrained": str(Path(init_weights).resolve()), "optimizer": "AdamW", "lr0": 0.001,
                   "warmup_epochs": 0.5} if init_weights else None)
-        result = train_detector(data_yaml, out_path, model_cfg, epochs, imgsz, batch, device, task, threads,
-                                extra=extra)
+        with quiet_logger("ultralytics"):  # it draws its own per-batch bars and epoch lines (not ours again)
+            result = train_detector(data_yaml, out_path, model_cfg, epochs, imgsz, batch, device, task, threads,
+                                    extra=extra)
     except (ValueError, OSError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"model: {result.weights}  (card: {result.weights.with_suffix('.md')})")

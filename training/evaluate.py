@@ -177,10 +177,12 @@ def predict_split(
     from ultralytics import YOLO
 
     from inspection.inference.model_files import check_model_file
+    from training.progress import track
 
     model = YOLO(str(check_model_file(model_path)))
     out = []
-    for start in range(0, len(images), 16):
+    batches = range(0, len(images), 16)
+    for start in track(batches, f"predicting ({len(images)} images)", len(batches)):
         batch = [str(p) for p in images[start : start + 16]]
         for result in model.predict(batch, imgsz=imgsz, conf=conf, device=device, verbose=False, max_det=100):
             boxes = result.boxes

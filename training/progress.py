@@ -10,16 +10,19 @@ iterables over the work, such as coreset selection). A total of 0 draws a bar wi
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-__all__ = ["bar", "set_quiet", "track"]
+__all__ = ["bar", "is_quiet", "quiet_logger", "quiet_option", "set_quiet", "track"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 _quiet = False
 
 
@@ -27,6 +30,35 @@ def set_quiet(quiet: bool) -> None:
     """No progress bars at all in this process (a command's `--quiet` or `--json`)."""
     global _quiet
     _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def quiet_option(command: F) -> F:
+    """`-q/--quiet` on a long command: no progress bars (nor ultralytics' own, where the command runs it)."""
+
+    def apply(_ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        set_quiet(value)  # also when not given: a quiet earlier command in the same process must not leak
+        return value
+
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=apply,
+                        help="no progress bars (none are drawn unless stdout and stderr are terminals)")(command)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """When quiet, a library's info lines and bars (ultralytics': its bars switch off above INFO) are held back
+    for the block; warnings still show."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    if _quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _progress(console: Console | None) -> Progress:
