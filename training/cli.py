@@ -89,7 +89,6 @@ def eval_command(
     so the escape and false-reject rates are the station's verdicts. With --baseline, the production model is
     evaluated the same way and a comparison table follows. With --tune-escape, the thresholds that meet an
     escape-rate target on this split are proposed."""
-    from inspection.errors import StationError
     from training.evaluate import comparison_table, evaluate, metrics_table, thresholds_from_recipe, thresholds_of
     if tune_escape is not None and split == "test":
         click.echo("warning: tuning thresholds on the test split makes its numbers optimistic; use --split val",
@@ -119,7 +118,7 @@ def eval_command(
                 baseline = evaluate_line(data_yaml, base, split, baseline_dir)
             else:
                 baseline = evaluate(data_yaml, baseline_path, split, thresholds, baseline_dir, imgsz, device)
-    except (ValueError, OSError, StationError) as exc:
+    except (ValueError, OSError) as exc:  # a StationError goes on to the CLI, which maps it to its exit code
         raise click.ClickException(str(exc)) from exc
     click.echo(metrics_table(report))
     if baseline is not None:
