@@ -114,7 +114,12 @@ def eval_command(
         if baseline_path is not None:
             baseline_dir = str(Path(report.out_dir) / "baseline")
             if line:
-                base = line_setup(baseline_path, recipe, config_path, runtime, device, imgsz)
+                from training.line_eval import runtime_for
+
+                # the baseline's own file type decides its runtime unless it is of the candidate's type
+                same = Path(baseline_path).suffix.lower() == Path(str(model_path)).suffix.lower()
+                base = line_setup(baseline_path, recipe, config_path,
+                                  runtime if same else runtime_for(Path(baseline_path)), device, imgsz)
                 baseline = evaluate_line(data_yaml, base, split, baseline_dir)
             else:
                 baseline = evaluate(data_yaml, baseline_path, split, thresholds, baseline_dir, imgsz, device)
