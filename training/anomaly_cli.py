@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from inspection.errors import DataError, StationError
+from training.progress import quiet_option
 
 __all__ = ["anomaly"]
 
@@ -24,6 +25,7 @@ def anomaly() -> None:
 
 
 @anomaly.command()
+@quiet_option
 @click.option("--good", required=True, type=_dir,
               help="Folder of good images (one channel count; sizes may differ, each is resized to imgsz).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file (.npz).")
@@ -69,6 +71,7 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
 
 
 @anomaly.command("eval")
+@quiet_option
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Anomaly model (.npz, .onnx or .xml).")
 @click.option("--good", required=True, type=_dir, help="Folder of good images (not used in the fit).")

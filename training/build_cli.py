@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from inspection.adapters.cli import RegistryChoice
+from training.progress import quiet_option
 
 __all__ = ["bench", "export_model_command"]
 
@@ -59,6 +60,7 @@ def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: s
 
 
 @click.command("export-model")
+@quiet_option
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="YOLO .pt model to convert.")
 @click.option("--format", "fmt", type=RegistryChoice("detector", hook="export_from_onnx"), default="onnx",

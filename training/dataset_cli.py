@@ -11,6 +11,7 @@ from inspection.config import default_data_dir
 from inspection.models.registry import ModelRegistry, PromotionGate
 from inspection.records.store import Store
 from training.dataset_versions import build_dataset_version, import_coco, import_yolo
+from training.progress import quiet_option
 
 __all__ = ["dataset", "models"]
 
@@ -31,6 +32,7 @@ def dataset() -> None:
 
 
 @dataset.command("build")
+@quiet_option
 @_db
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder that holds dataset versions (one sub-folder per version).")
@@ -47,6 +49,50 @@ def build(db: Path, out: Path, task: str, classes: str | None, val_fraction: flo
     click.echo(f"{version.version}: train {counts['train']}, val {counts['val']}, golden {counts['golden']}, "
                f"classes {', '.join(version.classes)}")
     click.echo(f"data.yaml: {version.data_yaml}")
+
+
+@dataset.command("slice")
+@quiet_option
+@click.option("--data", "data_yaml", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="YOLO data.yaml of whole frames (detect or segment labels).")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the tiles and their data.yaml.")
+@click.option("--recipe", "recipe_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Take tile size and overlap from this recipe's tiling: section (what the line runs).")
+@click.option("--tile-px", type=click.IntRange(32), help="Tile side in frame pixels (without --recipe).")
+@click.option("--overlap-px", type=click.IntRange(0), default=64, show_default=True,
+              help="Overlap between neighbouring tiles (without --recipe).")
+@click.option("--min-visible", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.5, show_default=True,
+              help="Keep a defect in a tile when at least this share of its area lies inside it.")
+def slice_command(data_yaml: Path, out: Path, recipe_path: Path | None, tile_px: int | None, overlap_px: int,
+                  min_visible: float) -> None:
+    """Cut train/val images into the tiles a tiling recipe inspects (labels clipped), for training.
+
+    Train on the result at --imgsz equal to the tile size; the test split stays whole frames, evaluated
+    through the recipe's tiled detector (`station eval`)."""
+    from inspection.domain.recipe import load_recipe
+    from inspection.domain.tiling import TilingOptions
+    from training.slicing import slice_dataset
+
+    if recipe_path is not None:
+        tiling = load_recipe(recipe_path).tiling
+        if tiling is None:
+            raise click.UsageError(f"{recipe_path} has no tiling: section; give --tile-px instead")
+    elif tile_px is not None:
+        try:
+            tiling = TilingOptions(tile_px=tile_px, overlap_px=overlap_px)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    else:
+        raise click.UsageError("give --recipe (its tiling: section) or --tile-px")
+    try:
+        report = slice_dataset(data_yaml, out, tiling, min_visible=min_visible)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for split, tiles in report.tiles.items():
+        click.echo(f"{split}: {report.images[split]} images -> {tiles} tiles of {tiling.tile_px} px, "
+                   f"{report.objects[split]} labels kept, {report.dropped[split]} cut-off pieces dropped")
+    click.echo(f"data.yaml: {report.data_yaml}  (train with --imgsz {tiling.tile_px})")
 
 
 @dataset.command("import")

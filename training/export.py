@@ -34,6 +34,7 @@ from inspection.errors import DataError, ModelError
 from inspection.inference import model_id_for
 from inspection.inference.model import META_KEY, ModelMeta
 from inspection.inference.yolo import Letterbox, RawDetections, decode, letterbox_into
+from training.progress import bar
 
 __all__ = ["ExportReport", "export_model", "f1_score", "formats", "load_images", "verify"]
 
@@ -208,17 +209,22 @@ def export_model(pt: Path, fmt: str, *, imgsz: int | None = None, out: Path | No
     if int8:
         assert calibration is not None
         load_images(golden or calibration, 10_000)
-    with tempfile.TemporaryDirectory(prefix="station-export-") as tmp:
+    steps = 2 + (fmt != "onnx") + int8  # export, convert, verify, INT8: one bar step each
+    with tempfile.TemporaryDirectory(prefix="station-export-") as tmp, bar(f"export {fmt}", steps) as advance:
         onnx_path = out if fmt == "onnx" else Path(tmp) / f"{pt.stem}.onnx"
         _export_onnx(model, pt, size, onnx_path, meta, dynamic)
+        advance(1)
         if fmt != "onnx":  # every other format is converted from the station's ONNX export
             _hook(fmt, "export_from_onnx")(onnx_path, out, meta)
+            advance(1)
         report = ExportReport(out, fmt, meta)
         verify(model, _backend(out, fmt), meta, images, report, conf)
+        advance(1)
         if int8:
             assert calibration is not None
             _int8(onnx_path, fmt, out, meta, calibration, golden or calibration, tolerance, conf, report,
                   max_images, accuracy_control)
+            advance(1)
     report.seconds = time.perf_counter() - started
     return report
 

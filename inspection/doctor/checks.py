@@ -542,6 +542,12 @@ def config_checks(config_path: Path, timeout_s: float = 3.0) -> list[Check]:
     except StationError as exc:
         return [Check("config", str(config_path), Level.FAIL, str(exc), "fix the file (station config-reference)")]
     checks = [_ok("config", str(config_path), f"station {config.name}: {len(config.cameras)} camera(s)")]
+    from inspection.health.settings import signal_specs  # health.limits name the health catalogue's signals
+
+    try:
+        signal_specs(config.health, config_path)
+    except StationError as exc:
+        checks.append(Check("config", "health", Level.FAIL, str(exc), "fix health.limits (docs/health.md)"))
     for camera in config.cameras:
         checks.append(_camera_config_check(camera, timeout_s * 3))
     # The validated config (adapter defaults filled in, e.g. a PLC's host) and the raw file (sections this
