@@ -12,9 +12,10 @@ own op), `/model.22/dfl/...` (DFL) and `/model.22/cv3.0/...` (a head convolution
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import numpy as np
 from inspection.errors import ConfigError
 from inspection.inference.model import META_KEY, ModelMeta
 
-__all__ = ["Validation", "head_ignored_names", "quantize_openvino"]
+__all__ = ["Validation", "head_ignored_names", "nncf_quantize", "quantize_openvino"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,27 @@ def _import_nncf() -> Any:
         raise ConfigError("INT8 for OpenVINO needs NNCF: pip install 'inspection-station[train]' "
                           "(or pip install nncf)") from None
     return nncf
+
+
+@contextlib.contextmanager
+def _quiet_nncf() -> Iterator[None]:
+    quiet = logging.getLogger("nncf")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # NNCF logs every step and draws progress bars at INFO
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+
+
+def nncf_quantize(model: Any, calibration: list[np.ndarray], ignored_names: list[str]) -> Any:
+    """Plain post-training INT8 of an OpenVINO model (MIXED preset, every calibration tensor used), with the
+    ops named in `ignored_names` kept in floating point; for models other than the detector too."""
+    nncf = _import_nncf()
+    ignored = nncf.IgnoredScope(names=ignored_names, validate=False) if ignored_names else None
+    with _quiet_nncf():
+        return nncf.quantize(model, nncf.Dataset(calibration), preset=nncf.QuantizationPreset.MIXED,
+                             subset_size=len(calibration), ignored_scope=ignored)
 
 
 def head_ignored_names(model: Any, whole_head: bool = False) -> list[str]:
@@ -85,27 +107,22 @@ def quantize_openvino(fp32: Path, out: Path, calibration: list[np.ndarray], meta
     nncf = _import_nncf()
     model = ov.Core().read_model(str(fp32))
     names = head_ignored_names(model, whole_head)
-    ignored = nncf.IgnoredScope(names=names, validate=False) if names else None
-    calib = nncf.Dataset(calibration)
-    common: dict[str, Any] = {"preset": nncf.QuantizationPreset.MIXED, "subset_size": len(calibration),
-                              "ignored_scope": ignored}
-    quiet = logging.getLogger("nncf")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # NNCF logs every step and draws progress bars at INFO
-    try:
-        if validation is None:
-            quantized = nncf.quantize(model, calib, **common)
-        else:
-            def validate(compiled: Any, indices: Iterable[int]) -> float:
-                picked = list(indices)
-                raws = [np.asarray(compiled(validation.tensors[i])[0])[0] for i in picked]
-                return validation.score(raws, picked)
+    if validation is None:
+        quantized = nncf_quantize(model, calibration, names)
+    else:
+        ignored = nncf.IgnoredScope(names=names, validate=False) if names else None
+        common: dict[str, Any] = {"preset": nncf.QuantizationPreset.MIXED, "subset_size": len(calibration),
+                                  "ignored_scope": ignored}
 
+        def validate(compiled: Any, indices: Iterable[int]) -> float:
+            picked = list(indices)
+            raws = [np.asarray(compiled(validation.tensors[i])[0])[0] for i in picked]
+            return validation.score(raws, picked)
+
+        with _quiet_nncf():
             quantized = nncf.quantize_with_accuracy_control(
-                model, calib, nncf.Dataset(list(range(len(validation.tensors)))), validate,
+                model, nncf.Dataset(calibration), nncf.Dataset(list(range(len(validation.tensors)))), validate,
                 max_drop=validation.max_drop, drop_type=nncf.DropType.ABSOLUTE, **common)
-    finally:
-        quiet.setLevel(level)
     int8_meta = ModelMeta(meta.class_names, meta.imgsz, meta.task, meta.source_model_id, "int8", meta.stride)
     quantized.set_rt_info(int8_meta.to_json(), [META_KEY])
     out.parent.mkdir(parents=True, exist_ok=True)
