@@ -124,7 +124,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     os.environ.setdefault("NNCF_CI", "1")
-    print(f"load average at start: {os.getloadavg()}")
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for which in args.set or ["paint", "shipped", "deeppcb"]:

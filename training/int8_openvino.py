@@ -65,14 +65,23 @@ def _quiet_nncf() -> Iterator[None]:
         quiet.setLevel(level)
 
 
-def nncf_quantize(model: Any, calibration: list[np.ndarray], ignored_names: list[str]) -> Any:
+def nncf_quantize(model: Any, calibration: list[np.ndarray], ignored_names: list[str], minmax: bool = False) -> Any:
     """Plain post-training INT8 of an OpenVINO model (MIXED preset, every calibration tensor used), with the
-    ops named in `ignored_names` kept in floating point; for models other than the detector too."""
+    ops named in `ignored_names` kept in floating point; for models other than the detector too. `minmax`:
+    activation ranges from the global minimum/maximum over the calibration set instead of NNCF's default
+    (which clips outliers: right for a detector, wrong where the outliers are what is looked for)."""
     nncf = _import_nncf()
     ignored = nncf.IgnoredScope(names=ignored_names, validate=False) if ignored_names else None
+    extra: dict[str, Any] = {}
+    if minmax:
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+        extra["advanced_parameters"] = AdvancedQuantizationParameters(
+            activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
     with _quiet_nncf():
         return nncf.quantize(model, nncf.Dataset(calibration), preset=nncf.QuantizationPreset.MIXED,
-                             subset_size=len(calibration), ignored_scope=ignored)
+                             subset_size=len(calibration), ignored_scope=ignored, **extra)
 
 
 def head_ignored_names(model: Any, whole_head: bool = False) -> list[str]:
