@@ -7,7 +7,8 @@
 - shipped: the bundled `inspection/demo/models/paint_anomaly.npz` (5 % coreset, bank 4915) on the same
   test panels;
 - deeppcb: DeepPCB templates (good) vs their defective boards, as bench/bench_anomaly.py splits them
-  (there is no good-only NEU-DET set: every NEU-DET image has a defect), imgsz 256, default settings.
+  (there is no good-only NEU-DET set: every NEU-DET image has a defect), imgsz 256, default settings
+  (`--imgsz 512 --layers 2`: the fine setting DeepPCB needs, docs/benchmarks.md).
 
 INT8 variants (calibrated on the fit images): `int8` = feature extractor quantized, search/map float;
 `int8+search` = the bank's distance MatMul quantized too. Times: `features` is the same IR cut after
@@ -119,6 +120,8 @@ def main() -> None:
     parser.add_argument("--calib", type=int, default=64, help="calibration images (evenly spread over the fit set)")
     parser.add_argument("--fit", type=int, default=60, help="DeepPCB templates to fit on")
     parser.add_argument("--eval", type=int, default=40, help="DeepPCB template/board pairs to test on")
+    parser.add_argument("--imgsz", type=int, default=256, help="DeepPCB input size")
+    parser.add_argument("--layers", default="4,10", help="DeepPCB feature blocks (2 = the fine setting)")
     args = parser.parse_args()
     import torch
 
@@ -142,9 +145,10 @@ def main() -> None:
                 from bench_anomaly import deeppcb
 
                 fit, good, bad = deeppcb(args.fit, args.eval, 0)
-                npz = fit_anomaly(fit, FitConfig(imgsz=256)).model.save(work / "deeppcb.npz")
+                layers = tuple(int(b) for b in args.layers.split(","))
+                npz = fit_anomaly(fit, FitConfig(imgsz=args.imgsz, layers=layers)).model.save(work / "deeppcb.npz")
                 calib = [fit[i] for i in np.linspace(0, len(fit) - 1, min(args.calib, len(fit))).astype(int)]
-                bench(f"DeepPCB templates vs boards, fit {args.fit}, imgsz 256, default layers", npz, calib,
+                bench(f"DeepPCB templates vs boards, fit {args.fit}, imgsz {args.imgsz}, layers {args.layers}", npz, calib,
                       good, bad, None, args.rounds, work)
     print(f"load average at end: {os.getloadavg()}")
 

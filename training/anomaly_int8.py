@@ -113,8 +113,13 @@ class Int8Report:
         ]
 
 
+def _remove(xml: Path) -> None:
+    for path in (xml, xml.with_suffix(".bin")):
+        path.unlink(missing_ok=True)
+
+
 def _scores(runtime: AnomalyRuntime, images: list[np.ndarray]) -> tuple[np.ndarray, float]:
-    """Image scores one at a time (as the line runs) and the median CPU ms per image (all threads of the process)."""
+    """Image scores one at a time (as the line runs), median CPU ms per image (all threads of the process)."""
     runtime.analyse(images[0])  # warm-up
     scores, cpu = [], []
     for image in images:
@@ -139,13 +144,16 @@ def export_anomaly_int8(fp32_xml: Path, calibration: list[np.ndarray], good: lis
         raise DataError(f"INT8 tolerances must be in 0..1, got AUROC {tolerance}, rates {rate_tolerance}")
     fp32 = AnomalyRuntime(fp32_xml, threads=1)
     target = quantize_anomaly(fp32_xml, out or int8_path(fp32_xml), calibration, fp32.meta, search)
-    int8 = AnomalyRuntime(target, threads=1)
     try:
+        int8 = AnomalyRuntime(target, threads=1)
         (g32, ms32), (b32, _) = _scores(fp32, good), _scores(fp32, bad)
         (g8, ms8), (b8, _) = _scores(int8, good), _scores(int8, bad)
+        int8.close()
+    except Exception:  # an unchecked INT8 file must not stay behind (e.g. held-out images of the wrong size)
+        _remove(target)
+        raise
     finally:
         fp32.close()
-        int8.close()
     t = fp32.meta.threshold
     ref, new = np.concatenate([g32, b32]), np.concatenate([g8, b8])
     report = Int8Report(
@@ -156,8 +164,7 @@ def export_anomaly_int8(fp32_xml: Path, calibration: list[np.ndarray], good: lis
     if (report.auroc_f32 - report.auroc_int8 > tolerance + eps
             or report.escape_int8 - report.escape_f32 > rate_tolerance + eps
             or report.false_reject_int8 - report.false_reject_f32 > rate_tolerance + eps):
-        for path in (target, target.with_suffix(".bin")):
-            path.unlink(missing_ok=True)
+        _remove(target)
         raise StationError("\n".join(report.lines()) + f"\nthe INT8 files were removed; use the float32 export "
                            f"{fp32_xml}, or calibrate on more/other good images")
     return replace(report, accepted=True)
