@@ -148,8 +148,8 @@ def main() -> None:
                 layers = tuple(int(b) for b in args.layers.split(","))
                 npz = fit_anomaly(fit, FitConfig(imgsz=args.imgsz, layers=layers)).model.save(work / "deeppcb.npz")
                 calib = [fit[i] for i in np.linspace(0, len(fit) - 1, min(args.calib, len(fit))).astype(int)]
-                bench(f"DeepPCB templates vs boards, fit {args.fit}, imgsz {args.imgsz}, layers {args.layers}", npz, calib,
-                      good, bad, None, args.rounds, work)
+                label = f"DeepPCB templates vs boards, fit {args.fit}, imgsz {args.imgsz}, layers {args.layers}"
+                bench(label, npz, calib, good, bad, None, args.rounds, work)
     print(f"load average at end: {os.getloadavg()}")
 
 
