@@ -168,3 +168,12 @@ def test_segmenter_trained_only_on_masks_keeps_the_detector_bit_identical(tmp_pa
 
     refused = CliRunner().invoke(train_command, [*args[:4], "--train-only", "masks", "--out", str(out)])
     assert refused.exit_code != 0 and "needs --task segment and --init-weights" in refused.output
+
+
+@pytest.mark.parametrize(("cfg", "message"), [("yolov8n.yaml", "not a Segment head"),
+                                              ("paint.pt", "needs an architecture YAML")])
+def test_mask_only_training_needs_a_segmentation_architecture(cfg: str, message: str) -> None:
+    from training.train import mask_branch_freeze
+
+    with pytest.raises(ValueError, match=message):
+        mask_branch_freeze(cfg)
