@@ -200,6 +200,13 @@ def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, f
 @click.option("--init-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="start from the matching layers of this model (e.g. a trained detector for a segmenter of the "
                    "same classes); the rest of --model-cfg starts from scratch")
+@click.option("--train-only", type=click.Choice(["all", "masks"]), default="all", show_default=True,
+              help="masks: with --task segment and --init-weights DETECTOR, freeze everything the detector learned "
+                   "(backbone, neck, box and class branches, BatchNorm statistics) and train only the mask branch, "
+                   "so the segmenter detects exactly as the detector")
+@click.option("--hours", type=click.FloatRange(min=0.01), default=None,
+              help="stop after this many hours of training (ultralytics `time`; replaces --epochs, the learning-rate "
+                   "schedule is fitted to it)")
 def train_command(
     data_yaml: str | None,
     synthetic: str | None,
@@ -215,12 +222,23 @@ def train_command(
     device: str,
     threads: int,
     init_weights: str | None,
+    train_only: str,
+    hours: float | None,
 ) -> None:
     """Train a detector from scratch and write the model with its card (command, data version, metrics)."""
-    from training.train import train_detector
+    from training.train import frozen_tensors_changed, mask_branch_freeze, train_detector, write_card
 
     if (data_yaml is None) == (synthetic is None):
         raise click.UsageError("give exactly one of --data or --synthetic")
+    freeze: list[int | str] = []
+    if train_only == "masks":
+        if task != "segment" or init_weights is None:
+            raise click.UsageError("--train-only masks needs --task segment and --init-weights DETECTOR (the model "
+                                   "whose layers stay frozen)")
+        try:
+            freeze = mask_branch_freeze(model_cfg if "-seg" in model_cfg else model_cfg.replace(".yaml", "-seg.yaml"))
+        except (ValueError, OSError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--model-cfg") from None
     if synthetic:
         from inspection.simulation.synthetic import generator_for, write_yolo_dataset
 
@@ -231,10 +249,19 @@ def train_command(
         # Warm start: ultralytics copies the layers whose names and shapes match; a short warm-up and a gentle
         # optimizer keep them from being washed out while the new layers (a mask head) learn.
         extra = ({"pretrained": str(Path(init_weights).resolve()), "optimizer": "AdamW", "lr0": 0.001,
-                  "warmup_epochs": 0.5} if init_weights else None)
+                  "warmup_epochs": 0.5} if init_weights else {})
+        extra |= ({"freeze": freeze} if freeze else {}) | ({"time": hours} if hours else {})
         with quiet_logger("ultralytics"):  # it draws its own per-batch bars and epoch lines (not ours again)
             result = train_detector(data_yaml, out_path, model_cfg, epochs, imgsz, batch, device, task, threads,
                                     extra=extra)
+        if freeze:  # the promise of --train-only masks, checked on the shipped file rather than trusted
+            assert init_weights is not None
+            compared, changed = frozen_tensors_changed(init_weights, result.weights, freeze)
+            result.card.notes = (f"Trained only the mask branch (proto, cv4); frozen: layers {freeze[0]}–"
+                                 f"{freeze[-4]} and {', '.join(map(str, freeze[-3:]))}. {compared - len(changed)} of "
+                                 f"{compared} frozen tensors are bit-identical to {Path(init_weights).name}"
+                                 + (f"; changed: {', '.join(changed[:10])}" if changed else "") + ".")
+            write_card(result.weights, result.card)
     except (ValueError, OSError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"model: {result.weights}  (card: {result.weights.with_suffix('.md')})")
