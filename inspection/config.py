@@ -22,6 +22,7 @@ __all__ = [
     "AdapterOptions",
     "CentralConfig",
     "ConfigPath",
+    "HealthSection",
     "ModelHubConfig",
     "ProcessSection",
     "SamplePolicy",
@@ -149,6 +150,34 @@ class ModelHubConfig(StrictModel):
     retries: int = Field(0, ge=0, le=10, description="HTTP retries per request (0: fail fast, use the cache)")
 
 
+class HealthSection(StrictModel):
+    """`health:` in the station YAML: how the station watches its own inspection (docs/health.md). The signal
+    names under `limits` are checked against the health catalogue when the station opens (and by `station
+    doctor`): inspection.health sits above this module and owns the catalogue."""
+
+    enabled: bool = Field(True, description="compute the health signals of the inspected parts and warn on drift")
+    sample_every: int = Field(10, ge=1, le=100_000, description="log one health sample every N parts")
+    station_every: int = Field(100, ge=1, le=100_000, description="poll CPU, disk, PLC, telemetry, queues and "
+                               "camera temperature every N parts")
+    publish_every: int = Field(25, ge=1, le=100_000, description="publish the health snapshot to telemetry every "
+                               "N parts")
+    learn_parts: int = Field(400, ge=30, le=100_000, description="parts learned as the baseline when none is set")
+    lam: float | None = Field(None, gt=0.0, le=1.0, description="EWMA weight of one part; empty = the monitor's "
+                              "0.03 (smaller: slower, smaller drifts seen)")
+    width: float | None = Field(None, gt=0.0, le=20.0, description="EWMA control band in sigma; empty = 5")
+    limits: dict[str, float] = Field(
+        default_factory=dict, description="signal name → limit instead of the catalogue's (docs/health.md; same "
+        "unit and mode as the catalogue, e.g. output_p99_ms: 1.0 = 2x the baseline, camera_temp_c: 60)")
+
+    @field_validator("limits")
+    @classmethod
+    def _finite_limits(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not (v == v and abs(v) != float("inf"))}
+        if bad:
+            raise ValueError(f"limits must be finite numbers, got {bad}")
+        return value
+
+
 class StationConfig(StrictModel):
     name: str = Field("station", description="station name in logs and telemetry")
     data_dir: ConfigPath = Field(default_factory=default_data_dir,
@@ -177,6 +206,8 @@ class StationConfig(StrictModel):
     model_registry: ConfigPath | None = Field(
         None, description="model registry folder; a recipe with `registry_product:` loads its production model "
         "from here (hash verified); default <data_dir>/registry")
+    health: HealthSection = Field(HealthSection(), description="how the station watches its own inspection: "
+                                  "signals, baseline, drift warnings (docs/health.md)")
     calibration_dir: ConfigPath | None = Field(
         None, description="camera calibrations (`station calibrate`), one versioned file per calibration in "
         "<calibration_dir>/<camera id>/; default <data_dir>/calibration")

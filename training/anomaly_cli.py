@@ -3,6 +3,7 @@
     station anomaly fit --good DIR --out MODEL.npz [--imgsz N] [--fixed-size|--any-size]
     station anomaly eval --model MODEL --good DIR --bad DIR [--masks DIR]
     station anomaly export --model MODEL.npz --format onnx|openvino
+    station anomaly export --model MODEL.npz --format openvino --int8 --calibration GOOD --good DIR --bad DIR
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 import click
 
 from inspection.errors import DataError, StationError
+from training.anomaly_int8 import DEFAULT_RATE_TOLERANCE, DEFAULT_TOLERANCE
+from training.progress import quiet_option
 
 __all__ = ["anomaly"]
 
@@ -24,6 +27,7 @@ def anomaly() -> None:
 
 
 @anomaly.command()
+@quiet_option
 @click.option("--good", required=True, type=_dir,
               help="Folder of good images (one channel count; sizes may differ, each is resized to imgsz).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file (.npz).")
@@ -69,6 +73,7 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
 
 
 @anomaly.command("eval")
+@quiet_option
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Anomaly model (.npz, .onnx or .xml).")
 @click.option("--good", required=True, type=_dir, help="Folder of good images (not used in the fit).")
@@ -105,13 +110,29 @@ def eval_command(model_path: Path, good: Path, bad: Path, masks: Path | None, th
               help="Anomaly model (.npz).")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "openvino"]), default="onnx", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Target file (.onnx or .xml).")
-def export_command(model_path: Path, fmt: str, out: Path | None) -> None:
+@click.option("--int8", is_flag=True, help="Also write <out>_int8.xml: the feature extractor in INT8 (NNCF, OpenVINO "
+              "only), kept only if on --good/--bad image AUROC drops by at most --tolerance and the escape and "
+              "false-reject rates rise by at most --rate-tolerance.")
+@click.option("--calibration", type=_dir, help="--int8: folder of good images to calibrate on (the fit's own).")
+@click.option("--good", type=_dir, help="--int8: held-out good images (not fitted on) for the AUROC gate.")
+@click.option("--bad", type=_dir, help="--int8: held-out defective images for the AUROC gate.")
+@click.option("--tolerance", default=DEFAULT_TOLERANCE, show_default=True, type=click.FloatRange(0, 1),
+              help="--int8: largest image-AUROC drop (absolute) accepted against the float32 export.")
+@click.option("--rate-tolerance", default=DEFAULT_RATE_TOLERANCE, show_default=True, type=click.FloatRange(0, 1),
+              help="--int8: largest rise of the escape or the false-reject rate at the model's threshold.")
+def export_command(model_path: Path, fmt: str, out: Path | None, int8: bool, calibration: Path | None,
+                   good: Path | None, bad: Path | None, tolerance: float, rate_tolerance: float) -> None:
     """Export the feature extractor + scoring (threshold inside) for onnxruntime or OpenVINO."""
     import numpy as np
 
     from inspection.anomaly.runtime import AnomalyRuntime
     from training.anomaly_export import export_anomaly
 
+    if int8 and fmt != "openvino":
+        raise click.UsageError("--int8 is for --format openvino (NNCF); export the float32 ONNX without it")
+    if int8 and (calibration is None or good is None or bad is None):
+        raise click.UsageError("--int8 needs --calibration (good images to calibrate on) and --good/--bad "
+                               "(held-out images for the AUROC gate)")
     target = export_anomaly(model_path, fmt, out)  # type: ignore[arg-type]
     # check the export against the original on a synthetic image before anyone relies on it
     source, exported = AnomalyRuntime(model_path), AnomalyRuntime(target)
@@ -120,3 +141,13 @@ def export_command(model_path: Path, fmt: str, out: Path | None) -> None:
     if abs(a - b) > 1e-3 * max(1.0, abs(a)):
         raise StationError(f"{target}: exported score {b:.6g} differs from the original {a:.6g}; do not use it")
     click.echo(f"wrote {target} (score check: {a:.6g} vs {b:.6g})")
+    if int8:
+        from training.anomaly import read_folder
+        from training.anomaly_int8 import export_anomaly_int8
+
+        calib = read_folder(calibration, 1, "calibration images")[1]  # type: ignore[arg-type]
+        held_good = read_folder(good, 2, "held-out good images")[1]  # type: ignore[arg-type]
+        held_bad = read_folder(bad, 2, "held-out defective images")[1]  # type: ignore[arg-type]
+        report = export_anomaly_int8(target, calib, held_good, held_bad, tolerance, rate_tolerance)
+        for line in report.lines():
+            click.echo(line)

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from inspection.adapters.cli import RegistryChoice
+from training.progress import quiet_option
 
 __all__ = ["bench", "export_model_command"]
 
@@ -59,6 +60,7 @@ def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: s
 
 
 @click.command("export-model")
+@quiet_option
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="YOLO .pt model to convert.")
 @click.option("--format", "fmt", type=RegistryChoice("detector", hook="export_from_onnx"), default="onnx",
@@ -73,14 +75,19 @@ def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: s
               help="Golden set for the INT8 accuracy gate (default: the calibration images).")
 @click.option("--tolerance", type=click.FloatRange(0.0, 1.0), default=0.02, show_default=True,
               help="Max F1 drop of INT8 vs FP32 on the golden set.")
+@click.option("--accuracy-control/--no-accuracy-control", default=True, show_default=True,
+              help="OpenVINO INT8: let NNCF put layers back to float until the golden-set F1 drop is within "
+                   "--tolerance (minutes on a small CPU when it has to); the gate applies either way.")
 @click.option("--dynamic-batch", is_flag=True,
               help="Variable batch, so the runtime can batch frames of several cameras/tiles.")
 def export_model_command(model: Path, fmt: str, out: Path | None, imgsz: int | None, int8: bool,
-                         calibration: Path | None, golden: Path | None, tolerance: float, dynamic_batch: bool) -> None:
+                         calibration: Path | None, golden: Path | None, tolerance: float, accuracy_control: bool,
+                         dynamic_batch: bool) -> None:
     """Convert a YOLO model to ONNX/OpenVINO and verify the export against the original."""
     from training.export import export_model
 
     report = export_model(model, fmt, imgsz=imgsz, out=out, samples=calibration, int8=int8,
-                          calibration=calibration, golden=golden, tolerance=tolerance, dynamic=dynamic_batch)
+                          calibration=calibration, golden=golden, tolerance=tolerance, dynamic=dynamic_batch,
+                          accuracy_control=accuracy_control)
     for line in report.lines():
         click.echo(line)

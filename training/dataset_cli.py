@@ -11,6 +11,7 @@ from inspection.config import default_data_dir
 from inspection.models.registry import ModelRegistry, PromotionGate
 from inspection.records.store import Store
 from training.dataset_versions import build_dataset_version, import_coco, import_yolo
+from training.progress import quiet_option
 
 __all__ = ["dataset", "models"]
 
@@ -31,6 +32,7 @@ def dataset() -> None:
 
 
 @dataset.command("build")
+@quiet_option
 @_db
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder that holds dataset versions (one sub-folder per version).")
@@ -50,6 +52,7 @@ def build(db: Path, out: Path, task: str, classes: str | None, val_fraction: flo
 
 
 @dataset.command("slice")
+@quiet_option
 @click.option("--data", "data_yaml", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="YOLO data.yaml of whole frames (detect or segment labels).")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,

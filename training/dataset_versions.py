@@ -31,6 +31,7 @@ from inspection.records.labels import Label, LabelBook
 from inspection.records.samples import ensure_samples_table
 from inspection.records.store import Store
 from inspection.security.inputs import confined
+from training.progress import track
 
 __all__ = ["DatasetVersion", "ImportReport", "build_dataset_version", "import_coco", "import_yolo"]
 
@@ -125,7 +126,8 @@ def _assign_splits(samples: list[dict], val_fraction: float) -> list[tuple[dict,
 def _write_samples(samples: list[dict], labelled: dict[int, list[Label]], names: tuple[str, ...], root: Path,
                    task: Task, val_fraction: float) -> dict[str, int]:
     counts = {"train": 0, "val": 0, "golden": 0}
-    for sample, sha, split in _assign_splits(samples, val_fraction):
+    assigned = _assign_splits(samples, val_fraction)
+    for sample, sha, split in track(assigned, "writing samples", len(assigned)):
         source = Path(sample["image_path"])
         image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
         if image is None:

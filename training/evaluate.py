@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
@@ -25,6 +26,9 @@ import yaml
 from inspection.domain.images import image_files
 from inspection.domain.matching import greedy_match
 from inspection.security.inputs import csv_cell
+
+if TYPE_CHECKING:
+    from inspection.domain.recipe import Recipe
 
 __all__ = [
     "EvalReport",
@@ -38,6 +42,7 @@ __all__ = [
     "metrics_table",
     "predict_split",
     "thresholds_from_recipe",
+    "thresholds_of",
     "write_report",
 ]
 
@@ -81,6 +86,7 @@ class ImageResult:
     outcome: str  # "ok-pass", "ok-reject", "escape", "false-reject"
     truth: int
     detections: int
+    verdict: str = ""  # the recipe judge's verdict when the line's path evaluated it (training.line_eval)
 
 
 @dataclass(slots=True)
@@ -101,6 +107,10 @@ class EvalReport:
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     confusion: list[list[int]] = field(default_factory=list)
     out_dir: str = ""
+    # set by training.line_eval: which runtime ran the model, its model id, parts given the fail-safe verdict
+    runtime: str = ""
+    model_id: str = ""
+    failsafe_parts: int = 0
     # (truths, predictions, class names) when asked for, e.g. to tune thresholds; never written to disk
     predictions: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -167,10 +177,12 @@ def predict_split(
     from ultralytics import YOLO
 
     from inspection.inference.model_files import check_model_file
+    from training.progress import track
 
     model = YOLO(str(check_model_file(model_path)))
     out = []
-    for start in range(0, len(images), 16):
+    batches = range(0, len(images), 16)
+    for start in track(batches, f"predicting ({len(images)} images)", len(batches)):
         batch = [str(p) for p in images[start : start + 16]]
         for result in model.predict(batch, imgsz=imgsz, conf=conf, device=device, verbose=False, max_det=100):
             boxes = result.boxes
@@ -214,10 +226,15 @@ def thresholds_from_recipe(path: str | Path) -> dict[str, float]:
     class is left out: a detector being evaluated does not make it (in a `combined` station the anomaly
     model does).
     """
-    from inspection.anomaly.detector import ANOMALY_CLASS
     from inspection.domain.recipe import load_recipe
 
-    recipe = load_recipe(path)
+    return thresholds_of(load_recipe(path))
+
+
+def thresholds_of(recipe: Recipe) -> dict[str, float]:
+    """`thresholds_from_recipe` of a loaded recipe."""
+    from inspection.anomaly.detector import ANOMALY_CLASS
+
     table = {"default": 1.01 if recipe.default.action == "ignore" else recipe.default.min_confidence}
     for name, rule in recipe.classes.items():
         if name != ANOMALY_CLASS:
@@ -362,6 +379,8 @@ def metrics_table(report: EvalReport) -> str:
     lines = [
         f"model `{report.model}` on `{report.data}` split `{report.split}`: {report.images} images "
         f"({report.defective_images} defective, {report.good_images} good)",
+        *([f"runtime: {report.runtime}; escape / false-reject rates are its verdicts "
+           f"({report.failsafe_parts} fail-safe)"] if report.runtime else []),
         "",
         "| mAP50 | mAP50-95 | escape rate | false-reject rate |",
         "|---|---|---|---|",
@@ -390,9 +409,10 @@ def write_report(report: EvalReport, images: Sequence[ImageResult], curves: dict
     (out / "metrics.md").write_text(metrics_table(report))
     with (out / "images.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["image", "defective", "flagged", "outcome", "truth_boxes", "detections"])
+        writer.writerow(["image", "defective", "flagged", "outcome", "truth_boxes", "detections", "verdict"])
         for r in images:
-            writer.writerow([csv_cell(r.image), r.defective, r.flagged, r.outcome, r.truth, r.detections])
+            writer.writerow([csv_cell(r.image), r.defective, r.flagged, r.outcome, r.truth, r.detections,
+                             r.verdict])
     names = list(report.per_class)
     plot_pr_curves(curves, names, out / "pr_curve.png")
     plot_confusion(np.asarray(report.confusion), [*names, "background"], out / "confusion_matrix.png")

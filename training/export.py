@@ -6,10 +6,13 @@
 2. Verify: the original PyTorch model and the exported one run on the *same* letterboxed tensors of
    sample images; the report gives the max box deviation (px, on anchors either model scores above
    the floor) and the max class-score deviation, plus detections per image after NMS.
-3. INT8 (optional): ONNX Runtime static post-training quantization (QDQ, per-channel weights,
-   activations calibrated on the recipe's own images). It is kept only when its F1 on the golden set
-   stays within `tolerance` of the FP32 model's F1 (against YOLO labels when the golden set has them,
-   else against the FP32 model's detections); both F1s are reported either way.
+3. INT8 (optional), calibrated on the recipe's own images: for OpenVINO an NNCF-quantized IR
+   (`training.int8_openvino`: the head's post-processing kept float as ultralytics does, accuracy control
+   on the golden set); for ONNX ONNX Runtime static post-training quantization (QDQ, per-channel weights,
+   the head kept FP32). It is kept only when its F1 on the golden set stays within `tolerance` of the FP32
+   model's F1 (against YOLO labels when the golden set has them, else against the FP32 model's
+   detections); both F1s are reported either way, with both models' forward time on this machine — INT8
+   that passes the gate but is not faster here (bf16 on AMX CPUs) gets a note saying so.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from inspection.errors import DataError, ModelError
 from inspection.inference import model_id_for
 from inspection.inference.model import META_KEY, ModelMeta
 from inspection.inference.yolo import Letterbox, RawDetections, decode, letterbox_into
+from training.progress import bar
 
 __all__ = ["ExportReport", "export_model", "f1_score", "formats", "load_images", "verify"]
 
@@ -61,6 +65,10 @@ class ExportReport:
     f1_int8: float | None = None
     f1_reference: str = ""
     int8_max_score_dev: float | None = None
+    int8_method: str = ""
+    fp32_precision: str = ""  # what the FP32 model computed in on this machine (bf16 on AMX CPUs)
+    fp32_ms: float | None = None  # median forward ms/image on the golden set, this machine
+    int8_ms: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -74,8 +82,10 @@ class ExportReport:
         if self.int8_accepted is not None:
             verdict = "ACCEPTED" if self.int8_accepted else "REJECTED (kept FP32 only)"
             out.append(f"INT8 {verdict}: F1 vs {self.f1_reference}: FP32 {self.f1_fp32:.4f}, INT8 {self.f1_int8:.4f}; "
-                       f"max score deviation vs FP32 {self.int8_max_score_dev:.4f}"
+                       f"max score deviation vs FP32 {self.int8_max_score_dev:.4f}; {self.int8_method}"
                        + (f"; {self.int8_path}" if self.int8_accepted else ""))
+            out.append(f"forward pass on this machine: FP32 ({self.fp32_precision}) {self.fp32_ms:.1f} ms/image, "
+                       f"INT8 {self.int8_ms:.1f} ms/image (median over the golden set)")
         return out + self.notes
 
 
@@ -178,7 +188,7 @@ def default_out(pt: Path, fmt: str, int8: bool = False) -> Path:
 def export_model(pt: Path, fmt: str, *, imgsz: int | None = None, out: Path | None = None,
                  samples: Path | None = None, int8: bool = False, calibration: Path | None = None,
                  golden: Path | None = None, tolerance: float = 0.02, conf: float = 0.25,
-                 max_images: int = 16, dynamic: bool = False) -> ExportReport:
+                 max_images: int = 16, dynamic: bool = False, accuracy_control: bool = True) -> ExportReport:
     """Export `pt` to `fmt`, verify it, and (with `int8`) quantize and gate it on the golden set.
 
     `dynamic` exports a variable batch (the runtime then batches frames of several cameras / tiles into
@@ -199,17 +209,22 @@ def export_model(pt: Path, fmt: str, *, imgsz: int | None = None, out: Path | No
     if int8:
         assert calibration is not None
         load_images(golden or calibration, 10_000)
-    with tempfile.TemporaryDirectory(prefix="station-export-") as tmp:
+    steps = 2 + (fmt != "onnx") + int8  # export, convert, verify, INT8: one bar step each
+    with tempfile.TemporaryDirectory(prefix="station-export-") as tmp, bar(f"export {fmt}", steps) as advance:
         onnx_path = out if fmt == "onnx" else Path(tmp) / f"{pt.stem}.onnx"
         _export_onnx(model, pt, size, onnx_path, meta, dynamic)
+        advance(1)
         if fmt != "onnx":  # every other format is converted from the station's ONNX export
             _hook(fmt, "export_from_onnx")(onnx_path, out, meta)
+            advance(1)
         report = ExportReport(out, fmt, meta)
         verify(model, _backend(out, fmt), meta, images, report, conf)
+        advance(1)
         if int8:
             assert calibration is not None
             _int8(onnx_path, fmt, out, meta, calibration, golden or calibration, tolerance, conf, report,
-                  max_images)
+                  max_images, accuracy_control)
+            advance(1)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -329,47 +344,82 @@ def f1_score(found: list[RawDetections], truth: list[np.ndarray], iou: float = 0
 
 
 def _predict(backend: Any, images: list[tuple[Path | None, np.ndarray]], meta: ModelMeta,
-             conf: float) -> tuple[list[RawDetections], list[np.ndarray]]:
-    dets, raws = [], []
-    for _, image in images:
-        tensor, box = _tensor(image, meta.imgsz)
+             conf: float) -> tuple[list[RawDetections], list[np.ndarray], float]:
+    """Detections and raw outputs per image, and the median forward time (ms) after one warm-up call."""
+    dets, raws, times = [], [], []
+    tensors = [_tensor(image, meta.imgsz) for _, image in images]
+    backend.forward(tensors[0][0])
+    for tensor, box in tensors:
+        started = time.perf_counter()
         raw = backend.forward(tensor)[0][0]
+        times.append((time.perf_counter() - started) * 1000)
         raws.append(raw)
         dets.append(decode(raw, len(meta.class_names), box, conf, 0.5, 300))
-    return dets, raws
+    return dets, raws, float(np.median(times))
 
 
 def _int8(onnx_fp32: Path, fmt: str, out: Path, meta: ModelMeta, calibration: Path, golden: Path,
-          tolerance: float, conf: float, report: ExportReport, max_images: int) -> None:
+          tolerance: float, conf: float, report: ExportReport, max_images: int, accuracy_control: bool) -> None:
     calib = load_images(calibration, max_images)
     gold = load_images(golden, 10_000)
-    # One INT8 artefact for both runtimes: the QDQ ONNX. OpenVINO reads it directly and runs it in INT8
-    # (its IR conversion of QDQ graphs does not compile on every CPU plugin version, the ONNX does).
-    int8_onnx = default_out(out, "onnx", int8=True)
-    quantize_onnx(onnx_fp32, int8_onnx, calib, meta)
-    int8_path = int8_onnx
-    fp32_backend, int8_backend = _backend(out, fmt), _backend(int8_path, fmt)
+    fp32_backend = _backend(out, fmt)
     try:
-        fp32_dets, fp32_raw = _predict(fp32_backend, gold, meta, conf)
-        int8_dets, int8_raw = _predict(int8_backend, gold, meta, conf)
+        fp32_dets, fp32_raw, fp32_ms = _predict(fp32_backend, gold, meta, conf)
+        report.fp32_precision = str(getattr(fp32_backend, "precision", "f32"))
     finally:
         fp32_backend.close()
-        int8_backend.close()
     labels = [_yolo_labels(path, image.shape[1], image.shape[0]) for path, image in gold]
     if all(label is not None for label in labels):
         truth, report.f1_reference = [label for label in labels if label is not None], f"labels of {len(gold)} images"
     else:
         truth = [np.column_stack([d.classes, d.boxes]) if len(d) else np.zeros((0, 5)) for d in fp32_dets]
         report.f1_reference = f"FP32 detections on {len(gold)} unlabelled images"
+    int8_path = _quantize(onnx_fp32, fmt, out, meta, calib, gold, truth, tolerance if accuracy_control else None,
+                          conf, report)
+    int8_backend = _backend(int8_path, fmt)
+    try:
+        int8_dets, int8_raw, int8_ms = _predict(int8_backend, gold, meta, conf)
+    finally:
+        int8_backend.close()
     report.f1_fp32, report.f1_int8 = f1_score(fp32_dets, truth), f1_score(int8_dets, truth)
+    report.fp32_ms, report.int8_ms = fp32_ms, int8_ms
     nc = len(meta.class_names)
     report.int8_max_score_dev = max(float(np.abs(a[4:4 + nc] - b[4:4 + nc]).max()) for a, b in zip(
         fp32_raw, int8_raw, strict=True))
     report.int8_accepted = report.f1_fp32 - report.f1_int8 <= tolerance
     if report.int8_accepted:
         report.int8_path = int8_path
+        if int8_ms >= fp32_ms:  # it passes the gate but does not pay on this CPU (e.g. bf16 on AMX)
+            report.notes.append(f"INT8 is not faster than {report.fp32_precision} on this CPU ({int8_ms:.1f} vs "
+                                f"{fp32_ms:.1f} ms/image): keep the FP32 export on PCs like this one")
     else:
         report.notes.append(f"INT8 F1 dropped by {report.f1_fp32 - report.f1_int8:.4f} > tolerance {tolerance}; "
                             f"the INT8 file was removed: use the FP32 export, or calibrate on more/other images")
-        int8_onnx.unlink(missing_ok=True)
+        for path in (int8_path, int8_path.with_suffix(".bin")):
+            path.unlink(missing_ok=True)
 
+
+def _quantize(onnx_fp32: Path, fmt: str, out: Path, meta: ModelMeta, calib: list[tuple[Path | None, np.ndarray]],
+              gold: list[tuple[Path | None, np.ndarray]], truth: list[np.ndarray], tolerance: float | None, conf: float,
+              report: ExportReport) -> Path:
+    """The INT8 file: NNCF for OpenVINO (accuracy-aware on the golden set unless `tolerance` is None), else
+    ONNX Runtime's QDQ ONNX."""
+    if fmt == "openvino":
+        from training.int8_openvino import Validation, quantize_openvino
+
+        boxes = [_tensor(image, meta.imgsz) for _, image in gold]
+        nc = len(meta.class_names)
+
+        def score(raws: list[np.ndarray], indices: list[int]) -> float:
+            return f1_score([decode(raw, nc, boxes[i][1], conf, 0.5, 300) for raw, i in zip(raws, indices,
+                                                                                           strict=True)],
+                            [truth[i] for i in indices])
+
+        validation = None if tolerance is None else Validation(tuple(t for t, _ in boxes), score, tolerance)
+        report.int8_method = (f"NNCF, accuracy control on {len(gold)} golden images" if validation is not None
+                              else "NNCF, no accuracy control")
+        return quantize_openvino(out, default_out(out, "openvino", int8=True),
+                                 [_tensor(image, meta.imgsz)[0] for _, image in calib], meta, validation)
+    # ONNX: the QDQ ONNX, which ONNX Runtime (and OpenVINO, reading the .onnx) runs in INT8.
+    report.int8_method = "ONNX Runtime static QDQ"
+    return quantize_onnx(onnx_fp32, default_out(out, "onnx", int8=True), calib, meta)

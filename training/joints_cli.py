@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from inspection.aoi.classifier import DEFAULT_MODEL
+from training.progress import quiet_option
 
 __all__ = ["joints"]
 
@@ -60,6 +61,7 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
 
 
 @joints.command("train")
+@quiet_option
 @click.option("--data", "data", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
               help="folder with one sub-folder of crop images per class (e.g. ../shared/data/solder-joints)")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=DEFAULT_MODEL, show_default=True,

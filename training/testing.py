@@ -8,11 +8,14 @@ those biases, so the random network scores anchors around 0.5 and produces many 
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from inspection.inference.offline import ensure_offline
 
-__all__ = ["untrained_yolo"]
+__all__ = ["demo_split", "untrained_yolo"]
 
 
 def untrained_yolo(path: Path, class_names: tuple[str, ...] = ("bridge", "solder_ball", "void"),
@@ -72,3 +75,31 @@ def _activate(net: object, task: str) -> None:
             logits = seen[id(conv)] - conv.bias.view(1, -1, 1, 1)
             conv.weight.mul_(1.5 / max(float(logits.std()), 1e-12))  # logit spread ~2: scores 0.05…0.9
             conv.bias.fill_(bias)
+
+
+def demo_split(root: Path, parts: Sequence[str], product: str = "solder", split: str = "test") -> Path:
+    """A YOLO data set of bundled demo parts (`inspection/demo/parts/<product>`), labelled with the boxes
+    of their manifest; returns its data.yaml. Real model detections on real files, for eval tests."""
+    import cv2
+    import yaml
+
+    from inspection.demo import demo_config_path
+
+    folder = demo_config_path(product).parent / "parts" / product
+    manifest = json.loads((folder / "manifest.json").read_text())
+    classes = manifest["classes"]
+    images, labels = root / "images" / split, root / "labels" / split
+    images.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    for name in parts:
+        shutil.copy(folder / name, images / name)
+        height, width = cv2.imread(str(folder / name), cv2.IMREAD_UNCHANGED).shape[:2]
+        rows = []
+        for defect in manifest["parts"][name]["defects"]:
+            x1, y1, x2, y2 = defect["box"]
+            rows.append(f"{classes.index(defect['class'])} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+                        f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
+        (labels / f"{Path(name).stem}.txt").write_text("".join(row + "\n" for row in rows))
+    data = root / "data.yaml"
+    data.write_text(yaml.safe_dump({"path": str(root), split: f"images/{split}", "names": dict(enumerate(classes))}))
+    return data

@@ -28,6 +28,8 @@ __all__ = [
     "ModelCard",
     "TrainResult",
     "data_version",
+    "frozen_tensors_changed",
+    "mask_branch_freeze",
     "resolve_device",
     "ship_run",
     "train_detector",
@@ -94,6 +96,41 @@ def data_version(data_yaml: str | Path) -> str:
             digest.update(label.name.encode())
             digest.update(label.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def mask_branch_freeze(model_cfg: str) -> list[int | str]:
+    """Ultralytics' ``freeze`` list that leaves only a segmenter's mask branch trainable.
+
+    The trainer freezes every parameter whose name contains ``model.{x}.`` for x in the list (and sets those
+    layers' BatchNorm to eval, so their running statistics stay too). Frozen: the backbone and neck (layers
+    before the head) and the Segment head's box/class branches ``cv2``, ``cv3``, ``dfl``; trained: ``proto``
+    (prototype masks) and ``cv4`` (mask coefficients). With ``--init-weights`` from a detector of the same
+    classes, the segmenter then detects exactly as that detector does."""
+    from ultralytics.nn.tasks import yaml_model_load
+
+    if not str(model_cfg).endswith((".yaml", ".yml")):
+        raise ValueError(f"training only the mask branch needs an architecture YAML, got {model_cfg!r}")
+    spec = yaml_model_load(model_cfg)
+    layers = [*spec["backbone"], *spec["head"]]
+    if str(layers[-1][2]) != "Segment":
+        raise ValueError(f"{model_cfg}: the last layer is {layers[-1][2]}, not a Segment head; "
+                         "training only the mask branch needs a segmentation architecture (…-seg.yaml)")
+    head = len(layers) - 1
+    return [*range(head), f"{head}.cv2", f"{head}.cv3", f"{head}.dfl"]
+
+
+def frozen_tensors_changed(before: str | Path, after: str | Path, freeze: list[int | str]) -> tuple[int, list[str]]:
+    """Compare the frozen tensors (parameters and BatchNorm statistics) of two checkpoints: how many were
+    compared and the names of those that differ, bit for bit."""
+    import torch
+
+    from inspection.inference.model_files import safe_torch_load
+
+    prefixes = tuple(f"model.{x}." for x in freeze)
+    old = safe_torch_load(before)["model"].float().state_dict()
+    new = safe_torch_load(after)["model"].float().state_dict()
+    names = [k for k in new if k.startswith(prefixes) and k in old and old[k].shape == new[k].shape]
+    return len(names), [k for k in names if not torch.equal(old[k], new[k])]
 
 
 def _offline(threads: int) -> None:

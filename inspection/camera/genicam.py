@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from inspection.camera import CameraBase
-from inspection.camera.genicam_nodes import apply_settings, describe_device
+from inspection.camera.genicam_nodes import apply_settings, describe_device, device_temperature
 from inspection.camera.genicam_options import (
     ENV_PRODUCER_PATH,
     DeviceSelector,
@@ -70,6 +70,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_TEMPERATURE_EVERY_S = 10.0  # DeviceTemperature is a register read on the control channel: seldom is enough
 
 def create(options: Options, on_event: Callable[[CameraEvent], None] | None = None, **_: object) -> GenicamCamera:
     return GenicamCamera(options, on_event=on_event)
@@ -143,6 +145,8 @@ class GenicamCamera(CameraBase):
         self._lost_since = 0.0
         self._sequence_lock = threading.Lock()  # read() (software trigger) and the grab thread both number parts
         self._backoff = options.reconnect.initial_backoff_s
+        self._temperature: float | None = None
+        self._temperature_at = -_TEMPERATURE_EVERY_S
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -191,6 +195,18 @@ class GenicamCamera(CameraBase):
     def acquirer(self) -> Any:
         """The harvesters ImageAcquirer in use (None while reconnecting): for diagnostics and tests."""
         return self._ia
+
+    def health_signals(self) -> dict[str, float]:
+        """Health probe (inspection.health.probe): `camera_temp_c` where the device has `DeviceTemperature`.
+        Read from the caller's thread (never the grab thread), at most every `_TEMPERATURE_EVERY_S`;
+        absent when the device has no such node or is reconnecting."""
+        now = time.monotonic()
+        if now - self._temperature_at >= _TEMPERATURE_EVERY_S:
+            self._temperature_at = now
+            with pool.lock:  # the acquirer is not destroyed under us by a reconnect
+                ia = self._ia
+                self._temperature = device_temperature(ia.remote_device.node_map) if ia is not None else None
+        return {} if self._temperature is None else {"camera_temp_c": self._temperature}
 
     # --- reading --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ and what the camera accepts.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from inspection.camera.genicam_options import FeatureValue
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from inspection.camera.genicam_options import Options
     from inspection.camera.gentl import DeviceDescription
 
-__all__ = ["FeatureValue", "apply_settings", "describe_device", "set_node", "settings_plan"]
+__all__ = ["FeatureValue", "apply_settings", "describe_device", "device_temperature", "set_node", "settings_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,16 @@ def has_node(node_map: Any, name: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def device_temperature(node_map: Any) -> float | None:
+    """`DeviceTemperature` (°C, SFNC) where the device exposes it; None otherwise (no node, not readable now,
+    not a number): a camera without a sensor is not an error."""
+    try:
+        value = float(node_map.DeviceTemperature.value)
+    except Exception:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _node(node_map: Any, name: str, where: str, step: str) -> Any:

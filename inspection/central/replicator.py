@@ -4,9 +4,9 @@ Rules:
 - SQLite stays the local buffer. The verdict path writes SQLite only; this thread reads it through its
   own connection (WAL: readers never block the writer) and writes PostgreSQL. An outage of any length
   only grows the backlog.
-- Exactly once. Append-only tables (inspections, detections, refdes_results, events, audit) are shipped
-  in id order; each batch and the new high-water mark (`replication_state`) are written in ONE
-  PostgreSQL transaction, and the mark is read back from PostgreSQL after every (re)connect. A batch
+- Exactly once. Append-only tables (inspections, detections, refdes_results, events, audit, health,
+  health_baseline) are shipped in id order; each batch and the new high-water mark (`replication_state`)
+  are written in ONE PostgreSQL transaction, and the mark is read back from PostgreSQL after every (re)connect. A batch
   whose commit was lost with the connection is sent again and lands once: every insert is an upsert on
   (station, local id) that does nothing when the row is there. A kill -9 of the station loses only an
   uncommitted transaction, which PostgreSQL rolls back.
@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -73,6 +74,28 @@ def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json(text: Any) -> str | None:
+    """The station's JSON text as jsonb input: NaN/±inf (valid for Python, refused by jsonb) become null;
+    text that is not JSON travels as a JSON string rather than stopping the table's replication."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        value = str(text)
+    return json.dumps(_finite(value), allow_nan=False)
+
+
 APPEND_TABLES: tuple[_Append, ...] = (
     _Append("inspections", "select *, time as _time from inspections where id > ? order by id limit ?",
             "insert into inspections (station, local_id, time, part_key, part_id, camera_id, recipe, model_id, "
@@ -97,6 +120,16 @@ APPEND_TABLES: tuple[_Append, ...] = (
     _Append("audit", "select *, time as _time from audit where id > ? order by id limit ?",
             "insert into audit (station, local_id, time, data) values (%s, %s, %s, %s) on conflict do nothing",
             lambda r: (_data(r),)),
+    _Append("health", "select *, time as _time from health where id > ? order by id limit ?",
+            "insert into health (station, local_id, time, part_index, state, signals, smoothed, data) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict do nothing",
+            lambda r: (r.get("part_index"), r.get("state"), _json(r.get("signals")), _json(r.get("smoothed")),
+                       _data({k: v for k, v in r.items() if k not in ("signals", "smoothed")}))),
+    _Append("health_baseline", "select *, time as _time from health_baseline where id > ? order by id limit ?",
+            "insert into health_baseline (station, local_id, time, parts, set_by, note, baseline, data) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict do nothing",
+            lambda r: (r.get("parts"), r.get("set_by"), r.get("note"), _json(r.get("data")),
+                       _data({k: v for k, v in r.items() if k != "data"}))),
 )
 MUTABLE_TABLES = {
     "overrides": ("insert into overrides (station, local_id, inspection_id, status, data, updated) "

@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["MIGRATIONS", "PARTITIONED", "ensure_partitions", "migrate", "migrations", "schema_version"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-PARTITIONED = ("inspections", "detections", "refdes_results", "events")
+PARTITIONED = ("inspections", "detections", "refdes_results", "events", "health")
 _LOCK_MIGRATE = 0x5157_0001  # advisory lock ids (any constant shared by every station)
 _LOCK_PARTITION = 0x5157_0002
 

@@ -37,6 +37,7 @@ __all__ = [
     "endpoints_in",
     "format_report",
     "inference_checks",
+    "int8_advice",
     "python_checks",
     "qt_checks",
     "qt_platform_ok",
@@ -334,6 +335,17 @@ def cpu_flags() -> set[str]:
     return set(line.partition(":")[2].split())
 
 
+def int8_advice(flags: set[str]) -> str:
+    """Whether an INT8 export is worth making for this CPU, from the measurements in docs/benchmarks.md."""
+    if "amx_tile" in flags or "avx512_bf16" in flags:
+        return ("OpenVINO computes bf16 natively here (its default); INT8 was not faster than bf16 on such a CPU: "
+                "keep the FP32 export unless `station export-model --int8` reports INT8 faster here")
+    if "avx2" in flags:
+        return ("no native bf16: OpenVINO computes f32; NNCF INT8 (`station export-model --format openvino --int8`) "
+                "took about half the CPU time of f32 on such a CPU, kept only within the golden-set tolerance")
+    return "no AVX2: INT8 (`station export-model --format openvino --int8`) is the fastest CPU option"
+
+
 def inference_checks(timeout_s: float = 20.0) -> list[Check]:
     """CPU instruction sets, OpenVINO devices, ONNX Runtime providers, CUDA and TensorRT."""
     checks = []
@@ -343,6 +355,7 @@ def inference_checks(timeout_s: float = 20.0) -> list[Check]:
         level = Level.OK if "avx2" in flags else Level.WARN
         checks.append(Check("inference", "CPU instruction sets", level, " ".join(have) or "no SSE4.2/AVX",
                             "" if level is Level.OK else "no AVX2: expect slow CPU inference; export to OpenVINO INT8"))
+        checks.append(_ok("inference", "INT8 on this CPU", int8_advice(flags)))
     checks.append(_ok("inference", "CPU cores", str(os.cpu_count())))
     if importlib.util.find_spec("openvino") is not None:
         try:
@@ -529,6 +542,12 @@ def config_checks(config_path: Path, timeout_s: float = 3.0) -> list[Check]:
     except StationError as exc:
         return [Check("config", str(config_path), Level.FAIL, str(exc), "fix the file (station config-reference)")]
     checks = [_ok("config", str(config_path), f"station {config.name}: {len(config.cameras)} camera(s)")]
+    from inspection.health.settings import signal_specs  # health.limits name the health catalogue's signals
+
+    try:
+        signal_specs(config.health, config_path)
+    except StationError as exc:
+        checks.append(Check("config", "health", Level.FAIL, str(exc), "fix health.limits (docs/health.md)"))
     for camera in config.cameras:
         checks.append(_camera_config_check(camera, timeout_s * 3))
     # The validated config (adapter defaults filled in, e.g. a PLC's host) and the raw file (sections this

@@ -30,6 +30,7 @@ class HealthKind(StrEnum):
     ACQUISITION = "health_acquisition"
     CAMERA_TEMPERATURE = "health_camera_temperature"
     LINE_IO = "health_line_io"
+    TELEMETRY = "health_telemetry"
     STATION = "health_station"
 
     @property
@@ -66,6 +67,9 @@ _TEXT: dict[HealthKind, tuple[str, str, str]] = {
                                     "check the camera's cooling and the cabinet ventilation"),
     HealthKind.LINE_IO: ("line I/O", "the reject output is slow or reconnecting (PLC load, network)",
                          "check the PLC connection and network load"),
+    HealthKind.TELEMETRY: ("telemetry", "telemetry messages pile up unsent (MQTT broker away or slow, network)",
+                           "check the MQTT broker and the network to it; when the buffer is full the oldest "
+                           "messages are dropped"),
     HealthKind.STATION: ("station", "the station PC is short of CPU, queue space or disk",
                          "free disk space, close other programs, check the image archive policy"),
 }

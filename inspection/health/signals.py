@@ -9,8 +9,9 @@ and colour (chromaticity). They cost about 0.3 ms of CPU at 320x320 (measured in
 ROIs are decimated to about `MAX_PIXELS`.
 Model signals come from the inspection: the top detector confidence (its distribution is compared with
 the baseline's by the population stability index), the anomaly score, REVIEW and fail-safe rates.
-Line and station signals: reject-output time, frame interval jitter, CPU, disk free and, where the
-GenICam device exposes it, `DeviceTemperature`.
+Line and station signals: reject-output time, frame interval jitter, CPU, disk free; and from the
+components' health probes (`inspection.health.probe`): the PLC reject write p99 and reconnects, the
+telemetry backlog, the station's queue fill and, where the GenICam device exposes it, `DeviceTemperature`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import cv2
 import numpy as np
 
+from inspection.camera.genicam_nodes import device_temperature  # the camera's probe reads it (one implementation)
 from inspection.domain.types import Frame, Inspection, VerdictStatus
 from inspection.health.kinds import HealthKind
 
@@ -83,6 +85,13 @@ SIGNALS: dict[str, SignalSpec] = {s.name: s for s in (
     SignalSpec("failsafe", "Fail-safe rate", "share", None, K.ACQUISITION, 0.02, "delta"),
     SignalSpec("frame_jitter_ms", "Frame jitter", "ms", None, K.ACQUISITION, 50.0, "absolute", drift=False),
     SignalSpec("output_ms", "Reject output time", "ms", None, K.LINE_IO, 2.0, "ratio", drift=False),
+    # Line I/O and station probes (inspection/health/probe.py), polled every `station_every` parts.
+    SignalSpec("output_p99_ms", "Reject output p99", "ms", None, K.LINE_IO, 2.0, "ratio", drift=False),
+    SignalSpec("plc_reconnects", "PLC reconnects", "per hour", None, K.LINE_IO, 3.0, "absolute", drift=False),
+    SignalSpec("telemetry_backlog", "Telemetry backlog", "share of buffer", None, K.TELEMETRY, 0.5, "absolute",
+               drift=False),
+    SignalSpec("queue_fill", "Input queue fill", "share", None, K.STATION, 0.75, "absolute", drift=False),
+    SignalSpec("record_backlog", "Verdict log backlog", "share", None, K.STATION, 0.5, "absolute", drift=False),
     SignalSpec("cpu_pct", "CPU", "%", None, K.STATION, 95.0, "absolute", drift=False),
     SignalSpec("disk_free_gb", "Disk free", "GB", K.STATION, None, 2.0, "absolute", drift=False),
     SignalSpec("camera_temp_c", "Camera temperature", "°C", None, K.CAMERA_TEMPERATURE, 65.0, "absolute",
@@ -179,16 +188,6 @@ def station_signals(path: str | os.PathLike[str] = ".") -> dict[str, float]:
     except ImportError:  # psutil is optional: the load average is a fair stand-in
         out["cpu_pct"] = min(100.0, os.getloadavg()[0] / (os.cpu_count() or 1) * 100.0)
     return out
-
-
-def device_temperature(node_map: Any) -> float | None:
-    """`DeviceTemperature` (°C) of a GenICam node map where the device exposes it; None otherwise."""
-    try:
-        node = node_map.DeviceTemperature
-        value = float(node.value)
-    except Exception:
-        return None
-    return value if math.isfinite(value) else None
 
 
 def merge(*parts: Mapping[str, float]) -> dict[str, float]:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from inspection.config import HealthSection
 from inspection.domain.recipe import Recipe
 from inspection.domain.types import Frame, Inspection
 from inspection.errors import StoreError
 from inspection.health.baseline import Baseline
 from inspection.health.kinds import HealthWarning
 from inspection.health.monitor import HealthConfig, HealthMonitor
-from inspection.health.signals import inspection_signals, roi_box, station_signals
+from inspection.health.probe import Probe, poll_probes
+from inspection.health.settings import monitor_config, signal_specs
+from inspection.health.signals import SIGNALS, SignalSpec, inspection_signals, roi_box, station_signals
 from inspection.health.store import HealthLog
 
 __all__ = ["HealthListener", "baseline_from_store", "open_station_health", "set_baseline_as"]
@@ -28,12 +32,14 @@ log = logging.getLogger(__name__)
 
 class HealthListener:
     """Append to `Station.listeners` (or the console runner's). `publish` gets the snapshot every
-    `publish_every` parts and each warning (e.g. the telemetry's MQTT topic / OPC UA nodes)."""
+    `publish_every` parts and each warning (e.g. the telemetry's MQTT topic / OPC UA nodes). `probes`
+    (`inspection.health.probe`) are polled with CPU and disk every `station_every` parts."""
 
     def __init__(self, monitor: HealthMonitor | None = None, health_log: HealthLog | None = None,
                  recipe: Recipe | None = None, *, sample_every: int = 10, station_every: int = 100,
                  publish_every: int = 25, disk_path: str | os.PathLike[str] = ".",
-                 publish: Callable[[str, Any], None] | None = None) -> None:
+                 publish: Callable[[str, Any], None] | None = None, probes: Sequence[Probe] = (),
+                 config: HealthConfig | None = None, specs: Mapping[str, SignalSpec] | None = None) -> None:
         self.log = health_log
         baseline = None
         if health_log is not None:
@@ -41,12 +47,15 @@ class HealthListener:
                 baseline = health_log.load_baseline()
             except (StoreError, ValueError) as exc:
                 log.warning("health baseline not loaded (%s): learning a new one", exc)
-        self.monitor = monitor or HealthMonitor(HealthConfig(), baseline)
+        self.monitor = monitor or HealthMonitor(config or HealthConfig(), baseline,
+                                                SIGNALS if specs is None else specs)
         self.monitor.on_warning = self._warned
         self.include = recipe.roi.include if recipe is not None else None
         self.sample_every, self.station_every, self.publish_every = sample_every, station_every, publish_every
         self.disk_path = disk_path
         self.publish = publish
+        self.probes = list(probes)
+        self._failed_probes: set[int] = set()
         self._box: tuple[int, int, int, int] | None = None
         self._shape: tuple[int, ...] | None = None
         self._last_ts: float | None = None
@@ -72,9 +81,12 @@ class HealthListener:
         n = self.monitor.parts
         if n % self.station_every == 0:
             try:
-                self._station = station_signals(self.disk_path)
+                station = station_signals(self.disk_path)
             except OSError as exc:
                 log.warning("station signals: %s", exc)
+                station = {}
+            # Replaced, not merged: a signal a probe no longer has (camera reconnecting) goes absent.
+            self._station = {**station, **poll_probes(self.probes, self._failed_probes)}
         values.update(self._station)
         self.monitor.update(values, part=n, timestamp_s=frame.timestamp_s)
         if self.log is not None and self.monitor.learning is False and self._was_learning:
@@ -136,10 +148,15 @@ def set_baseline_as(ops: Any, user: Any, listener: HealthListener | None = None)
 
 
 def open_station_health(store: Any, recipe: Recipe, telemetry: Any = None,
-                        disk_path: str | os.PathLike[str] = ".") -> HealthListener:
+                        disk_path: str | os.PathLike[str] = ".", section: HealthSection | None = None,
+                        probes: Sequence[Probe] = (), source: str | Path | None = None) -> HealthListener:
     """The health listener of a station: its tables in the station's store, its baseline loaded from there,
     and, with `telemetry:`, its snapshot and warnings on the telemetry state (MQTT topics `health` and
-    `health_warnings`, OPC UA nodes `Station.Health.*`)."""
+    `health_warnings`, OPC UA nodes `Station.Health.*`). `section` is the station YAML's `health:` (its
+    limits are checked against the catalogue here: ConfigError naming `source`); `probes` are the
+    components' `health_signals` (PLC output, telemetry sinks, cameras, the runtime's queues)."""
+    section = section or HealthSection()
+    specs = signal_specs(section, source)
     publish = None
     if telemetry is not None:
         def publish(topic: str, payload: Any) -> None:
@@ -147,4 +164,7 @@ def open_station_health(store: Any, recipe: Recipe, telemetry: Any = None,
                 telemetry.set_health(payload)
             else:
                 telemetry.health_warning(payload)
-    return HealthListener(health_log=HealthLog(store), recipe=recipe, disk_path=disk_path, publish=publish)
+    return HealthListener(health_log=HealthLog(store), recipe=recipe, sample_every=section.sample_every,
+                          station_every=section.station_every, publish_every=section.publish_every,
+                          disk_path=disk_path, publish=publish, probes=probes, config=monitor_config(section),
+                          specs=specs)

@@ -119,7 +119,9 @@ class OpenVinoBackend:
         if precision != "auto":
             config["INFERENCE_PRECISION_HINT"] = precision
         self.compiled = compile_model(model, self.path, device, config)
-        self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")) if device == "CPU" else device
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT") if device == "CPU" else device
+        # An element Type on recent OpenVINO (str() is "<Type: 'float32'>"): keep its short name, "f32"/"bf16".
+        self.precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         self._request = self.compiled.create_infer_request()
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:

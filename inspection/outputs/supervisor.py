@@ -90,6 +90,9 @@ class PlcOptions(AdapterOptions):
         return self._map
 
 
+_WRITE_WINDOW = 500  # result writes the health probe's p99 is taken over
+
+
 class _LinkBusy(LinkError):
     """Another request held the link for longer than timeout_s."""
 
@@ -143,6 +146,9 @@ class PlcOutput:
         self._latched: set[str] = set()
         self._unsent: dict[str, Value] = {}  # handshake answers not written yet (link busy or lost): retried
         self._plc_heartbeat_t = time.monotonic()
+        # Health probe: result write times (ms) of the last parts and when the link came back (monotonic s).
+        self._write_ms: deque[float] = deque(maxlen=_WRITE_WINDOW)
+        self._reconnected_at: deque[float] = deque(maxlen=1000)
         if alarm is not None:
             self.alarm_listeners.append(lambda kind, message, active: alarm(kind, message) if active else None)
         if job_change is not None:
@@ -179,6 +185,16 @@ class PlcOutput:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def health_signals(self) -> dict[str, float]:
+        """Health probe (inspection.health.probe): the p99 of the last result writes and the reconnects in
+        the last hour. Read-only and cheap; called from the health listener's thread."""
+        out = {"plc_reconnects": float(sum(1 for t in self._reconnected_at.copy()
+                                             if t > time.monotonic() - 3600.0))}
+        times = sorted(self._write_ms.copy())  # copy(): one C call, safe against the writer's appends
+        if times:
+            out["output_p99_ms"] = times[min(len(times) - 1, int(0.99 * len(times)))]
+        return out
+
     @property
     def fault(self) -> bool:
         return bool(self.stats.alarms)
@@ -213,16 +229,22 @@ class PlcOutput:
                 f"{self.link.endpoint} not connected ({self.last_error}); verdict {status} for part {part_id} "
                 f"not delivered ({self.stats.undelivered} so far): kept in the log, the PLC must treat the part "
                 f"as reject")
+        started = time.perf_counter()
         try:
             self._write(items)
         except LinkError as exc:
+            self._took(started)  # a failed write counts too: one that ran into its timeout is the slow tail
             self._hold(part_id, status, reason)
             if not isinstance(exc, _LinkBusy):  # busy: the supervisor's own request will tell what is wrong
                 self._on_link_error(exc)
             raise OutputError(f"{exc}; verdict {status} for part {part_id} not delivered") from None
+        self._took(started)
         self.stats.delivered += 1
         if "plc_write_error" in self.stats.alarms:
             self._clear("plc_write_error")
+
+    def _took(self, started: float) -> None:
+        self._write_ms.append((time.perf_counter() - started) * 1000.0)
 
     def _hold(self, part_id: str, status: str, reason: str) -> None:
         self.stats.undelivered += 1
@@ -314,11 +336,12 @@ class PlcOutput:
         self._plc_heartbeat_t = time.monotonic()
         if was_lost:
             self.stats.reconnects += 1
+            self._reconnected_at.append(time.monotonic())
         # Holding the results lock: a verdict published the moment `connected` turns true must land after
         # this clean-slate write, or its result_valid would be cleared before the PLC saw it.
         with self._results:
+            self._clear("plc_connection_lost")  # before `connected` and the write: its status shows ready
             self.connected = True
-            self._clear("plc_connection_lost")  # before the write: its status shows ready, not fault
             try:
                 self._write(self.handshake.keep([("outputs.result_valid", False)]) + self._status_items()
                             + list(self._unsent.items()))

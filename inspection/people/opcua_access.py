@@ -4,7 +4,8 @@ role checks and an audit row for every write and method call.
 A secured server offers Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss, each with Sign and
 SignAndEncrypt, and no SecurityPolicy None. Its application certificate (RSA 2048, self-signed) is created
 on first start under `pki_dir/own/`; client application certificates are accepted only when their DER file
-is in `pki_dir/trusted/` (the trust list). Users log in with a station account (user name + password, the
+is in `pki_dir/trusted/` (the trust list) and not revoked by a CRL in `pki_dir/crl/`; both folders are re-read
+when their files change (no restart). Users log in with a station account (user name + password, the
 same `Accounts.authenticate` as the console: throttled, audited) or an X.509 user certificate whose DER file
 is `pki_dir/users/<account>.der`. Anonymous sessions are not offered.
 
@@ -19,8 +20,11 @@ only for a closed test cell or the simulators.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +33,14 @@ from typing import Any, Literal
 from asyncua import ua
 from asyncua.crypto.permission_rules import PermissionRuleset, UserRole
 from asyncua.crypto.permission_rules import User as UaUser
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from pydantic import Field, model_validator
 
 from inspection.config import ConfigPath, StrictModel, default_data_dir
 
-__all__ = ["SECURE_POLICIES", "ClientSecurity", "ServerSecurity", "StationRuleset", "StationUser",
+__all__ = ["SECURE_POLICIES", "ClientSecurity", "ReloadingValidator", "ServerSecurity", "StationRuleset", "StationUser",
+           "TrustList",
            "secure_client", "secure_server"]
 
 log = logging.getLogger(__name__)
@@ -75,8 +82,9 @@ class ServerSecurity(StrictModel):
     allow_insecure: bool = Field(False, description="offer SecurityPolicy None and anonymous sessions, no role "
                                  "checks (a warning is logged at start); only for a closed test cell")
     pki_dir: ConfigPath | None = Field(None, description="own/ (certificate, key; created on first start), "
-                                       "trusted/ (client certificates, DER), users/ (<account>.der X.509 user "
-                                       "certificates); default <data_dir>/opcua-pki/<server>")
+                                       "trusted/ (client certificates, DER/PEM), crl/ (revocation lists), "
+                                       "users/ (<account>.der X.509 user certificates); trusted/ and crl/ are "
+                                       "re-read when they change; default <data_dir>/opcua-pki/<server>")
     accounts_db: ConfigPath | None = Field(None, description="station database whose accounts log in and whose "
                                            "audit log records every write and call; default the station's")
 
@@ -213,9 +221,75 @@ class StationRuleset(PermissionRuleset):
 
 def _pki(security: ServerSecurity | ClientSecurity, name: str) -> Path:
     root = Path(security.pki_dir) if security.pki_dir else default_data_dir() / "opcua-pki" / name
-    for sub in ("own", "trusted", "users"):
+    for sub in ("own", "trusted", "crl", "users"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     return root
+
+
+def _folder_signature(folders: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of the files in `folders`: cheap to take, changes with any edit."""
+    entries = []
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                with contextlib.suppress(OSError):
+                    info = entry.stat()
+                    entries.append((entry.path, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
+class TrustList(TrustStore):
+    """asyncua's trust store, except that an empty trust list is allowed (first start: every client refused
+    until the integrator adds one) instead of failing the server's start."""
+
+    async def load_trust(self) -> None:
+        if not any(p.suffix.lower() in (".der", ".pem") for folder in self.trust_locations if folder.is_dir()
+                   for p in folder.iterdir()):
+            self._trust_store = None  # is_trusted() is then False for every certificate
+            return
+        await super().load_trust()
+
+
+class ReloadingValidator(CertificateValidator):
+    """The server's certificate check, with the trust list (`trusted/`) and revocation lists (`crl/`) re-read
+    when their files change: adding a client certificate or a CRL takes effect without a restart. The
+    folders are looked at on a connection attempt, at most every `check_every_s` seconds."""
+
+    def __init__(self, trust: TrustStore, check_every_s: float = 1.0) -> None:
+        super().__init__(CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT,
+                         trust)
+        self.trust, self.check_every_s = trust, check_every_s
+        self._signature: tuple[tuple[str, int, int], ...] | None = None
+        self._checked = float("-inf")
+
+    async def refresh(self) -> bool:
+        """Re-read the folders if their files changed; True when they were re-read."""
+        now = time.monotonic()
+        if now - self._checked < self.check_every_s and self._signature is not None:
+            return False
+        self._checked = now
+        signature = _folder_signature([*self.trust.trust_locations, *self.trust.crl_locations])
+        if signature == self._signature:
+            return False
+        try:
+            await self.trust.load()
+        except (OSError, ValueError) as exc:
+            if self._signature is None:  # at start: a clear error, not a server that trusts nobody
+                from inspection.errors import ConfigError
+
+                raise ConfigError(f"OPC UA trust list / CRL folder: unreadable certificate or CRL ({exc}); "
+                                  "files in trusted/ and crl/ must be DER or PEM") from None
+            log.error("OPC UA trust list / CRLs changed but cannot be read (%s); keeping the previous ones", exc)
+            self._signature = signature  # do not retry every connection; the next edit is read again
+            return False
+        if self._signature is not None:
+            log.warning("OPC UA trust list / CRLs changed on disk: reloaded (%d files)", len(signature))
+        self._signature = signature
+        return True
+
+    async def validate(self, cert: Any, app_description: Any) -> None:
+        await self.refresh()
+        await super().validate(cert, app_description)
 
 
 async def secure_server(server: Any, security: ServerSecurity, name: str, app_uri: str, db: Path | None,
@@ -229,8 +303,6 @@ async def secure_server(server: Any, security: ServerSecurity, name: str, app_ur
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         return
     from asyncua.crypto.cert_gen import setup_self_signed_certificate
-    from asyncua.crypto.truststore import TrustStore
-    from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     db = Path(security.accounts_db) if security.accounts_db else db
@@ -251,10 +323,9 @@ async def secure_server(server: Any, security: ServerSecurity, name: str, app_ur
     server.set_security_policy(list(SECURE_POLICIES), permission_ruleset=ruleset)
     server.set_identity_tokens([ua.UserNameIdentityToken, ua.X509IdentityToken])
     server.iserver.set_user_manager(_AccountsUserManager(db, pki / "users"))
-    trust = TrustStore([pki / "trusted"], [])
-    await trust.load()
-    server.set_certificate_validator(CertificateValidator(
-        CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT, trust))
+    validator = ReloadingValidator(TrustList([pki / "trusted"], [pki / "crl"]))
+    await validator.refresh()
+    server.set_certificate_validator(validator)
 
 
 _POLICY_CLASSES = {"Basic256Sha256": "SecurityPolicyBasic256Sha256",

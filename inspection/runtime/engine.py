@@ -173,6 +173,12 @@ class Runtime:
         """Derived from the judge's recipe, so a PLC job change (a new judge) also brings its deadline."""
         return self.judge.recipe.deadline_ms / 1000.0
 
+    def health_signals(self) -> dict[str, float]:
+        """Health probe (inspection.health.probe): how full the input queue and the verdict log's queue are,
+        as shares of their size (qsize is approximate, which is enough for a trend)."""
+        return {"queue_fill": self._in.qsize() / self.options.queue_size,
+                "record_backlog": self._records.qsize() / self.options.record_queue_size}
+
     # --- control -------------------------------------------------------------------------------------
 
     def stop(self) -> None:

@@ -125,10 +125,8 @@ class Station:
                 from inspection.telemetry import TelemetryFeed
 
                 self._telemetry_feed = TelemetryFeed(self.telemetry)
-            from inspection.health.station import open_station_health
-
-            self.health = open_station_health(self.store, self.recipe, self.telemetry, self.db_path.parent)
-            self.listeners.append(self.health)
+            if self.config.health.enabled:
+                self._open_health()
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
             if self.config.central is not None:
                 from inspection.central.replicator import Replicator  # only with `central:` (psycopg)
@@ -139,6 +137,23 @@ class Station:
             self.close()
             raise
         return self
+
+    def _open_health(self) -> None:
+        """The health listener, polling the components' health probes (PLC output, telemetry sinks, cameras,
+        the runtime's queues) every `health.station_every` parts on the listener thread."""
+        from inspection.health.probe import probes_of
+        from inspection.health.station import open_station_health
+
+        assert self.store is not None
+        components = [self.output, getattr(self.output, "inner", None), *self.telemetry_sinks, *self.cameras]
+        probes = [*probes_of(c for c in components if c is not None), self._runtime_health]
+        self.health = open_station_health(self.store, self.recipe, self.telemetry, self.db_path.parent,
+                                          self.config.health, probes, self.config.source_file)
+        self.listeners.append(self.health)
+
+    def _runtime_health(self) -> dict[str, float]:
+        runtime = self._runtime  # one read: run() sets it back to None when the run ends
+        return runtime.health_signals() if runtime is not None else {}
 
     def _open_telemetry(self) -> None:
         """The telemetry state and its sinks (`telemetry:`); a sink never blocks on its peer here."""

@@ -195,6 +195,11 @@ class MqttTelemetry:
                                                        else len(self._inflight))
             return MqttStats(**vars(self._stats))
 
+    def health_signals(self) -> dict[str, float]:
+        """Health probe (inspection.health.probe): messages waiting or in flight (the disk outbox included),
+        as a share of `buffer_messages` (when it is full the oldest are dropped)."""
+        return {"telemetry_backlog": self.stats.buffered / self.options.buffer_messages}
+
     # --- the station side: queue only --------------------------------------------------------------
 
     def _offer(self, topic: str, payload: Any) -> None:

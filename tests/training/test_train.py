@@ -132,3 +132,48 @@ def test_segmenter_warm_started_from_a_detector_and_evaluated_by_size(tmp_path: 
     sizes = json.loads((tmp_path / "e" / "sizes-sized" / "sizes.json").read_text())
     assert sizes["images"] == 2 and sizes["truth_rejects"] + sizes["truth_passes"] == 2
     assert "size-based verdicts under sized" in cli.output
+
+
+def test_segmenter_trained_only_on_masks_keeps_the_detector_bit_identical(tmp_path: Path) -> None:
+    """`--train-only masks` freezes backbone, neck, box/class branches and their BatchNorm statistics: every one of
+    those tensors in the shipped segmenter equals the detector's, bit for bit; only proto and cv4 are new."""
+    from training.cli import train_command
+    from training.train import frozen_tensors_changed, mask_branch_freeze
+
+    gen = SolderGenerator(seed=8, size=(64, 64))
+    data = write_yolo_dataset(gen, tmp_path / "data", n_train=4, n_val=2, n_test=0, task="segment")
+    detector = train_detector(data, tmp_path / "det.pt", epochs=1, imgsz=64, batch=4, device="cpu",
+                              runs_dir=tmp_path / "runs").weights
+    out = tmp_path / "seg.pt"
+    args = ["--data", str(data), "--task", "segment", "--model-cfg", "yolov8n-seg.yaml", "--init-weights",
+            str(detector), "--epochs", "1", "--imgsz", "64", "--batch", "4", "--device", "cpu", "--out", str(out)]
+    cli = CliRunner().invoke(train_command, [*args, "--train-only", "masks"])
+    assert cli.exit_code == 0, cli.output
+
+    freeze = mask_branch_freeze("yolov8n-seg.yaml")
+    assert freeze[:22] == list(range(22)) and freeze[22:] == ["22.cv2", "22.cv3", "22.dfl"]
+    compared, changed = frozen_tensors_changed(detector, out, freeze)
+    assert changed == [] and compared > 300  # weights, biases and BatchNorm running statistics
+    seg = torch.load(out, map_location="cpu", weights_only=False)["model"].state_dict()
+    det = torch.load(detector, map_location="cpu", weights_only=False)["model"].state_dict()
+    assert any(k.startswith("model.22.proto.") for k in seg) and not any(k.startswith("model.22.proto.") for k in det)
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert f"{compared} of {compared} frozen tensors are bit-identical to det.pt" in card["notes"]
+
+    # the check can fail: one nudged BatchNorm statistic is reported by name
+    ckpt = torch.load(out, map_location="cpu", weights_only=False)
+    ckpt["model"].model[3].bn.running_mean += 1e-3
+    torch.save(ckpt, tmp_path / "nudged.pt")
+    assert frozen_tensors_changed(detector, tmp_path / "nudged.pt", freeze)[1] == ["model.3.bn.running_mean"]
+
+    refused = CliRunner().invoke(train_command, [*args[:4], "--train-only", "masks", "--out", str(out)])
+    assert refused.exit_code != 0 and "needs --task segment and --init-weights" in refused.output
+
+
+@pytest.mark.parametrize(("cfg", "message"), [("yolov8n.yaml", "not a Segment head"),
+                                              ("paint.pt", "needs an architecture YAML")])
+def test_mask_only_training_needs_a_segmentation_architecture(cfg: str, message: str) -> None:
+    from training.train import mask_branch_freeze
+
+    with pytest.raises(ValueError, match=message):
+        mask_branch_freeze(cfg)

@@ -21,6 +21,7 @@ from inspection.doctor.checks import (
     data_checks,
     endpoints_in,
     format_report,
+    int8_advice,
     qt_checks,
 )
 from inspection.outputs.modbus_sim import ModbusSim
@@ -142,3 +143,12 @@ def test_a_listening_socket_counts_as_reachable() -> None:
         server.bind(("127.0.0.1", 0))
         server.listen()
         assert reachable(Endpoint("x", "127.0.0.1", server.getsockname()[1]), 1.0) is None
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ({"avx2", "avx512f", "avx512_bf16", "amx_tile"}, "INT8 was not faster than bf16"),  # Sapphire Rapids
+    ({"avx2", "fma"}, "about half the CPU time of f32"),  # AMD Zen 3: measured 2026-12-06
+    ({"sse4_2"}, "no AVX2"),
+])
+def test_int8_advice_follows_the_measurements(flags: set[str], expected: str) -> None:
+    assert expected in int8_advice(flags)

@@ -250,3 +250,40 @@ def test_station_clients_are_secure_unless_told_otherwise(tmp_path, caplog):
                 port=sim.port, timeout_s=1.0, connect_timeout_s=5.0, security={"allow_insecure": True})) as out:
             assert out.connected, out.last_error
         assert "SecurityPolicy None (security.allow_insecure)" in caplog.text
+
+
+def test_trust_list_and_crl_changes_take_effect_without_a_restart(tmp_path):
+    """An integrator adds the SCADA's certificate to trusted/ on a running station: admitted; later a CRL
+    in crl/ revokes it: refused; no restart either time."""
+    import datetime as dt
+    import time
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    db = tmp_path / "station.db"
+    with Store(db) as store:
+        accounts = Accounts(store)
+        accounts.create("ed", Role.ENGINEER, "ed-secret", by=accounts.create("alice", Role.ADMIN, "alice-secret"))
+    cert, key = asyncio.run(_client_pair(tmp_path / "scada"))
+    pki = tmp_path / "pki"
+    server = StationServer(Options(port=free_port(), security={"pki_dir": pki}, start_timeout_s=60.0), db_path=db)
+    with server:
+        with pytest.raises(Exception):  # noqa: B017 - not in the trust list yet
+            asyncio.run(_select(server.url, (cert, key), "ed", "ed-secret"))
+        shutil.copy(cert, pki / "trusted" / "scada.der")
+        time.sleep(1.1)  # the folders are looked at once a second at most
+        assert asyncio.run(_select(server.url, (cert, key), "ed", "ed-secret"))[1] is True
+
+        certificate = x509.load_der_x509_certificate(cert.read_bytes())
+        signer = serialization.load_pem_private_key(key.read_bytes(), password=None)
+        now = dt.datetime.now(dt.UTC)
+        revoked = x509.RevokedCertificateBuilder().serial_number(certificate.serial_number) \
+            .revocation_date(now).build()
+        crl = x509.CertificateRevocationListBuilder().issuer_name(certificate.issuer).last_update(now) \
+            .next_update(now + dt.timedelta(days=1)).add_revoked_certificate(revoked) \
+            .sign(signer, hashes.SHA256())  # type: ignore[arg-type]
+        (pki / "crl" / "revoked.der").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+        time.sleep(1.1)
+        with pytest.raises(Exception):  # noqa: B017 - revoked
+            asyncio.run(_select(server.url, (cert, key), "ed", "ed-secret"))
