@@ -27,12 +27,12 @@ import cv2
 import numpy as np
 import yaml
 
+from inspection.domain.images import IMAGE_SUFFIXES
 from inspection.domain.tiling import TilingOptions, tile_windows
 from inspection.security.inputs import load_yaml_text
 
 __all__ = ["SliceReport", "clip_box", "clip_polygon", "slice_dataset", "slice_labels"]
 
-IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 Window = tuple[int, int, int, int]
 
 
@@ -123,13 +123,10 @@ def slice_labels(lines: list[str], width: int, height: int, window: Window,
 
 
 def _label_path(image: Path) -> Path:
-    """Ultralytics' rule: the last `images` folder of the path becomes `labels`, the suffix `.txt`."""
-    parts = list(image.parts)
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            break
-    return Path(*parts).with_suffix(".txt")
+    """Where ultralytics looks for the image's labels (its own rule, so training reads what we read)."""
+    from ultralytics.data.utils import img2label_paths
+
+    return Path(img2label_paths([str(image)])[0])
 
 
 def _split_images(root: Path, entry: str | list[str]) -> list[Path]:

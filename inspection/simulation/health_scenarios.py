@@ -84,11 +84,7 @@ def degrade(image: np.ndarray, scenario: str, level: float) -> np.ndarray:
         dx, dy = round(level), round(level / 2.0)
         if dx == 0 and dy == 0:
             return image
-        h, w = image.shape[:2]
-        m = np.float32([[1, 0, dx], [0, 1, dy]])
-        border = _FIXTURE_GREY if image.ndim == 3 else _FIXTURE_GREY[0]
-        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=border)
+        return _moved(image, dx, dy, fixture=True)
     if scenario == "material":
         t = min(level, 1.0)
         out = image.astype(np.float32)
@@ -262,10 +258,16 @@ def simulate_health(scenario: str, parts: int, *, seed: int = 0, onset: int = 50
     return run
 
 
-def _moved(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+def _moved(image: np.ndarray, dx: int, dy: int, fixture: bool = False) -> np.ndarray:
+    """`image` moved by whole pixels; the uncovered border shows the dark fixture (a camera that moved) or
+    repeats the edge (the part nudged within its own pose jitter)."""
     h, w = image.shape[:2]
     m = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    if not fixture:
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    border = _FIXTURE_GREY if image.ndim == 3 else _FIXTURE_GREY[0]
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=border)
 
 
 def reliably_caught(inspect: Inspector, clean: np.ndarray) -> bool:
