@@ -3,6 +3,7 @@
 python -m training.ship solder --epochs 20 --train 500 --val 100 --test 150 --threads 1
 python -m training.ship paint --epochs 15 --train 400 --val 100 --test 150 --threads 1
 python -m training.ship deeppcb --epochs 8 --imgsz 320 --threads 1   # golden-template composite input
+python -m training.ship neu --epochs 60 --imgsz 224 --threads 2      # real steel surfaces (NEU-DET)
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from pathlib import Path
 
 from training.train import TrainResult, train_detector
 
-__all__ = ["DEMO_MODELS", "build_deeppcb", "build_deeppcb_eval", "build_synthetic", "main"]
+__all__ = ["DEMO_MODELS", "build_deeppcb", "build_deeppcb_eval", "build_neu_det", "build_synthetic", "main"]
 
 DEMO_MODELS = Path(__file__).resolve().parents[1] / "inspection" / "demo" / "models"
 SHIP_SEED = 1234
 RECIPES = DEMO_MODELS.parent / "recipes"
-RECIPE_OF = {"solder": "solder", "paint": "paint", "deeppcb": "pcb"}
+RECIPE_OF = {"solder": "solder", "paint": "paint", "deeppcb": "pcb", "neu": "steel"}
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
@@ -52,6 +53,16 @@ def build_deeppcb_eval(root: Path, data_root: Path) -> Path:
     return deeppcb_repaired_goods(root, out, groups=("92000",))
 
 
+def build_neu_det(root: Path, data_root: Path) -> Path:
+    """NEU-DET steel surfaces, split by a stable hash of the file name (70 % train, 15 % val, 15 % test)."""
+    from datasets.convert import convert_neu_det
+
+    out = data_root / "neu-det"
+    if (out / "data.yaml").exists():
+        return out / "data.yaml"
+    return convert_neu_det(root, out).data_yaml
+
+
 def evaluate_shipped(model: Path, data: Path, recipe: Path, data_root: Path, split: str = "test") -> Path:
     """Evaluate a shipped model on its held-out split at its recipe's thresholds; record it in the card."""
     import json
@@ -77,7 +88,7 @@ def evaluate_shipped(model: Path, data: Path, recipe: Path, data_root: Path, spl
 
 def main(argv: list[str] | None = None) -> TrainResult | Path:
     parser = argparse.ArgumentParser(description="train a shipped synthetic model")
-    parser.add_argument("product", choices=["solder", "paint", "deeppcb"])
+    parser.add_argument("product", choices=["solder", "paint", "deeppcb", "neu"])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--batch", type=int, default=16)
@@ -109,6 +120,10 @@ def main(argv: list[str] | None = None) -> TrainResult | Path:
         data = build_deeppcb(args.shared_data / "deeppcb", args.data_root)
         out = args.out or DEMO_MODELS / "pcb_yolov8n.pt"
         extra |= {"hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "flipud": 0.5}  # channels carry meaning
+    elif args.product == "neu":
+        data = build_neu_det(args.shared_data / "neu-det", args.data_root)
+        out = args.out or DEMO_MODELS / "steel_yolov8n.pt"
+        extra |= {"hsv_h": 0.0, "hsv_s": 0.0, "flipud": 0.5}  # grey images; a steel strip has no "up"
     else:
         data = build_synthetic(args.product, args.data_root, args.train, args.val, args.test, args.imgsz)
         out = args.out or DEMO_MODELS / f"{args.product}_yolov8n.pt"

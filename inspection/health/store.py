@@ -9,7 +9,6 @@ so they travel wherever events do.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -33,16 +32,16 @@ class HealthLog:
     def __init__(self, store: Store) -> None:
         self.store = store
         try:
-            with store.db.conn:
-                store.db["health"].create(
+            with store.transaction("the health tables") as db:
+                db["health"].create(
                     {"id": int, "time": str, "timestamp_s": float, "part_index": int, "state": str,
                      "signals": str, "smoothed": str}, pk="id", if_not_exists=True)
-                store.db["health"].create_index(["timestamp_s"], if_not_exists=True)
-                store.db["health_baseline"].create(
+                db["health"].create_index(["timestamp_s"], if_not_exists=True)
+                db["health_baseline"].create(
                     {"id": int, "time": str, "set_at_s": float, "parts": int, "set_by": str, "note": str,
                      "data": str}, pk="id", if_not_exists=True)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot create the health tables in {store.path}: {exc}") from None
+        except StoreError as exc:
+            raise StoreError(f"cannot create the health tables: {exc}") from None
 
     def record_sample(self, part: int, values: Mapping[str, float], smoothed: Mapping[str, float], state: str,
                       timestamp_s: float | None = None) -> int:

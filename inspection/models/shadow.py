@@ -33,10 +33,11 @@ class ShadowRunner:
         self.skipped = 0
         self._queue: queue.Queue[Inspection | None] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._work, name="shadow", daemon=True)
-        store.db["shadow"].create(
-            {"id": int, "time": str, "part_key": str, "production_model": str, "candidate_model": str,
-             "production_verdict": str, "candidate_verdict": str, "candidate_reasons": str, "truth": str,
-             "reviewed_by": str}, pk="id", if_not_exists=True)
+        with store.transaction("the shadow table") as db:
+            db["shadow"].create(
+                {"id": int, "time": str, "part_key": str, "production_model": str, "candidate_model": str,
+                 "production_verdict": str, "candidate_verdict": str, "candidate_reasons": str, "truth": str,
+                 "reviewed_by": str}, pk="id", if_not_exists=True)
 
     def start(self) -> ShadowRunner:
         self._thread.start()

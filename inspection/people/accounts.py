@@ -47,8 +47,9 @@ class Accounts:
         self.store = store
         self.min_secret_len = max(min_secret_len, MIN_SECRET_LEN)
         self.clock = clock
-        store.db["login_attempts"].create({"username": str, "failures": int, "last_failure_s": float,
-                                           "locked_until_s": float}, pk="username", if_not_exists=True)
+        with store.transaction("the login-attempts table") as db:
+            db["login_attempts"].create({"username": str, "failures": int, "last_failure_s": float,
+                                         "locked_until_s": float}, pk="username", if_not_exists=True)
 
     def create(self, username: str, role: Role | str, secret: str, by: User | None = None) -> User:
         """Add an account. Only an admin may, except for the very first account (bootstrap)."""
@@ -97,14 +98,16 @@ class Accounts:
         if row is None or not row["active"] or not ok:
             failures = (state["failures"] if state else 0) + 1
             locked_until = now + LOCKOUT_S if failures >= LOCKOUT_FAILURES else 0.0
-            self.store.db["login_attempts"].upsert({"username": username, "failures": failures,
-                                                    "last_failure_s": now, "locked_until_s": locked_until},
-                                                   pk="username")
+            with self.store.transaction("a failed login") as db:
+                db["login_attempts"].upsert({"username": username, "failures": failures,
+                                             "last_failure_s": now, "locked_until_s": locked_until},
+                                            pk="username")
             self._audit(None, "login_failed", {"username": username, "failures": failures,
                                                "locked": bool(locked_until)}, allowed=False)
             raise AuthError("unknown user or wrong PIN/password")
         if state is not None:
-            self.store.db["login_attempts"].delete(username)
+            with self.store.transaction("a login") as db:
+                db["login_attempts"].delete(username)
         if needs_rehash(row["secret"]):
             self.store.update("users", username, {"secret": hash_secret(secret)})
         user = User(row["username"], Role(row["role"]))
@@ -115,7 +118,8 @@ class Accounts:
         """Clear a locked-out name's failures (admins)."""
         require(by, "manage_users")
         if self._attempts(username) is not None:
-            self.store.db["login_attempts"].delete(username)
+            with self.store.transaction("an unlock") as db:
+                db["login_attempts"].delete(username)
         self._audit(by, "unlock_user", {"username": username})
 
     def _attempts(self, username: str) -> dict | None:

@@ -26,8 +26,9 @@ _TOKEN_PREFIX = "stn_"
 
 
 def _ensure_table(store: Store) -> None:
-    store.db["api_tokens"].create({"token_sha256": str, "username": str, "created_s": float, "expires_s": float},
-                                  pk="token_sha256", if_not_exists=True)
+    with store.transaction("the API-token table") as db:
+        db["api_tokens"].create({"token_sha256": str, "username": str, "created_s": float, "expires_s": float},
+                                pk="token_sha256", if_not_exists=True)
 
 
 def issue_token(store: Store, user: User, hours: float = 8.0) -> str:

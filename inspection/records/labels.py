@@ -40,12 +40,13 @@ class LabelBook:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.db["labels"].create(
-            {"id": int, "sample_id": int, "class_name": str, "x1": float, "y1": float, "x2": float,
-             "y2": float, "polygon": str, "author": str, "time": str, "deleted": int},
-            pk="id", if_not_exists=True,
-        )
-        store.db["labels"].create_index(["sample_id"], if_not_exists=True)
+        with store.transaction("the labels table") as db:
+            db["labels"].create(
+                {"id": int, "sample_id": int, "class_name": str, "x1": float, "y1": float, "x2": float,
+                 "y2": float, "polygon": str, "author": str, "time": str, "deleted": int},
+                pk="id", if_not_exists=True,
+            )
+            db["labels"].create_index(["sample_id"], if_not_exists=True)
 
     def labels(self, sample_id: int) -> list[Label]:
         rows = self.store.query("select * from labels where sample_id = ? and deleted = 0 order by id", [sample_id])

@@ -33,13 +33,14 @@ REASON_VALUE = {"override": 1.0, "review": 0.9, "uncertain": 0.8, "failure": 0.5
 
 
 def ensure_samples_table(store: Store) -> None:
-    store.db["samples"].create(
-        {"id": int, "inspection_id": int, "time": str, "part_key": str, "reason": str, "value": float,
-         "verdict": str, "image_path": str, "bytes": int, "status": str, "reviewed_by": str,
-         "reviewed_time": str, "golden": int},
-        pk="id", if_not_exists=True,
-    )
-    store.db["samples"].create_index(["status", "value"], if_not_exists=True)
+    with store.transaction("the samples table") as db:
+        db["samples"].create(
+            {"id": int, "inspection_id": int, "time": str, "part_key": str, "reason": str, "value": float,
+             "verdict": str, "image_path": str, "bytes": int, "status": str, "reviewed_by": str,
+             "reviewed_time": str, "golden": int},
+            pk="id", if_not_exists=True,
+        )
+        db["samples"].create_index(["status", "value"], if_not_exists=True)
 
 
 def queue_override_sample(store: Store, inspection_id: int, folder: Path | None = None) -> int | None:
@@ -209,7 +210,7 @@ class SampleKeeper:
                 break  # everything left is reviewed or golden: keep it
             victim = victims[0]
             Path(victim["image_path"]).unlink(missing_ok=True)
-            with self.store.db.conn:
-                self.store.db["samples"].delete(victim["id"])
+            with self.store.transaction("a sample eviction") as db:
+                db["samples"].delete(victim["id"])
             count, megabytes = count - 1, megabytes - victim["bytes"] / 1e6
 

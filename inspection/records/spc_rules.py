@@ -214,17 +214,18 @@ def store_frozen_limits(store: Store, kind: ChartKind, from_s: float, to_s: floa
     centre = float(counts[keep].sum() / n[keep].sum())
     limits = FrozenLimits(kind, centre, from_s, to_s, int(keep.sum()), int(n[keep].sum()), subgroup_size,
                           time.time() if now_s is None else now_s, by, int((~keep).sum()))
-    store.db[_TABLE].insert({
-        "chart": kind, "centre": centre, "baseline_from_s": from_s, "baseline_to_s": to_s,
-        "subgroups": limits.subgroups, "parts": limits.parts, "subgroup_size": subgroup_size,
-        "frozen_at_s": limits.frozen_at_s, "frozen_by": by, "excluded": limits.excluded,
-    }, pk="id", alter=True)
+    with store.transaction("frozen control limits") as db:
+        db[_TABLE].insert({
+            "chart": kind, "centre": centre, "baseline_from_s": from_s, "baseline_to_s": to_s,
+            "subgroups": limits.subgroups, "parts": limits.parts, "subgroup_size": subgroup_size,
+            "frozen_at_s": limits.frozen_at_s, "frozen_by": by, "excluded": limits.excluded,
+        }, pk="id", alter=True)
     return limits
 
 
 def active_limits(store: Store, kind: ChartKind) -> FrozenLimits | None:
     """The newest frozen limits of this chart, or None when none were frozen."""
-    if _TABLE not in store.db.table_names():
+    if not store.has_table(_TABLE):
         return None
     rows = store.query(f"select * from {_TABLE} where chart = ? order by id desc limit 1", [kind])
     if not rows:

@@ -143,3 +143,39 @@ def test_lossless_archive_formats_keep_every_pixel(tmp_path: Path, image_format:
         path = Path(next(store.inspections())["image_path"])
     assert path.suffix == f".{image_format}"
     np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_COLOR), frame.image)
+
+
+def test_table_owners_write_through_the_store_lock_while_another_thread_logs(tmp_path: Path) -> None:
+    """Regression (CI, 2026-12-06): the samples table was created on the store's one connection outside its
+    lock while the MQTT thread logged an alarm, and SQLite refused the interleaved COMMIT."""
+    import threading
+
+    from inspection.health.store import HealthLog
+    from inspection.people.accounts import Accounts
+    from inspection.records.labels import LabelBook
+    from inspection.records.samples import ensure_samples_table
+
+    errors: list[BaseException] = []
+    for i in range(12):
+        with Store(tmp_path / f"s{i}.db") as store:
+            stop = threading.Event()
+
+            def log_events(store: Store = store, stop: threading.Event = stop) -> None:
+                try:
+                    while not stop.is_set():
+                        store.event("info", "tick", "another thread logs")
+                except BaseException as exc:
+                    errors.append(exc)
+
+            logger = threading.Thread(target=log_events)
+            logger.start()
+            try:
+                ensure_samples_table(store)
+                HealthLog(store)
+                LabelBook(store)
+                Accounts(store)
+            finally:
+                stop.set()
+                logger.join()
+            assert {"samples", "health", "health_baseline", "labels", "login_attempts"} <= set(store.db.table_names())
+    assert not errors, errors
