@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import yaml
 
+from inspection.domain.images import IMAGE_SUFFIXES
 from inspection.domain.types import Box
 from inspection.errors import DataError
 from inspection.records.labels import Label
@@ -47,9 +48,6 @@ __all__ = [
     "rle_decode",
     "rle_encode",
 ]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
 
 # --- RLE (COCO's run-length encoding, column-major) ------------------------------------------------------
 
