@@ -12,6 +12,11 @@ validation split: thresholds tuned on the test split make its numbers optimistic
 
 When no threshold reaches ``max_escape``, the lowest escape rate wins and ``met`` is False. A part is
 rejected when any detection clears its class's threshold, exactly as ``training.evaluate`` and the judge count.
+
+A split without good images (real defect sets such as NEU-DET show a defect on every image) cannot show
+false rejects, and escapes alone would drive every threshold to the bottom of the grid. There each class
+gets the threshold of its best box-level F1 instead (IoU 0.5, same class: few false boxes for the defects it
+finds), the escape rate at it is reported, and ``basis`` says so.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from inspection.domain.matching import greedy_match
 from training.evaluate import Labels
 
 __all__ = ["DEFAULT_GRID", "OperatingPoint", "Tuning", "tune_thresholds", "tuned_recipe", "tuning_table"]
@@ -46,6 +52,7 @@ class Tuning:
     curve: tuple[OperatingPoint, ...]  # one point per single (global) threshold of the grid
     max_escape: float
     met: bool  # whether the chosen point's escape rate is within max_escape
+    basis: str = "escape"  # "escape": escapes, then false rejects; "f1": no good images, best box F1 per class
 
 
 def _max_scores(preds: Sequence[Labels], n_classes: int) -> np.ndarray:
@@ -111,6 +118,9 @@ def tune_thresholds(
         return all(_class_misses(scores, present, c, thresholds[c]) <= allowed[c] + 1e-9 for c in range(n))
 
     curve = tuple(point(np.full(n, t, np.float32)) for t in levels)
+    if not (~defective).any():  # no good images: false rejects are invisible here, see the module's docstring
+        chosen = point(_best_f1_thresholds(truths, preds, n, levels))
+        return Tuning(chosen, curve, max_escape, (chosen.escape_rate or 0.0) <= max_escape + 1e-9, basis="f1")
     escape_of = [p.escape_rate or 0.0 for p in curve]
     within = [i for i, e in enumerate(escape_of)
               if e <= max_escape + 1e-9 and classes_ok(np.full(n, levels[i], np.float32))]
@@ -121,6 +131,32 @@ def tune_thresholds(
     thresholds = _raise_per_class(scores, defective, present, thresholds, levels, bound, allowed)
     chosen = point(thresholds)
     return Tuning(chosen, curve, max_escape, (chosen.escape_rate or 0.0) <= max_escape + 1e-9)
+
+
+def _best_f1_thresholds(truths: Sequence[Labels], preds: Sequence[Labels], n: int,
+                        levels: Sequence[float]) -> np.ndarray:
+    """Per class, the grid level with the best box-level F1 (IoU 0.5, same class; ties: the higher level).
+    Greedy matching by score means dropping low-score boxes never changes the matches of the others, so one
+    matching at the lowest score serves every level."""
+    parts = [(p.scores, p.classes, greedy_match(p.boxes, p.scores, p.classes, t.boxes, t.classes, 0.5) >= 0)
+             for t, p in zip(truths, preds, strict=True)]
+    scores = np.concatenate([s for s, _, _ in parts] or [np.zeros(0, np.float32)])
+    classes = np.concatenate([c for _, c, _ in parts] or [np.zeros(0, np.int64)])
+    hits = np.concatenate([h for _, _, h in parts] or [np.zeros(0, bool)])
+    truth_counts = np.bincount(np.concatenate([t.classes for t in truths] or [np.zeros(0, np.int64)]),
+                               minlength=n)
+    best = np.full(n, levels[0], np.float32)
+    for c in range(n):
+        mine = classes == c
+        scores_f1 = []
+        for level in levels:
+            kept = mine & (scores >= level)
+            tp = int((kept & hits).sum())
+            fp, fn = int(kept.sum()) - tp, int(truth_counts[c]) - tp
+            scores_f1.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+        top = max(scores_f1)
+        best[c] = max(level for level, f in zip(levels, scores_f1, strict=True) if f >= top - 1e-12)
+    return best
 
 
 def _class_misses(scores: np.ndarray, present: np.ndarray, c: int, threshold: float) -> float:
@@ -173,6 +209,11 @@ def tuning_table(tuning: Tuning) -> str:
         level = next(iter(p.thresholds.values()), 0.0)
         lines.append(f"| {level:.2f} | {fmt(p.escape_rate)} | {fmt(p.false_reject_rate)} |")
     verdict = "within" if tuning.met else "NOT within (lowest reachable shown)"
+    if tuning.basis == "f1":
+        verdict = "within" if tuning.met else "NOT within"
+        lines += ["", "No good images on this split, so false rejects cannot be measured and escapes alone would "
+                  "push every threshold to the bottom: each class gets the threshold of its best box-level F1 "
+                  "(IoU 0.5). Check false rejects on good parts before the recipe goes to the line."]
     lines += [
         "",
         f"chosen thresholds, escape rate {fmt(tuning.chosen.escape_rate)} {verdict} the target "

@@ -124,3 +124,22 @@ def test_a_class_is_not_switched_off_because_its_defects_came_with_others() -> N
     tuning = tune_thresholds(truths, preds, names, max_escape=0.0)
     assert tuning.chosen.thresholds["ball"] == pytest.approx(0.5)  # up to its own weakest defect, no further
     assert tuning.chosen.false_reject_rate == 0.0
+
+
+def test_a_split_without_good_images_takes_each_classs_best_f1_not_the_bottom_of_the_grid() -> None:
+    far = [[100, 100, 130, 130]]
+    truths = [Labels.of(BOX, [0]), Labels.of(BOX, [0]), Labels.of(BOX, [1]), Labels.of(BOX, [1])]
+    preds = [
+        Labels.of(BOX + far, [0, 0], [0.8, 0.3]),  # a bridge at 0.8 and a false bridge elsewhere at 0.3
+        Labels.of(BOX + far, [0, 0], [0.7, 0.2]),
+        Labels.of(BOX + far, [1, 1], [0.45, 0.1]),  # voids at 0.45 and 0.6, false voids at 0.1 and 0.4
+        Labels.of(BOX + far, [1, 1], [0.6, 0.4]),
+    ]
+    tuning = tune_thresholds(truths, preds, NAMES, max_escape=0.05)
+    # Escapes alone would take 0.01 (every image is defective); best F1 drops the false boxes instead.
+    assert tuning.basis == "f1" and tuning.met
+    assert tuning.chosen.thresholds == pytest.approx({"bridge": 0.7, "void": 0.45})
+    assert tuning.chosen.escape_rate == 0.0 and tuning.chosen.false_reject_rate is None
+    assert "No good images" in tuning_table(tuning)
+    missed = tune_thresholds(truths[:2], [Labels.empty(), preds[1]], NAMES, max_escape=0.05)
+    assert missed.basis == "f1" and not missed.met and missed.chosen.escape_rate == 0.5
