@@ -18,14 +18,15 @@ from inspection.config import CentralConfig
 
 __all__ = ["LineView"]
 
-_COLUMNS = 8  # station, parts, yield, parts/min, alarms, model, recipe, last seen
+_COLUMNS = 9  # station, parts, yield, parts/min, alarms, model, recipe, last seen, health
 
 
 def _columns() -> list[str]:  # literal translate() calls, so pylupdate6 finds them
     return [QCoreApplication.translate("LineView", "Station"), QCoreApplication.translate("LineView", "Parts"),
             QCoreApplication.translate("LineView", "Yield"), QCoreApplication.translate("LineView", "Parts/min"),
             QCoreApplication.translate("LineView", "Alarms"), QCoreApplication.translate("LineView", "Model"),
-            QCoreApplication.translate("LineView", "Recipe"), QCoreApplication.translate("LineView", "Last seen")]
+            QCoreApplication.translate("LineView", "Recipe"), QCoreApplication.translate("LineView", "Last seen"),
+            QCoreApplication.translate("LineView", "Health")]
 
 
 class LineView(QWidget):
@@ -87,11 +88,14 @@ class LineView(QWidget):
             cells = (s.name, str(s.parts), f"{s.yield_pct:.1f} %" if s.yield_pct is not None else "–",
                      f"{s.parts_per_min:.1f}", "; ".join(f"{k}: {v}" for k, v in sorted(s.alarms.items())) or "0",
                      s.model_id or "–", s.recipe or "–",
-                     s.last_seen.astimezone().strftime("%H:%M:%S") + ("" if s.online else self.tr(" (offline)")))
+                     s.last_seen.astimezone().strftime("%H:%M:%S") + ("" if s.online else self.tr(" (offline)")),
+                     s.health_summary() or "–")
+            red = bool(s.alarms) or s.health_state == "alarm"
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if s.alarms or not s.online:
-                    item.setForeground(QColor("#ff5252" if s.alarms else "#ffd740"))
+                item.setToolTip(text)  # the health text is long: the whole of it on hover
+                if red or not s.online or s.needs_attention:
+                    item.setForeground(QColor("#ff5252" if red else "#ffd740"))
                 self.table.setItem(row, col, item)
 
     def stop(self) -> None:

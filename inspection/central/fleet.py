@@ -85,10 +85,15 @@ class StationStatus:
                 f"model={self.model_id or '-'}  last seen {_ago(self.seen_ago_s)}{self._health()}{backlog}{state}")
 
     def _health(self) -> str:
-        """`  health=warning (2 warnings in 1 h, newest health_focus: focus: sharpness 812 … drifting.)`."""
+        summary = self.health_summary()
+        return f"  health={summary}" if summary else ""
+
+    def health_summary(self) -> str:
+        """`warning (2 warnings in 1 h, newest health_focus: focus: sharpness 812 … drifting.)`; "" when the
+        station sent no health (the CLI line and the console's Line tab show the same words)."""
         if self.health_state is None and not self.health_warnings:
             return ""
-        text = f"  health={self.health_state or '-'}"
+        text = self.health_state or "-"
         if self.health_warnings and self.health_newest:
             newest = self.health_newest
             head = newest["message"].partition(" Likely cause:")[0]  # display only: the rest is in --json

@@ -1232,6 +1232,11 @@
     </message>
     <message>
       <location filename="../line_view.py" line="1" />
+      <source>Health</source>
+      <translation>Zustand</translation>
+    </message>
+    <message>
+      <location filename="../line_view.py" line="1" />
       <source>no central store configured (central: in the station YAML)</source>
       <translation>kein zentraler Speicher konfiguriert (central: in der Stations-YAML)</translation>
     </message>

@@ -39,14 +39,19 @@ def test_engineers_see_the_line_refreshed_live(qtbot, make_window: Callable[...,
     from inspection.central.replicator import Replicator
     from inspection.config import CentralConfig
     from inspection.domain.types import Frame, Inspection, Verdict, VerdictStatus
+    from inspection.health.store import HealthLog
     from inspection.records.store import Store
 
-    def ship(name: str, n: int, alarms: dict[str, str]) -> None:
+    def ship(name: str, n: int, alarms: dict[str, str], health: str | None = None) -> None:
         db = tmp_path / f"{name}.db"
         with Store(db) as store:
             for i in range(n):
                 frame = Frame(np.zeros((4, 4, 3), np.uint8), "cam0", i, time.time() - 30, part_id=f"{name}-{i}")
                 store.record(Inspection(frame, (), Verdict(VerdictStatus.PASS), recipe="board", model_id="m7"))
+            if health is not None:
+                HealthLog(store).record_sample(n, {"sharpness": 812.0}, {"sharpness": 812.0}, health)
+                store.event("warning", "health_focus", "focus: sharpness 812 (learned 1500) drifting.",
+                            {"signal": "sharpness"})
         Replicator(CentralConfig(url=pg_url), db, name, status=lambda: {"model_id": "m7", "alarms": alarms}).cycle()
 
     ship("line1-aoi", 4, {})
@@ -61,10 +66,15 @@ def test_engineers_see_the_line_refreshed_live(qtbot, make_window: Callable[...,
     assert window.line.table.item(0, 0).text() == "line1-aoi" and window.line.table.item(0, 1).text() == "4"
     assert window.line.table.item(0, 2).text() == "100.0 %" and window.line.table.item(0, 5).text() == "m7"
 
-    ship("line2-aoi", 2, {"camera cam0": "lost"})  # a second station comes online with an alarm
+    assert window.line.table.item(0, 8).text() == "–"  # it sent no health samples
+
+    ship("line2-aoi", 2, {"camera cam0": "lost"}, health="warning")  # a second station: an alarm, health drifting
     window.line.refresh()
     qtbot.waitUntil(lambda: window.line.table.rowCount() == 2, timeout=15_000)
     assert window.line.table.item(1, 4).text() == "camera cam0: lost"
+    health = window.line.table.item(1, 8).text()
+    assert health.startswith("warning (1 warning in 1 h, newest health_focus: focus: sharpness 812"), health
+    assert window.line.table.item(1, 8).foreground().color().name() == "#ff5252"  # the row has an alarm
 
 
 def test_without_a_central_store_there_is_no_line_tab(make_window: Callable[..., object],
