@@ -12,6 +12,7 @@ good-score median and the validation numbers are stored in the model file.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from inspection.anomaly.runtime import AnomalyRuntime
 from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
 from training.progress import bar, track
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "MIN_GOOD_IMAGES",
@@ -132,9 +135,12 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
-def read_folder(folder: Path | str, minimum: int = 1, what: str = "images",
-                one_size: bool = False) -> tuple[list[Path], list[np.ndarray]]:
-    """All images of a folder (sorted), of one channel count (and of one size with `one_size`)."""
+def read_folder(folder: Path | str, minimum: int = 1, what: str = "images", one_size: bool = False,
+                channels: int | None = None) -> tuple[list[Path], list[np.ndarray]]:
+    """All images of a folder (sorted), of one channel count (and of one size with `one_size`).
+
+    Grey images saved with three equal channels become mono where the folder also holds mono images, or
+    where `channels` (a mono model's) asks for mono: real sets mix both ways of saving grey."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder of {what}")
@@ -144,9 +150,23 @@ def read_folder(folder: Path | str, minimum: int = 1, what: str = "images",
             f"{folder}: {len(paths)} {what}, need at least {minimum} "
             f"({', '.join(sorted(IMAGE_SUFFIXES))}); add more images"
         )
-    images = [read_image(p) for p in paths]
+    images = unify_grey([read_image(p) for p in paths], channels)
     check_uniform(images, paths, one_size)
     return paths, images
+
+
+def unify_grey(images: list[np.ndarray], channels: int | None = None) -> list[np.ndarray]:
+    """Grey-as-BGR images → mono, when mono is wanted (`channels` 1) or some images are mono already. Lossless;
+    a folder that mixes true colour with mono is left as it is (check_uniform refuses it)."""
+    if channels != 1 and not any(image.ndim == 2 for image in images):
+        return images
+    if channels == 3 or not all(image.ndim == 2 or _gray_as_bgr(image) for image in images):
+        return images
+    converted = [image if image.ndim == 2 else np.ascontiguousarray(image[:, :, 0]) for image in images]
+    changed = sum(image.ndim == 3 for image in images)
+    if changed:
+        logger.info("%d grey image(s) saved with three equal channels read as mono", changed)
+    return converted
 
 
 def read_masks(folder: Path | str, images: Sequence[Path]) -> list[np.ndarray]:

@@ -88,8 +88,9 @@ def eval_command(model_path: Path, good: Path, bad: Path, masks: Path | None, th
 
     runtime = AnomalyRuntime(model_path, threads=threads)
     try:
-        _, good_images = read_folder(good, 1, "good images")
-        bad_paths, bad_images = read_folder(bad, 1, "bad images")
+        channels = runtime.meta.channels
+        _, good_images = read_folder(good, 1, "good images", channels=channels)
+        bad_paths, bad_images = read_folder(bad, 1, "bad images", channels=channels)
         bad_masks = read_masks(masks, bad_paths) if masks is not None else None
         try:
             report = evaluate(runtime, good_images, bad_images, bad_masks)
@@ -145,9 +146,10 @@ def export_command(model_path: Path, fmt: str, out: Path | None, int8: bool, cal
         from training.anomaly import read_folder
         from training.anomaly_int8 import export_anomaly_int8
 
-        calib = read_folder(calibration, 1, "calibration images")[1]  # type: ignore[arg-type]
-        held_good = read_folder(good, 2, "held-out good images")[1]  # type: ignore[arg-type]
-        held_bad = read_folder(bad, 2, "held-out defective images")[1]  # type: ignore[arg-type]
+        channels = source.meta.channels
+        calib = read_folder(calibration, 1, "calibration images", channels=channels)[1]  # type: ignore[arg-type]
+        held_good = read_folder(good, 2, "held-out good images", channels=channels)[1]  # type: ignore[arg-type]
+        held_bad = read_folder(bad, 2, "held-out defective images", channels=channels)[1]  # type: ignore[arg-type]
         report = export_anomaly_int8(target, calib, held_good, held_bad, tolerance, rate_tolerance)
         for line in report.lines():
             click.echo(line)

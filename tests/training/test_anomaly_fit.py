@@ -21,6 +21,7 @@ from training.anomaly import (
     fit_folder,
     greedy_coreset,
     pixel_auroc,
+    read_folder,
 )
 
 SIZE = (96, 96)
@@ -157,11 +158,22 @@ def test_runtime_reproduces_the_fit_scores_with_every_option(tmp_path: Path, opt
     assert scores.max() == pytest.approx(meta.threshold, rel=1e-5)
 
 
-def test_gray_saved_as_bgr_gets_a_hint(tmp_path: Path) -> None:
+def test_gray_saved_as_bgr_among_mono_is_read_as_mono_and_the_api_names_the_mix(tmp_path: Path) -> None:
     images = [surface(i, SIZE) for i in range(9)]
     images.append(cv2.cvtColor(surface(9, SIZE), cv2.COLOR_GRAY2BGR))  # as some DeepPCB JPEGs are stored
-    with pytest.raises(DataError, match="gray image saved with 3 channels"):
-        fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz")
+    folder = _write(tmp_path / "good", images)
+    report = fit_folder(folder, tmp_path / "m.npz", FitConfig(imgsz=64))
+    assert report.model.meta.channels == 1 and report.n_fit + report.n_val == 10
+    with pytest.raises(DataError, match="gray image saved with 3 channels"):  # arrays given to the API: named
+        fit_anomaly(images, FitConfig(imgsz=64))
+
+
+def test_a_mono_model_reads_a_folder_of_grey_bgr_images_as_mono_and_a_colour_one_is_left_alone(tmp_path: Path) -> None:
+    grey_bgr = _write(tmp_path / "grey", [cv2.cvtColor(surface(i, SIZE), cv2.COLOR_GRAY2BGR) for i in range(3)])
+    assert all(image.ndim == 2 for image in read_folder(grey_bgr, channels=1)[1])
+    assert all(image.ndim == 3 for image in read_folder(grey_bgr)[1])  # no mono asked for, none in the folder
+    colour = _write(tmp_path / "colour", [surface(i, SIZE, mono=False) for i in range(3)])
+    assert all(image.ndim == 3 for image in read_folder(colour, channels=1)[1])  # true colour: the model refuses it
 
 
 @pytest.mark.parametrize("bad", [np.zeros((64, 64, 4), np.uint8), np.zeros((64, 64), np.float32)])
