@@ -43,7 +43,8 @@ def _held_out_images(tmp_path: Path, per_class: int = 3) -> Path:
         images = [p for p in sorted((NEU / "images").glob(f"{name}_*.jpg")) if zlib.crc32(p.stem.encode()) % 100 < 15]
         for image in images[:per_class]:
             os.symlink(image.resolve(), root / "images" / image.name)
-            os.symlink((NEU / "annotations" / f"{image.stem}.xml").resolve(), root / "annotations" / f"{image.stem}.xml")
+            note = f"{image.stem}.xml"
+            os.symlink((NEU / "annotations" / note).resolve(), root / "annotations" / note)
     return convert_neu_det(root, tmp_path / "yolo", val_percent=0, test_percent=100).data_yaml
 
 
