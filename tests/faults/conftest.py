@@ -6,6 +6,7 @@ Modbus server on 127.0.0.1, small tmpfs mounts, and the bookkeeping every fault 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -131,6 +132,22 @@ def run_station(config: StationConfig, prepare: Callable[[Station], None] | None
 def plc_error(inspection: Inspection) -> int:
     """What the bundled Modbus map writes to outputs.error_code for this verdict."""
     return error_code(default_map("modbus"), inspection)
+
+
+def fill_up(path: Path, leave: int = 0) -> None:
+    """Write `path` until its file system refuses, then give `leave` bytes back. Chunked: the free space
+    measured first can shrink before one big write lands (the station writes meanwhile), and that write would
+    then fail in the test instead of in the station."""
+    chunk = b"\0" * 65536
+    with open(path, "wb", buffering=0) as handle:
+        try:
+            while handle.write(chunk):
+                pass
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+        if leave:
+            handle.truncate(max(handle.tell() - leave, 0))
 
 
 @pytest.fixture

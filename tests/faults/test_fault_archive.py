@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 import inspection.records.store as store_module
 from inspection.runtime.pipeline import Station
 
-from .conftest import remount, run_station
+from .conftest import fill_up, remount, run_station
 
 PARTS = 16
 FAIL_FROM, FAIL_UNTIL = 4, 10  # archive calls (0-based) during which the archive is broken
@@ -34,9 +33,7 @@ def _rig(fault: str, archive: Path, monkeypatch: pytest.MonkeyPatch) -> Callable
 
     def start() -> None:
         if fault == "full":
-            free = shutil.disk_usage(archive).free
-            with open(filler, "wb") as handle:
-                handle.write(b"\0" * max(free - 2048, 0))
+            fill_up(filler, leave=2048)
         elif fault == "read_only":
             remount(archive, "ro")
         elif fault == "vanished":  # the share went away (its files with it) and something else took its name

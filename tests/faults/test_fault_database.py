@@ -5,7 +5,6 @@ station stops the line (ready off, fault on, alarm) instead of inspecting unlogg
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from inspection.errors import StoreError
 from inspection.outputs.modbus_sim import ModbusSim
 from inspection.runtime.pipeline import Station
 
-from .conftest import FAST_PLC, run_station, write_parts
+from .conftest import FAST_PLC, fill_up, run_station, write_parts
 
 PARTS = 16
 LOCKER = """
@@ -82,8 +81,7 @@ def test_a_long_lock_spools_verdicts_and_writes_them_when_the_database_is_back(
 
 def _fill(folder: Path) -> Callable[[], None]:
     def fill() -> None:
-        with open(folder / "filler.bin", "wb") as handle:
-            handle.write(b"\0" * shutil.disk_usage(folder).free)
+        fill_up(folder / "filler.bin")
 
     return fill
 
