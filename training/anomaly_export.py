@@ -71,6 +71,10 @@ def _export_onnx(model_path: Path, target: Path, opset: int) -> Path:
 def _onnx_to_openvino(onnx_path: Path, target: Path) -> Path:
     import openvino as ov
 
+    from inspection.inference.offline import block_vendor_telemetry
+
+    block_vendor_telemetry()  # the converter would post usage telemetry
+
     meta_json = _onnx_meta(onnx_path)
     ov_model = ov.convert_model(str(onnx_path))
     ov_model.set_rt_info(meta_json, [META_KEY])

@@ -46,6 +46,9 @@ def _import_nncf() -> Any:
     # NNCF sends usage events (openvino-telemetry, opt-out) unless it believes it runs in CI; the station
     # sends nothing anywhere, so switch it off before NNCF's first import reads the variable.
     os.environ.setdefault("NNCF_CI", "1")
+    from inspection.inference.offline import block_vendor_telemetry
+
+    block_vendor_telemetry()  # and without the telemetry package NNCF (and OpenVINO's converter) send nothing
     try:
         import nncf
     except ImportError:

@@ -161,6 +161,9 @@ DOCS = "docs/models.md"
 
 def export_from_onnx(onnx_path: Path, out: Path, meta: ModelMeta) -> Path:
     """The IR converted from the station's verified ONNX export, metadata in rt_info, weights kept FP32."""
+    from inspection.inference.offline import block_vendor_telemetry
+
+    block_vendor_telemetry()  # the converter would post usage telemetry
     ov = _import_ov()
     model = ov.convert_model(str(onnx_path))
     model.set_rt_info(meta.to_json(), [META_KEY])
