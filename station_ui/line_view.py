@@ -90,12 +90,12 @@ class LineView(QWidget):
                      s.model_id or "–", s.recipe or "–",
                      s.last_seen.astimezone().strftime("%H:%M:%S") + ("" if s.online else self.tr(" (offline)")),
                      s.health_summary() or "–")
-            red = bool(s.alarms) or s.health_state == "alarm"
+            colour = {"alarm": "#ff5252", "warning": "#ffd740"}.get(s.severity or "")
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)  # the health text is long: the whole of it on hover
-                if red or not s.online or s.needs_attention:
-                    item.setForeground(QColor("#ff5252" if red else "#ffd740"))
+                if colour:
+                    item.setForeground(QColor(colour))
                 self.table.setItem(row, col, item)
 
     def stop(self) -> None:

@@ -36,8 +36,7 @@ def status(url: str, as_json: bool, hours: float, password_env: str | None, time
         click.echo("no station has replicated to this central store yet")
         return
     for s in stations:
-        red = s.alarms or s.health_state == "alarm"
-        click.secho(s.line(), fg="red" if red else ("yellow" if not s.online or s.needs_attention else None))
+        click.secho(s.line(), fg={"alarm": "red", "warning": "yellow"}.get(s.severity or ""))
 
 
 @fleet.command()

@@ -102,6 +102,14 @@ class StationStatus:
         return text
 
     @property
+    def severity(self) -> str | None:
+        """How `fleet status` and the console's Line tab colour the station: "alarm" (red) for active alarms or
+        health `alarm`, "warning" (yellow) when offline or with health warnings, None otherwise."""
+        if self.alarms or self.health_state == "alarm":
+            return "alarm"
+        return "warning" if not self.online or self.needs_attention else None
+
+    @property
     def needs_attention(self) -> bool:
         """Health past its limit, or health warnings in the last hour (the CLI shows the line in colour)."""
         return self.health_state == "alarm" or self.health_warnings > 0

@@ -204,6 +204,7 @@ def test_fleet_status_shows_each_stations_health_and_fleet_health_lists_the_warn
     assert one.health_newest is not None and one.health_newest["kind"] == "health_light"
     assert one.health_newest["message"].startswith("illumination: brightness nan (baseline 1500")
     assert one.needs_attention and not two.needs_attention
+    assert (one.severity, two.severity) == ("warning", None)  # the colour of both views
     assert (two.health_state, two.health_warnings, two.health_newest) == (None, 0, None)
     assert "  health=warning (2 warnings in 1 h, newest health_light: illumination: brightness nan (baseline " \
         "1500, limit 750) reaches its limit in about 300 parts at this trend.)" in one.line()
