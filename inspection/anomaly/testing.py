@@ -6,9 +6,12 @@ random phase and mild sensor noise; a defective one adds a dark blob or a bright
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 
-__all__ = ["surface"]
+__all__ = ["surface", "write_images"]
 
 
 def surface(seed: int, size: tuple[int, int] = (96, 96), defect: bool = False, mono: bool = True,
@@ -27,3 +30,11 @@ def surface(seed: int, size: tuple[int, int] = (96, 96), defect: bool = False, m
     if mono:
         return image
     return np.stack([image, (image * 0.8).astype(np.uint8), (image * 0.6).astype(np.uint8)], axis=2)
+
+
+def write_images(folder: Path, images: list[np.ndarray]) -> Path:
+    """`images` as `000.png`, `001.png`, … in `folder` (created): a good or bad folder for the CLI and fit tests."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
+    return folder

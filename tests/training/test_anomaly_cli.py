@@ -10,17 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from inspection.anomaly.testing import surface
+from inspection.anomaly.testing import surface, write_images
 from inspection.cli import station
 
 SIZE = (64, 64)
-
-
-def _write(folder: Path, images: list[np.ndarray]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
-    return folder
 
 
 def _run(*args: str) -> object:
@@ -30,9 +23,9 @@ def _run(*args: str) -> object:
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cli")
-    _write(root / "train", [surface(i, SIZE) for i in range(10)])
-    _write(root / "good", [surface(100 + i, SIZE) for i in range(4)])
-    _write(root / "bad", [surface(200 + i, SIZE, defect=True) for i in range(4)])
+    write_images(root / "train", [surface(i, SIZE) for i in range(10)])
+    write_images(root / "good", [surface(100 + i, SIZE) for i in range(4)])
+    write_images(root / "bad", [surface(200 + i, SIZE, defect=True) for i in range(4)])
     result = _run("fit", "--good", str(root / "train"), "--out", str(root / "m.npz"), "--imgsz", "64",
                   "--threads", "1")
     assert result.exit_code == 0, result.output
@@ -53,13 +46,13 @@ def test_eval_prints_auroc_escape_and_false_reject_table(fitted: Path) -> None:
 
 def test_eval_with_masks_adds_pixel_auroc(fitted: Path, tmp_path: Path) -> None:
     spots = [(20 + 6 * i, 30) for i in range(3)]
-    bad = _write(tmp_path / "bad", [surface(400 + i, SIZE, defect=True, at=at) for i, at in enumerate(spots)])
+    bad = write_images(tmp_path / "bad", [surface(400 + i, SIZE, defect=True, at=at) for i, at in enumerate(spots)])
     masks = []
     for x, y in spots:
         mask = np.zeros(SIZE, np.uint8)
         cv2.circle(mask, (x, y), 6, 255, -1)
         masks.append(mask)
-    mask_dir = _write(tmp_path / "masks", masks)
+    mask_dir = write_images(tmp_path / "masks", masks)
     result = _run("eval", "--model", str(fitted / "m.npz"), "--good", str(fitted / "good"), "--bad", str(bad),
                   "--masks", str(mask_dir), "--threads", "1")
     assert result.exit_code == 0, result.output
@@ -72,7 +65,7 @@ def test_eval_with_masks_adds_pixel_auroc(fitted: Path, tmp_path: Path) -> None:
 
 
 def test_eval_with_images_of_another_size_names_the_mismatch(fitted: Path, tmp_path: Path) -> None:
-    big = _write(tmp_path / "big", [surface(i, (128, 128)) for i in range(2)])
+    big = write_images(tmp_path / "big", [surface(i, (128, 128)) for i in range(2)])
     result = CliRunner().invoke(station, ["anomaly", "eval", "--model", str(fitted / "m.npz"), "--good", str(big),
                                           "--bad", str(fitted / "bad")])
     assert result.exit_code == 7  # DataError
@@ -81,11 +74,11 @@ def test_eval_with_images_of_another_size_names_the_mismatch(fitted: Path, tmp_p
 
 def test_fit_on_mixed_sizes_takes_any_size_and_evaluates(fitted: Path, tmp_path: Path) -> None:
     sizes = [(48, 48), (64, 64), (80, 80), (64, 96), (96, 72)]
-    good = _write(tmp_path / "train", [surface(i, sizes[i % len(sizes)]) for i in range(10)])
+    good = write_images(tmp_path / "train", [surface(i, sizes[i % len(sizes)]) for i in range(10)])
     result = _run("fit", "--good", str(good), "--out", str(tmp_path / "m.npz"), "--imgsz", "64", "--threads", "1")
     assert result.exit_code == 0, result.output
     assert "any size (resized to 64×64)" in result.output and "3 aspect ratios" in result.output
-    big = _write(tmp_path / "big", [surface(300 + i, (128, 96)) for i in range(3)])  # a size not in the fit
+    big = write_images(tmp_path / "big", [surface(300 + i, (128, 96)) for i in range(3)])  # a size not in the fit
     result = _run("eval", "--model", str(tmp_path / "m.npz"), "--good", str(big), "--bad", str(fitted / "bad"))
     assert result.exit_code == 0, result.output
     auroc = re.search(r"image AUROC\s+([0-9.]+)", result.output)
@@ -95,7 +88,7 @@ def test_fit_on_mixed_sizes_takes_any_size_and_evaluates(fitted: Path, tmp_path:
 
 
 def test_fit_with_too_few_images_fails_cleanly(tmp_path: Path) -> None:
-    good = _write(tmp_path / "few", [surface(i, SIZE) for i in range(3)])
+    good = write_images(tmp_path / "few", [surface(i, SIZE) for i in range(3)])
     result = CliRunner().invoke(station, ["anomaly", "fit", "--good", str(good), "--out", str(tmp_path / "m.npz")])
     assert result.exit_code == 7
     assert "need at least" in result.output

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from inspection.anomaly import AnomalyRuntime
-from inspection.anomaly.testing import surface
+from inspection.anomaly.testing import surface, write_images
 from inspection.errors import DataError
 from training.anomaly import (
     MIN_GOOD_IMAGES,
@@ -32,15 +32,8 @@ def _one_thread() -> None:
     torch.set_num_threads(1)  # shared CPU: one thread is faster than two fighting for it
 
 
-def _write(folder: Path, images: list[np.ndarray]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
-    return folder
-
-
 def test_fit_stores_held_out_threshold_and_separates_defects(tmp_path: Path) -> None:
-    good = _write(tmp_path / "good", [surface(i, SIZE) for i in range(12)])
+    good = write_images(tmp_path / "good", [surface(i, SIZE) for i in range(12)])
     report = fit_folder(good, tmp_path / "m.npz", FitConfig(imgsz=96, val_fraction=0.25))
     meta = report.model.meta
     assert (report.n_fit, report.n_val) == (9, 3)
@@ -63,7 +56,7 @@ def test_quantile_threshold_is_lower_than_max() -> None:
 
 
 def test_too_few_good_images(tmp_path: Path) -> None:
-    good = _write(tmp_path / "good", [surface(i, SIZE) for i in range(MIN_GOOD_IMAGES - 1)])
+    good = write_images(tmp_path / "good", [surface(i, SIZE) for i in range(MIN_GOOD_IMAGES - 1)])
     with pytest.raises(DataError, match=f"{MIN_GOOD_IMAGES - 1} good images, need at least {MIN_GOOD_IMAGES}"):
         fit_folder(good, tmp_path / "m.npz")
 
@@ -71,7 +64,7 @@ def test_too_few_good_images(tmp_path: Path) -> None:
 def test_mixed_sizes_are_refused_when_one_size_is_asked_for(tmp_path: Path) -> None:
     images = [surface(i, SIZE) for i in range(9)] + [surface(9, (96, 128))]
     with pytest.raises(DataError, match=r"009.png: shape \(96, 128\) differs"):
-        fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz", FitConfig(fixed_size=True))
+        fit_folder(write_images(tmp_path / "good", images), tmp_path / "m.npz", FitConfig(fixed_size=True))
 
 
 # different sizes and aspect ratios, as crops of a real surface set come (NEU-DET is 200×200, others vary)
@@ -79,7 +72,7 @@ MIXED = [(72, 72), (96, 96), (128, 128), (96, 144), (160, 112), (80, 120)]
 
 
 def test_mixed_sizes_fit_a_model_that_takes_any_size(tmp_path: Path) -> None:
-    good = _write(tmp_path / "good", [surface(i, MIXED[i % len(MIXED)]) for i in range(12)])
+    good = write_images(tmp_path / "good", [surface(i, MIXED[i % len(MIXED)]) for i in range(12)])
     report = fit_folder(good, tmp_path / "m.npz", FitConfig(imgsz=96, val_fraction=0.25))  # defaults otherwise
     meta = report.model.meta
     assert meta.any_size and meta.image_shape == (0, 0) and "any size" in meta.shape_text
@@ -101,18 +94,18 @@ def test_one_size_folder_binds_the_model_unless_any_size_is_asked_for(tmp_path: 
 def test_mixed_channel_counts_are_refused(tmp_path: Path) -> None:
     images = [surface(i, SIZE) for i in range(9)] + [surface(9, SIZE, mono=False)]
     with pytest.raises(DataError, match="differs.*one channel count"):
-        fit_folder(_write(tmp_path / "good", images), tmp_path / "m.npz")
+        fit_folder(write_images(tmp_path / "good", images), tmp_path / "m.npz")
 
 
 def test_alpha_channel_is_refused(tmp_path: Path) -> None:
-    folder = _write(tmp_path / "good", [surface(i, SIZE) for i in range(9)])
+    folder = write_images(tmp_path / "good", [surface(i, SIZE) for i in range(9)])
     cv2.imwrite(str(folder / "rgba.png"), np.zeros((*SIZE, 4), np.uint8))
     with pytest.raises(DataError, match="rgba.png: 4-channel image"):
         fit_folder(folder, tmp_path / "m.npz")
 
 
 def test_unreadable_image_and_missing_folder(tmp_path: Path) -> None:
-    folder = _write(tmp_path / "good", [surface(i, SIZE) for i in range(9)])
+    folder = write_images(tmp_path / "good", [surface(i, SIZE) for i in range(9)])
     (folder / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="broken.png: not a readable image"):
         fit_folder(folder, tmp_path / "m.npz")
@@ -161,7 +154,7 @@ def test_runtime_reproduces_the_fit_scores_with_every_option(tmp_path: Path, opt
 def test_gray_saved_as_bgr_among_mono_is_read_as_mono_and_the_api_names_the_mix(tmp_path: Path) -> None:
     images = [surface(i, SIZE) for i in range(9)]
     images.append(cv2.cvtColor(surface(9, SIZE), cv2.COLOR_GRAY2BGR))  # as some DeepPCB JPEGs are stored
-    folder = _write(tmp_path / "good", images)
+    folder = write_images(tmp_path / "good", images)
     report = fit_folder(folder, tmp_path / "m.npz", FitConfig(imgsz=64))
     assert report.model.meta.channels == 1 and report.n_fit + report.n_val == 10
     with pytest.raises(DataError, match="gray image saved with 3 channels"):  # arrays given to the API: named
@@ -169,10 +162,10 @@ def test_gray_saved_as_bgr_among_mono_is_read_as_mono_and_the_api_names_the_mix(
 
 
 def test_a_mono_model_reads_a_folder_of_grey_bgr_images_as_mono_and_a_colour_one_is_left_alone(tmp_path: Path) -> None:
-    grey_bgr = _write(tmp_path / "grey", [cv2.cvtColor(surface(i, SIZE), cv2.COLOR_GRAY2BGR) for i in range(3)])
+    grey_bgr = write_images(tmp_path / "grey", [cv2.cvtColor(surface(i, SIZE), cv2.COLOR_GRAY2BGR) for i in range(3)])
     assert all(image.ndim == 2 for image in read_folder(grey_bgr, channels=1)[1])
     assert all(image.ndim == 3 for image in read_folder(grey_bgr)[1])  # no mono asked for, none in the folder
-    colour = _write(tmp_path / "colour", [surface(i, SIZE, mono=False) for i in range(3)])
+    colour = write_images(tmp_path / "colour", [surface(i, SIZE, mono=False) for i in range(3)])
     assert all(image.ndim == 3 for image in read_folder(colour, channels=1)[1])  # true colour: the model refuses it
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 import openvino as ov
 import pytest
@@ -13,7 +12,7 @@ from click.testing import CliRunner
 
 from inspection.anomaly import AnomalyRuntime
 from inspection.anomaly.model import load_npz_model
-from inspection.anomaly.testing import surface
+from inspection.anomaly.testing import surface, write_images
 from inspection.cli import station
 from inspection.errors import StationError
 from training.anomaly import FitConfig, fit_anomaly
@@ -23,13 +22,6 @@ from training.anomaly_int8 import export_anomaly_int8, int8_path, quantize_anoma
 SIZE = (96, 96)
 
 
-def _write(folder: Path, images: list[np.ndarray]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
@@ -37,9 +29,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("int8")
     train = [surface(i, SIZE) for i in range(10)]
-    _write(root / "train", train)
-    _write(root / "good", [surface(100 + i, SIZE) for i in range(6)])
-    _write(root / "bad", [surface(200 + i, SIZE, defect=True) for i in range(6)])
+    write_images(root / "train", train)
+    write_images(root / "good", [surface(100 + i, SIZE) for i in range(6)])
+    write_images(root / "bad", [surface(200 + i, SIZE, defect=True) for i in range(6)])
     model = fit_anomaly(train, FitConfig(imgsz=64, val_fraction=0.3)).model
     model.save(root / "tight.npz")  # threshold = the highest held-out good score, a hair above the rest
     # with headroom above the good scores, as a line would set it (INT8 moves good scores by up to ~15 %)
