@@ -88,9 +88,9 @@ def main() -> None:
         raw = _timed_loop("(b) TensorRT FP16 raw forward", n, lambda i: backend.forward(tensor))
 
         store = {"keep_images": "failures"}
-        pipeline, _, stages = _station_run(work, model, engine, images, "tensorrt", "auto", n, None, store)
+        pipeline, _, stages = _station_run(work, model, engine, images, "tensorrt", {}, n, None, store)
         pipeline.name = "(c) station, TensorRT FP16"
-        torch_run, _, _ = _station_run(work, model, model, images, "ultralytics", "auto", n, None, store)
+        torch_run, _, _ = _station_run(work, model, model, images, "ultralytics", {}, n, None, store)
         torch_run.name = "(c) station, CUDA torch (.pt)"
 
         copy = work / "peer" / model.name

@@ -158,7 +158,8 @@ def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int 
               backend: str = "openvino", frames: int = 100, sporadic: int = 20, precision: str = "auto",
               echo: Callable[[str], None] = print, int8: bool = False,
               peers: tuple[str, ...] = ("openvino", "onnx"), loaded: int = 100,
-              store: dict[str, Any] | None = None) -> BenchResult:
+              store: dict[str, Any] | None = None, detector: dict[str, Any] | None = None) -> BenchResult:
+    """`detector`: options of (b) and (c) beyond kind/model/precision (`--set` of `station bench`)."""
     from inspection.inference.offline import ensure_offline
 
     ensure_offline()
@@ -171,14 +172,15 @@ def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int 
             default_model, default_parts = default_inputs(work)
             model, images = model or default_model, images or default_parts
         return _bench(Path(model), Path(images), imgsz, backend, frames, sporadic, precision, work, echo, int8,
-                      peers, loaded, store or {})
+                      peers, loaded, store or {}, detector or {})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: int, sporadic: int,
            precision: str, work: Path, echo: Callable[[str], None], int8: bool = False,
-           peers: tuple[str, ...] = (), loaded: int = 0, store: dict[str, Any] | None = None) -> BenchResult:
+           peers: tuple[str, ...] = (), loaded: int = 0, store: dict[str, Any] | None = None,
+           settings: dict[str, Any] | None = None) -> BenchResult:
     import cv2
 
     from inspection.inference.torch_runtime import load_yolo
@@ -213,8 +215,7 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
     from inspection.inference.yolo_detector import YoloDetector
 
     module = adapter_module("detector", fmt)
-    options = module.Options(kind=fmt, model=exported.path,
-                             **({"precision": precision} if fmt == "openvino" else {}))
+    options = module.Options(kind=fmt, model=exported.path, **_detector_options(fmt, precision, settings))
     detector: YoloDetector = module.create(options)
     try:
         from inspection.domain.types import Frame
@@ -231,21 +232,23 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
 
     # (c) the station: replay → concurrent runtime → verdict → SQLite.
     echo("(c) full station pipeline …")
-    pipeline, counters, pipeline_stages = _station_run(work, model, exported.path, images, fmt, precision, frames, None,
-                                                       store)
+    detector_options = _detector_options(fmt, precision, settings)
+    pipeline, counters, pipeline_stages = _station_run(work, model, exported.path, images, fmt, detector_options,
+                                                       frames, None, store)
     spor, stages = None, {}
     if sporadic:
         # Triggers far apart (3x the slowest raw forward, at most 5 Hz): every part meets an idle pipeline.
         rate = min(5.0, 1000.0 / (3.0 * max(raw.p(99), 1.0)))
         echo(f"(c') sporadic triggers ({rate:.1f} Hz, idle gaps between parts) …")
-        spor, _, stages = _station_run(work, model, exported.path, images, fmt, precision, sporadic, rate, store)
+        spor, _, stages = _station_run(work, model, exported.path, images, fmt, detector_options, sporadic, rate,
+                                       store)
         spor.name = f"(c') pipeline, {rate:.1f} Hz triggers"
     load = None
     if loaded and pipeline.fps > 0:
         # 80 % of the measured max rate: a healthy station keeps up without a queue building.
         rate = 0.8 * pipeline.fps
         echo(f"(c'') paced triggers at 80 % of (c): {rate:.1f} Hz …")
-        load, _, _ = _station_run(work, model, exported.path, images, fmt, precision, loaded, rate, store)
+        load, _, _ = _station_run(work, model, exported.path, images, fmt, detector_options, loaded, rate, store)
         load.name = f"(c'') pipeline, {rate:.1f} Hz (80 %)"
     if int8:
         precision_used = "int8" if exported.int8_path is not None else f"{precision_used}; INT8 rejected"
@@ -276,17 +279,19 @@ def _peer_loop(model: Path, fmt: str, size: int, task: str, files: list[Path], f
         str(files[i % len(files)]), imgsz=size, verbose=False, save=False))
 
 
-def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str, precision: str, frames: int,
-                 rate_hz: float | None, store: dict[str, Any] | None = None,
+def _detector_options(fmt: str, precision: str, settings: dict[str, Any] | None) -> dict[str, Any]:
+    return {**({"precision": precision} if fmt == "openvino" else {}), **(settings or {})}
+
+
+def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str, options: dict[str, Any],
+                 frames: int, rate_hz: float | None, store: dict[str, Any] | None = None,
                  ) -> tuple[Measurement, dict[str, int], dict[str, dict[str, float]]]:
     from inspection.config import load_station_config
     from inspection.runtime.pipeline import Station
 
     recipe = work / "bench_recipe.yaml"
     recipe.write_text(yaml.safe_dump({"name": "bench", "model": str(model), "deadline_ms": 60000.0}))
-    detector: dict[str, Any] = {"kind": fmt, "model": str(exported)}
-    if fmt == "openvino":
-        detector["precision"] = precision
+    detector: dict[str, Any] = {"kind": fmt, "model": str(exported), **options}
     camera: dict[str, Any] = {"kind": "replay", "id": "cam0", "path": str(images), "loop": True,
                               "max_parts": frames}
     if rate_hz:

@@ -40,21 +40,32 @@ __all__ = ["bench", "export_model_command"]
               show_default=True, help="Image archive policy of (c) (the station default: failures).")
 @click.option("--image-format", type=click.Choice(["png", "bmp", "jpg"]), default="png", show_default=True,
               help="Archive format of (c).")
+@click.option("--set", "settings", metavar="KEY=VALUE", multiple=True,
+              help="A detector option of (b) and (c), as under `detector:` in the station YAML "
+                   "(e.g. --set requests=1 --set hint=throughput); repeatable.")
 def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: str, precision: str, frames: int,
           int8: bool, sporadic: int, peers: tuple[str, ...], no_peer: bool, loaded: int, keep_images: str,
-          image_format: str) -> None:
+          image_format: str, settings: tuple[str, ...]) -> None:
     """Benchmark (a) ultralytics predict, (b) backend raw forward, (c) the full station pipeline, (d) the peer:
     ultralytics' own OpenVINO/ONNX export of the same .pt in a plain predict loop.
 
     Ends with `pipeline/naive = X.XX`, `pipeline/peer = Z.ZZ` (vs the fastest peer) and `pipeline/raw = Y.YY`
     (throughput ratios, same run, same images).
     """
+    import yaml
+
     from training.bench import run_bench
 
+    detector: dict[str, object] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{setting!r}: expected KEY=VALUE", param_hint="--set")
+        detector[key.strip()] = yaml.safe_load(value)  # 2 → int, true → bool, as the YAML would read it
     result = run_bench(model, images, imgsz, backend, frames, sporadic, precision,
                        echo=lambda line: click.echo(line, err=True), int8=int8,
                        peers=() if no_peer else tuple(peers), loaded=loaded,
-                       store={"keep_images": keep_images, "image_format": image_format})
+                       store={"keep_images": keep_images, "image_format": image_format}, detector=detector)
     for line in result.lines():
         click.echo(line)
 

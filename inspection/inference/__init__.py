@@ -69,13 +69,22 @@ class Prepared:
 
 @runtime_checkable
 class StagedDetector(Protocol):
-    """A detector whose stages the runtime can run on separate threads."""
+    """A detector whose stages the runtime can run on separate threads.
+
+    The network stage is `start(items)` then `complete(handle)`: `start` may return before the network has
+    run (asynchronous requests), so the runtime can have up to `in_flight` calls under way and collects
+    them in order. `forward(items)` is both at once."""
 
     max_batch: int
+    in_flight: int
 
     def prepare(self, frame: Frame) -> Prepared: ...
 
     def forward(self, items: list[Prepared]) -> None: ...
+
+    def start(self, items: list[Prepared]) -> Any: ...
+
+    def complete(self, handle: Any) -> None: ...
 
     def finish(self, item: Prepared) -> DetectorOutput: ...
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from inspection.errors import ModelError
 
-__all__ = ["META_KEY", "Backend", "ModelMeta", "check_input_shape", "meta_from_ultralytics_props"]
+__all__ = ["META_KEY", "Backend", "FinishedForward", "ModelMeta", "PendingForward", "check_input_shape",
+           "meta_from_ultralytics_props"]
 
 META_KEY = "inspection_meta"
 """Key under which the station stores `ModelMeta` (JSON) inside an exported model."""
@@ -75,7 +76,11 @@ class Backend(Protocol):
     """Runs the network. `input_shape` is (batch, 3, H, W) with batch -1 when dynamic.
 
     A backend may set `input_format = "u8_nhwc_bgr"` to be fed letterboxed uint8 BGR images and do the
-    float conversion itself (fused in the engine); the default is float32 NCHW RGB in 0..1."""
+    float conversion itself (fused in the engine); the default is float32 NCHW RGB in 0..1.
+
+    A backend that can run several calls at once sets `in_flight` > 1 and has `submit(batch)`, which starts
+    the network and returns a `PendingForward` at once (OpenVINO's asynchronous requests); the runtime then
+    keeps up to `in_flight` parts in the network, collecting them in the order they went in."""
 
     name: str
     input_shape: tuple[int, int, int, int]
@@ -86,6 +91,22 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class PendingForward(Protocol):
+    """A network call under way: `result()` waits for it and returns the raw outputs."""
+
+    def result(self) -> list[np.ndarray]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedForward:
+    """A network call that has already run (a backend without asynchronous calls)."""
+
+    outputs: list[np.ndarray]
+
+    def result(self) -> list[np.ndarray]:
+        return self.outputs
 
 
 def check_input_shape(shape: list[Any], meta: ModelMeta, where: str) -> tuple[int, int, int, int]:

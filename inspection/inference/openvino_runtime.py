@@ -13,6 +13,7 @@ bit-for-bit FP32 behaviour.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,15 @@ from pydantic import Field
 
 from inspection.errors import ConfigError, ModelError
 from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model, tiling_from
-from inspection.inference.model import META_KEY, ModelMeta, check_input_shape, meta_from_ultralytics_props, model_file
+from inspection.inference.model import (
+    META_KEY,
+    FinishedForward,
+    ModelMeta,
+    PendingForward,
+    check_input_shape,
+    meta_from_ultralytics_props,
+    model_file,
+)
 from inspection.inference.yolo_detector import YoloDetector
 
 __all__ = ["OpenVinoBackend", "Options", "compile_model", "create", "exported_path", "read_meta", "read_model"]
@@ -36,6 +45,9 @@ class Options(ExportedModelOptions):
         "latency", description="latency: one request uses all threads; throughput: parallel streams")
     fused_preprocessing: bool = Field(
         True, description="feed uint8 BGR; OpenVINO converts, swaps to RGB and scales inside the compiled model")
+    requests: int = Field(
+        0, ge=0, le=8, description="network calls the station keeps in flight at once; 0 = what OpenVINO finds "
+        "optimal for the hint (latency: 1; throughput: one per stream, so every stream has a part to work on)")
 
 
 def exported_path(pt: Path) -> Path:
@@ -98,7 +110,8 @@ class OpenVinoBackend:
     name = "openvino"
 
     def __init__(self, path: Path, threads: int = 0, device: str = "CPU", precision: str = "auto",
-                 hint: str = "latency", fused_preprocessing: bool = False) -> None:
+                 hint: str = "latency", fused_preprocessing: bool = False, requests: int = 1) -> None:
+        """`requests`: network calls `submit` may have in flight (0 = OpenVINO's optimal number for the hint)."""
         ov = _import_ov()
         self.path = model_file(path, (".xml", ".onnx"), "openvino")
         model = read_model(self.path)
@@ -123,6 +136,13 @@ class OpenVinoBackend:
         # An element Type on recent OpenVINO (str() is "<Type: 'float32'>"): keep its short name, "f32"/"bf16".
         self.precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         self._request = self.compiled.create_infer_request()
+        # Requests for `submit`, used in turn by the runtime's infer stage (never more in flight than this).
+        optimal = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) if requests == 0 else 1
+        self.in_flight = requests or max(1, min(optimal, 8))
+        requests = self.in_flight
+        self._async = [self.compiled.create_infer_request() for _ in range(requests)] if requests > 1 else []
+        self._next = 0
+        self._submit_lock = threading.Lock()
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
         # share_inputs: the request reads the pooled input buffer in place (no copy per part); it stays
@@ -131,9 +151,38 @@ class OpenVinoBackend:
         # Copy: the request reuses its output memory on the next call, and outputs outlive it in the runtime.
         return [np.array(results[out], copy=True) for out in self.compiled.outputs]
 
+    def submit(self, batch: np.ndarray) -> PendingForward:
+        """Start the network on `batch` and return at once; `.result()` waits for the outputs. The requests are
+        used in turn, so at most `in_flight` calls may be outstanding (the runtime keeps to that)."""
+        if not self._async:
+            return FinishedForward(self.forward(batch))
+        with self._submit_lock:
+            request = self._async[self._next]
+            self._next = (self._next + 1) % len(self._async)
+        request.wait()  # an earlier call on this request that nobody collected (an abandoned part) ends first
+        request.start_async({0: batch}, share_inputs=True)  # `batch` stays referenced by the pending call
+        return _Pending(request, batch, len(self.compiled.outputs))
+
     def close(self) -> None:
+        for request in self._async:
+            request.wait()  # never free a request OpenVINO is still writing into
+        self._async = []
         self._request = None
         self.compiled = None
+
+
+class _Pending:
+    """A network call running on one of the backend's requests."""
+
+    def __init__(self, request: Any, batch: np.ndarray, outputs: int) -> None:
+        self._request, self._batch, self._count = request, batch, outputs
+
+    def result(self) -> list[np.ndarray]:
+        self._request.wait()
+        # Copy: the request's output memory is reused by its next call.
+        outputs = [np.array(self._request.get_output_tensor(i).data, copy=True) for i in range(self._count)]
+        self._batch = None
+        return outputs
 
 
 def _fuse_preprocessing(model: Any) -> Any:
@@ -151,7 +200,7 @@ def _fuse_preprocessing(model: Any) -> Any:
 def create(options: Options, *, model_path: Path | None = None, **context: Any) -> YoloDetector:
     path = resolve_model(options, model_path, exported_path, "openvino")
     backend = OpenVinoBackend(path, options.threads, options.device, options.precision, options.hint,
-                              options.fused_preprocessing)
+                              options.fused_preprocessing, options.requests)
     return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
 
 

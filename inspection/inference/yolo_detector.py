@@ -1,9 +1,10 @@
 """`YoloDetector`: the Detector port over any `Backend`, with staged calls the runtime can overlap.
 
 `detect(frame)` is the plain Detector protocol. The concurrent runtime uses the three stages
-separately — `prepare` (letterbox into a pooled input buffer), `forward` (one network call for a
-batch of frames/tiles), `finish` (decode, NMS, masks → polygons) — so that pre- and post-processing
-of one part overlap the inference of the next.
+separately — `prepare` (letterbox into a pooled input buffer), `start`/`complete` (one network call for a
+batch of frames/tiles; with a backend that has asynchronous requests, up to `in_flight` calls under way at
+once), `finish` (decode, NMS, masks → polygons) — so that pre- and post-processing of one part overlap the
+inference of the next.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ import numpy as np
 from inspection.domain.tiling import TilingOptions, merge_detections, tile_windows
 from inspection.domain.types import Box, Detection, Frame
 from inspection.inference import DetectorOutput, Prepared, model_id_for
-from inspection.inference.model import Backend, ModelMeta
+from inspection.inference.model import Backend, FinishedForward, ModelMeta, PendingForward
 from inspection.inference.yolo import (
     Letterbox,
     RawDetections,
@@ -29,7 +32,7 @@ from inspection.inference.yolo import (
     nms,
 )
 
-__all__ = ["YoloDetector"]
+__all__ = ["InFlight", "YoloDetector"]
 
 
 class _BufferPool:
@@ -51,6 +54,15 @@ class _BufferPool:
         self._free.put(buffer)
 
 
+@dataclass(slots=True)
+class InFlight:
+    """Network calls started for some prepared items, with how many tensors each call holds."""
+
+    items: list[Prepared]
+    calls: list[tuple[PendingForward, int]]
+    started: float
+
+
 class YoloDetector:
     """Detector port for a YOLO detect/segment model exported to any backend."""
 
@@ -70,7 +82,9 @@ class YoloDetector:
         self._letterbox = letterbox_u8_into if self._u8 else letterbox_into
         shape = (*meta.imgsz, 3) if self._u8 else (3, *meta.imgsz)
         self._pool = _BufferPool(shape, pool_size, np.uint8 if self._u8 else np.float32)
-        self._lock = threading.Lock()  # one network call at a time per backend instance
+        self._lock = threading.Lock()  # one synchronous network call at a time per backend instance
+        # Network calls the runtime may have under way at once (`start`/`complete`); 1 = `forward` only.
+        self.in_flight = int(getattr(backend, "in_flight", 1)) if hasattr(backend, "submit") else 1
 
     # --- Detector protocol -----------------------------------------------------------------------
 
@@ -114,20 +128,42 @@ class YoloDetector:
 
     def forward(self, items: list[Prepared]) -> None:
         """One network call per batch of up to `max_batch` tensors (tiles of all items together)."""
-        tensors = [t for item in items for t in item.inputs]
-        t0 = time.perf_counter()
-        outputs: list[list[np.ndarray]] = []
         with self._lock:
-            for start in range(0, len(tensors), self.max_batch):
-                chunk = tensors[start:start + self.max_batch]
-                raw = self.backend.forward(np.stack(chunk) if len(chunk) > 1 else chunk[0][None])
-                outputs.extend([out[i] for out in raw] for i in range(len(chunk)))
-        share = (time.perf_counter() - t0) * 1000.0 / max(len(items), 1)
+            self.complete(self._run(items, self.backend.forward))
+
+    def start(self, items: list[Prepared]) -> InFlight:
+        """Start the network on `items` and return at once (a backend with `in_flight` > 1: OpenVINO's
+        asynchronous requests); `complete` waits. A part cut into several batches (tiling) runs here and now:
+        it would need more requests than the runtime keeps free."""
+        tensors = sum(len(item.inputs) for item in items)
+        if self.in_flight == 1 or tensors > self.max_batch:
+            with self._lock:
+                return self._run(items, self.backend.forward)
+        return self._run(items, None)
+
+    def complete(self, flight: InFlight) -> None:
+        """Wait for a started call and hand each item its outputs and its share of the inference time."""
+        outputs: list[list[np.ndarray]] = []
+        for pending, size in flight.calls:
+            raw = pending.result()
+            outputs.extend([out[i] for out in raw] for i in range(size))
+        share = (time.perf_counter() - flight.started) * 1000.0 / max(len(flight.items), 1)
         position = 0
-        for item in items:
+        for item in flight.items:
             item.outputs = outputs[position:position + len(item.inputs)]
             item.infer_ms = share
             position += len(item.inputs)
+
+    def _run(self, items: list[Prepared], forward: Callable[[np.ndarray], list[np.ndarray]] | None) -> InFlight:
+        """The network calls for `items`, in chunks of `max_batch`: run now by `forward`, else submitted."""
+        tensors = [t for item in items for t in item.inputs]
+        flight = InFlight(items, [], time.perf_counter())
+        for start in range(0, len(tensors), self.max_batch):
+            chunk = tensors[start:start + self.max_batch]
+            batch = np.stack(chunk) if len(chunk) > 1 else chunk[0][None]
+            pending = FinishedForward(forward(batch)) if forward is not None else self.backend.submit(batch)
+            flight.calls.append((pending, len(chunk)))
+        return flight
 
     def finish(self, item: Prepared) -> DetectorOutput:
         t0 = time.perf_counter()

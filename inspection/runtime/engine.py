@@ -33,7 +33,7 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -97,6 +97,7 @@ class _Unstaged:
     """Adapts a plain Detector (e.g. ultralytics) to the staged calls: all work happens in `forward`."""
 
     max_batch = 1
+    in_flight = 1
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
@@ -107,6 +108,12 @@ class _Unstaged:
     def forward(self, items: list[Prepared]) -> None:
         for item in items:
             item.result = self.detector.detect(item.frame)
+
+    def start(self, items: list[Prepared]) -> None:
+        self.forward(items)
+
+    def complete(self, handle: None) -> None:
+        pass
 
     def finish(self, item: Prepared) -> DetectorOutput:
         assert item.result is not None
@@ -434,30 +441,60 @@ class Runtime:
         self._put_blocking(self._to_infer, _END)
 
     def _infer_loop(self) -> None:
+        """Starts the network on the next batch while up to `in_flight` earlier ones are still running, and
+        hands batches on in the order they went in (the line's reject order is the camera's order)."""
+        depth = max(1, int(getattr(self.staged, "in_flight", 1)))
+        flights: deque[tuple[list[_Part], Any]] = deque()
         ended = False
-        while not ended:
-            batch, ended = self._next_batch()
-            self._hand["infer"] = batch
-            batch = [p for p in batch if not self._expired(p)]
-            if not batch:
-                continue
-            try:
-                self.staged.forward([p.prepared for p in batch])
-            except Exception as exc:
-                for part in batch:
-                    if part.prepared is not None:
-                        self.staged.release(part.prepared)
-                    self._error(part, exc)
-                continue
-            for part in batch:
-                if not self._put_blocking(self._to_judge, part):
-                    return
-            self._hand.pop("infer", None)
+        while flights or not ended:
+            if not ended and len(flights) < depth:
+                batch, ended = self._next_batch(wait=not flights)
+                batch = [p for p in batch if not self._expired(p)]
+                if batch:
+                    self._hand["infer"] = [p for parts, _ in flights for p in parts] + batch
+                    self._start(batch, flights)
+                    continue  # a free request: fill it before waiting for the oldest
+                if not flights:
+                    continue
+            parts, handle = flights.popleft()
+            if not self._complete(parts, handle):
+                return
+            self._hand["infer"] = [p for parts, _ in flights for p in parts]
+        self._hand.pop("infer", None)
         self._put_blocking(self._to_judge, _END)
 
-    def _next_batch(self) -> tuple[list[_Part], bool]:
-        """Whatever is waiting, up to the batch size; never waits for a batch to fill (latency first)."""
-        first = self._get(self._to_infer)
+    def _start(self, batch: list[_Part], flights: deque[tuple[list[_Part], Any]]) -> None:
+        """The batch's network call under way, queued behind `flights`; if it fails its parts are fail-safe."""
+        try:
+            flights.append((batch, self.staged.start([p.prepared for p in batch])))  # type: ignore[misc]
+        except Exception as exc:
+            self._network_failed(batch, exc)
+
+    def _complete(self, batch: list[_Part], handle: Any) -> bool:
+        """Wait for the batch's outputs and pass its parts to the judge; False when the run is abandoned."""
+        try:
+            self.staged.complete(handle)
+        except Exception as exc:
+            self._network_failed(batch, exc)
+            return True
+        return all(self._put_blocking(self._to_judge, part) for part in batch)
+
+    def _network_failed(self, batch: list[_Part], exc: Exception) -> None:
+        for part in batch:
+            if part.prepared is not None:
+                self.staged.release(part.prepared)
+            self._error(part, exc)
+
+    def _next_batch(self, wait: bool = True) -> tuple[list[_Part], bool]:
+        """Whatever is waiting, up to the batch size; never waits for a batch to fill (latency first). Without
+        `wait`, an empty list at once when nothing is waiting."""
+        if wait:
+            first = self._get(self._to_infer)
+        else:
+            try:
+                first = self._to_infer.get_nowait()
+            except queue.Empty:
+                return [], False
         if first is _END:
             return [], True
         batch = [first]

@@ -264,3 +264,29 @@ def test_backend_package_missing(monkeypatch: pytest.MonkeyPatch, det_onnx: Expo
     monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(ConfigError, match="needs the openvino package"):
         _detector("openvino", det_onnx.path)
+
+
+def test_openvino_requests_in_flight_give_the_results_of_one_at_a_time(det_openvino: ExportReport) -> None:
+    """Two network calls under way at once (asynchronous requests), collected in order: the same detections as
+    `detect` one part at a time, each part its own."""
+    frames = [_frame(seed, (100, 150)) for seed in (4, 5, 6)]
+    one_by_one = _detector("openvino", det_openvino.path, conf=0.25, requests=1)
+    detector = _detector("openvino", det_openvino.path, conf=0.25, requests=2)
+    try:
+        assert (one_by_one.in_flight, detector.in_flight) == (1, 2)
+        expected = [one_by_one.detect(f).detections for f in frames]
+        assert len({len(e) for e in expected}) > 1 or expected[0] != expected[1]  # the parts differ
+        items = [detector.prepare(f) for f in frames]
+        flights = [detector.start([item]) for item in items[:2]]  # both under way before either is collected
+        detector.complete(flights[0])
+        flights.append(detector.start([items[2]]))  # the first request is free again
+        for flight in flights[1:]:
+            detector.complete(flight)
+        got = [detector.finish(item).detections for item in items]
+        for item in items:
+            detector.release(item)
+        assert got == expected
+        assert all(item.infer_ms > 0 for item in items)
+    finally:
+        detector.close()
+        one_by_one.close()

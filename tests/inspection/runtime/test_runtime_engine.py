@@ -223,7 +223,7 @@ def test_bench_cli_prints_the_two_ratio_lines(runtime_model: tuple[Path, Path],
     images = make_images("bench", 3)
     result = CliRunner().invoke(station, ["bench", "--model", str(pt), "--images", str(images), "--imgsz", "64",
                                           "--frames", "5", "--sporadic", "0", "--loaded", "5", "--backend", "onnx",
-                                          "--peer", "onnx"])
+                                          "--peer", "onnx", "--set", "threads=1"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert re.fullmatch(r"pipeline/naive = \d+\.\d\d", lines[-3])
@@ -233,6 +233,13 @@ def test_bench_cli_prints_the_two_ratio_lines(runtime_model: tuple[Path, Path],
     assert re.search(r"\(d\) ultralytics onnx export\s+\d+\.\d fps", result.output)
     assert re.search(r"under load: frame→verdict p50/p99\s+\d+\.\d/\d+\.\d ms, p99 / raw-forward p99 = "
                      r"\d+\.\d\d", result.output)
+
+
+def test_bench_set_needs_key_equals_value() -> None:
+    from inspection.cli import station
+
+    result = CliRunner().invoke(station, ["bench", "--set", "requests"])
+    assert result.exit_code == 2 and "'requests': expected KEY=VALUE" in result.output
 
 
 def test_ctrl_c_drains_and_logs_every_part(make_station: Callable[..., Path], make_images: Callable[..., Path],
@@ -264,3 +271,58 @@ def test_ctrl_c_drains_and_logs_every_part(make_station: Callable[..., Path], ma
     parts = int(re.search(r"parts\s+(\d+)", rest).group(1))  # type: ignore[union-attr]
     rows = sqlite3.connect(db).execute("select sequence from inspections order by sequence").fetchall()
     assert parts >= 3 and [r[0] for r in rows] == list(range(parts))
+
+
+class SlowSecondCall:
+    """The real OpenVINO backend; the second network call's outputs come back 0.3 s late, so the calls after
+    it finish first. Counts how many calls were under way at once."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.calls, self.open, self.most_open = 0, 0, 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def submit(self, batch: np.ndarray) -> object:
+        with self._lock:
+            self.calls += 1
+            self.open += 1
+            self.most_open = max(self.most_open, self.open)
+            late = self.calls == 2
+        pending = self.real.submit(batch)  # type: ignore[attr-defined]
+        backend = self
+
+        class Pending:
+            def result(self) -> list[np.ndarray]:
+                if late:
+                    time.sleep(0.3)
+                with backend._lock:
+                    backend.open -= 1
+                return pending.result()
+
+        return Pending()
+
+
+def test_two_requests_in_flight_keep_the_camera_order(make_station: Callable[..., Path],
+                                                       runtime_model: tuple[Path, Path]) -> None:
+    """OpenVINO with `requests: 2`: the next part is in the network while the last one finishes, and verdicts
+    still leave in camera order however the calls finish."""
+    from training.export import export_model
+
+    pt, _ = runtime_model
+    xml = export_model(pt, "openvino", imgsz=64, out=pt.with_name("rt_det_ov.xml"), max_images=1).path
+    config = load_station_config(make_station(detector={"kind": "openvino", "model": str(xml), "requests": 2}))
+    with Station(config) as station:
+        station.warmup()
+        assert isinstance(station.detector, YoloDetector) and station.detector.in_flight == 2
+        slow = SlowSecondCall(station.detector.backend)
+        station.detector.backend = slow  # type: ignore[assignment]
+        seen: list[Inspection] = []
+        station.listeners.append(seen.append)
+        summary = station.run()
+        rows = _rows(station)
+    assert summary.parts == 8 == len(rows) and summary.failsafe == 0
+    assert [r[1] for r in rows] == list(range(8)) == [i.frame.sequence for i in seen]  # in order, each once
+    assert slow.calls == 8 and slow.most_open == 2  # two under way at once, never more
