@@ -21,7 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspection.anomaly.model import ANY_SIZE, AnomalyMeta, AnomalyModel, preprocess
+from inspection.anomaly.model import (
+    ANY_SIZE,
+    ASPECTS,
+    AnomalyMeta,
+    AnomalyModel,
+    preprocess_windows,
+)
 from inspection.anomaly.runtime import AnomalyRuntime
 from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
@@ -67,6 +73,10 @@ class FitConfig:
     # None: bind the model to the folder's size when all good images share one (a frame of another size
     # is then refused: the camera setup changed), else take any size. True: one size required. False: any.
     fixed_size: bool | None = None
+    # How images that are not square reach the square input (AnomalyMeta.aspect): "stretch" (one network pass
+    # per image) or "windows" (square windows of the short side; opt-in: on the mixed-aspect paint panels it
+    # did not beat stretching consistently, docs/models.md).
+    aspect: str = "stretch"
 
     def __post_init__(self) -> None:
         if self.imgsz < 64 or self.imgsz > 1024 or self.imgsz % 32:
@@ -79,6 +89,8 @@ class FitConfig:
             raise DataError(f"pad_px: expected a multiple of 32 below imgsz, got {self.pad_px}")
         if self.border_px is not None and not 0 <= self.border_px < self.imgsz // 4:
             raise DataError(f"border_px: expected 0..{self.imgsz // 4 - 1}, got {self.border_px}")
+        if self.aspect not in ASPECTS:
+            raise DataError(f"aspect: expected {' or '.join(ASPECTS)}, got {self.aspect!r}")
         if not 0.0 < self.coreset_ratio <= 1.0:
             raise DataError(f"coreset_ratio: expected 0..1, got {self.coreset_ratio}")
 
@@ -240,7 +252,8 @@ def _features(extractor: object, images: Sequence[np.ndarray], meta: AnomalyMeta
     starts = range(0, len(images), batch)
     with torch.inference_mode():
         for start in track(starts, "features", len(starts)):
-            f = extractor(torch.from_numpy(preprocess(list(images[start : start + batch]), meta)))  # type: ignore[operator]
+            tensors = np.concatenate([preprocess_windows(image, meta)[0] for image in images[start:start + batch]])
+            f = extractor(torch.from_numpy(tensors))  # type: ignore[operator]
             chunks.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).numpy())
     return np.concatenate(chunks).astype(np.float32)
 
@@ -279,6 +292,7 @@ def fit_anomaly(
         border_px=config.border_px if config.border_px is not None else config.imgsz // 16,
         gray=config.gray, standardize=config.standardize,
         blur_sigma=config.blur_sigma if config.blur_sigma is not None else config.imgsz / 64.0,
+        aspect=config.aspect,
     )
     extractor = load_features(config.backbone, meta.layers, pad_px=meta.pad_px)
     feats = _features(extractor, [images[i] for i in fit_idx], meta, config.batch_size)
@@ -288,8 +302,8 @@ def fit_anomaly(
     val_scores = []
     with torch.inference_mode():
         for i in track(val_idx, "threshold", len(val_idx)):
-            _, score = scorer(torch.from_numpy(preprocess(images[i], meta)))
-            val_scores.append(float(score[0]))
+            _, score = scorer(torch.from_numpy(preprocess_windows(images[i], meta)[0]))
+            val_scores.append(float(score.max()))  # the image's score: its highest window
     scores = np.asarray(val_scores)
     threshold = float(np.quantile(scores, config.threshold_quantile))
     fit_s = time.perf_counter() - started

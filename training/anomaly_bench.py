@@ -29,6 +29,8 @@ VARIANTS: dict[str, FitConfig] = {
     "bank1pct": replace(_PAINT, coreset_ratio=0.01, max_bank=8000),
     "bank2pct": replace(_PAINT, coreset_ratio=0.02, max_bank=8000),
     "default": _PAINT,
+    "stretch": replace(_PAINT, aspect="stretch"),  # the whole image resized to the square input (before windows)
+    "windows": replace(_PAINT, aspect="windows"),  # square windows of the short side (auto picks it for mixed)
     "nopad": replace(_PAINT, pad_px=0, coreset_ratio=0.05),
     "nopad1pct": replace(_PAINT, pad_px=0, coreset_ratio=0.01),
     "nopad2pct": replace(_PAINT, pad_px=0, coreset_ratio=0.02),
@@ -91,7 +93,7 @@ def run_variant(name: str, config: FitConfig, sets: tuple, threads: int) -> dict
         ms = _ms_per_image(runtime, good)
         exported = AnomalyRuntime(export_anomaly(path, "openvino"), threads=threads)
         ms_openvino = _ms_per_image(exported, good)
-    maps = np.concatenate([good_maps, bad_maps])
+    maps = [*good_maps, *bad_maps]  # a windows model keeps each image's proportions: shapes differ
     all_masks = [np.zeros(g.shape[:2], np.uint8) for g in good] + masks
     return {"image_auroc": auroc(good_scores, bad_scores), "pixel_auroc": pixel_auroc(maps, all_masks),
             "bank": float(report.model.memory_bank.shape[0]), "ms": ms, "ms_openvino": ms_openvino,

@@ -29,7 +29,7 @@ def anomaly() -> None:
 @anomaly.command()
 @quiet_option
 @click.option("--good", required=True, type=_dir,
-              help="Folder of good images (one channel count; sizes may differ, each is resized to imgsz).")
+              help="Folder of good images (one channel count; sizes and proportions may differ).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file (.npz).")
 @click.option("--imgsz", default=256, show_default=True, type=int, help="Network input size (multiple of 32).")
 @click.option("--val-fraction", default=0.2, show_default=True, type=float,
@@ -46,8 +46,13 @@ def anomaly() -> None:
 @click.option("--fixed-size/--any-size", default=None,
               help="Bind the model to the good images' one size (frames of another size are refused) or take "
                    "any size. Default: fixed when all good images share one size, else any.")
+@click.option("--aspect", type=click.Choice(["stretch", "windows"]), default="stretch", show_default=True,
+              help="How an image that is not square reaches the square network input: stretch it whole (one "
+                   "pass), or score square windows of its short side (texture keeps its proportions; a 4:3 "
+                   "image takes 2 passes).")
 def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quantile: float, layers: str, gray: bool,
-        standardize: bool, border_px: int | None, threads: int, seed: int, fixed_size: bool | None) -> None:
+        standardize: bool, border_px: int | None, threads: int, seed: int, fixed_size: bool | None,
+        aspect: str) -> None:
     """Fit an anomaly model on a folder of good images; the threshold is stored in the model."""
     import torch
 
@@ -59,7 +64,8 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
     except ValueError:
         raise DataError(f"--layers: expected block numbers like 4,10, got {layers!r}") from None
     config = FitConfig(imgsz=imgsz, val_fraction=val_fraction, threshold_quantile=threshold_quantile, seed=seed,
-                       layers=blocks, gray=gray, standardize=standardize, border_px=border_px, fixed_size=fixed_size)
+                       layers=blocks, gray=gray, standardize=standardize, border_px=border_px, fixed_size=fixed_size,
+                       aspect=aspect)
     report = fit_folder(good, out, config)
     meta = report.model.meta
     click.echo(f"fitted {out} on {report.n_fit} good images ({meta.shape_text}), {report.n_val} held out")
@@ -67,9 +73,13 @@ def fit(good: Path, out: Path, imgsz: int, val_fraction: float, threshold_quanti
     click.echo(f"  threshold     {meta.threshold:.4g}  ({meta.threshold_rule})")
     click.echo(f"  good scores   median {meta.score_median:.4g}, max {report.val_scores.max():.4g}")
     click.echo(f"  fit time      {report.fit_s:.1f} s")
-    if meta.metrics.get("aspect_ratios", 1.0) > 1:  # see docs/models.md: squashing costs image AUROC
-        click.echo(f"  note: the good images have {meta.metrics['aspect_ratios']:.0f} aspect ratios; each is "
-                   f"squashed to a square, which blurs the threshold: fit one model per aspect ratio if you can")
+    if meta.metrics.get("aspect_ratios", 1.0) > 1 and meta.aspect == "stretch":  # docs/models.md: costs AUROC
+        click.echo(f"  note: the good images have {meta.metrics['aspect_ratios']:.0f} aspect ratios and each is "
+                   f"stretched to a square, which can blur the threshold: compare with --aspect windows on "
+                   f"held-out images (`station anomaly eval`)")
+    elif meta.aspect == "windows":
+        click.echo("  aspect        windows: images that are not square are scored in square windows of their "
+                   "short side (a 4:3 image takes 2 network passes)")
 
 
 @anomaly.command("eval")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inspection.anomaly.model import AnomalyMeta, check_image, preprocess
+from inspection.anomaly.model import AnomalyMeta, check_image, preprocess_windows
 from inspection.anomaly.runtime import META_KEY, AnomalyRuntime
 from inspection.errors import DataError, StationError
 
@@ -68,7 +68,7 @@ def quantize_anomaly(fp32_xml: Path, out: Path, calibration: list[np.ndarray], m
     for i, image in enumerate(calibration):
         check_image(image, meta, f"calibration image {i}")
     model = ov.Core().read_model(str(fp32_xml))
-    tensors = [preprocess(image, meta) for image in calibration]
+    tensors = [window[None] for image in calibration for window in preprocess_windows(image, meta)[0]]
     # global min/max ranges: a defect is what drives activations past the good parts' range, and NNCF's
     # default (outlier-trimming) ranges clipped more of it (docs/models.md)
     quantized = nncf_quantize(model, tensors, scorer_ignored_names(model, search), minmax=True)

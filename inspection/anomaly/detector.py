@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from inspection.anomaly.model import AnomalyMeta, check_image, confidence, preprocess
+from inspection.anomaly.model import AnomalyMeta, check_image, confidence, preprocess_windows, stitch
 from inspection.anomaly.overlay import compact_heatmap
 from inspection.anomaly.runtime import SUFFIXES, AnomalyResult, AnomalyRuntime
 from inspection.config import AdapterOptions, ConfigPath
@@ -73,12 +73,12 @@ class AnomalyDetector:
     def detect(self, frame: Frame) -> DetectorOutput:
         t0 = time.perf_counter()
         check_image(frame.image, self.meta, f"frame {frame.key}")
-        batch = preprocess(frame.image, self.meta)
+        batch, windows = preprocess_windows(frame.image, self.meta)
         t1 = time.perf_counter()
         maps, scores = self.runtime.run(batch)
         t2 = time.perf_counter()
-        score = float(scores[0])
-        result = AnomalyResult(score, float(confidence(score, self.meta)), self.meta.threshold, maps[0])
+        amap, score = stitch(maps, scores, windows, frame.image.shape, self.meta)
+        result = AnomalyResult(score, float(confidence(score, self.meta)), self.meta.threshold, amap)
         self.last_result = result
         detections = anomaly_regions(result, frame.image.shape[:2], self.meta, self.options.max_regions)
         heat = compact_heatmap(result, self.meta.border_px)  # for the console's heat map and the archive

@@ -28,10 +28,15 @@ __all__ = [
     "confidence",
     "load_npz_model",
     "preprocess",
+    "preprocess_windows",
+    "stitch",
+    "windows_for",
 ]
 
 FORMAT = "inspection-anomaly/1"
 ANY_SIZE = (0, 0)  # image_shape of a model fitted on images of different sizes
+ASPECTS = ("stretch", "windows")
+SQUARE_ENOUGH = 1.05  # long/short side up to this: one window, stretched (the distortion is below 5 %)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,10 @@ class AnomalyMeta:
     fitted on images of different sizes and takes any size, each resized to imgsz × imgsz like the good
     images were. `channels` is 1 (mono) or 3 (BGR).
     An image is anomalous when its score (max of the blurred anomaly map) is >= `threshold`.
+    `aspect` says how an image that is not square reaches the square network input: "stretch" resizes the
+    whole image (one pass; right when every image has the same proportions), "windows" scores square windows
+    of the short side laid along the long side, each resized, so texture keeps its proportions whatever the
+    image's aspect ratio (see `windows_for`).
     """
 
     imgsz: int
@@ -61,6 +70,7 @@ class AnomalyMeta:
     pad_px: int = 0  # input mirror padding (multiple of 32), cropped off the features
     border_px: int = 0  # map pixels along each edge left out of the score (padding artefacts of cropped views)
     method: str = "patchcore"
+    aspect: str = "stretch"  # "stretch" or "windows"; models fitted before it existed stretch
     threshold_rule: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     format: str = FORMAT
@@ -74,6 +84,8 @@ class AnomalyMeta:
             raise ModelError(f"anomaly model: border_px must be 0..{self.imgsz // 4 - 1}, got {self.border_px}")
         if not math.isfinite(self.threshold):
             raise ModelError(f"anomaly model: threshold must be finite, got {self.threshold}")
+        if self.aspect not in ASPECTS:
+            raise ModelError(f"anomaly model: aspect must be one of {', '.join(ASPECTS)}, got {self.aspect!r}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -189,6 +201,57 @@ def preprocess(images: list[np.ndarray] | np.ndarray, meta: AnomalyMeta) -> np.n
         else:
             out[i] = (x - meta.pixel_mean) / meta.pixel_std
     return out
+
+
+Window = tuple[int, int, int]  # (y0, x0, side) in image pixels
+
+
+def windows_for(height: int, width: int, meta: AnomalyMeta) -> list[Window]:
+    """The square windows an image is scored in: one (the whole image, stretched) unless the model's
+    `aspect` is "windows" and the image is not square. Then windows of the short side, evenly spaced along
+    the long side and overlapping by at least two unscored border bands, so every pixel is scored by some
+    window away from that window's edge."""
+    short, long = min(height, width), max(height, width)
+    if meta.aspect != "windows" or long <= short * SQUARE_ENOUGH:
+        return [(0, 0, 0)]  # side 0: the whole image, resized to the network input as it is
+    band = math.ceil(meta.border_px * short / meta.imgsz)
+    overlap = min(2 * band, short // 2)
+    count = math.ceil((long - overlap) / (short - overlap))
+    starts = [round(i * (long - short) / (count - 1)) for i in range(count)]
+    return [(0, start, short) if width > height else (start, 0, short) for start in starts]
+
+
+def preprocess_windows(image: np.ndarray, meta: AnomalyMeta) -> tuple[np.ndarray, list[Window]]:
+    """One checked image → the network inputs of its windows (K×3×S×S) and the windows."""
+    windows = windows_for(image.shape[0], image.shape[1], meta)
+    crops = [image if side == 0 else image[y:y + side, x:x + side] for y, x, side in windows]
+    return preprocess(crops, meta), windows
+
+
+def stitch(maps: np.ndarray, scores: np.ndarray, windows: list[Window], shape: tuple[int, ...],
+           meta: AnomalyMeta) -> tuple[np.ndarray, float]:
+    """The windows' maps (K×S×S) and scores → one map of the image's proportions (short side S) and the
+    image score (the highest window score). Each map pixel comes from the windows that see it away from
+    their inner edges (a window edge inside the image is padding to the network); the highest wins."""
+    if len(windows) == 1 and windows[0][2] == 0:
+        return maps[0], float(scores[0])
+    size = meta.imgsz
+    scale = size / windows[0][2]
+    height, width = max(size, round(shape[0] * scale)), max(size, round(shape[1] * scale))
+    out = np.full((height, width), -np.inf, np.float32)
+    horizontal = width > height
+    extent = width if horizontal else height
+    band = meta.border_px
+    for window_map, (y, x, _) in zip(maps, windows, strict=True):
+        start = min(round((x if horizontal else y) * scale), extent - size)
+        lo = band if start > 0 else 0  # an inner edge of the window: leave it to the neighbour
+        hi = size - band if start + size < extent else size
+        piece = window_map[:, lo:hi] if horizontal else window_map[lo:hi, :]
+        target = out[:, start + lo:start + hi] if horizontal else out[start + lo:start + hi, :]
+        np.maximum(target, piece, out=target)
+    if not np.isfinite(out).all():  # cannot happen with the overlap of `windows_for`; never leave a hole
+        out[~np.isfinite(out)] = float(np.min(maps))
+    return out, float(np.max(scores))
 
 
 def confidence(score: float | np.ndarray, meta: AnomalyMeta) -> Any:

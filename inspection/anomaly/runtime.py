@@ -10,12 +10,19 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from inspection.adapters.extras import needs_train
-from inspection.anomaly.model import AnomalyMeta, check_image, confidence, load_npz_model, preprocess
+from inspection.anomaly.model import (
+    AnomalyMeta,
+    check_image,
+    confidence,
+    load_npz_model,
+    preprocess_windows,
+    stitch,
+)
 from inspection.errors import ModelError
 from inspection.inference import model_id_for
 
@@ -167,19 +174,29 @@ class AnomalyRuntime:
             maps, scores = self._backend.forward(batch)
         return maps, scores
 
-    def score_images(self, images: list[np.ndarray], batch_size: int = 4) -> tuple[np.ndarray, np.ndarray]:
-        """Anomaly maps (N×S×S) and image scores (N,) for checked uint8 images."""
+    def score_images(self, images: list[np.ndarray], batch_size: int = 4) -> tuple[Any, np.ndarray]:
+        """Anomaly maps and image scores (N,) for checked uint8 images. The maps are one N×S×S array when
+        they share a shape (always for a "stretch" model), else a list (a "windows" model keeps each
+        image's proportions)."""
         for i, image in enumerate(images):
             check_image(image, self.meta, f"image {i}")
-        maps, scores = [], []
-        for start in range(0, len(images), batch_size):
-            m, s = self.run(preprocess(images[start:start + batch_size], self.meta))
-            maps.append(m)
-            scores.append(s)
-        return np.concatenate(maps).astype(np.float32), np.concatenate(scores).astype(np.float64)
+        prepared = [preprocess_windows(image, self.meta) for image in images]
+        tensors = np.concatenate([batch for batch, _ in prepared])
+        outputs = [self.run(tensors[start:start + batch_size]) for start in range(0, len(tensors), batch_size)]
+        maps = np.concatenate([m for m, _ in outputs]).astype(np.float32)
+        scores = np.concatenate([s for _, s in outputs]).astype(np.float64)
+        out_maps, out_scores, at = [], [], 0
+        for image, (_, windows) in zip(images, prepared, strict=True):
+            amap, score = stitch(maps[at:at + len(windows)], scores[at:at + len(windows)], windows,
+                                 image.shape, self.meta)
+            out_maps.append(amap)
+            out_scores.append(score)
+            at += len(windows)
+        same = len({m.shape for m in out_maps}) <= 1
+        return (np.stack(out_maps) if same and out_maps else out_maps), np.asarray(out_scores, np.float64)
 
     def analyse(self, image: np.ndarray) -> AnomalyResult:
-        maps, scores = self.score_images([image], batch_size=1)
+        maps, scores = self.score_images([image], batch_size=8)
         score = float(scores[0])
         return AnomalyResult(score, float(confidence(score, self.meta)), self.meta.threshold, maps[0])
 
