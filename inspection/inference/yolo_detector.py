@@ -131,18 +131,19 @@ class YoloDetector:
         with self._lock:
             self.complete(self._run(items, self.backend.forward))
 
-    def start(self, items: list[Prepared]) -> InFlight:
+    def start(self, items: list[Prepared]) -> InFlight | None:
         """Start the network on `items` and return at once (a backend with `in_flight` > 1: OpenVINO's
-        asynchronous requests); `complete` waits. A part cut into several batches (tiling) runs here and now:
-        it would need more requests than the runtime keeps free."""
-        tensors = sum(len(item.inputs) for item in items)
-        if self.in_flight == 1 or tensors > self.max_batch:
-            with self._lock:
-                return self._run(items, self.backend.forward)
+        asynchronous requests); `complete` waits. Otherwise (and for a part cut into more batches than one
+        request holds) the call runs here and now, through `forward`, and there is nothing to wait for."""
+        if self.in_flight == 1 or sum(len(item.inputs) for item in items) > self.max_batch:
+            self.forward(items)
+            return None
         return self._run(items, None)
 
-    def complete(self, flight: InFlight) -> None:
+    def complete(self, flight: InFlight | None) -> None:
         """Wait for a started call and hand each item its outputs and its share of the inference time."""
+        if flight is None:  # `start` ran it already
+            return
         outputs: list[list[np.ndarray]] = []
         for pending, size in flight.calls:
             raw = pending.result()

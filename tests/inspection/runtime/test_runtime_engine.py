@@ -326,3 +326,38 @@ def test_two_requests_in_flight_keep_the_camera_order(make_station: Callable[...
     assert summary.parts == 8 == len(rows) and summary.failsafe == 0
     assert [r[1] for r in rows] == list(range(8)) == [i.frame.sequence for i in seen]  # in order, each once
     assert slow.calls == 8 and slow.most_open == 2  # two under way at once, never more
+
+
+class FailingThirdCall(SlowSecondCall):
+    """The real backend; the third call's outputs never come (the request failed inside OpenVINO)."""
+
+    def submit(self, batch: np.ndarray) -> object:
+        pending = super().submit(batch)
+        if self.calls != 3:
+            return pending
+
+        class Failed:
+            def result(self) -> list[np.ndarray]:
+                pending.result()
+                raise RuntimeError("infer request failed")
+
+        return Failed()
+
+
+def test_a_failed_request_in_flight_costs_only_its_part(make_station: Callable[..., Path],
+                                                        runtime_model: tuple[Path, Path]) -> None:
+    from training.export import export_model
+
+    pt, _ = runtime_model
+    xml = export_model(pt, "openvino", imgsz=64, out=pt.with_name("rt_det_ov_fail.xml"), max_images=1).path
+    config = load_station_config(make_station(detector={"kind": "openvino", "model": str(xml), "requests": 2}))
+    with Station(config) as station:
+        station.warmup()
+        failing = FailingThirdCall(station.detector.backend)  # type: ignore[union-attr]
+        station.detector.backend = failing  # type: ignore[union-attr]
+        summary = station.run()
+        rows = _rows(station)
+    assert summary.parts == 8 == len(rows) and summary.failsafe == 1
+    assert [r[1] for r in rows] == list(range(8))  # still in camera order
+    failed = [r for r in rows if r[2] == "ERROR"]
+    assert len(failed) == 1 and _codes(failed[0]) == ["inspection_error"]
