@@ -40,7 +40,7 @@ from pydantic import Field
 from inspection.aio.opcua_server import CallbackServer
 from inspection.config import AdapterOptions
 from inspection.domain.counts import yield_pct, zero_counts
-from inspection.domain.types import Inspection, VerdictStatus
+from inspection.domain.types import Inspection
 from inspection.errors import OutputError
 from inspection.outputs.newest import NewestResult
 from inspection.outputs.signal_map import ResultCodes
@@ -170,9 +170,7 @@ class StationServer(CallbackServer):
 
     async def _serve(self, inspection: Inspection) -> None:
         verdict, frame = inspection.verdict, inspection.frame
-        codes = self.options.result_codes
-        state = {VerdictStatus.PASS: codes.passed, VerdictStatus.FAIL: codes.fail, VerdictStatus.ERROR: codes.error,
-                 VerdictStatus.REVIEW: codes.review}[verdict.status]
+        state = self.options.result_codes.for_status(verdict.status)
         parts = sum(self.counts.values())
         result_id = f"{frame.camera_id}#{frame.sequence}"
         await self._write({

@@ -225,9 +225,7 @@ class VisionServer:
         from asyncua import ua
 
         verdict, frame = inspection.verdict, inspection.frame
-        codes = self.options.result_codes
-        state = {VerdictStatus.PASS: codes.passed, VerdictStatus.FAIL: codes.fail, VerdictStatus.ERROR: codes.error,
-                 VerdictStatus.REVIEW: codes.review}[verdict.status]
+        state = self.options.result_codes.for_status(verdict.status)
         result_id = f"{frame.camera_id}#{frame.sequence}"
         created = dt.datetime.fromtimestamp(frame.timestamp_s, dt.UTC)
         recipe = inspection.recipe or self.recipe

@@ -100,6 +100,10 @@ class ResultCodes(StrictModel):
     not_inspected: int = Field(4, ge=0, le=32767, description="the PLC triggered a part that got no verdict in time")
     review: int = Field(2, ge=0, le=32767, description="recipe asks a person to decide (the line rejects it)")
 
+    def for_status(self, status: VerdictStatus) -> int:
+        """The code of a verdict status (PLC register, OPC UA ResultState)."""
+        return int(getattr(self, _STATUS_OUTCOME[status]))
+
 
 DEFAULT_ERROR_CODES = default_error_codes()  # one number per ReasonCode (inspection.codes)
 
@@ -182,7 +186,7 @@ def result_code(smap: SignalMap, inspection: Inspection | None, late: bool = Fal
         return smap.result_codes.not_inspected
     if late:
         return smap.result_codes.error
-    return getattr(smap.result_codes, _STATUS_OUTCOME[inspection.verdict.status])
+    return smap.result_codes.for_status(inspection.verdict.status)
 
 
 def error_code(smap: SignalMap, inspection: Inspection | None, late: bool = False) -> int:
