@@ -180,18 +180,22 @@ class AnomalyRuntime:
         image's proportions)."""
         for i, image in enumerate(images):
             check_image(image, self.meta, f"image {i}")
-        prepared = [preprocess_windows(image, self.meta) for image in images]
-        tensors = np.concatenate([batch for batch, _ in prepared])
-        outputs = [self.run(tensors[start:start + batch_size]) for start in range(0, len(tensors), batch_size)]
-        maps = np.concatenate([m for m, _ in outputs]).astype(np.float32)
-        scores = np.concatenate([s for _, s in outputs]).astype(np.float64)
-        out_maps, out_scores, at = [], [], 0
-        for image, (_, windows) in zip(images, prepared, strict=True):
-            amap, score = stitch(maps[at:at + len(windows)], scores[at:at + len(windows)], windows,
-                                 image.shape, self.meta)
-            out_maps.append(amap)
-            out_scores.append(score)
-            at += len(windows)
+        out_maps: list[np.ndarray] = []
+        out_scores: list[float] = []
+        for first in range(0, len(images), batch_size):  # a few images at a time: bounded memory
+            group = images[first:first + batch_size]
+            prepared = [preprocess_windows(image, self.meta) for image in group]
+            tensors = np.concatenate([batch for batch, _ in prepared])
+            outputs = [self.run(tensors[i:i + batch_size]) for i in range(0, len(tensors), batch_size)]
+            maps = np.concatenate([m for m, _ in outputs]).astype(np.float32)
+            scores = np.concatenate([s for _, s in outputs]).astype(np.float64)
+            at = 0
+            for image, (_, windows) in zip(group, prepared, strict=True):
+                amap, score = stitch(maps[at:at + len(windows)], scores[at:at + len(windows)], windows,
+                                     image.shape, self.meta)
+                out_maps.append(amap)
+                out_scores.append(score)
+                at += len(windows)
         same = len({m.shape for m in out_maps}) <= 1
         return (np.stack(out_maps) if same and out_maps else out_maps), np.asarray(out_scores, np.float64)
 

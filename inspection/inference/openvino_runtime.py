@@ -137,9 +137,9 @@ class OpenVinoBackend:
         self.precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         self._request = self.compiled.create_infer_request()
         # Requests for `submit`, used in turn by the runtime's infer stage (never more in flight than this).
-        optimal = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) if requests == 0 else 1
-        self.in_flight = requests or max(1, min(optimal, 8))
-        requests = self.in_flight
+        if requests == 0:  # OpenVINO's own number for the hint: 1 for latency, one per stream for throughput
+            requests = max(1, min(int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 8))
+        self.in_flight = requests
         self._async = [self.compiled.create_infer_request() for _ in range(requests)] if requests > 1 else []
         self._next = 0
         self._submit_lock = threading.Lock()

@@ -123,6 +123,11 @@ class _Unstaged:
         pass
 
 
+def _parts_of(flights: deque[tuple[list[_Part], Any]]) -> list[_Part]:
+    """The parts of the network calls under way (the infer stage's hand: fail-safe if the stage fails)."""
+    return [part for parts, _ in flights for part in parts]
+
+
 @dataclass
 class _Shared:
     """What the stages share, apart from the queues."""
@@ -451,15 +456,15 @@ class Runtime:
                 batch, ended = self._next_batch(wait=not flights)
                 batch = [p for p in batch if not self._expired(p)]
                 if batch:
-                    self._hand["infer"] = [p for parts, _ in flights for p in parts] + batch
+                    self._hand["infer"] = _parts_of(flights) + batch
                     self._start(batch, flights)
                     continue  # a free request: fill it before waiting for the oldest
                 if not flights:
                     continue
-            parts, handle = flights.popleft()
-            if not self._complete(parts, handle):
+            oldest, handle = flights.popleft()
+            if not self._complete(oldest, handle):
                 return
-            self._hand["infer"] = [p for parts, _ in flights for p in parts]
+            self._hand["infer"] = _parts_of(flights)
         self._hand.pop("infer", None)
         self._put_blocking(self._to_judge, _END)
 
