@@ -52,16 +52,13 @@ def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: s
     Ends with `pipeline/naive = X.XX`, `pipeline/peer = Z.ZZ` (vs the fastest peer) and `pipeline/raw = Y.YY`
     (throughput ratios, same run, same images).
     """
-    import yaml
-
     from training.bench import run_bench
+    from training.settings import parse_setting
 
-    detector: dict[str, object] = {}
-    for setting in settings:
-        key, sep, value = setting.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{setting!r}: expected KEY=VALUE", param_hint="--set")
-        detector[key.strip()] = yaml.safe_load(value)  # 2 → int, true → bool, as the YAML would read it
+    try:
+        detector = dict(parse_setting(setting) for setting in settings)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from None
     result = run_bench(model, images, imgsz, backend, frames, sporadic, precision,
                        echo=lambda line: click.echo(line, err=True), int8=int8,
                        peers=() if no_peer else tuple(peers), loaded=loaded,

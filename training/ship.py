@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.settings import parse_setting
 from training.train import TrainResult, train_detector
 
 __all__ = ["DEMO_MODELS", "build_deeppcb", "build_deeppcb_eval", "build_neu_det", "build_synthetic", "main"]
@@ -152,12 +153,10 @@ def main(argv: list[str] | None = None) -> TrainResult | Path:
 
 
 def _parse_setting(item: str) -> tuple[str, object]:
-    import yaml
-
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return parse_setting(item)
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
 
 
 if __name__ == "__main__":
