@@ -69,17 +69,9 @@ def _export_onnx(model_path: Path, target: Path, opset: int) -> Path:
 
 
 def _onnx_to_openvino(onnx_path: Path, target: Path) -> Path:
-    import openvino as ov
+    from inspection.inference.openvino_runtime import convert_onnx
 
-    from inspection.inference.offline import block_vendor_telemetry
-
-    block_vendor_telemetry()  # the converter would post usage telemetry
-
-    meta_json = _onnx_meta(onnx_path)
-    ov_model = ov.convert_model(str(onnx_path))
-    ov_model.set_rt_info(meta_json, [META_KEY])
-    ov.save_model(ov_model, str(target), compress_to_fp16=False)  # fp32: scores must match the threshold
-    return target
+    return convert_onnx(onnx_path, target, _onnx_meta(onnx_path), META_KEY)  # fp32: scores match the threshold
 
 
 def _onnx_meta(onnx_path: Path) -> str:

@@ -215,7 +215,8 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
     from inspection.inference.yolo_detector import YoloDetector
 
     module = adapter_module("detector", fmt)
-    options = module.Options(kind=fmt, model=exported.path, **_detector_options(fmt, precision, settings))
+    detector_options = _detector_options(fmt, precision, settings)
+    options = module.Options(kind=fmt, model=exported.path, **detector_options)
     detector: YoloDetector = module.create(options)
     try:
         from inspection.domain.types import Frame
@@ -232,7 +233,6 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
 
     # (c) the station: replay → concurrent runtime → verdict → SQLite.
     echo("(c) full station pipeline …")
-    detector_options = _detector_options(fmt, precision, settings)
     pipeline, counters, pipeline_stages = _station_run(work, model, exported.path, images, fmt, detector_options,
                                                        frames, None, store)
     spor, stages = None, {}

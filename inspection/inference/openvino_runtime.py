@@ -33,7 +33,8 @@ from inspection.inference.model import (
 )
 from inspection.inference.yolo_detector import YoloDetector
 
-__all__ = ["OpenVinoBackend", "Options", "compile_model", "create", "exported_path", "read_meta", "read_model"]
+__all__ = ["OpenVinoBackend", "Options", "compile_model", "convert_onnx", "create", "exported_path", "read_meta",
+           "read_model"]
 
 
 class Options(ExportedModelOptions):
@@ -210,14 +211,20 @@ DOCS = "docs/models.md"
 
 def export_from_onnx(onnx_path: Path, out: Path, meta: ModelMeta) -> Path:
     """The IR converted from the station's verified ONNX export, metadata in rt_info, weights kept FP32."""
+    return convert_onnx(onnx_path, out, meta.to_json(), META_KEY)
+
+
+def convert_onnx(onnx_path: Path, out: Path, meta_json: str, key: str) -> Path:
+    """ONNX → OpenVINO IR at `out` with `meta_json` in rt_info under `key`, weights kept FP32, and without
+    the converter's usage telemetry (the YOLO and the anomaly exports both come here)."""
     from inspection.inference.offline import block_vendor_telemetry
 
     block_vendor_telemetry()  # the converter would post usage telemetry
     ov = _import_ov()
     model = ov.convert_model(str(onnx_path))
-    model.set_rt_info(meta.to_json(), [META_KEY])
+    model.set_rt_info(meta_json, [key])
     out.parent.mkdir(parents=True, exist_ok=True)
-    # compress_to_fp16 defaults to True: the weights would silently lose precision.
+    # compress_to_fp16 defaults to True: the weights would silently lose precision (and scores their threshold).
     ov.save_model(model, str(out), compress_to_fp16=False)
     return out
 
