@@ -77,8 +77,8 @@ class PipelineBridge(QObject):
 
     def on_inspection(self, inspection: Inspection) -> None:
         """Station listener: cheap, never blocks on the GUI."""
-        self.counters.add(inspection)
-        with self._lock:
+        with self._lock:  # counters, latest frame and failure strip change together: the console shows one moment
+            self.counters.add(inspection)
             self.received += 1
             self._latest[inspection.frame.camera_id] = inspection
             if inspection.verdict.status.rejects:
@@ -119,6 +119,7 @@ class PipelineBridge(QObject):
             latest, self._latest = self._latest, {}
             failures = list(self._failures) if self._failures_dirty else None
             self._failures_dirty = False
+            counters = self.counters.snapshot() if latest else None
             alarms, states = list(self._alarms), list(self._states)
             self._alarms.clear()
             self._states.clear()
@@ -132,8 +133,8 @@ class PipelineBridge(QObject):
         for inspection in latest.values():
             self.shown += 1
             self.frameReady.emit(inspection)
-        if latest:
-            self.countersChanged.emit(self.counters.snapshot())
+        if counters is not None:
+            self.countersChanged.emit(counters)
         if failures is not None:
             self.failuresChanged.emit(failures)
 

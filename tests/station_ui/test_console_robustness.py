@@ -44,6 +44,11 @@ def test_burst_of_1000_parts_keeps_memory_flat_and_the_ui_responsive(qtbot, make
     timer.timeout.connect(lambda: ticks.append(bridge.received))
     timer.start(5)
     process = psutil.Process(os.getpid())
+    shown_part: list[int] = [-1]
+    out_of_step: list[tuple[int, float]] = []  # (part shown, inspected count shown) from one flush that disagree
+    bridge.frameReady.connect(lambda inspection: shown_part.__setitem__(0, inspection.frame.sequence))
+    bridge.countersChanged.connect(lambda c: out_of_step.append((shown_part[0], c["inspected"]))
+                                   if c["inspected"] != shown_part[0] + 1 else None)
 
     def burst(start: int) -> list[int]:
         ticks.clear()
@@ -67,6 +72,7 @@ def test_burst_of_1000_parts_keeps_memory_flat_and_the_ui_responsive(qtbot, make
           f"{bridge.shown} of {bridge.received}, wake-ups {bridge.wakeups}, GUI ticks {len(ticks_during)}")
     assert rss_after - rss_before < 60_000_000, f"RSS grew {(rss_after - rss_before) / 1e6:.0f} MB"
     assert window.failures.count() == 12 and window.failures.inspections[0].frame.part_id == "P01996"
+    assert not out_of_step, f"counters and frame shown from different moments: {out_of_step[:5]}"
     # The GUI event loop kept running while the pipeline thread was producing…
     assert any(0 < t < 2000 for t in ticks_during)
     # …and was never flooded: one queued wake-up at a time, frames coalesced to the latest.
