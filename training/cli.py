@@ -190,7 +190,8 @@ def _tune(report: EvalReport, max_escape: float, thresholds: float | dict[str, f
 @click.option("--n-test", default=150, show_default=True, help="synthetic held-out images")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="where the model goes")
 @click.option("--model-cfg", default="yolov8n.yaml", show_default=True,
-              help="architecture YAML (from scratch), or a .pt checkpoint to continue from")
+              help="architecture YAML (from scratch), a .pt checkpoint to continue from, or efficientnet-lite0 "
+                   "(the ImageNet EfficientNet-Lite0 trunk that ships offline, YOLOv8n neck and head)")
 @click.option("--task", type=click.Choice(["detect", "segment"]), default="detect", show_default=True)
 @click.option("--epochs", default=30, show_default=True)
 @click.option("--imgsz", default=320, show_default=True)

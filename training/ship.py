@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> TrainResult | Path:
     parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
     parser.add_argument("--fraction", type=float, default=1.0, help="fraction of the training images to use")
     parser.add_argument("--final-val-only", action="store_true", help="validate after the last epoch only")
-    parser.add_argument("--init", default="yolov8n.yaml", help="architecture YAML, or a checkpoint to continue from")
+    parser.add_argument("--init", default="yolov8n.yaml",
+                        help="architecture YAML, a checkpoint to continue from, or efficientnet-lite0 (ImageNet trunk)")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate the shipped model on the test split")
     parser.add_argument(
         "--set",

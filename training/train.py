@@ -150,6 +150,21 @@ def _offline(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
+PRETRAINED_BACKBONES = ("efficientnet-lite0",)
+
+
+def _pretrained_start(data_yaml: str | Path, path: Path) -> Path:
+    """The starting checkpoint for a detector on the pretrained trunk, with the data set's classes."""
+    from training.backbones import build_pretrained_detector
+
+    data = yaml.safe_load(Path(data_yaml).read_text(encoding="utf-8")) or {}
+    names = data.get("names") or {}
+    names = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+    if not names:
+        raise ValueError(f"{data_yaml}: no class names; the pretrained detector needs them to size its head")
+    return build_pretrained_detector(len(names), path, names)
+
+
 def train_detector(
     data_yaml: str | Path,
     out_path: str | Path,
@@ -164,7 +179,8 @@ def train_detector(
     extra: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train and ship the best weights: from scratch when ``model_cfg`` is an architecture YAML, continuing
-    from its weights when it is a checkpoint (``.pt``; no pretrained YOLO weights exist offline).
+    from its weights when it is a checkpoint (``.pt``; no pretrained YOLO weights exist offline), and on the
+    ImageNet EfficientNet-Lite0 trunk when it names it (``efficientnet-lite0``, see training/backbones.py).
 
     ``extra`` passes further ultralytics train arguments (augmentation, ``patience``, ``fraction``...).
     """
@@ -175,6 +191,13 @@ def train_detector(
     out = Path(out_path)
     device = resolve_device(device)
     cfg = model_cfg if task == "detect" or "-seg" in model_cfg else model_cfg.replace(".yaml", "-seg.yaml")
+    backbone = None
+    if model_cfg in PRETRAINED_BACKBONES:  # the ImageNet trunk: built as a checkpoint, then trained on like one
+        if task != "detect":
+            raise ValueError(f"--model-cfg {model_cfg}: only detection models are built on the pretrained backbone")
+        backbone = model_cfg
+        cfg = str(_pretrained_start(data_yaml, Path(runs_dir) / out.stem / f"{model_cfg}-start.pt"))
+        model_cfg = cfg
     args: dict[str, Any] = {
         "data": str(data_yaml),
         "epochs": epochs,
@@ -224,6 +247,9 @@ def train_detector(
     card = _card(out, task, data_yaml, cfg, epochs, imgsz, batch, device, seconds, trainer, model)
     if isinstance(args.get("pretrained"), str):  # a warm start (station train --init-weights), not from scratch
         card.model_cfg = f"{cfg} initialised from the matching layers of {Path(args['pretrained']).name}"
+    if backbone:
+        card.model_cfg = (f"{backbone} trunk with ImageNet weights (training/backbones.py), YOLOv8n neck and head "
+                          "from random weights")
     # what training used, captured in the callback: ultralytics resets the threads again before train() returns
     card.environment["threads"] = str(used.get("threads", torch.get_num_threads()))
     write_card(out, card)
