@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from pydantic import Field, PrivateAttr, model_validator
 
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.rolling import RollingStats
 from inspection.domain.types import Inspection
 from inspection.errors import OutputError
 from inspection.outputs.handshake import Edges, Handshake
@@ -147,7 +148,7 @@ class PlcOutput:
         self._unsent: dict[str, Value] = {}  # handshake answers not written yet (link busy or lost): retried
         self._plc_heartbeat_t = time.monotonic()
         # Health probe: result write times (ms) of the last parts and when the link came back (monotonic s).
-        self._write_ms: deque[float] = deque(maxlen=_WRITE_WINDOW)
+        self._write_ms = RollingStats(_WRITE_WINDOW)
         self._reconnected_at: deque[float] = deque(maxlen=1000)
         if alarm is not None:
             self.alarm_listeners.append(lambda kind, message, active: alarm(kind, message) if active else None)
@@ -190,9 +191,8 @@ class PlcOutput:
         the last hour. Read-only and cheap; called from the health listener's thread."""
         out = {"plc_reconnects": float(sum(1 for t in self._reconnected_at.copy()
                                              if t > time.monotonic() - 3600.0))}
-        times = sorted(self._write_ms.copy())  # copy(): one C call, safe against the writer's appends
-        if times:
-            out["output_p99_ms"] = times[min(len(times) - 1, int(0.99 * len(times)))]
+        if len(self._write_ms):
+            out["output_p99_ms"] = self._write_ms.percentiles((99,), method="higher")["p99"]
         return out
 
     @property
@@ -244,7 +244,7 @@ class PlcOutput:
             self._clear("plc_write_error")
 
     def _took(self, started: float) -> None:
-        self._write_ms.append((time.perf_counter() - started) * 1000.0)
+        self._write_ms.add((time.perf_counter() - started) * 1000.0)
 
     def _hold(self, part_id: str, status: str, reason: str) -> None:
         self.stats.undelivered += 1

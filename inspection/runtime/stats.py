@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from inspection.domain.counts import yield_pct, zero_counts
+from inspection.domain.rolling import RollingStats
 from inspection.domain.types import STAGES, Inspection, StageTimings
 from inspection.errors import StationError
 
 __all__ = ["RollingStats", "RunSummary", "StageStats"]
 
 TRACKED = (*STAGES, "latency")
-
-
-class RollingStats:
-    """The last `window` values of one quantity; percentiles computed on demand (not per part)."""
-
-    def __init__(self, window: int = 2000) -> None:
-        self._values: deque[float] = deque(maxlen=window)
-        self._lock = threading.Lock()
-
-    def add(self, value: float) -> None:
-        with self._lock:
-            self._values.append(value)
-
-    def percentiles(self, qs: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
-        with self._lock:
-            values = np.fromiter(self._values, dtype=np.float64, count=len(self._values))
-        if values.size == 0:
-            return {f"p{q:g}": 0.0 for q in qs}
-        return {f"p{q:g}": round(float(v), 3) for q, v in zip(qs, np.percentile(values, qs), strict=True)}
-
-    def __len__(self) -> int:
-        return len(self._values)
 
 
 class StageStats:
