@@ -195,7 +195,8 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
     echo(f"exporting {model.name} to {fmt} at imgsz {size} …")
     exported = export_model(model, fmt, imgsz=size, out=default_out(work / "model.pt", fmt),
                             samples=images if not int8 else None, max_images=4, int8=int8,
-                            calibration=images if int8 else None)
+                            calibration=images if int8 else None,
+                            dynamic=int((settings or {}).get("batch", 0)) > 1)  # --set batch=N needs a variable batch
     if int8 and exported.int8_path is not None:  # accepted by the golden-set gate: benchmark the INT8 model
         exported.path = exported.int8_path
     decoded = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in files]

@@ -49,6 +49,10 @@ class Options(ExportedModelOptions):
     requests: int = Field(
         0, ge=0, le=8, description="network calls the station keeps in flight at once; 0 = what OpenVINO finds "
         "optimal for the hint (latency: 1; throughput: one per stream, so every stream has a part to work on)")
+    batch: int = Field(
+        0, ge=0, le=16, description="frames one network call may take (parts waiting under load, cameras, tiles); "
+        "0 = as exported (a variable-batch export: up to 8). Above 1 it needs a variable-batch export "
+        "(station export-model --dynamic-batch) and bounds it to 1…batch")
 
 
 def exported_path(pt: Path) -> Path:
@@ -111,18 +115,29 @@ class OpenVinoBackend:
     name = "openvino"
 
     def __init__(self, path: Path, threads: int = 0, device: str = "CPU", precision: str = "auto",
-                 hint: str = "latency", fused_preprocessing: bool = False, requests: int = 1) -> None:
-        """`requests`: network calls `submit` may have in flight (0 = OpenVINO's optimal number for the hint)."""
+                 hint: str = "latency", fused_preprocessing: bool = False, requests: int = 1,
+                 batch: int = 0) -> None:
+        """`requests`: network calls `submit` may have in flight (0 = OpenVINO's optimal number for the hint).
+        `batch`: frames per call at most (0 = the exported batch; a dynamic export takes up to 8)."""
         ov = _import_ov()
         self.path = model_file(path, (".xml", ".onnx"), "openvino")
         model = read_model(self.path)
         self.meta = read_meta(model, self.path)
         shape = [d.get_length() if d.is_static else -1 for d in model.inputs[0].get_partial_shape()]
         self.input_shape = check_input_shape(shape, self.meta, str(self.path))
-        if self.input_shape[0] == -1 or any(d == -1 for d in shape[2:]):
+        if batch > 1:  # bounded, so the CPU plugin plans its buffers for at most `batch` frames
+            if self.input_shape[0] != -1:  # a static export bakes its batch into inner reshapes
+                raise ModelError(f"{self.path}: detector batch {batch} needs a model exported with a variable batch "
+                                 f"(this one takes {self.input_shape[0]} frame(s) per call): station export-model "
+                                 "--dynamic-batch, or leave batch at 0")
+            model.reshape({model.inputs[0]: ov.PartialShape([ov.Dimension(1, batch), 3, *self.meta.imgsz])})
+            self.max_batch = batch
+        elif self.input_shape[0] == -1 or any(d == -1 for d in shape[2:]):
             # A dynamic model: fix H, W to the trained size; keep the batch dynamic for cross-camera batches.
             model.reshape({model.inputs[0]: ov.PartialShape([-1, 3, *self.meta.imgsz])})
-        self.max_batch = 8 if self.input_shape[0] == -1 else self.input_shape[0]
+            self.max_batch = 8 if self.input_shape[0] == -1 else self.input_shape[0]
+        else:
+            self.max_batch = self.input_shape[0]
         self.input_format = "f32_nchw_rgb"
         if fused_preprocessing:
             model = _fuse_preprocessing(model)
@@ -201,7 +216,7 @@ def _fuse_preprocessing(model: Any) -> Any:
 def create(options: Options, *, model_path: Path | None = None, **context: Any) -> YoloDetector:
     path = resolve_model(options, model_path, exported_path, "openvino")
     backend = OpenVinoBackend(path, options.threads, options.device, options.precision, options.hint,
-                              options.fused_preprocessing, options.requests)
+                              options.fused_preprocessing, options.requests, options.batch)
     return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
 
 

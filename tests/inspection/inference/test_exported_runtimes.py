@@ -290,3 +290,30 @@ def test_openvino_requests_in_flight_give_the_results_of_one_at_a_time(det_openv
     finally:
         detector.close()
         one_by_one.close()
+
+
+def test_openvino_batch_option_bounds_a_variable_batch_export(det_pt: Path, det_openvino: ExportReport,
+                                                              tmp_path: Path) -> None:
+    """`batch: 3` on a variable-batch export: three parts in one call, each part's own detections as one at a time.
+    On an export for one frame the option is refused with what to do (its batch is baked into inner reshapes)."""
+    with pytest.raises(ModelError, match="--dynamic-batch"):
+        _detector("openvino", det_openvino.path, batch=3)
+    dynamic = export_model(det_pt, "openvino", imgsz=64, out=tmp_path / "dyn.xml", dynamic=True, max_images=1)
+    frames = [_frame(seed, (100, 150)) for seed in (7, 8, 9)]
+    single = _detector("openvino", dynamic.path, conf=0.25)
+    batched = _detector("openvino", dynamic.path, conf=0.25, batch=3)
+    try:
+        assert (single.max_batch, batched.max_batch) == (8, 3)
+        expected = [single.detect(f).detections for f in frames]
+        items = [batched.prepare(f) for f in frames]
+        batched.forward(items)  # one network call for all three
+        got = [batched.finish(item).detections for item in items]
+        for item in items:
+            batched.release(item)
+        assert [len(g) for g in got] == [len(e) for e in expected]
+        for g, e in zip(got, expected, strict=True):
+            for x, y in zip(g, e, strict=True):
+                assert x.class_id == y.class_id and x.confidence == pytest.approx(y.confidence, abs=1e-3)
+    finally:
+        single.close()
+        batched.close()
