@@ -23,9 +23,11 @@ from typing import Any
 
 import torch
 
-__all__ = ["LITE0_BLOCKS", "build_pretrained_detector", "lite0_detector_yaml", "load_lite0_weights"]
+__all__ = ["LITE0_BLOCKS", "PRETRAINED_BACKBONES", "build_pretrained_detector", "lite0_detector_yaml",
+           "load_lite0_weights"]
 
 PRETRAINED_NAME = "efficientnet-lite0"
+PRETRAINED_BACKBONES = (PRETRAINED_NAME,)  # what `station train --model-cfg` accepts besides YAMLs and checkpoints
 
 
 @dataclass(frozen=True)

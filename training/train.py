@@ -150,9 +150,6 @@ def _offline(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
-PRETRAINED_BACKBONES = ("efficientnet-lite0",)
-
-
 def _pretrained_start(data_yaml: str | Path, path: Path) -> Path:
     """The starting checkpoint for a detector on the pretrained trunk, with the data set's classes."""
     from training.backbones import build_pretrained_detector
@@ -191,6 +188,8 @@ def train_detector(
     out = Path(out_path)
     device = resolve_device(device)
     cfg = model_cfg if task == "detect" or "-seg" in model_cfg else model_cfg.replace(".yaml", "-seg.yaml")
+    from training.backbones import PRETRAINED_BACKBONES
+
     backbone = None
     if model_cfg in PRETRAINED_BACKBONES:  # the ImageNet trunk: built as a checkpoint, then trained on like one
         if task != "detect":
