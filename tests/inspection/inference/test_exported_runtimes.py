@@ -34,6 +34,20 @@ def _detector(kind: str, path: Path, **options: object):
     return module.create(module.Options(kind=kind, model=path, **options))
 
 
+def _assert_one_call_equals_one_by_one(single, batched, frames: list[Frame], abs_conf: float) -> None:
+    """`batched` runs all `frames` in one network call; each part gets what `single` finds on it alone."""
+    expected = [single.detect(f).detections for f in frames]
+    items = [batched.prepare(f) for f in frames]
+    batched.forward(items)
+    got = [batched.finish(item).detections for item in items]
+    for item in items:
+        batched.release(item)
+    assert [len(g) for g in got] == [len(e) for e in expected]
+    for g, e in zip(got, expected, strict=True):
+        for x, y in zip(g, e, strict=True):
+            assert x.class_id == y.class_id and x.confidence == pytest.approx(y.confidence, abs=abs_conf)
+
+
 def test_onnx_export_carries_metadata_and_matches_the_original(det_onnx: ExportReport) -> None:
     assert det_onnx.path.is_file() and det_onnx.images > 0
     assert det_onnx.detections_original > 0  # the comparison is over real boxes, not an empty output
@@ -148,16 +162,7 @@ def test_dynamic_batch_export_batches_in_one_call(det_pt: Path, tmp_path: Path) 
     try:
         assert detector.max_batch > 1 and detector.meta.imgsz == (64, 64)
         frames = [_frame(seed) for seed in (4, 5, 6)]
-        single = [detector.detect(f).detections for f in frames]
-        items = [detector.prepare(f) for f in frames]
-        detector.forward(items)  # one network call for all three
-        batched = [detector.finish(item).detections for item in items]
-        for item in items:
-            detector.release(item)
-        assert len(batched) == 3 and all(len(b) == len(s) for b, s in zip(batched, single, strict=True))
-        for b, s in zip(batched, single, strict=True):
-            for x, y in zip(b, s, strict=True):
-                assert x.class_id == y.class_id and x.confidence == pytest.approx(y.confidence, abs=1e-4)
+        _assert_one_call_equals_one_by_one(detector, detector, frames, abs_conf=1e-4)
     finally:
         detector.close()
 
@@ -304,16 +309,7 @@ def test_openvino_batch_option_bounds_a_variable_batch_export(det_pt: Path, det_
     batched = _detector("openvino", dynamic.path, conf=0.25, batch=3)
     try:
         assert (single.max_batch, batched.max_batch) == (8, 3)
-        expected = [single.detect(f).detections for f in frames]
-        items = [batched.prepare(f) for f in frames]
-        batched.forward(items)  # one network call for all three
-        got = [batched.finish(item).detections for item in items]
-        for item in items:
-            batched.release(item)
-        assert [len(g) for g in got] == [len(e) for e in expected]
-        for g, e in zip(got, expected, strict=True):
-            for x, y in zip(g, e, strict=True):
-                assert x.class_id == y.class_id and x.confidence == pytest.approx(y.confidence, abs=1e-3)
+        _assert_one_call_equals_one_by_one(single, batched, frames, abs_conf=1e-3)
     finally:
         single.close()
         batched.close()
