@@ -3,6 +3,9 @@ file is a plain ultralytics checkpoint, and training starts from the ImageNet we
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -69,6 +72,14 @@ def test_the_file_is_a_plain_ultralytics_checkpoint(lite0_detector: Path) -> Non
     assert model.names == {0: "a", 1: "b", 2: "c"} and model.task == "detect"
     result = model.predict(np.zeros((96, 128, 3), np.uint8), imgsz=128, verbose=False)[0]
     assert result.boxes is not None and result.orig_shape == (96, 128)
+    # a fresh interpreter (isolated mode) loads and runs it without importing any of this project's packages
+    script = ("import sys, numpy as np; from ultralytics import YOLO; m = YOLO(sys.argv[1]); "
+              "m.predict(np.zeros((64, 64, 3), np.uint8), imgsz=64, verbose=False); "
+              "print(sorted({k.split('.')[0] for k in sys.modules} & {'inspection', 'training', 'datasets'}))")
+    done = subprocess.run([sys.executable, "-I", "-c", script, str(lite0_detector)], capture_output=True, text=True,
+                          timeout=120, cwd=lite0_detector.parent, env={**os.environ, "YOLO_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.slow
