@@ -87,6 +87,11 @@ class BenchResult:
     def pipeline_over_raw(self) -> float:
         return self.pipeline.fps / self.raw.fps if self.raw.fps else 0.0
 
+    @property
+    def cpu_beyond_backend_ms(self) -> float:
+        """What the station's own work costs per part: pipeline CPU minus the raw forward's, per frame."""
+        return self.pipeline.cpu_ms_per_frame - self.raw.cpu_ms_per_frame
+
     def lines(self) -> list[str]:
         out = [f"model {self.model} ({self.task}), imgsz {self.imgsz}, backend {self.backend}, "
                f"{self.images} images", *self.export_lines,
@@ -110,6 +115,8 @@ class BenchResult:
         if cpu > 0:  # load-independent view: CPU time per frame (a shared machine skews wall-clock ratios)
             out.append(f"cpu-time ratios: naive/pipeline = {self.naive.cpu_ms_per_frame / cpu:.2f}, "
                        f"raw/pipeline = {self.raw.cpu_ms_per_frame / cpu:.2f}")
+            out.append(f"station cpu beyond the backend = {self.cpu_beyond_backend_ms:.1f} ms/part "
+                       "((c) minus (b) CPU per frame)")
         out.append(f"pipeline/naive = {self.pipeline_over_naive:.2f}")
         if self.peers:
             out.append(f"pipeline/peer = {self.pipeline_over_peer:.2f}")

@@ -233,6 +233,10 @@ def test_bench_cli_prints_the_two_ratio_lines(runtime_model: tuple[Path, Path],
     assert re.search(r"\(d\) ultralytics onnx export\s+\d+\.\d fps", result.output)
     assert re.search(r"under load: frame→verdict p50/p99\s+\d+\.\d/\d+\.\d ms, p99 / raw-forward p99 = "
                      r"\d+\.\d\d", result.output)
+    beyond = re.search(r"station cpu beyond the backend = (-?\d+\.\d) ms/part", result.output)
+    cpu = {row: float(re.search(rf"^\({row}\) .* cpu\s+(\d+\.\d) ms/frame", result.output, re.M).group(1))
+           for row in ("b", "c")}
+    assert beyond is not None and float(beyond.group(1)) == pytest.approx(cpu["c"] - cpu["b"], abs=0.11)
 
 
 def test_bench_set_needs_key_equals_value() -> None:
