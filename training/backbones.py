@@ -1,11 +1,12 @@
 """A YOLO detector on the ImageNet EfficientNet-Lite0 backbone that ships offline (`../shared/PRETRAINED.md`).
 
 No YOLO/COCO weights exist offline, so every detector used to start from random weights. This module writes
-the EfficientNet-Lite0 trunk *as an ultralytics model YAML* — only layers plain ultralytics knows (`Conv`,
-`DWConv`, `nn.ReLU6`, and `CBLinear` + `CBFuse` for the inverted-residual skip, which sum a 1×1 projection with
-the block input) — with the YOLOv8n neck and head on top, and copies the ImageNet weights into it. The result is
-an ordinary ultralytics checkpoint: `YOLO(path)`, `yolo val`, `yolo train` and the station's safe-load check work
-on it without this project installed, and training continues from it like from any `.pt`.
+the EfficientNet-Lite0 trunk *as an ultralytics model YAML* — only layers plain ultralytics knows (`Conv`, with
+`groups` for the depthwise ones, `nn.ZeroPad2d`, `nn.ReLU6`, and `CBLinear` + `CBFuse` for the inverted-residual
+skip, which sum a 1×1 projection with the block input) — with the YOLOv8n neck and head on top, and copies the
+ImageNet weights into it. The result is an ordinary ultralytics checkpoint: `YOLO(path)`, `yolo val`,
+`yolo train` and the station's safe-load check work on it without this project installed, and training
+continues from it like from any `.pt`.
 
 Exact where it matters: ReLU6 everywhere in the trunk, BatchNorm statistics as trained; the trunk's
 `(rgb - 127) / 128` input scaling is folded into the stem (ultralytics feeds rgb / 255), and the BatchNorm after
