@@ -131,13 +131,10 @@ class OpenVinoBackend:
                                  f"(this one takes {self.input_shape[0]} frame(s) per call): station export-model "
                                  "--dynamic-batch, or leave batch at 0")
             model.reshape({model.inputs[0]: ov.PartialShape([ov.Dimension(1, batch), 3, *self.meta.imgsz])})
-            self.max_batch = batch
         elif self.input_shape[0] == -1 or any(d == -1 for d in shape[2:]):
             # A dynamic model: fix H, W to the trained size; keep the batch dynamic for cross-camera batches.
             model.reshape({model.inputs[0]: ov.PartialShape([-1, 3, *self.meta.imgsz])})
-            self.max_batch = 8 if self.input_shape[0] == -1 else self.input_shape[0]
-        else:
-            self.max_batch = self.input_shape[0]
+        self.max_batch = batch if batch > 1 else 8 if self.input_shape[0] == -1 else self.input_shape[0]
         self.input_format = "f32_nchw_rgb"
         if fused_preprocessing:
             model = _fuse_preprocessing(model)
