@@ -18,12 +18,12 @@ from typing import Any
 
 import cv2
 
-from inspection.adapters.registry import create_adapter
 from inspection.config import load_station_config
 from inspection.demo import DEMO_DIR, demo_config_path
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import load_recipe
 from inspection.domain.types import Frame
+from inspection.inference import create_detector
 
 TOLERANCE = 1e-3
 """Largest confidence difference allowed between the original and the exported model on a demo part."""
@@ -32,7 +32,7 @@ TOLERANCE = 1e-3
 def _detector(product: str, detector: dict[str, Any]) -> Any:
     config = load_station_config(demo_config_path(product), overrides={"detector": detector})
     recipe = load_recipe(config.recipe)
-    return create_adapter("detector", config.detector, model_path=recipe.model, tiling=recipe.tiling), Judge(recipe)
+    return create_detector(config.detector, recipe, recipe.model), Judge(recipe)
 
 
 def compare(product: str, original: dict[str, Any], exported: dict[str, Any]) -> dict[str, Any]:

@@ -119,17 +119,15 @@ def inspect_folder(setup: LineSetup, folder: Path, expected: int | None = None,
     from inspection.camera import EndOfStream
     from inspection.domain.judge import Judge
     from inspection.domain.measure import scales_for
+    from inspection.inference import create_detector
     from training.progress import bar
 
     recipe = setup.recipe
     camera = create_adapter("camera", setup.camera.model_copy(update={"path": Path(folder)}))
     judge = Judge(recipe, scales_for(recipe, [setup.camera.id], setup.calibrations_dir), align=align_part)
-    detector = create_adapter("detector", setup.detector, model_path=setup.recipe_model, tiling=recipe.tiling)
+    detector = create_detector(setup.detector, recipe, setup.recipe_model)
     results: dict[str, Inspection] = {}
     try:
-        if recipe.tiling is not None and getattr(detector, "tiling", None) is None:
-            raise ValueError(f"{recipe.source_file or recipe.name}: tiling: needs an exported-model detector "
-                             f"(onnx, openvino or tensorrt), not {setup.runtime!r}")
         recipe.check_classes(detector.class_names, detector.model_id)
         camera.open()
         with bar(f"inspecting ({setup.runtime})", expected or 0) as advance:

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from inspection.config import ConfigPath, StrictModel, read_yaml, validate_model
 from inspection.domain.multiview import ViewsConfig
 from inspection.domain.tiling import TilingOptions
+from inspection.domain.tta import TtaOptions
 from inspection.domain.zones import MeasureOptions, PartFrame, Zone
 from inspection.errors import ConfigError
 
@@ -67,6 +68,8 @@ class Recipe(StrictModel):
     deadline_ms: float = Field(2000.0, gt=0.0, description="a part not judged within this is fail-safe")
     keep_images: Literal["all", "failures", "sample", "none"] | None = None
     tiling: TilingOptions | None = Field(None, description="overlapping tiles for small defects on large images")
+    tta: TtaOptions | None = Field(None, description="test-time augmentation: also run flipped copies of each "
+                                   "image (tile) and fuse the detections; one network pass per copy")
     measure: MeasureOptions | None = Field(None, description="measure defects in mm (see docs/measurement.md)")
     part: PartFrame = Field(PartFrame(), description="part coordinates (mm) on the image, for zones")
     zones: list[Zone] = Field(default_factory=list, description="acceptance zones with size limits per class")

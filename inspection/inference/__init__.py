@@ -18,13 +18,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from inspection.domain.types import Detection, Frame
 
-__all__ = ["Detector", "DetectorOutput", "Prepared", "StagedDetector", "file_sha256", "model_id_for"]
+if TYPE_CHECKING:
+    from inspection.domain.recipe import Recipe
+
+__all__ = ["Detector", "DetectorOutput", "Prepared", "StagedDetector", "create_detector", "file_sha256", "model_id_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +105,19 @@ def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
 def model_id_for(path: Path) -> str:
     """`name@sha256-prefix`: every logged verdict records exactly which model file made it."""
     return f"{path.stem}@{file_sha256(path)[:12]}"
+
+
+def create_detector(options: Any, recipe: Recipe, model_path: Path | None) -> Any:
+    """The configured detector adapter for a recipe, with the recipe's `tiling:` and `tta:` sections.
+    A detector that cannot apply a section (the ultralytics one runs whole frames only, a plugin's may
+    know neither) is refused, so a recipe never runs without the tiles or flips it was tuned with."""
+    from inspection.adapters.registry import create_adapter
+    from inspection.errors import ConfigError
+
+    detector = create_adapter("detector", options, model_path=model_path, tiling=recipe.tiling, tta=recipe.tta)
+    for section in ("tiling", "tta"):
+        if getattr(recipe, section) is not None and getattr(detector, section, None) is None:
+            detector.close()
+            raise ConfigError(f"{recipe.source_file or recipe.name}: {section}: needs an exported-model detector "
+                              f"(kind: onnx, openvino or tensorrt), not {options.kind!r}")
+    return detector

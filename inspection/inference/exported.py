@@ -11,6 +11,7 @@ from pydantic import Field
 
 from inspection.config import AdapterOptions, ConfigPath
 from inspection.domain.tiling import TilingOptions
+from inspection.domain.tta import TtaOptions
 from inspection.errors import ConfigError, ModelError
 from inspection.inference import model_id_for
 from inspection.inference.model import Backend, ModelMeta
@@ -69,19 +70,17 @@ def check_source_classes(meta: ModelMeta, exported: Path, model_path: Path | Non
 
 
 def build_detector(backend: Backend, meta: ModelMeta, path: Path, options: ExportedModelOptions,
-                   tiling: TilingOptions | None, model_path: Path | None) -> YoloDetector:
+                   context: dict[str, Any], model_path: Path | None) -> YoloDetector:
+    """The detector over a loaded backend; the recipe's `tiling` and `tta` come in the adapter context."""
+    tiling, tta = context.get("tiling"), context.get("tta")
     try:
         if options.imgsz is not None and tuple(meta.imgsz) != (options.imgsz, options.imgsz):
             raise ModelError(f"{path}: exported at imgsz {list(meta.imgsz)} but detector.imgsz is "
                              f"{options.imgsz}; re-export with `station export-model --imgsz {options.imgsz}`")
         check_source_classes(meta, path, model_path)
         return YoloDetector(backend, meta, path, conf=options.conf, iou=options.iou, max_det=options.max_det,
-                            tiling=tiling)
+                            tiling=tiling if isinstance(tiling, TilingOptions) else None,
+                            tta=tta if isinstance(tta, TtaOptions) else None)
     except BaseException:
         backend.close()
         raise
-
-
-def tiling_from(context: dict[str, Any]) -> TilingOptions | None:
-    tiling = context.get("tiling")
-    return tiling if isinstance(tiling, TilingOptions) else None

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from inspection.errors import ConfigError, ModelError
-from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model, tiling_from
+from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model
 from inspection.inference.model import ModelMeta, check_input_shape, meta_from_ultralytics_props, model_file
 from inspection.inference.yolo_detector import YoloDetector
 
@@ -99,7 +99,7 @@ class OnnxBackend:
 def create(options: Options, *, model_path: Path | None = None, **context: Any) -> YoloDetector:
     path = resolve_model(options, model_path, exported_path, "onnx")
     backend = OnnxBackend(path, options.threads, options.device)
-    return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
+    return build_detector(backend, backend.meta, path, options, context, model_path)
 
 
 # --- plugin hooks (see inspection.adapters.entry_points): `station export-model --format onnx`, `station bench`

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from inspection.errors import ConfigError, ModelError
-from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model, tiling_from
+from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model
 from inspection.inference.model import (
     META_KEY,
     FinishedForward,
@@ -214,7 +214,7 @@ def create(options: Options, *, model_path: Path | None = None, **context: Any) 
     path = resolve_model(options, model_path, exported_path, "openvino")
     backend = OpenVinoBackend(path, options.threads, options.device, options.precision, options.hint,
                               options.fused_preprocessing, options.requests, options.batch)
-    return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
+    return build_detector(backend, backend.meta, path, options, context, model_path)
 
 
 # --- plugin hooks (see inspection.adapters.entry_points): `station export-model --format openvino`, `station bench`

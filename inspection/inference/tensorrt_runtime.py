@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from inspection.errors import ConfigError, ModelError
-from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model, tiling_from
+from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model
 from inspection.inference.model import ModelMeta, check_input_shape, model_file
 from inspection.inference.yolo_detector import YoloDetector
 
@@ -98,4 +98,4 @@ def create(options: Options, *, model_path: Path | None = None, **context: Any) 
     import_tensorrt()  # before any file lookup: the missing package is the thing to fix first
     path = resolve_model(options, model_path, exported_path, "tensorrt")
     backend = TensorRtBackend(path, options.device)
-    return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
+    return build_detector(backend, backend.meta, path, options, context, model_path)

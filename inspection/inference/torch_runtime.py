@@ -17,6 +17,7 @@ from pydantic import Field
 
 from inspection.adapters.extras import needs_train
 from inspection.config import AdapterOptions, ConfigPath
+from inspection.domain.tta import TtaOptions, flip_image, fuse_copies, unflip_boxes, unflip_points
 from inspection.domain.types import Box, Detection, Frame
 from inspection.errors import ConfigError, ModelError
 from inspection.inference import DetectorOutput, model_id_for
@@ -57,11 +58,12 @@ class Options(AdapterOptions):
     half: bool = Field(False, description="FP16 on CUDA")
 
 
-def create(options: Options, *, model_path: Path | None = None, **_: Any) -> UltralyticsDetector:
+def create(options: Options, *, model_path: Path | None = None, **context: Any) -> UltralyticsDetector:
     path = options.model or model_path
     if path is None:
         raise ConfigError("detector.model: no model file given in the station config nor in the recipe")
-    return UltralyticsDetector(path, options)
+    tta = context.get("tta")
+    return UltralyticsDetector(path, options, tta if isinstance(tta, TtaOptions) else None)
 
 
 def load_yolo(path: Path) -> Any:
@@ -79,8 +81,12 @@ def load_yolo(path: Path) -> Any:
 
 
 class UltralyticsDetector:
-    def __init__(self, path: Path, options: Options) -> None:
+    """Whole frames through ultralytics' own `predict` (no tiling); with `tta`, the frame and its flipped
+    copies in one batch, fused by the same box voting as the exported-model detector."""
+
+    def __init__(self, path: Path, options: Options, tta: TtaOptions | None = None) -> None:
         self.options = options
+        self.tta = tta
         self.path = Path(path)
         self._model = load_yolo(self.path)
         self.task = str(self._model.task)
@@ -99,31 +105,43 @@ class UltralyticsDetector:
 
     def detect(self, frame: Frame) -> DetectorOutput:
         image = frame.image if frame.image.ndim == 3 else cv2.cvtColor(frame.image, cv2.COLOR_GRAY2BGR)
+        flips = self.tta.flips if self.tta else []
         with self._lock:
-            result = self._model.predict(
-                image, imgsz=self.imgsz, conf=self.options.conf, iou=self.options.iou,
-                max_det=self.options.max_det, device=self.device, half=self.options.half,
+            results = self._model.predict(
+                [image, *(flip_image(image, f) for f in flips)], imgsz=self.imgsz, conf=self.options.conf,
+                iou=self.options.iou, max_det=self.options.max_det, device=self.device, half=self.options.half,
                 verbose=False, save=False,
-            )[0]
-        speed = result.speed
+            )
+        speed = results[0].speed
+        detections = self._convert(results[0]) if not flips else self._vote(results, flips, image.shape[:2])
         return DetectorOutput(
-            detections=self._convert(result),
-            preprocess_ms=float(speed.get("preprocess") or 0.0),
-            infer_ms=float(speed.get("inference") or 0.0),
-            postprocess_ms=float(speed.get("postprocess") or 0.0),
+            detections=detections,
+            preprocess_ms=float(speed.get("preprocess") or 0.0) * len(results),
+            infer_ms=float(speed.get("inference") or 0.0) * len(results),
+            postprocess_ms=float(speed.get("postprocess") or 0.0) * len(results),
         )
 
     def close(self) -> None:
         self._model = None
 
+    def _vote(self, results: list[Any], flips: list[str], shape: tuple[int, int]) -> tuple[Detection, ...]:
+        """The copies' detections mapped back onto the frame, fused by box voting (inspection.domain.tta)."""
+        assert self.tta is not None
+        height, width = shape
+        copies = []
+        for result, flip in zip(results, ["", *flips], strict=True):
+            xyxy, confs, classes, polys = _arrays(result)
+            if flip:
+                xyxy = unflip_boxes(xyxy, flip, width, height)
+                polys = [None if p is None else unflip_points(p, flip, width, height) for p in polys]
+            copies.append((xyxy, confs, classes, polys))
+        return self._detections(*fuse_copies(copies, self.tta.merge_iou, self.options.max_det))
+
     def _convert(self, result: Any) -> tuple[Detection, ...]:
-        boxes = result.boxes
-        if boxes is None or len(boxes) == 0:
-            return ()
-        xyxy = boxes.xyxy.cpu().numpy().astype(float)
-        confs = boxes.conf.cpu().numpy().astype(float)
-        classes = boxes.cls.cpu().numpy().astype(int)
-        polygons = result.masks.xy if result.masks is not None else [None] * len(xyxy)
+        return self._detections(*_arrays(result))
+
+    def _detections(self, xyxy: np.ndarray, confs: np.ndarray, classes: np.ndarray,
+                    polygons: list[np.ndarray | None]) -> tuple[Detection, ...]:
         return tuple(
             Detection(
                 class_name=self.class_names[c], class_id=int(c), confidence=float(np.clip(p, 0.0, 1.0)),
@@ -131,6 +149,16 @@ class UltralyticsDetector:
             )
             for b, p, c, poly in zip(xyxy, confs, classes, polygons, strict=True)
         )
+
+
+def _arrays(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray | None]]:
+    """One ultralytics result as boxes (xyxy), confidences, class ids and outlines (None without masks)."""
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), []
+    xyxy = boxes.xyxy.cpu().numpy().astype(float)
+    polygons = list(result.masks.xy) if result.masks is not None else [None] * len(xyxy)
+    return xyxy, boxes.conf.cpu().numpy().astype(float), boxes.cls.cpu().numpy().astype(int), polygons
 
 
 def _polygon(points: np.ndarray | None) -> tuple[tuple[float, float], ...] | None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from inspection.domain.tta import unflip_boxes, unflip_points
+
 __all__ = ["Letterbox", "RawDetections", "decode", "letterbox_into", "letterbox_u8_into", "mask_polygons"]
 
 PAD_VALUE = 114
@@ -33,6 +35,7 @@ class Letterbox:
     src_w: int
     offset_x: float = 0.0  # where the image (tile) sits in the full frame
     offset_y: float = 0.0
+    flip: str = ""  # the network saw the image flipped ("hflip", "vflip", "rot180"; see inspection.domain.tta)
 
 
 def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
@@ -133,8 +136,12 @@ def decode(pred: np.ndarray, num_classes: int, box: Letterbox, conf: float, iou:
 def to_frame(boxes: np.ndarray, box: Letterbox) -> np.ndarray:
     """Network-input pixels → frame pixels (undo padding and scale, clip to the image, add tile offset)."""
     out = boxes.copy()
-    out[:, [0, 2]] = ((out[:, [0, 2]] - box.pad_x) / box.ratio).clip(0, box.src_w) + box.offset_x
-    out[:, [1, 3]] = ((out[:, [1, 3]] - box.pad_y) / box.ratio).clip(0, box.src_h) + box.offset_y
+    out[:, [0, 2]] = ((out[:, [0, 2]] - box.pad_x) / box.ratio).clip(0, box.src_w)
+    out[:, [1, 3]] = ((out[:, [1, 3]] - box.pad_y) / box.ratio).clip(0, box.src_h)
+    if box.flip:
+        out = unflip_boxes(out, box.flip, box.src_w, box.src_h)
+    out[:, [0, 2]] += box.offset_x
+    out[:, [1, 3]] += box.offset_y
     return out
 
 
@@ -183,6 +190,10 @@ def mask_polygons(dets: RawDetections, protos: np.ndarray, box: Letterbox,
 
 def to_frame_points(points: np.ndarray, box: Letterbox) -> np.ndarray:
     out = points.copy()
-    out[:, 0] = ((out[:, 0] - box.pad_x) / box.ratio).clip(0, box.src_w) + box.offset_x
-    out[:, 1] = ((out[:, 1] - box.pad_y) / box.ratio).clip(0, box.src_h) + box.offset_y
+    out[:, 0] = ((out[:, 0] - box.pad_x) / box.ratio).clip(0, box.src_w)
+    out[:, 1] = ((out[:, 1] - box.pad_y) / box.ratio).clip(0, box.src_h)
+    if box.flip:
+        out = unflip_points(out, box.flip, box.src_w, box.src_h)
+    out[:, 0] += box.offset_x
+    out[:, 1] += box.offset_y
     return out

@@ -13,17 +13,17 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from inspection.domain.tiling import TilingOptions, merge_detections, tile_windows
+from inspection.domain.tta import TtaOptions, flip_image, fuse_copies
 from inspection.domain.types import Box, Detection, Frame
 from inspection.inference import DetectorOutput, Prepared, model_id_for
 from inspection.inference.model import Backend, FinishedForward, ModelMeta, PendingForward
 from inspection.inference.yolo import (
-    Letterbox,
     RawDetections,
     decode,
     letterbox_into,
@@ -67,7 +67,7 @@ class YoloDetector:
     """Detector port for a YOLO detect/segment model exported to any backend."""
 
     def __init__(self, backend: Backend, meta: ModelMeta, path: Path, *, conf: float, iou: float, max_det: int,
-                 tiling: TilingOptions | None = None, pool_size: int = 16) -> None:
+                 tiling: TilingOptions | None = None, tta: TtaOptions | None = None, pool_size: int = 16) -> None:
         self.backend = backend
         self.meta = meta
         self.path = Path(path)
@@ -76,6 +76,8 @@ class YoloDetector:
         self.model_id = model_id_for(_weights_file(self.path))
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.tiling = tiling
+        self.tta = tta
+        self._views: tuple[str, ...] = ("", *(tta.flips if tta else ()))  # "" = the image itself
         self.max_batch = backend.max_batch
         # Backends that take uint8 HWC BGR (OpenVINO with in-graph pre-processing) get the cheap letterbox.
         self._u8 = getattr(backend, "input_format", "f32_nchw_rgb") == "u8_nhwc_bgr"
@@ -118,12 +120,14 @@ class YoloDetector:
             (0, 0, frame.width, frame.height)]
         inputs, boxes = [], []
         for x1, y1, x2, y2 in windows:
-            buffer = self._pool.take()
-            box = self._letterbox(image[y1:y2, x1:x2], buffer)
-            if x1 or y1:
-                box = Letterbox(box.ratio, box.pad_x, box.pad_y, box.src_h, box.src_w, float(x1), float(y1))
-            inputs.append(buffer)
-            boxes.append(box)
+            window = image[y1:y2, x1:x2]
+            for flip in self._views:  # with test-time flips, each window's copies lie side by side
+                buffer = self._pool.take()
+                box = self._letterbox(flip_image(window, flip) if flip else window, buffer)
+                if x1 or y1 or flip:
+                    box = replace(box, offset_x=float(x1), offset_y=float(y1), flip=flip)
+                inputs.append(buffer)
+                boxes.append(box)
         return Prepared(frame, inputs, boxes, (time.perf_counter() - t0) * 1000.0)
 
     def forward(self, items: list[Prepared]) -> None:
@@ -175,6 +179,9 @@ class YoloDetector:
             polys = (mask_polygons(dets, outputs[1], box, self.meta.imgsz) if self.task == "segment"
                      else [None] * len(dets))
             found.append((dets, polys))
+        if len(self._views) > 1:  # one result per window from its flipped copies
+            n = len(self._views)
+            found = [self._vote(found[i:i + n]) for i in range(0, len(found), n)]
         detections = self._merge(found) if len(found) > 1 else self._convert(*found[0])
         return DetectorOutput(detections, item.preprocess_ms, item.infer_ms, (time.perf_counter() - t0) * 1000.0)
 
@@ -193,6 +200,14 @@ class YoloDetector:
                                  Box(float(x1), float(y1), float(max(x2, x1)), float(max(y2, y1))),
                                  class_id=int(cls), polygon=polygon))
         return tuple(out)
+
+    def _vote(self, found: list[tuple[RawDetections, list[np.ndarray | None]]]
+              ) -> tuple[RawDetections, list[np.ndarray | None]]:
+        """The flipped copies of one window, fused (box voting, see inspection.domain.tta)."""
+        assert self.tta is not None
+        boxes, scores, classes, polys = fuse_copies([(d.boxes, d.scores, d.classes, p) for d, p in found],
+                                                    self.tta.merge_iou, self.max_det)
+        return RawDetections(boxes, scores, classes), polys
 
     def _merge(self, found: list[tuple[RawDetections, list[np.ndarray | None]]]) -> tuple[Detection, ...]:
         """Tiles overlap, so a defect can be seen twice: keep the strongest per class (NMS)."""

@@ -29,7 +29,7 @@ from inspection.domain.measure import scales_for
 from inspection.domain.recipe import Recipe, load_recipe
 from inspection.domain.types import Frame, FrameFailure, Inspection
 from inspection.errors import ConfigError, ModelError, StationError, StoreError
-from inspection.inference import Detector
+from inspection.inference import Detector, create_detector
 from inspection.models.registry import ModelRegistry
 from inspection.outputs import RejectOutput
 from inspection.records.samples import SampleKeeper
@@ -87,11 +87,7 @@ class Station:
                 self.store.archive.sweep_temp()  # what a killed station left half-written
             model_path = self._model_path()
             self._check_model_trust(getattr(self.config.detector, "model", None) or model_path)
-            self.detector = create_adapter("detector", self.config.detector, model_path=model_path,
-                                           tiling=self.recipe.tiling)
-            if self.recipe.tiling is not None and getattr(self.detector, "tiling", None) is None:
-                raise ConfigError(f"{self.recipe.source_file or self.recipe.name}: tiling: needs an exported-model "
-                                  f"detector (kind: onnx, openvino or tensorrt), not {self.config.detector.kind!r}")
+            self.detector = create_detector(self.config.detector, self.recipe, model_path)
             self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
             self.output = create_adapter("output", self.config.output, alarm=self._alarm,
                                          job_change=self.change_job, db_path=self.db_path)
@@ -253,8 +249,7 @@ class Station:
         if self._runtime is not None:
             raise StationError("the station is inspecting: stop the line, then reload the model")
         assert self.detector is not None
-        detector = create_adapter("detector", self.config.detector, model_path=self._model_path(),
-                                  tiling=self.recipe.tiling)
+        detector = create_detector(self.config.detector, self.recipe, self._model_path())
         try:
             self.recipe.check_classes(detector.class_names, detector.model_id)
             if tuple(detector.class_names) != tuple(self.detector.class_names):  # telemetry, SPC, feedback

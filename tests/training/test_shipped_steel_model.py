@@ -55,3 +55,36 @@ def test_held_out_steel_defects_fail_at_the_recipe_thresholds(tmp_path: Path) ->
     assert report.images == report.defective_images == 3 * len(NEU_CLASSES)
     assert report.escape_rate is not None and report.escape_rate <= 2 / 18  # at most two of 18 defects pass
     assert report.map50 >= 0.5
+
+
+@pytest.mark.realdata
+def test_flipped_copies_on_the_ultralytics_detector_land_where_the_defects_are() -> None:
+    """`tta:` on the torch path: a frame and its mirror image are the same two copies, so their fused
+    detections must be mirror images of each other (wrongly mapped copies would not be), and the fused
+    defects are where the plain pass finds them."""
+    import cv2
+    import numpy as np
+
+    from inspection.domain.matching import iou
+    from inspection.domain.tta import TtaOptions
+    from inspection.domain.types import Frame
+    from inspection.inference.torch_runtime import Options, UltralyticsDetector
+
+    if not NEU.is_dir():
+        pytest.skip(f"NEU-DET not found at {NEU} (see ../shared/data/README.md)")
+    image = cv2.imread(str(NEU / "images" / "patches_10.jpg"))
+    width = image.shape[1]
+    options = Options(device="cpu", conf=0.25)
+    flipped = UltralyticsDetector(MODEL, options, TtaOptions(flips=["hflip"]))
+    found = flipped.detect(Frame(image, "cam", 0, 0.0)).detections
+    mirrored = flipped.detect(Frame(cv2.flip(image, 1), "cam", 1, 0.0)).detections
+    assert found and len(found) == len(mirrored)
+    ours = sorted((d.class_name, round(d.box.x1), round(d.box.y1), round(d.box.x2), round(d.box.y2)) for d in found)
+    theirs = sorted((d.class_name, round(width - d.box.x2), round(d.box.y1), round(width - d.box.x1), round(d.box.y2))
+                    for d in mirrored)
+    for a, b in zip(ours, theirs, strict=True):
+        assert a[0] == b[0] and np.allclose(a[1:], b[1:], atol=2)
+    plain = UltralyticsDetector(MODEL, options).detect(Frame(image, "cam", 0, 0.0)).detections
+    best = max(plain, key=lambda d: d.confidence).box
+    assert max(iou(best, d.box) for d in found) > 0.5
+

@@ -1,4 +1,5 @@
-"""Tile detections are merged as SAHI does: a defect cut by a tile edge is counted once."""
+"""Detections are merged as SAHI does for tiles (a defect cut by a tile edge is counted once) and by box
+voting for test-time flips (each flipped copy's detection maps back onto the same defect)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from inspection.domain.tiling import TilingOptions, intersection_over_smaller, merge_detections, tile_windows
+from inspection.domain.tta import TtaOptions, vote_boxes
 from inspection.domain.types import Frame
 from inspection.inference.model import ModelMeta
 from inspection.inference.yolo import nms
@@ -96,3 +99,64 @@ def test_a_sliver_leading_the_group_still_gathers_the_far_piece() -> None:
     boxes = _seen_by_tiles(DEFECT, 100, 200)
     merged, groups = merge_detections(boxes, np.full(3, 0.9, np.float32), np.zeros(3, np.int64), 0.5, 100)
     assert len(groups) == 1 and merged.tolist() == [list(DEFECT)]
+
+
+def _darkspot_detector(tmp_path: Path, tiling: TilingOptions | None = None,
+                       tta: TtaOptions | None = None) -> YoloDetector:
+    meta = ModelMeta(class_names=("spot",), imgsz=(96, 96), task="detect")
+    (tmp_path / "darkspot.onnx").write_bytes(b"stand-in")  # the detector names its model by the file's hash
+    return YoloDetector(_DarkSpotNet(), meta, tmp_path / "darkspot.onnx", conf=0.25, iou=0.5, max_det=100,
+                        tiling=tiling, tta=tta)
+
+
+SPOT = (20.0, 10.0, 50.0, 30.0)  # off-centre both ways: a flipped copy finds it elsewhere until mapped back
+
+
+@pytest.mark.parametrize("flips", [["hflip"], ["vflip"], ["rot180"], ["hflip", "vflip", "rot180"]])
+def test_each_flipped_copy_maps_back_onto_the_defect(flips: list[str], tmp_path: Path) -> None:
+    image = np.full((120, 160, 3), 200, np.uint8)
+    x1, y1, x2, y2 = (int(v) for v in SPOT)
+    image[y1:y2, x1:x2] = 0
+    detector = _darkspot_detector(tmp_path, tta=TtaOptions(flips=flips))
+    frame = Frame(image, "cam", 1, 0.0)
+    prepared = detector.prepare(frame)
+    assert len(prepared.inputs) == 1 + len(flips)  # the image itself and one copy per flip
+    detector.release(prepared)
+    found = detector.detect(frame).detections
+    assert len(found) == 1  # copies mapped onto each other: one defect (unmapped, they would lie apart)
+    box = found[0].box
+    assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx(SPOT, abs=2.5)  # letterbox rounding
+
+
+def test_flips_and_tiles_together_still_count_a_cut_defect_once(tmp_path: Path) -> None:
+    image = np.full((100, 200), 200, np.uint8)
+    x1, y1, x2, y2 = (int(v) for v in DEFECT)
+    image[y1:y2, x1:x2] = 0
+    detector = _darkspot_detector(tmp_path, tiling=TILING, tta=TtaOptions(flips=["hflip", "vflip"]))
+    frame = Frame(image, "cam", 1, 0.0)
+    prepared = detector.prepare(frame)
+    assert len(prepared.inputs) == len(tile_windows(100, 200, TILING)) * 3
+    detector.release(prepared)
+    found = detector.detect(frame).detections
+    assert len(found) == 1
+    box = found[0].box
+    assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx(DEFECT, abs=2.5)
+
+
+def test_box_voting_averages_by_score_and_keeps_the_best_score() -> None:
+    boxes = np.array([[10, 10, 30, 30], [12, 10, 32, 30], [60, 10, 80, 30], [10, 10, 30, 30]], np.float32)
+    scores = np.array([0.6, 0.2, 0.7, 0.5], np.float32)
+    classes = np.array([0, 0, 0, 1])
+    fused, groups = vote_boxes(boxes, scores, classes, 0.55, 100)
+    assert [g.tolist() for g in groups] == [[2], [0, 1], [3]]  # best group first, leader first
+    assert fused[1].tolist() == pytest.approx([10.5, 10, 30.5, 30])  # (0.6·10 + 0.2·12) / 0.8
+    assert len(vote_boxes(boxes, scores, classes, 0.55, 2)[1]) == 2  # max_det bounds the groups
+    empty = vote_boxes(np.zeros((0, 4), np.float32), np.zeros(0), np.zeros(0, int), 0.55, 10)
+    assert empty[0].shape == (0, 4) and empty[1] == []
+
+
+def test_only_label_preserving_flips_are_accepted() -> None:
+    with pytest.raises(ValidationError, match="hflip"):
+        TtaOptions(flips=["rot90"])
+    with pytest.raises(ValidationError):
+        TtaOptions(flips=[])

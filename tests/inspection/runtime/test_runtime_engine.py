@@ -198,6 +198,8 @@ def test_tiling_from_the_recipe(make_station: Callable[..., Path]) -> None:
 
 def test_tiling_needs_an_exported_model_detector(make_station: Callable[..., Path],
                                                  runtime_model: tuple[Path, Path]) -> None:
+    """The ultralytics detector runs whole frames only: a recipe tuned with tiles is refused, never run
+    without them."""
     path = make_station(recipe={"tiling": {"tile_px": 48, "overlap_px": 16}},
                         detector={"kind": "ultralytics", "device": "cpu"})
     text = path.read_text().replace("  conf: 0.25\n", "")

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model, tiling_from
+from inspection.inference.exported import ExportedModelOptions, build_detector, resolve_model
 from inspection.inference.model import ModelMeta
 from inspection.inference.onnx_runtime import OnnxBackend
 from inspection.inference.yolo_detector import YoloDetector
@@ -38,4 +38,4 @@ def create(options: Options, *, model_path: Path | None = None, **context: Any) 
     path = resolve_model(options, model_path, exported_path, "ortsingle")
     backend = OnnxBackend(path, threads=1, device="cpu")
     backend.name = "ortsingle"
-    return build_detector(backend, backend.meta, path, options, tiling_from(context), model_path)
+    return build_detector(backend, backend.meta, path, options, context, model_path)
