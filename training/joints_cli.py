@@ -73,8 +73,10 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
 @click.option("--frozen", is_flag=True, help="keep the whole backbone frozen, train only the head (format /1)")
 @click.option("--tune-from-block", type=click.IntRange(0, 16), default=15, show_default=True,
               help="fine-tune the MBConv blocks from this index on (0-16; 16 = only conv_head/bn1) with the head")
-@click.option("--finetune-epochs", type=int, default=20, show_default=True)
-@click.option("--views", default="orig,small", show_default=True,
+@click.option("--finetune-epochs", type=int, default=40, show_default=True)
+@click.option("--class-weight-power", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="class weights of the loss = (inverse class frequency) ** this: 1 = fully balanced, 0 = none")
+@click.option("--views", default="orig,small,hflip,vflip", show_default=True,
               help="comma-separated views of each training crop to fine-tune on, one drawn per crop and epoch "
                    "(orig, hflip, vflip, rot180, rot90, transpose, small = shrunk to 14-46 px, jitterN)")
 @click.option("--tta/--no-tta", default=True, show_default=True,
@@ -87,7 +89,8 @@ def eval_joints(model: Path | None, data: Path, limit_per_class: int | None, see
               help="folder to keep backbone features in, so retraining the head takes seconds")
 @click.option("--threads", type=int, default=2, show_default=True)
 def train_joints(data: Path, out: Path, seed: int, test_fraction: float, imgsz: int, epochs: int, frozen: bool,
-                 tune_from_block: int, finetune_epochs: int, views: str, tta: bool, limit_per_class: int | None,
+                 tune_from_block: int, finetune_epochs: int, class_weight_power: float, views: str, tta: bool,
+                 limit_per_class: int | None,
                  no_augment: bool, scale_augment: bool, cache: Path | None, threads: int) -> None:
     """Fine-tune the top of EfficientNet-Lite0 with a head; report held-out accuracy, recall and macro-F1."""
     from training.joints import TrainConfig, train_joint_classifier
@@ -106,7 +109,8 @@ def train_joints(data: Path, out: Path, seed: int, test_fraction: float, imgsz: 
     config = TrainConfig(imgsz=imgsz, epochs=epochs, test_fraction=test_fraction, seed=seed,
                          augment=not no_augment, scale_augment=scale_augment, threads=_threads(threads),
                          limit_per_class=limit_per_class, tune_from_block=None if frozen else tune_from_block,
-                         finetune_epochs=finetune_epochs, views=names or ("orig",),
+                         finetune_epochs=finetune_epochs, class_weight_power=class_weight_power,
+                         views=names or ("orig",),
                          tta_views=("orig", "hflip", "vflip", "rot180") if tta else ("orig",))
     metrics = train_joint_classifier(data, out, config, echo=click.echo, cache=cache)
     click.echo("held-out split:")

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FinetuneConfig:
     first_block: int = 15  # MBConv blocks from here on are tuned (15 = the last block of Lite0)
-    epochs: int = 20
+    epochs: int = 40
     batch_size: int = 64
     lr_head: float = 1e-3
     lr_top: float = 3e-4
@@ -45,7 +45,7 @@ class FinetuneConfig:
     hidden: int = 256
     dropout: float = 0.3
     label_smoothing: float = 0.05
-    class_weight_power: float = 1.0  # 1 = inverse frequency, 0 = unweighted
+    class_weight_power: float = 0.5  # 1 = inverse frequency, 0 = unweighted
     seed: int = 0
 
 

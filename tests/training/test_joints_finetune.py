@@ -53,7 +53,7 @@ def test_tiny_fine_tune_saves_a_v2_file_the_runtime_reproduces(tmp_path: Path) -
         pytest.skip(f"{SHARED} absent: the real solder-joint crops are needed")
     out = tmp_path / "tuned.pt"
     config = TrainConfig(imgsz=64, limit_per_class=6, threads=1, tune_from_block=14, finetune_epochs=2,
-                         views=("orig", "hflip", "jitter1"), tta_views=("orig", "hflip"))
+                         views=("orig", "hflip", "jitter1"), tta_views=("orig", "hflip"), class_weight_power=1.0)
     metrics = train_joint_classifier(SHARED, out, config, echo=lambda _: None, cache=tmp_path / "cache")
     assert sum(metrics.support.values()) == 5
     assert len(list((tmp_path / "cache").glob("joint_maps_*.npy"))) == 5  # 3 train views + 2 held-out views
@@ -64,7 +64,7 @@ def test_tiny_fine_tune_saves_a_v2_file_the_runtime_reproduces(tmp_path: Path) -
 
     classifier = JointClassifier(out)
     assert classifier.tuned_from_block == 14 and classifier.metrics["views"] == ["orig", "hflip", "jitter1"]
-    assert classifier.tta_views == ("orig", "hflip")
+    assert classifier.tta_views == ("orig", "hflip") and classifier.metrics["class_weight_power"] == 1.0
     wheel = JointFeatures(64, threads=1).model
     tuned_weight = classifier.features.model._blocks[15]._project_conv.weight
     assert not torch.equal(tuned_weight, wheel._blocks[15]._project_conv.weight)  # the tuned layers were loaded
