@@ -115,9 +115,11 @@ def create_detector(options: Any, recipe: Recipe, model_path: Path | None) -> An
     from inspection.errors import ConfigError
 
     detector = create_adapter("detector", options, model_path=model_path, tiling=recipe.tiling, tta=recipe.tta)
-    for section in ("tiling", "tta"):
+    able = {"tiling": "an exported-model detector (kind: onnx, openvino or tensorrt)",
+            "tta": "a YOLO detector (kind: ultralytics, onnx, openvino or tensorrt)"}
+    for section, needed in able.items():
         if getattr(recipe, section) is not None and getattr(detector, section, None) is None:
             detector.close()
-            raise ConfigError(f"{recipe.source_file or recipe.name}: {section}: needs an exported-model detector "
-                              f"(kind: onnx, openvino or tensorrt), not {options.kind!r}")
+            raise ConfigError(f"{recipe.source_file or recipe.name}: {section}: needs {needed}, "
+                              f"not {options.kind!r}")
     return detector

@@ -14,9 +14,11 @@ from inspection.anomaly.testing import surface
 from inspection.config import validate_model
 from inspection.domain.judge import Judge
 from inspection.domain.recipe import Recipe
+from inspection.domain.tiling import TilingOptions
+from inspection.domain.tta import TtaOptions
 from inspection.domain.types import Frame, VerdictStatus
 from inspection.errors import ConfigError, DataError
-from inspection.inference import Detector
+from inspection.inference import Detector, create_detector
 
 SIZE = (160, 160)
 
@@ -103,3 +105,16 @@ def test_heatmap_overlay_marks_the_defect(detector: AnomalyDetector) -> None:
     ys, xs = np.nonzero(np.all(out == 255, axis=2))  # the white outline of the anomalous region
     assert len(xs) > 0
     assert abs(xs.mean() - 50) <= 20 and abs(ys.mean() - 110) <= 20
+
+
+def test_a_recipe_with_flips_or_tiles_is_refused_on_the_anomaly_detector(anomaly_model_path: Path) -> None:
+    """The anomaly model scores whole frames: a recipe tuned with tiles or test-time flips must not run on it
+    without them."""
+    raw = {"kind": "anomaly", "model": str(anomaly_model_path), "threads": 1}
+    options = validate_model(adapter_module("detector", "anomaly").Options, raw, "test.yaml", "detector")
+    flips = Recipe(name="surface", tta=TtaOptions(flips=["hflip"]))
+    with pytest.raises(ConfigError, match=r"tta: needs a YOLO detector \(kind: ultralytics"):
+        create_detector(options, flips, None)
+    tiles = Recipe(name="surface", tiling=TilingOptions(tile_px=64, overlap_px=8))
+    with pytest.raises(ConfigError, match="tiling: needs an exported-model detector"):
+        create_detector(options, tiles, None)
