@@ -139,12 +139,17 @@ class PipelineBridge(QObject):
             self.failuresChanged.emit(failures)
 
     def refresh_counters(self) -> None:
-        """Re-emit the counters (parts/min decays while the line stands still)."""
-        self.countersChanged.emit(self.counters.snapshot())
+        """Re-emit the counters (parts/min decays while the line stands still). Not while parts wait for the
+        next flush: that flush shows them with their counters, and counters from now would run ahead of the
+        frame on screen."""
+        with self._lock:
+            counters = None if self._latest else self.counters.snapshot()
+        if counters is not None:
+            self.countersChanged.emit(counters)
 
     def reset(self) -> None:
-        self.counters.reset()
         with self._lock:
+            self.counters.reset()
             self._failures.clear()
             self._failures_dirty = True
         self._poke()

@@ -168,3 +168,19 @@ def test_alarms_logged_by_the_core_reach_the_banner(qtbot, make_window, tmp_path
     window.poll_store()
     assert list(window.alarm_banner.alarms) == ["disk_low"]
     assert "Disk almost full" in window.alarm_banner.label.text()
+
+
+def test_the_periodic_counter_refresh_never_runs_ahead_of_the_frame_shown(qtbot) -> None:
+    """The console's 1-s tick re-emits the counters (parts/min decays). While parts wait for the next flush,
+    counters from now would show a count ahead of the frame on screen; the flush brings both together."""
+    from station_ui.bridge import PipelineBridge
+
+    bridge = PipelineBridge()
+    emitted: list[float] = []
+    bridge.countersChanged.connect(lambda c: emitted.append(c["inspected"]))
+    _burst(bridge, 1, 0, np.zeros((8, 8, 3), np.uint8))  # queued: the GUI thread has not flushed yet
+    bridge.refresh_counters()
+    assert emitted == []
+    qtbot.waitUntil(lambda: emitted == [1], timeout=5000)  # the flush: frame and counters of the same moment
+    bridge.refresh_counters()  # nothing waiting: the refresh goes out
+    assert emitted == [1, 1]
