@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from inspection.adapters.registry import create_adapter
 from inspection.domain.types import Detection, Frame
+from inspection.errors import ConfigError
 
 if TYPE_CHECKING:
     from inspection.domain.recipe import Recipe
@@ -111,9 +113,6 @@ def create_detector(options: Any, recipe: Recipe, model_path: Path | None) -> An
     """The configured detector adapter for a recipe, with the recipe's `tiling:` and `tta:` sections.
     A detector that cannot apply a section (the ultralytics one runs whole frames only, a plugin's may
     know neither) is refused, so a recipe never runs without the tiles or flips it was tuned with."""
-    from inspection.adapters.registry import create_adapter
-    from inspection.errors import ConfigError
-
     detector = create_adapter("detector", options, model_path=model_path, tiling=recipe.tiling, tta=recipe.tta)
     able = {"tiling": "an exported-model detector (kind: onnx, openvino or tensorrt)",
             "tta": "a YOLO detector (kind: ultralytics, onnx, openvino or tensorrt)"}
