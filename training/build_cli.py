@@ -38,8 +38,8 @@ __all__ = ["bench", "export_model_command"]
               help="Parts for the run paced at 80 % of the measured max rate (0 = skip).")
 @click.option("--keep-images", type=click.Choice(["failures", "all", "sample", "none"]), default="failures",
               show_default=True, help="Image archive policy of (c) (the station default: failures).")
-@click.option("--image-format", type=click.Choice(["png", "bmp", "jpg"]), default="png", show_default=True,
-              help="Archive format of (c).")
+@click.option("--image-format", type=click.Choice(["bmp", "png", "jpg"]), default="bmp", show_default=True,
+              help="Archive format of (c) (the station default: bmp).")
 @click.option("--set", "settings", metavar="KEY=VALUE", multiple=True,
               help="A detector option of (b) and (c), as under `detector:` in the station YAML "
                    "(e.g. --set requests=1 --set hint=throughput); repeatable.")

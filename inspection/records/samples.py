@@ -30,6 +30,7 @@ __all__ = ["REASON_VALUE", "SampleKeeper", "SamplePolicy", "ensure_samples_table
 
 # Review value by reason: overrides (a person disagreed with the model) matter most.
 REASON_VALUE = {"override": 1.0, "review": 0.9, "uncertain": 0.8, "failure": 0.5, "error": 0.4, "pass_sample": 0.1}
+RECOUNT_EVERY = 100  # kept samples between two counts of the samples table (see SampleKeeper._usage)
 
 
 def ensure_samples_table(store: Store) -> None:
@@ -94,6 +95,10 @@ class SampleKeeper:
         self.policy = policy or SamplePolicy()
         self._random = random.Random(self.policy.seed)
         self._lock = threading.Lock()
+        # (count, MB) of the samples, kept by this keeper between recounts: counting the table on every kept
+        # part is a scan that grows with it. Recounted every RECOUNT_EVERY keeps for what others changed.
+        self._usage: tuple[int, float] | None = None
+        self._keeps_since_recount = 0
         ensure_samples_table(store)
 
     def decide(self, inspection: Inspection) -> Decision | None:
@@ -138,12 +143,14 @@ class SampleKeeper:
             except OSError as exc:
                 path.unlink(missing_ok=True)
                 raise StoreError(f"cannot keep sample {path}: {exc.strerror or exc}; free disk space") from None
+            size = path.stat().st_size
             sample_id = self.store.insert("samples", {
                 "inspection_id": inspection_id, "time": datetime.now(UTC).isoformat(timespec="seconds"),
                 "part_key": frame.key, "reason": reason, "value": round(value, 4),
                 "verdict": inspection.verdict.status.value, "image_path": str(path),
-                "bytes": path.stat().st_size, "status": "pending", "golden": 0,
+                "bytes": size, "status": "pending", "golden": 0,
             })
+            self._count_kept(size)
             self._enforce_caps()
         return sample_id
 
@@ -200,8 +207,15 @@ class SampleKeeper:
                 margins.append(gap / max(self.policy.uncertain_margin, 1e-9))
         return min(margins) if margins else None
 
+    def _count_kept(self, size: int) -> None:
+        self._keeps_since_recount += 1
+        if self._usage is None or self._keeps_since_recount >= RECOUNT_EVERY:
+            self._usage, self._keeps_since_recount = self.usage(), 0
+        else:
+            self._usage = (self._usage[0] + 1, self._usage[1] + size / 1e6)
+
     def _enforce_caps(self) -> None:
-        count, megabytes = self.usage()
+        count, megabytes = self._usage if self._usage is not None else self.usage()
         while count > self.policy.max_samples or megabytes > self.policy.max_mb:
             victims = self.store.query(
                 "select id, image_path, bytes from samples where status = 'pending' and golden = 0 "
@@ -213,4 +227,5 @@ class SampleKeeper:
             with self.store.transaction("a sample eviction") as db:
                 db["samples"].delete(victim["id"])
             count, megabytes = count - 1, megabytes - victim["bytes"] / 1e6
+        self._usage = (count, megabytes)
 

@@ -56,6 +56,31 @@ def test_review_queue_orders_by_value_and_caps_hold(store: Store, tmp_path: Path
     assert len(list((tmp_path / "samples").iterdir())) == 3  # the evicted sample's file is gone too
 
 
+def test_caps_hold_over_many_parts_without_counting_the_table_each_time(store: Store, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keeper keeps its own count between recounts; the caps must hold exactly all the same, and a
+    sample someone else deleted is noticed at the next recount."""
+    import inspection.records.samples as samples
+
+    monkeypatch.setattr(samples, "RECOUNT_EVERY", 7)
+    keeper = SampleKeeper(store, tmp_path / "samples", RECIPE, SamplePolicy(max_samples=20))
+    counts = []
+    monkeypatch.setattr(keeper, "usage", lambda real=keeper.usage: counts.append(1) or real())
+    for i in range(60):
+        keeper.consider(part(i, 0.9, failed=True), i + 1)
+        assert store.query("select count(*) as n from samples")[0]["n"] == min(i + 1, 20)
+    assert len(counts) <= 60 // 7 + 1  # recounts, not a count per part
+    store.db.conn.execute("delete from samples where id in (select id from samples limit 5)")
+    for i in range(60, 74):  # two recounts at the most
+        keeper.consider(part(i, 0.9, failed=True), i + 1)
+    assert store.query("select count(*) as n from samples")[0]["n"] == 20  # refilled after the recount
+    size = next((tmp_path / "samples").iterdir()).stat().st_size
+    by_size = SampleKeeper(store, tmp_path / "samples2", RECIPE, SamplePolicy(max_mb=5.5 * size / 1e6))
+    for i in range(100, 120):
+        by_size.consider(part(i, 0.9, failed=True), i + 1)
+    assert len(list((tmp_path / "samples2").iterdir())) == 5
+
+
 def test_labels_and_review_decisions(store: Store, tmp_path: Path) -> None:
     keeper = SampleKeeper(store, tmp_path / "samples", RECIPE)
     inspection = part(0, 0.9, failed=True)

@@ -64,7 +64,7 @@ def test_archive_policy(tmp_path: Path, keep: str, expected: int) -> None:
     with Store(tmp_path / "s.db", ImageArchive(tmp_path / "img", keep=keep, sample_every=5)) as store:  # type: ignore[arg-type]
         for i in range(10):
             store.record(inspection(i))
-    assert len(list((tmp_path / "img").rglob("*.png"))) == expected
+    assert len(list((tmp_path / "img").rglob("*.bmp"))) == expected
 
 
 def test_low_disk_stops_images_not_verdicts(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_low_disk_stops_images_not_verdicts(tmp_path: Path) -> None:
             store.record(inspection(i, VerdictStatus.FAIL))
         assert store.counts()["FAIL"] == 3
         assert [e["kind"] for e in store.events()] == ["disk_low"]
-    assert not list((tmp_path / "img").rglob("*.png"))
+    assert not list((tmp_path / "img").rglob("*.bmp"))
 
 
 def test_csv_export(tmp_path: Path) -> None:
