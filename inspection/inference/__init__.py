@@ -76,9 +76,9 @@ class Prepared:
 class StagedDetector(Protocol):
     """A detector whose stages the runtime can run on separate threads.
 
-    The network stage is `start(items)` then `complete(handle)`: `start` may return before the network has
-    run (asynchronous requests), so the runtime can have up to `in_flight` calls under way and collects
-    them in order. `forward(items)` is both at once."""
+    The network stage is `start(items, queued)` then `complete(handle)`: `start` may return before the network
+    has run (asynchronous requests), so the runtime can have up to `in_flight` calls under way and collects
+    them in order; `queued`: more parts wait behind these. `forward(items)` is both at once."""
 
     max_batch: int
     in_flight: int
@@ -87,7 +87,7 @@ class StagedDetector(Protocol):
 
     def forward(self, items: list[Prepared]) -> None: ...
 
-    def start(self, items: list[Prepared]) -> Any: ...
+    def start(self, items: list[Prepared], queued: bool = False) -> Any: ...
 
     def complete(self, handle: Any) -> None: ...
 

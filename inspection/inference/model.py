@@ -78,9 +78,10 @@ class Backend(Protocol):
     A backend may set `input_format = "u8_nhwc_bgr"` to be fed letterboxed uint8 BGR images and do the
     float conversion itself (fused in the engine); the default is float32 NCHW RGB in 0..1.
 
-    A backend that can run several calls at once sets `in_flight` > 1 and has `submit(batch)`, which starts
-    the network and returns a `PendingForward` at once (OpenVINO's asynchronous requests); the runtime then
-    keeps up to `in_flight` parts in the network, collecting them in the order they went in."""
+    A backend that can run several calls at once sets `in_flight` > 1 and has `submit(batch, queued)`, which
+    starts the network and returns a `PendingForward` at once (OpenVINO's asynchronous requests); the runtime
+    then keeps up to `in_flight` parts in the network, collecting them in the order they went in. `queued`
+    says that more parts wait behind this call (a backend may then trade each call's latency for rate)."""
 
     name: str
     input_shape: tuple[int, int, int, int]

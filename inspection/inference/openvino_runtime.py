@@ -42,13 +42,16 @@ class Options(ExportedModelOptions):
     device: str = Field("CPU", pattern=r"^(CPU|GPU(\.\d+)?|NPU|AUTO)$", description="OpenVINO device name")
     precision: Literal["auto", "f32", "bf16", "f16"] = Field(
         "auto", description="inference precision hint; auto = OpenVINO's default for the device")
-    hint: Literal["latency", "throughput"] = Field(
-        "latency", description="latency: one request uses all threads; throughput: parallel streams")
+    hint: Literal["auto", "latency", "throughput"] = Field(
+        "auto", description="latency: one call uses all threads; throughput: parallel streams, one thread "
+        "each (more parts per second, each one slower); auto: both compiled, a part alone goes the latency "
+        "way, parts that queue up the throughput way")
     fused_preprocessing: bool = Field(
         True, description="feed uint8 BGR; OpenVINO converts, swaps to RGB and scales inside the compiled model")
     requests: int = Field(
         0, ge=0, le=8, description="network calls the station keeps in flight at once; 0 = what OpenVINO finds "
-        "optimal for the hint (latency: 1; throughput: one per stream, so every stream has a part to work on)")
+        "optimal for the hint (latency: 1; throughput and auto: one per stream, so every stream has a part to "
+        "work on)")
     batch: int = Field(
         0, ge=0, le=16, description="frames one network call may take (parts waiting under load, cameras, tiles); "
         "0 = as exported (a variable-batch export: up to 8). Above 1 it needs a variable-batch export "
@@ -139,23 +142,30 @@ class OpenVinoBackend:
         if fused_preprocessing:
             model = _fuse_preprocessing(model)
             self.input_format = "u8_nhwc_bgr"
-        config: dict[str, Any] = {"PERFORMANCE_HINT": hint.upper()}
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY" if hint == "auto" else hint.upper()}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         if precision != "auto":
             config["INFERENCE_PRECISION_HINT"] = precision
         self.compiled = compile_model(model, self.path, device, config)
-        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT") if device == "CPU" else device
+        # auto: a second compilation with parallel streams for the calls made while others are under way
+        # (`submit`); a call made when nothing else runs uses the latency one (`forward`: all threads on it).
+        self.auto = hint == "auto" and requests != 1  # one request: nothing for the streams to overlap
+        streams = (compile_model(model, self.path, device, config | {"PERFORMANCE_HINT": "THROUGHPUT"})
+                   if self.auto else self.compiled)
+        used = self.compiled.get_property("INFERENCE_PRECISION_HINT") if device == "CPU" else device
         # An element Type on recent OpenVINO (str() is "<Type: 'float32'>"): keep its short name, "f32"/"bf16".
-        self.precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+        self.precision = used.get_type_name() if hasattr(used, "get_type_name") else str(used)
         self._request = self.compiled.create_infer_request()
         # Requests for `submit`, used in turn by the runtime's infer stage (never more in flight than this).
         if requests == 0:  # OpenVINO's own number for the hint: 1 for latency, one per stream for throughput
-            requests = max(1, min(int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 8))
+            requests = max(1, min(int(streams.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 8))
         self.in_flight = requests
-        self._async = [self.compiled.create_infer_request() for _ in range(requests)] if requests > 1 else []
+        self._async = [streams.create_infer_request() for _ in range(requests)] if requests > 1 else []
+        self._started = [False] * len(self._async)
         self._next = 0
         self._submit_lock = threading.Lock()
+        self.calls = {"latency": 0, "streams": 0}  # which way the calls went (auto), for the bench and tests
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
         # share_inputs: the request reads the pooled input buffer in place (no copy per part); it stays
@@ -164,22 +174,33 @@ class OpenVinoBackend:
         # Copy: the request reuses its output memory on the next call, and outputs outlive it in the runtime.
         return [np.array(results[out], copy=True) for out in self.compiled.outputs]
 
-    def submit(self, batch: np.ndarray) -> PendingForward:
+    def submit(self, batch: np.ndarray, queued: bool = False) -> PendingForward:
         """Start the network on `batch` and return at once; `.result()` waits for the outputs. The requests are
-        used in turn, so at most `in_flight` calls may be outstanding (the runtime keeps to that)."""
-        if not self._async:
-            return FinishedForward(self.forward(batch))
+        used in turn, so at most `in_flight` calls may be outstanding (the runtime keeps to that).
+        With `hint: auto` a call with nothing queued behind it and nothing else running goes the latency way
+        (now, all threads on it); the others go to the streams."""
         with self._submit_lock:
-            request = self._async[self._next]
+            if not self._async or (self.auto and not queued and not self._running()):
+                self.calls["latency"] += 1
+                return FinishedForward(self.forward(batch))
+            self.calls["streams"] += 1
+            index = self._next
             self._next = (self._next + 1) % len(self._async)
-        request.wait()  # an earlier call on this request that nobody collected (an abandoned part) ends first
-        request.start_async({0: batch}, share_inputs=True)  # `batch` stays referenced by the pending call
+            request = self._async[index]
+            request.wait()  # an earlier call on this request that nobody collected (an abandoned part) ends first
+            request.start_async({0: batch}, share_inputs=True)  # `batch` stays referenced by the pending call
+            self._started[index] = True
         return _Pending(request, batch, len(self.compiled.outputs))
+
+    def _running(self) -> bool:
+        """Whether a call on the streams is still under way (a finished one not yet collected is not)."""
+        return any(started and not request.wait_for(0) for started, request in zip(self._started, self._async,
+                                                                                  strict=True))
 
     def close(self) -> None:
         for request in self._async:
             request.wait()  # never free a request OpenVINO is still writing into
-        self._async = []
+        self._async, self._started = [], []
         self._request = None
         self.compiled = None
 

@@ -135,14 +135,15 @@ class YoloDetector:
         with self._lock:
             self.complete(self._run(items, self.backend.forward))
 
-    def start(self, items: list[Prepared]) -> InFlight | None:
+    def start(self, items: list[Prepared], queued: bool = False) -> InFlight | None:
         """Start the network on `items` and return at once (a backend with `in_flight` > 1: OpenVINO's
         asynchronous requests); `complete` waits. Otherwise (and for a part cut into more batches than one
-        request holds) the call runs here and now, through `forward`, and there is nothing to wait for."""
+        request holds) the call runs here and now, through `forward`, and there is nothing to wait for.
+        `queued`: more parts wait behind these (passed on to the backend)."""
         if self.in_flight == 1 or sum(len(item.inputs) for item in items) > self.max_batch:
             self.forward(items)
             return None
-        return self._run(items, None)
+        return self._run(items, None, queued)
 
     def complete(self, flight: InFlight | None) -> None:
         """Wait for a started call and hand each item its outputs and its share of the inference time."""
@@ -159,14 +160,16 @@ class YoloDetector:
             item.infer_ms = share
             position += len(item.inputs)
 
-    def _run(self, items: list[Prepared], forward: Callable[[np.ndarray], list[np.ndarray]] | None) -> InFlight:
+    def _run(self, items: list[Prepared], forward: Callable[[np.ndarray], list[np.ndarray]] | None,
+             queued: bool = False) -> InFlight:
         """The network calls for `items`, in chunks of `max_batch`: run now by `forward`, else submitted."""
         tensors = [t for item in items for t in item.inputs]
         flight = InFlight(items, [], time.perf_counter())
         for start in range(0, len(tensors), self.max_batch):
             chunk = tensors[start:start + self.max_batch]
             batch = np.stack(chunk) if len(chunk) > 1 else chunk[0][None]
-            pending = FinishedForward(forward(batch)) if forward is not None else self.backend.submit(batch)
+            pending = (FinishedForward(forward(batch)) if forward is not None
+                       else self.backend.submit(batch, queued=queued))
             flight.calls.append((pending, len(chunk)))
         return flight
 

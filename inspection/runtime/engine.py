@@ -109,7 +109,7 @@ class _Unstaged:
         for item in items:
             item.result = self.detector.detect(item.frame)
 
-    def start(self, items: list[Prepared]) -> None:
+    def start(self, items: list[Prepared], queued: bool = False) -> None:
         self.forward(items)
 
     def complete(self, handle: None) -> None:
@@ -471,7 +471,8 @@ class Runtime:
     def _start(self, batch: list[_Part], flights: deque[tuple[list[_Part], Any]]) -> None:
         """The batch's network call under way, queued behind `flights`; if it fails its parts are fail-safe."""
         try:
-            flights.append((batch, self.staged.start([p.prepared for p in batch])))  # type: ignore[misc]
+            queued = bool(flights) or not self._to_infer.empty()  # parts behind these: rate before latency
+            flights.append((batch, self.staged.start([p.prepared for p in batch], queued)))  # type: ignore[misc]
         except Exception as exc:
             self._network_failed(batch, exc)
 

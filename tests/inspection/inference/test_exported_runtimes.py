@@ -279,9 +279,11 @@ def test_openvino_requests_in_flight_give_the_results_of_one_at_a_time(det_openv
         expected = [one_by_one.detect(f).detections for f in frames]
         assert len({len(e) for e in expected}) > 1 or expected[0] != expected[1]  # the parts differ
         items = [detector.prepare(f) for f in frames]
-        flights = [detector.start([item]) for item in items[:2]]  # both under way before either is collected
+        # queued: parts wait behind these, so even `hint: auto` (the default) puts them on its streams
+        flights = [detector.start([item], queued=True) for item in items[:2]]  # both under way at once
+        assert detector.backend.calls == {"latency": 0, "streams": 2}
         detector.complete(flights[0])
-        flights.append(detector.start([items[2]]))  # the first request is free again
+        flights.append(detector.start([items[2]], queued=True))  # the first request is free again
         for flight in flights[1:]:
             detector.complete(flight)
         got = [detector.finish(item).detections for item in items]

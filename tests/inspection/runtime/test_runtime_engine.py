@@ -291,13 +291,13 @@ class SlowSecondCall:
     def __getattr__(self, name: str) -> object:
         return getattr(self.real, name)
 
-    def submit(self, batch: np.ndarray) -> object:
+    def submit(self, batch: np.ndarray, queued: bool = False) -> object:
         with self._lock:
             self.calls += 1
             self.open += 1
             self.most_open = max(self.most_open, self.open)
             late = self.calls == 2
-        pending = self.real.submit(batch)  # type: ignore[attr-defined]
+        pending = self.real.submit(batch, queued)  # type: ignore[attr-defined]
         backend = self
 
         class Pending:
@@ -319,7 +319,8 @@ def test_two_requests_in_flight_keep_the_camera_order(make_station: Callable[...
 
     pt, _ = runtime_model
     xml = export_model(pt, "openvino", imgsz=64, out=pt.with_name("rt_det_ov.xml"), max_images=1).path
-    config = load_station_config(make_station(detector={"kind": "openvino", "model": str(xml), "requests": 2}))
+    config = load_station_config(make_station(detector={"kind": "openvino", "model": str(xml), "requests": 2,
+                                                        "hint": "latency"}))
     with Station(config) as station:
         station.warmup()
         assert isinstance(station.detector, YoloDetector) and station.detector.in_flight == 2
@@ -334,11 +335,62 @@ def test_two_requests_in_flight_keep_the_camera_order(make_station: Callable[...
     assert slow.calls == 8 and slow.most_open == 2  # two under way at once, never more
 
 
+class RecordsTheWay:
+    """The real OpenVINO backend (slow on its first call if asked); notes for each call whether parts were
+    queued behind it and which compilation ran it (hint: auto)."""
+
+    def __init__(self, real: object, slow_first: bool) -> None:
+        self.real, self.slow_first = real, slow_first
+        self.ways: list[tuple[bool, str]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def submit(self, batch: np.ndarray, queued: bool = False) -> object:
+        if self.slow_first and not self.ways:
+            time.sleep(0.3)  # the parts behind it pile up
+        before = dict(self.real.calls)  # type: ignore[attr-defined]
+        pending = self.real.submit(batch, queued)  # type: ignore[attr-defined]
+        way = next(k for k, v in self.real.calls.items() if v != before[k])  # type: ignore[attr-defined]
+        self.ways.append((queued, way))
+        return pending
+
+
+@pytest.mark.parametrize("rate_hz", [None, 20.0])
+def test_auto_hint_runs_a_lone_part_on_all_threads_and_queued_parts_on_the_streams(
+        make_station: Callable[..., Path], runtime_model: tuple[Path, Path], make_images: Callable[..., Path],
+        rate_hz: float | None) -> None:
+    """`hint: auto` (the default): a part with nothing behind it takes the latency compilation (all threads on
+    one call); parts that queue up go to the parallel streams. Verdicts keep the camera order either way."""
+    from training.export import export_model
+
+    pt, _ = runtime_model
+    xml = export_model(pt, "openvino", imgsz=64, out=pt.with_name("rt_det_ov_auto.xml"), max_images=1).path
+    parts = make_images("paced", 8)
+    camera = {"kind": "replay", "id": "cam0", "path": str(parts), **({"rate_hz": rate_hz} if rate_hz else {})}
+    config = load_station_config(make_station(cameras=[camera], detector={"kind": "openvino", "model": str(xml)}))
+    with Station(config) as station:
+        station.warmup()
+        assert isinstance(station.detector, YoloDetector) and station.detector.in_flight == 2
+        recorder = RecordsTheWay(station.detector.backend, slow_first=rate_hz is None)
+        station.detector.backend = recorder  # type: ignore[assignment]
+        summary = station.run()
+        rows = _rows(station)
+    assert summary.parts == 8 == len(rows) and summary.failsafe == 0
+    assert [r[1] for r in rows] == list(range(8))
+    assert len(recorder.ways) == 8
+    assert all(way == "streams" for queued, way in recorder.ways if queued)
+    if rate_hz is None:  # a burst: the parts behind the slow first call are queued and go to the streams
+        assert recorder.ways[1] == (True, "streams")
+    else:  # 50 ms apart, each part is alone (a machine that stalls for 50 ms may queue one)
+        assert sum(way == (False, "latency") for way in recorder.ways) >= 6
+
+
 class FailingThirdCall(SlowSecondCall):
     """The real backend; the third call's outputs never come (the request failed inside OpenVINO)."""
 
-    def submit(self, batch: np.ndarray) -> object:
-        pending = super().submit(batch)
+    def submit(self, batch: np.ndarray, queued: bool = False) -> object:
+        pending = super().submit(batch, queued)
         if self.calls != 3:
             return pending
 
