@@ -165,8 +165,10 @@ def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int 
               backend: str = "openvino", frames: int = 100, sporadic: int = 20, precision: str = "auto",
               echo: Callable[[str], None] = print, int8: bool = False,
               peers: tuple[str, ...] = ("openvino", "onnx"), loaded: int = 100,
-              store: dict[str, Any] | None = None, detector: dict[str, Any] | None = None) -> BenchResult:
-    """`detector`: options of (b) and (c) beyond kind/model/precision (`--set` of `station bench`)."""
+              store: dict[str, Any] | None = None, detector: dict[str, Any] | None = None,
+              loaded_rate: float | None = None) -> BenchResult:
+    """`detector`: options of (b) and (c) beyond kind/model/precision (`--set` of `station bench`).
+    `loaded_rate`: the rate of (c'') in parts/s instead of 80 % of (c)'s (to compare two runs at one rate)."""
     from inspection.inference.offline import ensure_offline
 
     ensure_offline()
@@ -179,7 +181,7 @@ def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int 
             default_model, default_parts = default_inputs(work)
             model, images = model or default_model, images or default_parts
         return _bench(Path(model), Path(images), imgsz, backend, frames, sporadic, precision, work, echo, int8,
-                      peers, loaded, store or {}, detector or {})
+                      peers, loaded, store or {}, detector or {}, loaded_rate)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -187,7 +189,7 @@ def run_bench(model: Path | None = None, images: Path | None = None, imgsz: int 
 def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: int, sporadic: int,
            precision: str, work: Path, echo: Callable[[str], None], int8: bool = False,
            peers: tuple[str, ...] = (), loaded: int = 0, store: dict[str, Any] | None = None,
-           settings: dict[str, Any] | None = None) -> BenchResult:
+           settings: dict[str, Any] | None = None, loaded_rate: float | None = None) -> BenchResult:
     import cv2
 
     from inspection.inference.torch_runtime import load_yolo
@@ -254,10 +256,11 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
     load = None
     if loaded and pipeline.fps > 0:
         # 80 % of the measured max rate: a healthy station keeps up without a queue building.
-        rate = 0.8 * pipeline.fps
-        echo(f"(c'') paced triggers at 80 % of (c): {rate:.1f} Hz …")
+        rate = loaded_rate or 0.8 * pipeline.fps
+        share = f"{100 * rate / pipeline.fps:.0f} %"
+        echo(f"(c'') paced triggers at {rate:.1f} Hz ({share} of (c)) …")
         load, _, _ = _station_run(work, model, exported.path, images, fmt, detector_options, loaded, rate, store)
-        load.name = f"(c'') pipeline, {rate:.1f} Hz (80 %)"
+        load.name = f"(c'') pipeline, {rate:.1f} Hz ({share})"
     if int8:
         precision_used = "int8" if exported.int8_path is not None else f"{precision_used}; INT8 rejected"
     return BenchResult(model.name, f"{fmt} ({precision_used})", size, str(yolo.task), len(files), naive, raw,

@@ -36,6 +36,8 @@ __all__ = ["bench", "export_model_command"]
 @click.option("--no-peer", is_flag=True, help="Skip (d).")
 @click.option("--loaded", type=click.IntRange(min=0), default=100, show_default=True,
               help="Parts for the run paced at 80 % of the measured max rate (0 = skip).")
+@click.option("--loaded-rate", type=click.FloatRange(min=0.1), metavar="HZ",
+              help="Pace that run at this many parts/s instead (to compare two runs at one rate).")
 @click.option("--keep-images", type=click.Choice(["failures", "all", "sample", "none"]), default="failures",
               show_default=True, help="Image archive policy of (c) (the station default: failures).")
 @click.option("--image-format", type=click.Choice(["bmp", "png", "jpg"]), default="bmp", show_default=True,
@@ -44,8 +46,8 @@ __all__ = ["bench", "export_model_command"]
               help="A detector option of (b) and (c), as under `detector:` in the station YAML "
                    "(e.g. --set requests=1 --set hint=throughput); repeatable.")
 def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: str, precision: str, frames: int,
-          int8: bool, sporadic: int, peers: tuple[str, ...], no_peer: bool, loaded: int, keep_images: str,
-          image_format: str, settings: tuple[str, ...]) -> None:
+          int8: bool, sporadic: int, peers: tuple[str, ...], no_peer: bool, loaded: int,
+          loaded_rate: float | None, keep_images: str, image_format: str, settings: tuple[str, ...]) -> None:
     """Benchmark (a) ultralytics predict, (b) backend raw forward, (c) the full station pipeline, (d) the peer:
     ultralytics' own OpenVINO/ONNX export of the same .pt in a plain predict loop.
 
@@ -62,7 +64,8 @@ def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: s
     result = run_bench(model, images, imgsz, backend, frames, sporadic, precision,
                        echo=lambda line: click.echo(line, err=True), int8=int8,
                        peers=() if no_peer else tuple(peers), loaded=loaded,
-                       store={"keep_images": keep_images, "image_format": image_format}, detector=detector)
+                       store={"keep_images": keep_images, "image_format": image_format}, detector=detector,
+                       loaded_rate=loaded_rate)
     for line in result.lines():
         click.echo(line)
 
