@@ -45,7 +45,7 @@ class Options(ExportedModelOptions):
     hint: Literal["auto", "latency", "throughput"] = Field(
         "auto", description="latency: one call uses all threads; throughput: parallel streams, one thread "
         "each (more parts per second, each one slower); auto: both compiled, a part alone goes the latency "
-        "way, parts that queue up the throughput way")
+        "way, parts that queue up the throughput way (on the CPU; other devices: latency)")
     fused_preprocessing: bool = Field(
         True, description="feed uint8 BGR; OpenVINO converts, swaps to RGB and scales inside the compiled model")
     requests: int = Field(
@@ -150,7 +150,9 @@ class OpenVinoBackend:
         self.compiled = compile_model(model, self.path, device, config)
         # auto: a second compilation with parallel streams for the calls made while others are under way
         # (`submit`); a call made when nothing else runs uses the latency one (`forward`: all threads on it).
-        self.auto = hint == "auto" and requests != 1  # one request: nothing for the streams to overlap
+        # One request: nothing for the streams to overlap. Not on GPU/NPU: the streams are there so that
+        # OpenVINO's CPU threads stop spin-waiting for cores the station's own threads hold.
+        self.auto = hint == "auto" and requests != 1 and device == "CPU"
         streams = (compile_model(model, self.path, device, config | {"PERFORMANCE_HINT": "THROUGHPUT"})
                    if self.auto else self.compiled)
         used = self.compiled.get_property("INFERENCE_PRECISION_HINT") if device == "CPU" else device
