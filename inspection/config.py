@@ -83,6 +83,9 @@ class StoreConfig(StrictModel):
                            "instead of ~3 ms for png (the station's largest cost per failed part), png takes "
                            "~0.6x the disk. jpg is lossy: not for retraining")
     min_free_mb: int = Field(200, ge=0, description="stop archiving images below this free space")
+    archive_max_gb: float | None = Field(
+        None, gt=0, description="keep the image archive under this size: the oldest images are deleted first "
+        "(their verdict rows stay); unset = images stop at min_free_mb instead")
     busy_timeout_s: float = Field(5.0, gt=0.0, le=60.0, description="wait this long for a database locked by "
                                   "another writer before a verdict goes to the spool")
     spool_size: int = Field(10000, ge=1, description="verdicts held in memory while the database refuses rows; "

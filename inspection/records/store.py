@@ -62,17 +62,25 @@ def _iso(ts: float) -> str:
 
 
 class ImageArchive:
-    """Keeps part images on disk by policy: all, failures only, a 1-in-N sample of passes, or none."""
+    """Keeps part images on disk by policy: all, failures only, a 1-in-N sample of passes, or none.
+
+    With `max_bytes` the archive is a ring: when a new image takes it over the cap, the oldest images go
+    (oldest day folder first, in name order, which is time order) until it is 5 % under the cap. Their
+    verdict rows stay; the console then says the image is gone. Without a cap, images stop when the disk
+    gets below `min_free_mb` (an alarm; verdicts are still logged)."""
 
     def __init__(self, root: Path, keep: KeepImages = "failures", sample_every: int = 20,
-                 image_format: str = "bmp", min_free_mb: int = 200) -> None:
+                 image_format: str = "bmp", min_free_mb: int = 200, max_bytes: int | None = None) -> None:
         self.root = Path(root)
         self.keep = keep
         self.sample_every = sample_every
         self.image_format = image_format
         self.min_free_mb = min_free_mb
+        self.max_bytes = max_bytes
         self._passes_seen = 0
         self.skipped_low_disk = 0
+        self.used_bytes = self._measure() if max_bytes else 0
+        self.rolled_off = 0  # images deleted by the cap since the last `take_rolled_off`
 
     def sweep_temp(self, days: int = 2) -> int:
         """Remove temp files a killed station left in the newest day folders (never referenced by a row: the
@@ -88,6 +96,49 @@ class ImageArchive:
                     temp.unlink()
                     removed += 1
         return removed
+
+    def _measure(self) -> int:
+        """Bytes of the images already archived (once, when the station opens)."""
+        total = 0
+        for folder in self._day_folders():
+            with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                total += sum(e.stat().st_size for e in entries if e.is_file() and not e.name.startswith("."))
+        return total
+
+    def _day_folders(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.root.iterdir() if p.is_dir())
+        except OSError:
+            return []
+
+    def _roll(self, newest: Path) -> None:
+        """Delete the oldest images until the archive is 5 % under its cap (a batch, not one per new image);
+        never `newest`, the image just written (and its heat map)."""
+        assert self.max_bytes is not None
+        target = int(self.max_bytes * 0.95)
+        for folder in self._day_folders():
+            try:
+                files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+            except OSError:
+                continue
+            for path in files:
+                if self.used_bytes <= target:
+                    return
+                if path.stem.split(".")[0] == newest.stem:
+                    continue
+                try:
+                    size = path.stat().st_size
+                    path.unlink()
+                except OSError:
+                    continue
+                self.used_bytes -= size
+                self.rolled_off += 0 if path.name.endswith(".heat.png") else 1
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # an emptied day
+
+    def take_rolled_off(self) -> int:
+        count, self.rolled_off = self.rolled_off, 0
+        return count
 
     def wants(self, inspection: Inspection, keep: KeepImages | None = None) -> bool:
         policy = keep or self.keep
@@ -121,13 +172,19 @@ class ImageArchive:
         if not ok:
             raise StoreError(f"cannot encode image for part {frame.key}")
         _write_atomic(path, data.tobytes())
+        written = len(data)
         if inspection.heatmap is not None:
-            self._save_heatmap(inspection.heatmap, path)
+            written += self._save_heatmap(inspection.heatmap, path)
+        if self.max_bytes:
+            self.used_bytes += written
+            if self.used_bytes > self.max_bytes:
+                self._roll(path)
         return path
 
     @staticmethod
-    def _save_heatmap(heat: Any, image_path: Path) -> None:
-        """The anomaly heat map beside its image, so the console can show it later (always PNG: lossless)."""
+    def _save_heatmap(heat: Any, image_path: Path) -> int:
+        """The anomaly heat map beside its image, so the console can show it later (always PNG: lossless).
+        Returns its size in bytes."""
         target = heatmap_path(image_path)
         ok, data = cv2.imencode(".png", heat)
         try:
@@ -137,6 +194,7 @@ class ImageArchive:
         except StoreError:  # all or nothing: an image without its heat map would look like a plain part
             image_path.unlink(missing_ok=True)
             raise
+        return len(data)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -220,6 +278,11 @@ class Store:
         if self.archive_failures:
             lost, self.archive_failures = self.archive_failures, 0
             self._archive_alarm(False, f"the image archive works again; {lost} image(s) were not archived")
+        if rolled := self.archive.take_rolled_off():
+            with contextlib.suppress(StoreError):  # a note in the log; the image itself was written
+                self.event("info", "archive_rolled_over", f"the image archive reached its cap of "
+                           f"{self.archive.max_bytes / 1e9:.3g} GB: the {rolled} oldest image(s) were deleted",
+                           {"deleted": rolled, "used_bytes": self.archive.used_bytes})
         return image_path
 
     def _archive_alarm(self, active: bool, message: str, kind: str = "archive_write_failed") -> None:

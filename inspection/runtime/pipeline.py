@@ -77,11 +77,12 @@ class Station:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def open(self) -> Station:
+        options = self.config.store
+        cap = int(options.archive_max_gb * 1e9) if options.archive_max_gb else None
         try:
             self.store = Store(self.db_path, ImageArchive(
-                self.config.archive_dir, self.config.store.keep_images, self.config.store.sample_every,
-                self.config.store.image_format, self.config.store.min_free_mb),
-                timeout_s=self.config.store.busy_timeout_s)
+                self.config.archive_dir, options.keep_images, options.sample_every, options.image_format,
+                options.min_free_mb, cap), timeout_s=options.busy_timeout_s)
             self.store.alarm_hook = self._archive_alarm
             if self.store.archive is not None:
                 self.store.archive.sweep_temp()  # what a killed station left half-written

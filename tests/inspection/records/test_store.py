@@ -23,8 +23,9 @@ from inspection.errors import StoreError
 from inspection.records.store import ImageArchive, Store
 
 
-def inspection(seq: int, status: VerdictStatus = VerdictStatus.PASS) -> Inspection:
-    frame = Frame(np.full((8, 8, 3), seq, np.uint8), "cam0", seq, 1_700_000_000.0 + seq, source=f"p{seq}.png")
+def inspection(seq: int, status: VerdictStatus = VerdictStatus.PASS, timestamp_s: float | None = None) -> Inspection:
+    frame = Frame(np.full((8, 8, 3), seq, np.uint8), "cam0", seq, timestamp_s or 1_700_000_000.0 + seq,
+                  source=f"p{seq}.png")
     dets = (Detection("bridge", 0.9, Box(1, 1, 4, 4), class_id=0),)
     if status is VerdictStatus.PASS:
         return Inspection(frame, (), Verdict.passed(), timings=StageTimings(infer_ms=5.0, latency_ms=7.0))
@@ -75,6 +76,32 @@ def test_low_disk_stops_images_not_verdicts(tmp_path: Path) -> None:
         assert store.counts()["FAIL"] == 3
         assert [e["kind"] for e in store.events()] == ["disk_low"]
     assert not list((tmp_path / "img").rglob("*.bmp"))
+
+
+def test_a_capped_archive_deletes_its_oldest_images_first_and_keeps_every_row(tmp_path: Path) -> None:
+    """archive_max_gb: a ring. Over the cap the oldest images go (across day folders), the newest stay, every
+    verdict row stays, and a station opened again on the same folder counts what is already there."""
+    one = 8 * 8 * 3 + 54  # an 8x8 BMP
+    day_one = ImageArchive(tmp_path / "img", keep="all", max_bytes=100 * one)
+    with Store(tmp_path / "s.db", day_one) as store:
+        for i in range(4):  # yesterday's parts, in their own day folder
+            store.record(inspection(i, VerdictStatus.FAIL, timestamp_s=1_700_000_000.0 - 86_400 + i))
+    assert day_one.used_bytes == 4 * one
+    archive = ImageArchive(tmp_path / "img", keep="all", max_bytes=10 * one)
+    assert archive.used_bytes == 4 * one  # measured on opening
+    with Store(tmp_path / "s.db", archive) as store:
+        for i in range(4, 16):
+            store.record(inspection(i, VerdictStatus.FAIL))
+        rows = list(store.inspections())
+        events = [e for e in store.events() if e["kind"] == "archive_rolled_over"]
+    kept = sorted(p.name for p in (tmp_path / "img").rglob("*.bmp"))
+    assert len(rows) == 16  # every verdict row stays
+    assert archive.used_bytes <= 10 * one and len(kept) == archive.used_bytes // one
+    on_disk = {Path(r["image_path"]).name for r in rows if Path(r["image_path"]).is_file()}
+    newest = sorted((r for r in rows), key=lambda r: r["timestamp_s"])[-len(kept):]
+    assert on_disk == {Path(r["image_path"]).name for r in newest} == set(kept)  # the newest survive
+    assert len([d for d in (tmp_path / "img").iterdir()]) == 1  # yesterday's emptied folder is gone
+    assert events and sum(json.loads(e["data"])["deleted"] for e in events) == 16 - len(kept)
 
 
 def test_csv_export(tmp_path: Path) -> None:

@@ -41,6 +41,21 @@ def test_model_detections_fail_the_part(station_yaml: Path, tmp_path: Path) -> N
     assert row[0] > 0 and row[1] > 0 and row[2] == "FAIL"
 
 
+def test_a_station_with_an_archive_cap_keeps_the_newest_images(station_yaml: Path, parts_dir: Path) -> None:
+    """store.archive_max_gb reaches the archive: a cap below one image keeps just the newest one, every
+    verdict is logged, and the console's event log says how many images went."""
+    config = load_station_config(station_yaml, {"store": {"keep_images": "all", "archive_max_gb": 1e-9}})
+    with Station(config) as station:
+        summary = station.run()
+        events = [e for e in station.store.events() if e["kind"] == "archive_rolled_over"]
+        archive = station.store.archive
+    assert summary.parts == 6 == sum(summary.counts.values())
+    assert archive is not None and len(list(archive.root.rglob("*.bmp"))) == 1
+    assert events and "oldest image(s) were deleted" in events[-1]["message"]
+    with pytest.raises(ConfigError, match="archive_max_gb"):
+        load_station_config(station_yaml, {"store": {"archive_max_gb": 0}})
+
+
 def test_deadline_gives_failsafe_verdict(station_yaml: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(recipe.read_text().replace("deadline_ms: 60000", "deadline_ms: 0.001"))
