@@ -471,7 +471,7 @@ class Runtime:
     def _start(self, batch: list[_Part], flights: deque[tuple[list[_Part], Any]]) -> None:
         """The batch's network call under way, queued behind `flights`; if it fails its parts are fail-safe."""
         try:
-            queued = not self._to_infer.empty()  # parts wait behind these: rate before latency
+            queued = len(batch) > 1 or not self._to_infer.empty()  # parts waited: rate before latency
             flights.append((batch, self.staged.start([p.prepared for p in batch], queued)))  # type: ignore[misc]
         except Exception as exc:
             self._network_failed(batch, exc)
