@@ -45,6 +45,11 @@ MEASURE_COLUMNS: dict[str, type] = {"area_mm2": float, "diameter_mm": float, "le
 _NO_MEASURES = dict.fromkeys(("area_mm2", "diameter_mm", "length_mm", "width_mm"))
 
 
+def _identifier(name: str) -> str:
+    """A table or column name quoted for SQL (a quote inside it doubled: never a way out of the name)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _sql_value(value: Any) -> Any:
     """What sqlite-utils would store: containers as JSON, the rest as they are."""
     return json.dumps(value, default=repr, ensure_ascii=False) if isinstance(value, (dict, list, tuple)) else value
@@ -316,9 +321,9 @@ class Store:
             columns = tuple(row)
             sql = self._insert_sql.get((table, columns))
             if sql is None:
-                names = ", ".join(f'"{c}"' for c in columns)
+                names = ", ".join(map(_identifier, columns))
                 sql = self._insert_sql[(table, columns)] = (
-                    f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})')
+                    f'INSERT INTO {_identifier(table)} ({names}) VALUES ({", ".join("?" * len(columns))})')
             last = self.db.conn.execute(sql, [_sql_value(v) for v in row.values()]).lastrowid or 0
         return last
 

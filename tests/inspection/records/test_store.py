@@ -104,6 +104,16 @@ def test_a_capped_archive_deletes_its_oldest_images_first_and_keeps_every_row(tm
     assert events and sum(json.loads(e["data"])["deleted"] for e in events) == 16 - len(kept)
 
 
+def test_a_column_name_cannot_break_out_of_the_insert(tmp_path: Path) -> None:
+    """Store.insert builds its statement from the row's keys: a name with quotes in it stays a name."""
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(StoreError, match="has no column"):
+            store.insert("users", {'username") VALUES (\'x\'); DROP TABLE inspections; --': "x"})
+        assert store.insert("users", {"username": "eve", "role": "engineer", "secret": "s", "created": "now",
+                                      "active": 1}) > 0
+        assert "inspections" in store.db.table_names()
+
+
 def test_csv_export(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         for i in range(4):
