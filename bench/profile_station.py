@@ -1,17 +1,23 @@
-"""Profile one part: the real `Station` on the solder demo at 320 px (OpenVINO, default store), under py-spy.
+"""Profile one part: the real `Station` on the solder demo at 320 px (OpenVINO, default store).
 
+    .venv/bin/python bench/profile_station.py WORK_DIR 2000 [DETECTOR_YAML]     # CPU per part by thread
     py-spy record -r 100 --format raw -o station.raw -- .venv/bin/python bench/profile_station.py WORK_DIR 150
     .venv/bin/python bench/profile_station.py --summarize station.raw
 
-The summary keeps the samples of the runtime's threads that were not waiting and prints self and inclusive
-counts per function (at 100 Hz one sample is 10 ms of wall time; divide by the parts for ms per part).
-docs/benchmarks.md ("Against the peer") records a before/after run.
+The first prints the CPU time of each thread per part (Linux /proc, sampled every 50 ms, so threads that end
+early count too; OpenVINO's own worker threads have no name: "native"), e.g. `'{hint: latency}'` as the third
+argument for a detector option. The py-spy summary keeps the samples of the runtime's threads that were not
+waiting and prints self and inclusive counts per function (at 100 Hz one sample is 10 ms of wall time; divide
+by the parts for ms per part). docs/benchmarks.md ("Against the peer", "Cheaper parts and `hint: auto`")
+records before/after runs.
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,7 +46,21 @@ def summarize(raw: Path, top: int = 50) -> None:
             print(f"{n:6d} {100 * n / max(total, 1):5.1f}% {name}")
 
 
-def run(work: Path, parts: int) -> None:
+def thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of each thread of this process, by thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(tid)] = (stat[stat.index("(") + 1:stat.rindex(")")], (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def run(work: Path, parts: int, detector: str = "{}") -> None:
     import yaml
 
     from inspection.inference.offline import ensure_offline
@@ -62,20 +82,43 @@ def run(work: Path, parts: int) -> None:
     config.write_text(yaml.safe_dump({
         "name": "profile", "data_dir": str(work / "data"), "recipe": str(recipe),
         "cameras": [{"kind": "replay", "id": "cam0", "path": str(images), "loop": True, "max_parts": parts}],
-        "detector": {"kind": "openvino", "model": str(exported)}}))  # store: the defaults (failures archived)
+        "detector": {"kind": "openvino", "model": str(exported), **yaml.safe_load(detector)}}))
+    # store: the defaults (failures archived)
+    names: dict[int, str] = {}
+    latest: dict[int, tuple[str, float]] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id})
+            latest.update(thread_cpu())
+            time.sleep(0.05)
+
     with Station(load_station_config(config), db_path=work / f"profile_{time.time():.0f}.db") as station:
         station.warmup()
-        cpu0 = time.process_time()
+        before, cpu0 = thread_cpu(), time.process_time()
+        watcher = threading.Thread(target=watch, name="profile-watch", daemon=True)
+        watcher.start()
         summary = station.run()
         cpu = time.process_time() - cpu0
-    print(f"{summary.parts} parts, {summary.parts / summary.elapsed_s:.1f} fps, "
-          f"{1000 * cpu / max(summary.parts, 1):.1f} ms CPU per part")
+        done.set()
+        watcher.join()
+        latest.update(thread_cpu())
+    n = max(summary.parts, 1)
+    print(f"{summary.parts} parts, {summary.parts / summary.elapsed_s:.1f} fps, {1000 * cpu / n:.2f} ms CPU per part")
+    by_name: collections.Counter[str] = collections.Counter()
+    for tid, (name, seconds) in latest.items():
+        label = names.get(tid, name)
+        by_name[label if label.startswith(("station-", "profile-")) else f"native ({name})"] += (
+            seconds - before.get(tid, (name, 0.0))[1])
+    for label, seconds in by_name.most_common():
+        print(f"{1000 * seconds / n:7.2f} ms/part  {label}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--summarize":
         summarize(Path(sys.argv[2]))
-    elif len(sys.argv) == 3:
-        run(Path(sys.argv[1]), int(sys.argv[2]))
+    elif len(sys.argv) in (3, 4):
+        run(Path(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:])
     else:
         raise SystemExit(__doc__)

@@ -45,7 +45,8 @@ class Options(ExportedModelOptions):
     hint: Literal["auto", "latency", "throughput"] = Field(
         "auto", description="latency: one call uses all threads; throughput: parallel streams, one thread "
         "each (more parts per second, each one slower); auto: both compiled, a part alone goes the latency "
-        "way, parts that queue up the throughput way (on the CPU; other devices: latency)")
+        "way, parts that queue up the throughput way (on the CPU; other devices: latency). auto compiles the "
+        "model twice: twice the compile time at start and the model's memory")
     fused_preprocessing: bool = Field(
         True, description="feed uint8 BGR; OpenVINO converts, swaps to RGB and scales inside the compiled model")
     requests: int = Field(
