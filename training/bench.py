@@ -68,6 +68,7 @@ class BenchResult:
     pipeline_stages: dict[str, dict[str, float]] = field(default_factory=dict)  # (c), per stage p50/p99
     peers: list[Measurement] = field(default_factory=list)  # (d) ultralytics' own exports, predict loop
     loaded: Measurement | None = None  # (c'') paced at 80 % of (c)'s rate
+    idle_raw: Measurement | None = None  # (b') the raw forward at (c')'s trigger rate: idle, cold threads too
 
     @property
     def peer(self) -> Measurement | None:
@@ -100,6 +101,10 @@ class BenchResult:
             out.append(self.sporadic.line())
             out.append(f"{'frame→verdict p99 vs infer p99':<34} {self.sporadic.p(99):.1f} ms vs "
                        f"{self.infer_p99_ms:.1f} ms (+{self.sporadic.p(99) - self.infer_p99_ms:.1f} ms)")
+            if self.idle_raw is not None:  # the same idle gaps before each forward: what the station adds
+                out.append(self.idle_raw.line())
+                out.append(f"{'… vs raw forward at that rate p99':<34} {self.sporadic.p(99):.1f} ms vs "
+                           f"{self.idle_raw.p(99):.1f} ms (+{self.sporadic.p(99) - self.idle_raw.p(99):.1f} ms)")
         if self.loaded is not None:
             out.append(self.loaded.line())
             ratio = self.loaded.p(99) / self.infer_p99_ms if self.infer_p99_ms else 0.0
@@ -122,6 +127,23 @@ class BenchResult:
             out.append(f"pipeline/peer = {self.pipeline_over_peer:.2f}")
         out.append(f"pipeline/raw = {self.pipeline_over_raw:.2f}")
         return out
+
+
+def _sporadic_rate(raw: Measurement) -> float:
+    """Triggers far apart (3x the slowest raw forward, at most 5 Hz): every part meets an idle pipeline."""
+    return min(5.0, 1000.0 / (3.0 * max(raw.p(99), 1.0)))
+
+
+def _paced_loop(name: str, count: int, rate_hz: float, step: Callable[[], object]) -> Measurement:
+    """`step` once per tick of `rate_hz`, timed alone (the idle gap before it is not)."""
+    latencies = []
+    cpu0, started = time.process_time(), time.perf_counter()
+    for i in range(count):
+        time.sleep(max(0.0, started + i / rate_hz - time.perf_counter()))
+        t0 = time.perf_counter()
+        step()
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+    return Measurement(name, count, time.perf_counter() - started, latencies, time.process_time() - cpu0)
 
 
 def _timed_loop(name: str, frames: int, step: Callable[[int], object]) -> Measurement:
@@ -237,6 +259,12 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
             detector.backend.forward(tensor)
         echo("(b) backend raw forward …")
         raw = _timed_loop(f"(b) {fmt} raw forward", frames, lambda i: detector.backend.forward(tensor))
+        idle_raw = None
+        if sporadic:
+            rate = _sporadic_rate(raw)
+            echo(f"(b') backend raw forward at {rate:.1f} Hz (idle gaps, as (c')) …")
+            idle_raw = _paced_loop(f"(b') {fmt} raw forward, {rate:.1f} Hz", sporadic, rate,
+                                   lambda: detector.backend.forward(tensor))
         precision_used = str(getattr(detector.backend, "precision", "f32")).replace("<Type: '", "").strip("'>")
     finally:
         detector.close()
@@ -247,8 +275,7 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
                                                        frames, None, store)
     spor, stages = None, {}
     if sporadic:
-        # Triggers far apart (3x the slowest raw forward, at most 5 Hz): every part meets an idle pipeline.
-        rate = min(5.0, 1000.0 / (3.0 * max(raw.p(99), 1.0)))
+        rate = _sporadic_rate(raw)
         echo(f"(c') sporadic triggers ({rate:.1f} Hz, idle gaps between parts) …")
         spor, _, stages = _station_run(work, model, exported.path, images, fmt, detector_options, sporadic, rate,
                                        store)
@@ -265,7 +292,7 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
         precision_used = "int8" if exported.int8_path is not None else f"{precision_used}; INT8 rejected"
     return BenchResult(model.name, f"{fmt} ({precision_used})", size, str(yolo.task), len(files), naive, raw,
                        pipeline, spor, raw.p(99), exported.lines()[1:], counters, stages,
-                       pipeline_stages, peer_rows, load)
+                       pipeline_stages, peer_rows, load, idle_raw)
 
 
 def _peer_loop(model: Path, fmt: str, size: int, task: str, files: list[Path], frames: int, work: Path,

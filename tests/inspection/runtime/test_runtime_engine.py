@@ -224,8 +224,8 @@ def test_bench_cli_prints_the_two_ratio_lines(runtime_model: tuple[Path, Path],
     pt, _ = runtime_model
     images = make_images("bench", 3)
     result = CliRunner().invoke(station, ["bench", "--model", str(pt), "--images", str(images), "--imgsz", "64",
-                                          "--frames", "5", "--sporadic", "0", "--loaded", "5", "--backend", "onnx",
-                                          "--peer", "onnx", "--set", "threads=1"])
+                                          "--frames", "5", "--sporadic", "2", "--loaded", "5", "--loaded-rate", "50",
+                                          "--backend", "onnx", "--peer", "onnx", "--set", "threads=1"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert re.fullmatch(r"pipeline/naive = \d+\.\d\d", lines[-3])
@@ -235,6 +235,10 @@ def test_bench_cli_prints_the_two_ratio_lines(runtime_model: tuple[Path, Path],
     assert re.search(r"\(d\) ultralytics onnx export\s+\d+\.\d fps", result.output)
     assert re.search(r"under load: frame→verdict p50/p99\s+\d+\.\d/\d+\.\d ms, p99 / raw-forward p99 = "
                      r"\d+\.\d\d", result.output)
+    assert re.search(r"\(c''\) pipeline, 50\.0 Hz \(\d+ %\)", result.output)  # --loaded-rate, not 80 % of (c)
+    # sporadic parts against the raw forward under the same idle gaps, not only against a hot loop
+    assert re.search(r"\(b'\) onnx raw forward, \d+\.\d Hz\s+\d+\.\d fps", result.output)
+    assert re.search(r"… vs raw forward at that rate p99\s+\d+\.\d ms vs \d+\.\d ms", result.output)
     beyond = re.search(r"station cpu beyond the backend = (-?\d+\.\d) ms/part", result.output)
     cpu = {row: float(re.search(rf"^\({row}\) .* cpu\s+(\d+\.\d) ms/frame", result.output, re.M).group(1))
            for row in ("b", "c")}
