@@ -100,11 +100,12 @@ class BenchResult:
         if self.sporadic is not None:
             out.append(self.sporadic.line())
             out.append(f"{'frame→verdict p99 vs infer p99':<34} {self.sporadic.p(99):.1f} ms vs "
-                       f"{self.infer_p99_ms:.1f} ms (+{self.sporadic.p(99) - self.infer_p99_ms:.1f} ms)")
+                       f"{self.infer_p99_ms:.1f} ms ({self.sporadic.p(99) - self.infer_p99_ms:+.1f} ms)")
             if self.idle_raw is not None:  # the same idle gaps before each forward: what the station adds
                 out.append(self.idle_raw.line())
                 out.append(f"{'… vs raw forward at that rate p99':<34} {self.sporadic.p(99):.1f} ms vs "
-                           f"{self.idle_raw.p(99):.1f} ms (+{self.sporadic.p(99) - self.idle_raw.p(99):.1f} ms)")
+                           f"{self.idle_raw.p(99):.1f} ms ({self.sporadic.p(99) - self.idle_raw.p(99):+.1f} ms); p50 "
+                           f"{self.sporadic.p(50):.1f} vs {self.idle_raw.p(50):.1f} ms")
         if self.loaded is not None:
             out.append(self.loaded.line())
             ratio = self.loaded.p(99) / self.infer_p99_ms if self.infer_p99_ms else 0.0
