@@ -15,9 +15,7 @@ records before/after runs.
 from __future__ import annotations
 
 import collections
-import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -46,20 +44,6 @@ def summarize(raw: Path, top: int = 50) -> None:
             print(f"{n:6d} {100 * n / max(total, 1):5.1f}% {name}")
 
 
-def thread_cpu() -> dict[int, tuple[str, float]]:
-    """CPU seconds (user + system) of each thread of this process, by thread id."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-        except OSError:  # the thread ended meanwhile
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        out[int(tid)] = (stat[stat.index("(") + 1:stat.rindex(")")], (int(fields[11]) + int(fields[12])) / tick)
-    return out
-
-
 def run(work: Path, parts: int, detector: str = "{}") -> None:
     import yaml
 
@@ -69,6 +53,7 @@ def run(work: Path, parts: int, detector: str = "{}") -> None:
     from inspection.config import load_station_config
     from inspection.demo import DEMO_DIR
     from inspection.runtime.pipeline import Station
+    from training.bench import ThreadCpu
     from training.export import default_out, export_model
 
     work.mkdir(parents=True, exist_ok=True)
@@ -84,35 +69,16 @@ def run(work: Path, parts: int, detector: str = "{}") -> None:
         "cameras": [{"kind": "replay", "id": "cam0", "path": str(images), "loop": True, "max_parts": parts}],
         "detector": {"kind": "openvino", "model": str(exported), **yaml.safe_load(detector)}}))
     # store: the defaults (failures archived)
-    names: dict[int, str] = {}
-    latest: dict[int, tuple[str, float]] = {}
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id})
-            latest.update(thread_cpu())
-            time.sleep(0.05)
-
     with Station(load_station_config(config), db_path=work / f"profile_{time.time():.0f}.db") as station:
         station.warmup()
-        before, cpu0 = thread_cpu(), time.process_time()
-        watcher = threading.Thread(target=watch, name="profile-watch", daemon=True)
-        watcher.start()
-        summary = station.run()
+        cpu0 = time.process_time()
+        with ThreadCpu() as threads:
+            summary = station.run()
         cpu = time.process_time() - cpu0
-        done.set()
-        watcher.join()
-        latest.update(thread_cpu())
     n = max(summary.parts, 1)
     print(f"{summary.parts} parts, {summary.parts / summary.elapsed_s:.1f} fps, {1000 * cpu / n:.2f} ms CPU per part")
-    by_name: collections.Counter[str] = collections.Counter()
-    for tid, (name, seconds) in latest.items():
-        label = names.get(tid, name)
-        by_name[label if label.startswith(("station-", "profile-")) else f"native ({name})"] += (
-            seconds - before.get(tid, (name, 0.0))[1])
-    for label, seconds in by_name.most_common():
-        print(f"{1000 * seconds / n:7.2f} ms/part  {label}")
+    for label, ms in threads.per_part_ms(summary.parts).items():
+        print(f"{ms:7.2f} ms/part  {label}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@ machine (the absolute numbers move with the load of other processes; the ratios 
 
 from __future__ import annotations
 
+import collections
+import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +26,64 @@ from inspection.demo import DEMO_DIR
 from inspection.domain.images import IMAGE_SUFFIXES, image_files
 from inspection.errors import DataError
 
-__all__ = ["BenchResult", "Measurement", "run_bench"]
+__all__ = ["BenchResult", "Measurement", "ThreadCpu", "run_bench"]
+
+
+class ThreadCpu:
+    """CPU seconds of each thread of this process over a `with` block, by thread name (Linux /proc; sampled
+    every 50 ms, so threads that end inside the block count too). Unnamed native threads (OpenVINO's
+    workers, the infer thread's time inside them shows under `station-infer`) are summed as "native"."""
+
+    def __init__(self) -> None:
+        self.seconds: collections.Counter[str] = collections.Counter()
+        self._names: dict[int, str] = {}
+        self._latest: dict[int, tuple[str, float]] = {}
+        self._done = threading.Event()
+
+    @staticmethod
+    def sample() -> dict[int, tuple[str, float]]:
+        try:
+            tids = os.listdir("/proc/self/task")
+            tick = os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, AttributeError):  # not Linux: nothing to report
+            return {}
+        out = {}
+        for tid in tids:
+            try:
+                stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[int(tid)] = (stat[stat.index("(") + 1:stat.rindex(")")], (int(fields[11]) + int(fields[12])) / tick)
+        return out
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.05):
+            self._poll()
+
+    def _poll(self) -> None:
+        self._names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id})
+        self._latest.update(self.sample())
+
+    def __enter__(self) -> ThreadCpu:
+        self._before = self.sample()
+        self._watcher = threading.Thread(target=self._watch, name="bench-threadcpu", daemon=True)
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._watcher.join()
+        self._poll()
+        for tid, (name, seconds) in self._latest.items():
+            label = self._names.get(tid, name)
+            if label == "bench-threadcpu":
+                continue
+            label = label if label.startswith("station-") else "native"
+            self.seconds[label] += seconds - self._before.get(tid, (name, 0.0))[1]
+
+    def per_part_ms(self, parts: int) -> dict[str, float]:
+        return {k: 1000.0 * v / max(parts, 1) for k, v in self.seconds.most_common() if v > 0}
 
 
 @dataclass
@@ -69,6 +129,7 @@ class BenchResult:
     peers: list[Measurement] = field(default_factory=list)  # (d) ultralytics' own exports, predict loop
     loaded: Measurement | None = None  # (c'') paced at 80 % of (c)'s rate
     idle_raw: Measurement | None = None  # (b') the raw forward at (c')'s trigger rate: idle, cold threads too
+    pipeline_threads: dict[str, float] = field(default_factory=dict)  # (c), CPU ms per part by thread
 
     @property
     def peer(self) -> Measurement | None:
@@ -115,6 +176,9 @@ class BenchResult:
             if stages:
                 out.append(f"{label} p50/p99 ms: " + ", ".join(
                     f"{k} {v['p50']:.1f}/{v['p99']:.1f}" for k, v in stages.items()))
+        if self.pipeline_threads:
+            out.append("(c) cpu ms/part by thread: " + ", ".join(
+                f"{k.removeprefix('station-')} {v:.2f}" for k, v in self.pipeline_threads.items()))
         if self.counters:
             out.append("pipeline counters: " + ", ".join(f"{k}={v}" for k, v in sorted(self.counters.items())))
         cpu = self.pipeline.cpu_ms_per_frame
@@ -272,13 +336,13 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
 
     # (c) the station: replay → concurrent runtime → verdict → SQLite.
     echo("(c) full station pipeline …")
-    pipeline, counters, pipeline_stages = _station_run(work, model, exported.path, images, fmt, detector_options,
-                                                       frames, None, store)
+    pipeline, counters, pipeline_stages, pipeline_threads = _station_run(
+        work, model, exported.path, images, fmt, detector_options, frames, None, store)
     spor, stages = None, {}
     if sporadic:
         rate = _sporadic_rate(raw)
         echo(f"(c') sporadic triggers ({rate:.1f} Hz, idle gaps between parts) …")
-        spor, _, stages = _station_run(work, model, exported.path, images, fmt, detector_options, sporadic, rate,
+        spor, _, stages, _ = _station_run(work, model, exported.path, images, fmt, detector_options, sporadic, rate,
                                        store)
         spor.name = f"(c') pipeline, {rate:.1f} Hz triggers"
     load = None
@@ -287,13 +351,13 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
         rate = loaded_rate or 0.8 * pipeline.fps
         share = f"{100 * rate / pipeline.fps:.0f} %"
         echo(f"(c'') paced triggers at {rate:.1f} Hz ({share} of (c)) …")
-        load, _, _ = _station_run(work, model, exported.path, images, fmt, detector_options, loaded, rate, store)
+        load, _, _, _ = _station_run(work, model, exported.path, images, fmt, detector_options, loaded, rate, store)
         load.name = f"(c'') pipeline, {rate:.1f} Hz ({share})"
     if int8:
         precision_used = "int8" if exported.int8_path is not None else f"{precision_used}; INT8 rejected"
     return BenchResult(model.name, f"{fmt} ({precision_used})", size, str(yolo.task), len(files), naive, raw,
                        pipeline, spor, raw.p(99), exported.lines()[1:], counters, stages,
-                       pipeline_stages, peer_rows, load, idle_raw)
+                       pipeline_stages, peer_rows, load, idle_raw, pipeline_threads)
 
 
 def _peer_loop(model: Path, fmt: str, size: int, task: str, files: list[Path], frames: int, work: Path,
@@ -324,7 +388,7 @@ def _detector_options(fmt: str, precision: str, settings: dict[str, Any] | None)
 
 def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str, options: dict[str, Any],
                  frames: int, rate_hz: float | None, store: dict[str, Any] | None = None,
-                 ) -> tuple[Measurement, dict[str, int], dict[str, dict[str, float]]]:
+                 ) -> tuple[Measurement, dict[str, int], dict[str, dict[str, float]], dict[str, float]]:
     from inspection.config import load_station_config
     from inspection.runtime.pipeline import Station
 
@@ -343,9 +407,10 @@ def _station_run(work: Path, model: Path, exported: Path, images: Path, fmt: str
     with Station(config, db_path=work / f"bench_{rate_hz or 0}.db") as station:
         station.warmup()
         cpu0 = time.process_time()
-        summary = station.run()
+        with ThreadCpu() as threads:
+            summary = station.run()
         cpu_s = time.process_time() - cpu0
     counters = {k: v for k, v in summary.stage_stats.get("counters", {}).items() if not k.startswith("verdict:")}
     stages = summary.stage_stats.get("stages_ms", {})
-    return Measurement("(c) station pipeline → SQLite", summary.parts, summary.elapsed_s,
-                       list(summary.latencies_ms), cpu_s), counters, stages
+    return (Measurement("(c) station pipeline → SQLite", summary.parts, summary.elapsed_s,
+                        list(summary.latencies_ms), cpu_s), counters, stages, threads.per_part_ms(summary.parts))
