@@ -112,8 +112,9 @@ class ReplayCamera(CameraBase):
         if image is None:
             return FrameFailure(self.camera_id, sequence, now, ReasonCode.DECODE_ERROR,
                                 f"image could not be decoded: {source}", source=source)
-        return Frame(self._convert(image), self.camera_id, sequence, now, source=source,
-                     pixel_format=self.options.pixel_format)
+        pixels = self._convert(image)
+        pixels.flags.writeable = False  # freshly decoded and ours alone: the Frame takes it without a copy
+        return Frame(pixels, self.camera_id, sequence, now, source=source, pixel_format=self.options.pixel_format)
 
     @property
     def frames_total(self) -> int | None:

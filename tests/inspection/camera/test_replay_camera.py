@@ -32,6 +32,21 @@ def test_folder_once_in_name_order(parts_dir: Path) -> None:
     assert all(isinstance(f, Frame) and f.image.shape == (96, 96, 3) for f in items)
 
 
+def test_decoded_images_are_handed_over_read_only_without_a_copy(parts_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspection.domain.types as types
+
+    copies = []
+    real_copy = types._readonly_copy
+    monkeypatch.setattr(types, "_readonly_copy", lambda image: copies.append(1) or real_copy(image))
+    for pixel_format in ("bgr8", "mono8"):
+        items = read_all(ReplayCamera(Options(path=parts_dir, pixel_format=pixel_format)))
+        assert len(items) == 6 and all(not f.image.flags.writeable for f in items)  # type: ignore[union-attr]
+        with pytest.raises(ValueError, match="read-only"):
+            items[0].image[0, 0] = 0  # type: ignore[union-attr]
+    assert copies == []
+
+
 def test_loop_and_max_parts_and_mono(parts_dir: Path) -> None:
     items = read_all(ReplayCamera(Options(path=parts_dir, loop=True, max_parts=14, pixel_format="mono8")))
     assert len(items) == 14
