@@ -197,8 +197,13 @@ class OpenVinoBackend:
 
     def _running(self) -> bool:
         """Whether a call on the streams is still under way (a finished one not yet collected is not)."""
-        return any(started and not request.wait_for(0) for started, request in zip(self._started, self._async,
-                                                                                  strict=True))
+        for started, request in zip(self._started, self._async, strict=True):
+            try:
+                if started and not request.wait_for(0):
+                    return True
+            except Exception:  # that call failed, so it is over; its part gets the error from `result()`
+                continue
+        return False
 
     def close(self) -> None:
         for request in self._async:

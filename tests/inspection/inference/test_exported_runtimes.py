@@ -296,6 +296,31 @@ def test_openvino_requests_in_flight_give_the_results_of_one_at_a_time(det_openv
         one_by_one.close()
 
 
+def test_openvino_auto_takes_a_failed_stream_call_as_over(det_openvino: ExportReport) -> None:
+    """hint auto asks the streams whether a call is still running; a call that failed inside OpenVINO raises
+    there. It is over (its part gets the error when collected): the next lone part goes the latency way."""
+    detector = _detector("openvino", det_openvino.path, conf=0.25)
+    backend = detector.backend
+    real = backend._async[0]
+
+    class FailedRequest:
+        def wait_for(self, timeout_ms: int) -> bool:
+            raise RuntimeError("infer request failed")
+
+    try:
+        assert backend.auto and len(backend._async) == 2
+        backend._async[0], backend._started[0] = FailedRequest(), True
+        assert backend._running() is False
+        frame = _frame(3, (100, 150))
+        item = detector.prepare(frame)
+        detector.complete(detector.start([item]))  # nothing queued: the latency way, despite the failed call
+        assert backend.calls == {"latency": 1, "streams": 0} and item.outputs
+        detector.release(item)
+    finally:
+        backend._async[0], backend._started[0] = real, False
+        detector.close()
+
+
 def test_openvino_batch_option_bounds_a_variable_batch_export(det_pt: Path, det_openvino: ExportReport,
                                                               tmp_path: Path) -> None:
     """`batch: 3` on a variable-batch export: three parts in one call, each part's own detections as one at a time.
