@@ -257,7 +257,9 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.state_label = QLabel()
         self.rate_label = QLabel()
-        self.db_label = QLabel(str(self.db_path or self.tr("no database")))
+        # The file name only (the whole path in the tooltip): a long path left the status messages no room.
+        self.db_label = QLabel(Path(self.db_path).name if self.db_path else self.tr("no database"))
+        self.db_label.setToolTip(str(self.db_path or ""))
         bar = self.statusBar()
         bar.addPermanentWidget(self.state_label)
         bar.addPermanentWidget(self.rate_label)

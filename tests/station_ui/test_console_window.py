@@ -296,3 +296,10 @@ def test_failure_view_lists_a_board_by_reference_designator(qtbot, make_window) 
     items = [dialog.refdes_list.item(i).text() for i in range(dialog.refdes_list.count())]
     assert items == ["R3: missing (no body)", "U1 pin 3: short"]
     dialog.close()
+
+
+def test_the_status_bar_names_the_database_file_and_its_tooltip_the_path(
+        make_window, console_config: StationConfig, tmp_path: Path) -> None:
+    db = tmp_path / "a" / "long" / "folder" / "of" / "the" / "line" / "station.db"
+    window = make_window(console_config, db)
+    assert window.db_label.text() == "station.db" and window.db_label.toolTip() == str(db)
