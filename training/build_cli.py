@@ -29,7 +29,8 @@ __all__ = ["bench", "export_model_command"]
 @click.option("--frames", type=click.IntRange(min=5), default=100, show_default=True, help="Frames per run.")
 @click.option("--int8", is_flag=True, help="Quantize on the images first; benchmark INT8 if the gate accepts it.")
 @click.option("--sporadic", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Parts for the sporadic-trigger latency run (0 = skip).")
+              help="Parts for the sporadic-trigger latency run (c') and for the raw forward at the same rate "
+                   "(b') (0 = skip).")
 @click.option("--peer", "peers", type=click.Choice(["openvino", "onnx"]), multiple=True,
               default=("openvino", "onnx"), show_default=True,
               help="(d) formats ultralytics itself exports the .pt to, run in a plain predict loop.")
