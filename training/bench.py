@@ -127,7 +127,7 @@ class BenchResult:
     stages: dict[str, dict[str, float]] = field(default_factory=dict)  # sporadic run, per stage p50/p99
     pipeline_stages: dict[str, dict[str, float]] = field(default_factory=dict)  # (c), per stage p50/p99
     peers: list[Measurement] = field(default_factory=list)  # (d) ultralytics' own exports, predict loop
-    loaded: Measurement | None = None  # (c'') paced at 80 % of (c)'s rate
+    loaded: Measurement | None = None  # (c'') paced at 80 % of (c)'s rate, or at --loaded-rate
     idle_raw: Measurement | None = None  # (b') the raw forward at (c')'s trigger rate: idle, cold threads too
     pipeline_threads: dict[str, float] = field(default_factory=dict)  # (c), CPU ms per part by thread
 
