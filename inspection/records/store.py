@@ -90,12 +90,8 @@ class ImageArchive:
     def sweep_temp(self, days: int = 2) -> int:
         """Remove temp files a killed station left in the newest day folders (never referenced by a row: the
         row is written after the rename). Returns how many were removed."""
-        try:
-            folders = sorted((p for p in self.root.iterdir() if p.is_dir()), reverse=True)[:days]
-        except OSError:
-            return 0
         removed = 0
-        for folder in folders:
+        for folder in self._day_folders()[::-1][:days]:
             for temp in folder.glob(".*.tmp"):
                 with contextlib.suppress(OSError):
                     temp.unlink()
