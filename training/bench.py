@@ -199,22 +199,13 @@ def _sporadic_rate(raw: Measurement) -> float:
     return min(5.0, 1000.0 / (3.0 * max(raw.p(99), 1.0)))
 
 
-def _paced_loop(name: str, count: int, rate_hz: float, step: Callable[[], object]) -> Measurement:
-    """`step` once per tick of `rate_hz`, timed alone (the idle gap before it is not)."""
-    latencies = []
-    cpu0, started = time.process_time(), time.perf_counter()
-    for i in range(count):
-        time.sleep(max(0.0, started + i / rate_hz - time.perf_counter()))
-        t0 = time.perf_counter()
-        step()
-        latencies.append((time.perf_counter() - t0) * 1000.0)
-    return Measurement(name, count, time.perf_counter() - started, latencies, time.process_time() - cpu0)
-
-
-def _timed_loop(name: str, frames: int, step: Callable[[int], object]) -> Measurement:
+def _timed_loop(name: str, frames: int, step: Callable[[int], object], rate_hz: float | None = None) -> Measurement:
+    """`step(i)` for each frame, each call timed; with `rate_hz` one call per tick (the idle gap is not timed)."""
     latencies = []
     cpu0, started = time.process_time(), time.perf_counter()
     for i in range(frames):
+        if rate_hz:
+            time.sleep(max(0.0, started + i / rate_hz - time.perf_counter()))
         t0 = time.perf_counter()
         step(i)
         latencies.append((time.perf_counter() - t0) * 1000.0)
@@ -328,8 +319,8 @@ def _bench(model: Path, images: Path, imgsz: int | None, backend: str, frames: i
         if sporadic:
             rate = _sporadic_rate(raw)
             echo(f"(b') backend raw forward at {rate:.1f} Hz (idle gaps, as (c')) …")
-            idle_raw = _paced_loop(f"(b') {fmt} raw forward, {rate:.1f} Hz", sporadic, rate,
-                                   lambda: detector.backend.forward(tensor))
+            idle_raw = _timed_loop(f"(b') {fmt} raw forward, {rate:.1f} Hz", sporadic,
+                                   lambda i: detector.backend.forward(tensor), rate)
         precision_used = str(getattr(detector.backend, "precision", "f32")).replace("<Type: '", "").strip("'>")
     finally:
         detector.close()
