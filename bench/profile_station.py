@@ -4,7 +4,7 @@
     py-spy record -r 100 --format raw -o station.raw -- .venv/bin/python bench/profile_station.py WORK_DIR 150
     .venv/bin/python bench/profile_station.py --summarize station.raw
 
-The first prints the CPU time of each thread per part (Linux /proc, sampled every 50 ms, so threads that end
+The first prints the CPU time of each thread per part (Linux /proc, sampled every 0.2 s, so threads that end
 early count too; OpenVINO's own worker threads have no name: "native"), e.g. `'{hint: latency}'` as the third
 argument for a detector option. The py-spy summary keeps the samples of the runtime's threads that were not
 waiting and prints self and inclusive counts per function (at 100 Hz one sample is 10 ms of wall time; divide

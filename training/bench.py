@@ -31,10 +31,13 @@ __all__ = ["BenchResult", "Measurement", "ThreadCpu", "run_bench"]
 
 class ThreadCpu:
     """CPU seconds of each thread of this process over a `with` block, by thread name (Linux /proc; sampled
-    every 50 ms, so threads that end inside the block count too). Unnamed native threads (OpenVINO's
-    workers, the infer thread's time inside them shows under `station-infer`) are summed as "native"."""
+    every `every_s`, so threads that end inside the block count, up to their last sample). Unnamed native
+    threads (OpenVINO's workers, the infer thread's time inside them shows under `station-infer`) are summed
+    as "native". One sample reads every thread's stat file (~0.5 ms of CPU with 40 threads, taken from the
+    pipeline it measures): every 0.2 s costs 0.1 % of the machine, against 1.9 % at the former 50 ms."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.every_s = every_s
         self.seconds: collections.Counter[str] = collections.Counter()
         self._names: dict[int, str] = {}
         self._latest: dict[int, tuple[str, float]] = {}
@@ -49,16 +52,22 @@ class ThreadCpu:
             return {}
         out = {}
         for tid in tids:
-            try:
-                stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            try:  # os.read, not Path.read_text: half the CPU per sample
+                fd = os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY)
+                try:
+                    stat = os.read(fd, 1024)
+                finally:
+                    os.close(fd)
             except OSError:  # ended meanwhile
                 continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            out[int(tid)] = (stat[stat.index("(") + 1:stat.rindex(")")], (int(fields[11]) + int(fields[12])) / tick)
+            name_end = stat.rindex(b")")
+            fields = stat[name_end + 2:].split()
+            out[int(tid)] = (stat[stat.index(b"(") + 1:name_end].decode(errors="replace"),
+                             (int(fields[11]) + int(fields[12])) / tick)
         return out
 
     def _watch(self) -> None:
-        while not self._done.wait(0.05):
+        while not self._done.wait(self.every_s):
             self._poll()
 
     def _poll(self) -> None:

@@ -19,7 +19,7 @@ def test_thread_cpu_counts_a_thread_that_ended_inside_the_block_under_its_name()
             pass
         time.sleep(0.2)  # then waits, as a stage does on its queue: the sampler gets the GIL and its last look
 
-    with ThreadCpu() as threads:
+    with ThreadCpu(every_s=0.05) as threads:
         worker = threading.Thread(target=burn, name="station-burn")
         worker.start()
         worker.join()
