@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import signal
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import click
 
 from inspection.adapters.extras import EXTRA_OF, missing_extra
+from inspection.adapters.stopping import stop_on_signals
 from inspection.config import StationConfig, load_station_config
 from inspection.demo import PRODUCTS, demo_config_path
 from inspection.domain.types import Inspection
@@ -150,6 +150,10 @@ def print_summary(summary: RunSummary, db_path: Path) -> None:
         click.echo("  counters   " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
     if s["store_errors"]:
         click.secho(f"  NOT LOGGED {s['store_errors']} parts (database errors, see above)", fg="red")
+    undelivered = s.get("counters", {}).get("output_error", 0)
+    if undelivered:  # logged, but the PLC never got them: it must have rejected those parts itself
+        click.secho(f"  NOT DELIVERED TO THE PLC {undelivered} verdicts (output errors, see above; logged with "
+                    "their verdicts: the PLC must treat those parts as reject)", fg="red")
     if s["fault"]:
         click.secho(f"  STOPPED SAFELY: {s['fault']}", fg="red", bold=True)
     click.echo(f"  log        {db_path}")
@@ -166,11 +170,10 @@ def run_station(config_path: Path | None, product: str | None, db: Path | None, 
                        f"{station.detector.model_id if station.detector else '?'}, "
                        f"{len(station.cameras)} camera(s); warming up…", err=True)
         station.warmup()
-        previous = signal.signal(signal.SIGINT, lambda *_: station.stop())  # Ctrl-C: finish the part in hand
-        try:
+        # Ctrl-C, and SIGTERM (what systemd, docker stop and a shutdown send): finish the part in hand, drain
+        # the queues into the log, close the PLC link cleanly, print the summary.
+        with stop_on_signals(station.stop):
             summary = station.run(max_parts=max_parts)
-        finally:
-            signal.signal(signal.SIGINT, previous)
         print_summary(summary, station.db_path)
         if summary.fault is not None:  # a safe stop: the message and the error's exit code, never a silent 0
             raise summary.fault

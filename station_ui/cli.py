@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from inspection.config import StationConfig
 from inspection.demo import PRODUCTS
 from station_ui.qtenv import prepare_qt_environment
+
+if TYPE_CHECKING:
+    from PyQt6.QtWidgets import QWidget
 
 __all__ = ["console", "launch"]
 
@@ -53,7 +59,27 @@ def _open(config: StationConfig, db: Path | None, autostart: bool, require_login
     window.show()
     if autostart:
         window.start()
-    return _exec(app, window)
+    with _close_on_stop_signals(window):
+        return _exec(app, window)
+
+
+@contextlib.contextmanager
+def _close_on_stop_signals(window: QWidget) -> Iterator[None]:
+    """Ctrl-C in the terminal and SIGTERM (systemd, a shutdown) close the window as the operator would:
+    the line stops, the log drains, the PLC link closes. Python runs signal handlers only between bytecodes,
+    so a timer wakes the interpreter while Qt waits for events."""
+    from PyQt6.QtCore import QTimer
+
+    from inspection.adapters.stopping import stop_on_signals
+
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    try:
+        with stop_on_signals(lambda: QTimer.singleShot(0, window.close)):
+            yield
+    finally:
+        wake.stop()
 
 
 def refuse_without_qt() -> None:

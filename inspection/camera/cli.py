@@ -6,7 +6,6 @@ its cameras). Without `--config`, the producers on GENICAM_GENTL64_PATH and thei
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import click
 import cv2
 
+from inspection.adapters.stopping import stop_on_signals
 from inspection.config import AdapterOptions, read_yaml
 from inspection.errors import CameraError, ConfigError, OutputError
 
@@ -114,16 +114,10 @@ def record(config_path: Path | None, camera_id: str | None, output: Path, frames
     meta = {"camera_id": getattr(options, "id", "cam0"), "config": str(config_path) if config_path else None,
             "options": options.model_dump(mode="json")}
     stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) \
-        if threading.current_thread() is threading.main_thread() else None
-    try:
-        with create_adapter("camera", options) as camera:
-            device = getattr(camera, "device", None)
-            if device is not None:
-                meta["device"] = device.line()
-            with Recorder(output, meta) as recorder:
-                count = record_camera(camera, recorder, frames, duration_s, stop=stop.is_set)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    with stop_on_signals(stop.set), create_adapter("camera", options) as camera:
+        device = getattr(camera, "device", None)
+        if device is not None:
+            meta["device"] = device.line()
+        with Recorder(output, meta) as recorder:
+            count = record_camera(camera, recorder, frames, duration_s, stop=stop.is_set)
     click.echo(f"recorded {count} parts to {output}")

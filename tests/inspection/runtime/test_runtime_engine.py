@@ -252,9 +252,12 @@ def test_bench_set_needs_key_equals_value() -> None:
     assert result.exit_code == 2 and "'requests': expected KEY=VALUE" in result.output
 
 
-def test_ctrl_c_drains_and_logs_every_part(make_station: Callable[..., Path], make_images: Callable[..., Path],
-                                          tmp_path: Path) -> None:
-    """A real SIGINT to `station run`: parts in flight get their verdicts, the summary prints, devices close."""
+@pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_drains_and_logs_every_part(make_station: Callable[..., Path],
+                                                      make_images: Callable[..., Path], tmp_path: Path,
+                                                      stop_signal: str) -> None:
+    """A real SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop) to `station run`: parts in flight get their
+    verdicts, the summary prints, devices close, exit 0."""
     import os
     import signal
     import subprocess
@@ -274,13 +277,14 @@ def test_ctrl_c_drains_and_logs_every_part(make_station: Callable[..., Path], ma
         if re.search(r"cam0#\d+\s+(PASS|FAIL|ERROR|REVIEW)", line):
             verdict_lines += 1
             if verdict_lines == 3:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(getattr(signal, stop_signal))
                 break
     rest = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, rest
     parts = int(re.search(r"parts\s+(\d+)", rest).group(1))  # type: ignore[union-attr]
     rows = sqlite3.connect(db).execute("select sequence from inspections order by sequence").fetchall()
     assert parts >= 3 and [r[0] for r in rows] == list(range(parts))
+    assert "yield" in rest  # the summary
 
 
 class SlowSecondCall:
