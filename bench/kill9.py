@@ -6,7 +6,8 @@ until it is logging, kills it with SIGKILL at a random moment, then checks what 
 - `PRAGMA integrity_check` is ok;
 - no row points at a missing or truncated image (images are written temp → fsync → rename, rows after);
 - row ids continue without a gap across restarts (the next run starts numbering after the last row);
-- temp files a kill leaves are counted (the next start sweeps them).
+- temp files a kill leaves are counted (the next start sweeps them);
+- each start after a kill logs one `unclean_shutdown` alarm event (the log says verdicts may be missing).
 
     .venv/bin/python bench/kill9.py --rounds 20          # numbers in docs/reliability.md
 
@@ -46,6 +47,7 @@ class Round:
     bad_images: int
     id_gaps: int
     temp_files: int
+    unclean_noted: int  # `unclean_shutdown` events in the log after this round (one per start after a kill)
 
 
 def make_station(folder: Path, model_pt: Path, parts: int = 12) -> Path:
@@ -65,13 +67,13 @@ def make_station(folder: Path, model_pt: Path, parts: int = 12) -> Path:
     return path
 
 
-def _rows(db: Path) -> int:
+def _rows(db: Path, table: str = "inspections", where: str = "1") -> int:
     if not db.exists():
         return 0
     try:
         con = sqlite3.connect(db, timeout=5)
         try:
-            return int(con.execute("select count(*) from inspections").fetchone()[0])
+            return int(con.execute(f"select count(*) from {table} where {where}").fetchone()[0])
         finally:
             con.close()
     except sqlite3.Error:
@@ -115,7 +117,8 @@ def kill_rounds(config: Path, rounds: int, seed: int = 0, max_wait_s: float = 60
             process.send_signal(signal.SIGKILL)
             process.wait(10)
         integrity, bad, gaps, temps = check(db, archive)
-        results.append(Round(round(killed_after, 3), before, _rows(db), integrity, bad, gaps, temps))
+        unclean = _rows(db, "events", "kind = 'unclean_shutdown'")
+        results.append(Round(round(killed_after, 3), before, _rows(db), integrity, bad, gaps, temps, unclean))
     return results
 
 
@@ -136,7 +139,8 @@ def main() -> None:
     results = kill_rounds(make_station(args.folder / "station", pt), args.rounds, args.seed)
     for r in results:
         print(json.dumps(asdict(r)))
-    ok = all(r.integrity == "ok" and r.bad_images == 0 and r.id_gaps == 0 for r in results)
+    ok = all(r.integrity == "ok" and r.bad_images == 0 and r.id_gaps == 0 and r.unclean_noted == i
+             for i, r in enumerate(results))
     print(f"rounds {len(results)}  integrity ok {sum(r.integrity == 'ok' for r in results)}  "
           f"rows {results[-1].rows_after}  bad images {sum(r.bad_images for r in results)}  "
           f"id gaps {max(r.id_gaps for r in results)}  temp files left {results[-1].temp_files}  "

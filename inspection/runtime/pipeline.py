@@ -70,6 +70,7 @@ class Station:
         self.stats = StageStats()  # rolling per-stage percentiles and fail-safe counters, across runs
         self._runtime: Runtime | None = None
         self._warm = False
+        self._started = False  # station_started logged: close() logs station_closed
         self.alarms = AlarmBoard()  # one active alarm per kind and source, with a count
         self._pending_events: deque[tuple[str, str, str, dict[str, Any] | None]] = deque(maxlen=1000)
         self._events_lock = threading.Lock()
@@ -124,7 +125,9 @@ class Station:
                 self._telemetry_feed = TelemetryFeed(self.telemetry)
             if self.config.health.enabled:
                 self._open_health()
+            self._note_unclean_end()
             self.store.event("info", "station_started", f"recipe {self.recipe.name}, model {self.detector.model_id}")
+            self._started = True
             if self.config.central is not None:
                 from inspection.central.replicator import Replicator  # only with `central:` (psycopg)
 
@@ -134,6 +137,18 @@ class Station:
             self.close()
             raise
         return self
+
+    def _note_unclean_end(self) -> None:
+        """A start whose last session in this log has no `station_closed` after its `station_started` was
+        killed (kill -9, power loss, a crash): say so in the log, since verdicts it held in memory are missing."""
+        last = self.store.query("select kind, time from events where kind in ('station_started', 'station_closed') "
+                                "order by id desc limit 1")
+        if last and last[0]["kind"] == "station_started":
+            message = (f"the session started {last[0]['time']} ended without closing (killed, power loss or a "
+                       "crash): verdicts it still held in memory are not in this log; the PLC had them, so "
+                       "compare its part count (outputs.sequence) with the parts logged")
+            log.warning("%s: %s", self.store.path, message)
+            self.store.event("alarm", AlarmKind.UNCLEAN_SHUTDOWN, message)
 
     def _open_health(self) -> None:
         """The health listener, polling the components' health probes (PLC output, telemetry sinks, cameras,
@@ -330,6 +345,9 @@ class Station:
         if self.detector is not None:
             _quietly(self.detector.close)
         if self.store is not None:
+            if self._started:  # the mark the next start looks for (see _note_unclean_end)
+                _quietly(lambda: self.store.event("info", "station_closed", "closed in order"))
+                self._started = False
             _quietly(self.store.close)
             self.store = None
 

@@ -23,4 +23,5 @@ def test_kill_9_leaves_a_sound_log_and_numbering_continues(tmp_path: Path, fault
     rounds = kill9.kill_rounds(config, rounds=3, seed=1)
     for r in rounds:
         assert r.integrity == "ok" and r.bad_images == 0 and r.id_gaps == 0, r
+    assert [r.unclean_noted for r in rounds] == [0, 1, 2]  # each start after a kill says so in the log
     assert rounds[0].rows_after > 0 and all(b.rows_before == a.rows_after for a, b in itertools.pairwise(rounds))

@@ -29,6 +29,31 @@ def test_every_part_gets_one_verdict_and_is_logged(station_yaml: Path, parts_dir
     assert rows == [(i.frame.sequence, i.verdict.status.value) for i in seen]
 
 
+def test_an_orderly_close_is_marked_and_a_start_after_a_crash_says_so(station_yaml: Path) -> None:
+    """`station_closed` ends every session; a start that finds a session without it (kill -9, power loss)
+    logs `unclean_shutdown` (the real kill -9 is in tests/faults/test_fault_kill9.py)."""
+    config = load_station_config(station_yaml)
+    for _ in range(2):
+        with Station(config) as station:
+            pass
+
+    def kinds() -> list[str]:
+        return [r[0] for r in sqlite3.connect(station.db_path).execute(
+            "select kind from events where kind in ('station_started', 'station_closed', 'unclean_shutdown') "
+            "order by id")]
+
+    assert kinds() == ["station_started", "station_closed"] * 2
+    with sqlite3.connect(station.db_path) as con:  # what a killed session leaves: started, never closed
+        con.execute("insert into events (time, level, kind, message, data) values "
+                    "('2026-12-06T10:00:00', 'info', 'station_started', '', '{}')")
+    with Station(config):
+        pass
+    assert kinds()[-3:] == ["unclean_shutdown", "station_started", "station_closed"]
+    message = sqlite3.connect(station.db_path).execute(
+        "select message from events where kind = 'unclean_shutdown'").fetchone()[0]
+    assert "2026-12-06T10:00:00" in message and "PLC" in message
+
+
 def test_model_detections_fail_the_part(station_yaml: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(recipe.read_text().replace("min_confidence: 0.5", "min_confidence: 0.0")
