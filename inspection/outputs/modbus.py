@@ -218,6 +218,11 @@ class ModbusLink:
                           "ir": "read_input_registers"}[area]
                 reply = self._call([(n, None) for n in members], method, start, count=end - start)
                 data = reply.bits if area in _BITS else reply.registers
+                if data is None or len(data) < end - start:  # a broken or confused server: never guess values
+                    raise LinkError(f"{self.endpoint}: {method} of {end - start} at {start} for "
+                                    f"{', '.join(self.describe(n) for n in members)} came back with "
+                                    f"{0 if data is None else len(data)}; the server does not speak Modbus "
+                                    "correctly (check that host/port is the PLC)", connection_lost=True)
                 for n in members:
                     a = self.addresses[n]
                     values[n] = a.decode(data[a.index - start: a.index - start + a.size])
@@ -237,9 +242,10 @@ class ModbusLink:
             raise LinkError(f"{self.endpoint}: {method} of {signals}: {exc}", connection_lost=True) from None
         if reply.isError():
             code = getattr(reply, "exception_code", 0)
+            action = ("fix the signal map or the PLC's Modbus register table" if code in (1, 2, 3) else
+                      "the PLC (or gateway) reports a fault of its own: check its diagnostics")
             raise LinkError(f"{self.endpoint}: PLC refused {method} of {signals}: "
-                            f"{_EXCEPTIONS.get(code, f'exception {code}')}; fix the signal map or the PLC's "
-                            f"Modbus register table")
+                            f"{_EXCEPTIONS.get(code, f'exception {code}')}; {action}")
         return reply
 
 

@@ -405,8 +405,15 @@ class PlcOutput:
                 self._on_link_error(exc)
             except OutputError as exc:  # a not-inspected result that could not be written: already counted
                 log.error("%s", exc)
-            except BaseException:  # any type: the supervisor (heartbeat, fail-safe) must outlive any bug
-                log.exception("PLC supervisor error")
+            except BaseException as exc:  # any type: the supervisor (heartbeat, fail-safe) must outlive any bug
+                if "plc_supervisor_error" not in self.stats.alarms:  # the traceback once, not at the poll rate
+                    log.exception("PLC supervisor error")
+                self._alarm("plc_supervisor_error", f"{self.link.endpoint}: the PLC supervisor failed "
+                            f"({type(exc).__name__}: {exc}); the PLC's inputs (trigger, acknowledge, job change, "
+                            "reset, heartbeat) are not being handled: check the PLC's answers, then call the "
+                            "integrator with the station log")
+            else:
+                self._clear("plc_supervisor_error")
 
     def _handle(self, edges: Edges) -> list[tuple[str, Value]]:
         """React to PLC edges; returns the handshake answers to write (in order)."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+import threading
+import time
+from typing import Any
+
 import pytest
 
 from inspection.errors import OutputError
@@ -291,3 +296,76 @@ def test_a_verdict_published_as_the_link_comes_up_is_not_cleared_by_the_connect_
             publisher.join(5.0)
             assert sim.read("outputs.result_valid") is True and sim.read("outputs.reject") is True
             assert sim.read("outputs.ready") is True
+
+
+class ShortReplyServer:
+    """A Modbus TCP server that frames its answers correctly but returns one register whatever count was
+    asked for (a broken gateway, or some other service on the PLC's port). Writes are acknowledged."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> ShortReplyServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._socket.close()
+        self._thread.join(5)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _answer(connection: Any) -> None:
+        with connection:
+            buffer = b""
+            while chunk := connection.recv(4096):
+                buffer += chunk
+                while len(buffer) >= 7 and len(buffer) >= 6 + struct.unpack(">H", buffer[4:6])[0]:
+                    transaction, _, length, unit = struct.unpack(">HHHB", buffer[:7])
+                    pdu, buffer = buffer[7:6 + length], buffer[6 + length:]
+                    code = pdu[0]
+                    if code in (1, 2):
+                        count = struct.unpack(">H", pdu[3:5])[0]
+                        body = bytes([code, (count + 7) // 8]) + bytes((count + 7) // 8)
+                    elif code in (3, 4):
+                        body = bytes([code, 2, 0, 0])  # one register, whatever the count
+                    else:
+                        body = pdu[:5]
+                    connection.sendall(struct.pack(">HHHB", transaction, 0, len(body) + 1, unit) + body)
+
+
+def test_a_reply_with_too_few_registers_is_a_lost_connection_not_a_crash(fast, inspection) -> None:
+    with ShortReplyServer() as server, modbus.create(modbus.Options(port=server.port, **fast)) as out:
+        assert not out.connected
+        assert "came back with 1" in out.last_error and "does not speak Modbus correctly" in out.last_error
+        assert "plc_connection_lost" in out.stats.alarms
+        with pytest.raises(OutputError, match="not connected"):
+            out.publish(inspection(1))
+
+
+def test_an_unexpected_supervisor_failure_is_one_alarm_until_it_passes(modbus_plc, fast, wait_until,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A bug (or an answer nobody foresaw) in a supervisor cycle: the PLC inputs are not being handled, so an
+    alarm says so — once, with one traceback in the log — and clears with the first good cycle."""
+    with _output(modbus_plc, fast) as out:
+        assert out.connected, out.last_error
+        real_read = out.link.read
+        monkeypatch.setattr(out.link, "read", lambda names: [][0])  # IndexError inside the cycle
+        assert wait_until(lambda: "plc_supervisor_error" in out.stats.alarms)
+        time.sleep(10 * fast["poll_period_s"])  # many failing cycles
+        assert "IndexError" in out.stats.alarms["plc_supervisor_error"]
+        assert sum("PLC supervisor error" in r.getMessage() for r in caplog.records) == 1
+        monkeypatch.setattr(out.link, "read", real_read)
+        assert wait_until(lambda: "plc_supervisor_error" not in out.stats.alarms)
