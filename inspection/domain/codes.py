@@ -94,6 +94,7 @@ class AlarmKind(StrEnum):
     JOB_CHANGE_FAILED = "job_change_failed", "Job change refused"
     DATABASE = "database", "Verdict database not writable"
     DB_UNAVAILABLE = "db_unavailable", "Verdict database unavailable: verdicts spooled"
+    DB_FILE_LOST = "db_file_lost", "Verdict database file deleted or replaced: restored"
     SPOOL_FULL = "spool_full", "Verdict spool full: line stopped"
     RECORD_BACKLOG = "record_backlog", "Verdict log falling behind"
     ARCHIVE_WRITE_FAILED = "archive_write_failed", "Image archive not writable"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -28,11 +29,14 @@ from typing import Any, Literal
 import cv2
 import sqlite_utils
 
+from inspection.domain.codes import AlarmKind
 from inspection.domain.counts import zero_counts
 from inspection.domain.types import STAGES, Frame, Inspection
 from inspection.errors import StoreError
 from inspection.security import audit_chain
 from inspection.security.inputs import csv_cell
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SCHEMA_VERSION", "ImageArchive", "Store", "heatmap_path"]
 
@@ -60,6 +64,16 @@ def heatmap_path(image_path: Path | str) -> Path:
     (uint8 gray, 128 = the model's threshold; see `inspection.anomaly.overlay`)."""
     image_path = Path(image_path)
     return image_path.with_name(f"{image_path.stem}.heat.png")
+
+
+def _file_identities(path: Path) -> dict[str, tuple[int, int]]:
+    """(device, inode) of a database file ("") and its "-wal" / "-shm" companions, for those that exist."""
+    out = {}
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            stat = os.stat(f"{path}{suffix}")
+            out[suffix] = (stat.st_dev, stat.st_ino)
+    return out
 
 
 def _iso(ts: float) -> str:
@@ -230,18 +244,65 @@ class Store:
         self.archive_failures = 0  # images lost since the archive last worked (the alarm's running count)
         self.archive_failures_total = 0
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._timeout_s = timeout_s
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=timeout_s)
-            self.db = sqlite_utils.Database(conn)
-            self.db.enable_wal()
-            conn.execute("pragma foreign_keys = on")
-            # WAL + NORMAL: no fsync per commit (7 ms → 1 ms a row here), still never corrupt; a kill -9 loses
-            # nothing committed, a power cut at most the last commits (see docs/reliability.md)
-            conn.execute("pragma synchronous = normal")
+            self.db = self._connect(self.path)
             self._create_schema()
+            self._file_ids = _file_identities(self.path)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the verdict database {self.path}: {exc}") from None
+        self._file_checked = time.monotonic()
+
+    def _connect(self, path: Path) -> sqlite_utils.Database:
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=self._timeout_s)
+        db = sqlite_utils.Database(conn)
+        db.enable_wal()
+        conn.execute("pragma foreign_keys = on")
+        # WAL + NORMAL: no fsync per commit (7 ms → 1 ms a row here), still never corrupt; a kill -9 loses
+        # nothing committed, a power cut at most the last commits (see docs/reliability.md)
+        conn.execute("pragma synchronous = normal")
+        return db
+
+    FILE_CHECK_S = 1.0
+    """How often `record_row` checks that the database file is still the one it writes to (an os.stat)."""
+
+    def _check_file(self) -> None:
+        """Someone deleted (or moved, or overwrote) the database file while the station has it open. SQLite
+        would go on writing into the unlinked file, and every verdict would vanish with it at close. So the
+        open connection — which still sees every committed row — is copied with SQLite's backup API to the
+        path (or, when another file now stands there, beside it), writing goes on in the copy, and an alarm
+        event says what happened. The caller holds the lock."""
+        self._file_checked = time.monotonic()
+        current = _file_identities(self.path)
+        if current.get("") == self._file_ids.get(""):
+            return
+        replaced = "" in current  # another file stands at the path now: leave it, restore beside it
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.stem}.restored-{stamp}{self.path.suffix}") if replaced \
+            else self.path
+        try:
+            # Our own -wal / -shm left under the old name (we hold them open) would be replayed into whatever
+            # database opens that name next: the restored one, or the file that replaced ours.
+            for suffix in ("-wal", "-shm"):
+                if suffix in current and current[suffix] == self._file_ids.get(suffix):
+                    Path(f"{self.path}{suffix}").unlink()
+            restored = self._connect(target)
+            self.db.conn.backup(restored.conn)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"the verdict database {self.path} was deleted or replaced, and restoring it to "
+                             f"{target} failed: {exc}") from None
+        with contextlib.suppress(sqlite3.Error):
+            self.db.conn.close()  # SQLite sees the file moved: no checkpoint, nothing deleted by name
+        message = (f"the verdict database {self.path} was {'replaced by another file' if replaced else 'deleted'} "
+                   f"while the station had it open; every row was restored from the open connection to {target}, "
+                   "and logging goes on there" + (f" (the file now at {self.path.name} was left as it is)"
+                                                  if replaced else "")
+                   + ": find out who removes files under the data directory")
+        self.db, self.path, self._file_ids, self._insert_sql = restored, target, _file_identities(target), {}
+        log.error("%s", message)
+        self.db["events"].insert({"time": _iso(time.time()), "level": "alarm", "kind": AlarmKind.DB_FILE_LOST.value,
+                                  "message": message, "data": json.dumps({"restored_to": str(target)})})
 
     def close(self) -> None:
         self.db.conn.close()
@@ -300,10 +361,13 @@ class Store:
         """Write the verdict row (and its detections) in one transaction. Returns the row id."""
         row = self._inspection_row(inspection, image_path)
         try:
-            with self._lock, self.db.conn:
-                row_id = self._insert_rows("inspections", [row])
-                self._insert_rows("detections", self._detection_rows(inspection, row_id))
-                self._insert_rows("refdes_results", self._refdes_rows(inspection, row_id))
+            with self._lock:
+                if time.monotonic() - self._file_checked >= self.FILE_CHECK_S:
+                    self._check_file()
+                with self.db.conn:
+                    row_id = self._insert_rows("inspections", [row])
+                    self._insert_rows("detections", self._detection_rows(inspection, row_id))
+                    self._insert_rows("refdes_results", self._refdes_rows(inspection, row_id))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot log part {inspection.frame.key} to {self.path}: {exc}") from None
         return row_id

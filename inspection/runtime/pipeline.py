@@ -148,7 +148,7 @@ class Station:
                        "crash): verdicts it still held in memory are not in this log; the PLC had them, so "
                        "compare its part count (outputs.sequence) with the parts logged")
             log.warning("%s: %s", self.store.path, message)
-            self.store.event("alarm", AlarmKind.UNCLEAN_SHUTDOWN, message)
+            self.store.event("alarm", AlarmKind.UNCLEAN_SHUTDOWN.value, message)
 
     def _open_health(self) -> None:
         """The health listener, polling the components' health probes (PLC output, telemetry sinks, cameras,

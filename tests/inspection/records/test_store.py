@@ -114,6 +114,49 @@ def test_a_column_name_cannot_break_out_of_the_insert(tmp_path: Path) -> None:
         assert "inspections" in store.db.table_names()
 
 
+def _sequences(path: Path) -> list[int]:
+    with sqlite3.connect(path) as con:
+        return [r[0] for r in con.execute("select sequence from inspections order by id")]
+
+
+@pytest.mark.parametrize("pattern", ["station.db*", "station.db"])
+def test_a_database_deleted_while_open_is_restored_with_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   pattern: str) -> None:
+    """A clean-up script deletes station.db* (or only station.db, leaving our -wal behind) mid-run: SQLite
+    would keep writing into the unlinked file and lose it all at close. The store notices (an os.stat per
+    FILE_CHECK_S) and copies the open connection back."""
+    monkeypatch.setattr(Store, "FILE_CHECK_S", 0.0)
+    path = tmp_path / "station.db"
+    with Store(path) as store:
+        for seq in range(3):
+            store.record(inspection(seq))
+        for leftover in tmp_path.glob(pattern):
+            leftover.unlink()
+        for seq in range(3, 6):
+            store.record(inspection(seq))
+    assert _sequences(path) == list(range(6))
+    with sqlite3.connect(path) as con:
+        assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+        (message,) = con.execute("select message from events where kind = 'db_file_lost'").fetchone()
+    assert "was deleted" in message and "every row was restored" in message
+
+
+def test_a_database_overwritten_while_open_goes_on_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Store, "FILE_CHECK_S", 0.0)
+    path, other = tmp_path / "station.db", tmp_path / "other.db"
+    sqlite3.connect(other).execute("create table mine (x)").connection.commit()
+    with Store(path) as store:
+        store.record(inspection(0))
+        other.replace(path)  # someone restores an old backup over it
+        store.record(inspection(1))
+        store.record(inspection(2))  # written on in the copy, not restored again
+        (restored,) = tmp_path.glob("station.restored-*.db")
+        assert store.path == restored
+    assert _sequences(restored) == [0, 1, 2]
+    with sqlite3.connect(path) as con:  # their file is left as it is
+        assert [r[0] for r in con.execute("select name from sqlite_master")] == ["mine"]
+
+
 def test_csv_export(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         for i in range(4):
