@@ -217,7 +217,22 @@ class ReplayCamera(CameraBase):
             self._index = 0
         path = self._files[self._index]
         self._index += 1
-        return self._decode(path), str(path)
+        image = self._decode(path)
+        if isinstance(image, DecodeFailure) and not path.exists():
+            self._source_vanished(path)
+        return image, str(path)
+
+    def _source_vanished(self, path: Path) -> None:
+        """A file gone between the listing and its turn: its part is an ERROR (the caller's DecodeFailure) and
+        the folder is listed afresh. When nothing is left to replay, the camera is gone: CameraError, which
+        stops the station safely (exit 4) instead of an endless row of ERROR verdicts."""
+        folder = self.options.path
+        self._files = image_files(folder) if folder.is_dir() else []
+        if not self._files:
+            raise CameraError(f"replay camera {self.camera_id!r}: {path.name} is gone and {folder} "
+                              f"{'has no images left' if folder.is_dir() else 'no longer exists'}: the image "
+                              "source vanished; check what removes files there, then start again")
+        self._index = next((i for i, f in enumerate(self._files) if f.name > path.name), len(self._files))
 
     def _next_video_frame(self) -> tuple[np.ndarray | None, str]:
         assert self._video is not None

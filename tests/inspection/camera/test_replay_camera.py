@@ -79,6 +79,25 @@ def test_corrupt_and_empty_images_become_failures(parts_dir: Path) -> None:
     assert all("part_000" in f.message for f in failures)
 
 
+def test_a_file_removed_mid_run_is_one_error_and_an_emptied_folder_is_a_lost_camera(parts_dir: Path) -> None:
+    """Looping over a folder someone clears: the removed file's part is an ERROR, the rest go on; once nothing
+    is left the camera is gone (CameraError: the station stops safely) — not an endless row of ERRORs."""
+    import shutil
+
+    with ReplayCamera(Options(path=parts_dir, loop=True)) as camera:
+        assert isinstance(camera.read(timeout_s=1.0), Frame)  # part_0000
+        (parts_dir / "part_0001.png").unlink()
+        gone = camera.read(timeout_s=1.0)
+        assert isinstance(gone, FrameFailure) and "part_0001" in gone.message
+        after = [camera.read(timeout_s=1.0) for _ in range(6)]
+        assert all(isinstance(f, Frame) for f in after)
+        assert "part_0001.png" not in {Path(f.source).name for f in after}  # listed afresh
+        shutil.rmtree(parts_dir)
+        with pytest.raises(CameraError, match="no longer exists"):
+            for _ in range(6):
+                camera.read(timeout_s=1.0)
+
+
 def test_video_source(tmp_path: Path) -> None:
     path = tmp_path / "line.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
