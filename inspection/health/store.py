@@ -19,7 +19,10 @@ from inspection.health.baseline import Baseline
 from inspection.health.kinds import HealthWarning
 from inspection.records.store import Store
 
-__all__ = ["HealthLog"]
+__all__ = ["SAMPLE_WAIT_S", "HealthLog"]
+
+SAMPLE_WAIT_S = 0.05
+"""How long a health sample waits for a busy database before it is dropped (the verdicts wait; samples don't)."""
 
 
 def _iso(ts: float) -> str:
@@ -46,9 +49,10 @@ class HealthLog:
     def record_sample(self, part: int, values: Mapping[str, float], smoothed: Mapping[str, float], state: str,
                       timestamp_s: float | None = None) -> int:
         ts = time.time() if timestamp_s is None else timestamp_s
+        # A trend sample may be dropped: never hold the listeners (console, telemetry) while the database is busy.
         return self.store.insert("health", {"time": _iso(ts), "timestamp_s": ts, "part_index": part,
                                             "state": state, "signals": json.dumps(dict(values)),
-                                            "smoothed": json.dumps(dict(smoothed))})
+                                            "smoothed": json.dumps(dict(smoothed))}, wait_s=SAMPLE_WAIT_S)
 
     def record_warning(self, warning: HealthWarning) -> None:
         self.store.event(warning.severity.value, warning.kind.value, warning.message, warning.as_dict())

@@ -395,10 +395,15 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot log event {kind} to {self.path}: {exc}") from None
 
-    def insert(self, table: str, row: dict[str, Any]) -> int:
-        """Insert one row into a console table (users, audit, overrides). Returns its primary key."""
+    def insert(self, table: str, row: dict[str, Any], wait_s: float | None = None) -> int:
+        """Insert one row into a console table (users, audit, overrides). Returns its primary key.
+
+        `wait_s`: give up with StoreError after that long instead of the busy timeout — for rows that may be
+        dropped (health trend samples) and are written on a thread others wait for (the console's listeners)."""
+        if not self._lock.acquire(timeout=-1 if wait_s is None else wait_s):
+            raise StoreError(f"cannot write to {table} in {self.path}: the database is busy")
         try:
-            with self._lock, self.db.conn:
+            with self._busy_timeout(wait_s), self.db.conn:
                 try:
                     return self._insert_rows(table, [row])
                 except sqlite3.OperationalError as exc:
@@ -407,6 +412,20 @@ class Store:
                     return int(self.db[table].insert(row).last_pk)  # sqlite-utils creates it from the row
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {table} in {self.path}: {exc}") from None
+        finally:
+            self._lock.release()
+
+    @contextmanager
+    def _busy_timeout(self, wait_s: float | None) -> Iterator[None]:
+        """SQLite's wait for another process's lock, shortened for one statement (the caller holds the lock)."""
+        if wait_s is None:
+            yield
+            return
+        self.db.conn.execute(f"pragma busy_timeout = {int(wait_s * 1000)}")
+        try:
+            yield
+        finally:
+            self.db.conn.execute(f"pragma busy_timeout = {int(self._timeout_s * 1000)}")
 
     def append_audit(self, row: dict[str, Any]) -> int:
         """Append one row to the hash-chained audit log (see inspection.security.audit_chain)."""

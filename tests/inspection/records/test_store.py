@@ -157,6 +157,24 @@ def test_a_database_overwritten_while_open_goes_on_beside_it(tmp_path: Path, mon
         assert [r[0] for r in con.execute("select name from sqlite_master")] == ["mine"]
 
 
+def test_a_droppable_row_gives_up_on_a_locked_database_instead_of_waiting_the_busy_timeout(tmp_path: Path) -> None:
+    """Health samples are written on the listeners' thread (console, telemetry): another process holding the
+    database must cost them `wait_s`, not the 5 s the verdicts are allowed to wait."""
+    import time
+
+    path = tmp_path / "station.db"
+    with Store(path, timeout_s=5.0) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("begin exclusive")
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            store.insert("health", {"part_index": 1}, wait_s=0.05)
+        assert time.monotonic() - started < 2.0
+        other.execute("commit")
+        assert store.db.conn.execute("pragma busy_timeout").fetchone()[0] == 5000  # verdicts still wait 5 s
+        assert store.insert("health", {"part_index": 2}, wait_s=0.05) > 0
+
+
 def test_csv_export(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         for i in range(4):
