@@ -5,6 +5,12 @@ the configured limits — a decompression bomb: a few kB of PNG that inflates to
 any pixel buffer is allocated. Every way a file can be bad ends in a `DecodeFailure` with a named
 `ReasonCode`, never an exception: the part gets an ERROR verdict that says why, and the next part is
 inspected normally.
+
+JPEGs are decoded by libjpeg-turbo through simplejpeg in strict mode: libjpeg only *warns* about corrupt
+entropy data ("premature end of data segment") and fills the rest of the image with grey, which OpenCV and
+Pillow accept — a defect in the missing rows would pass. Strict mode makes that warning a failure (and
+decodes the same pixels as OpenCV in half the time). A progressive JPEG may repeat scans thousands of times
+(a "scan bomb": under 1 MB, minutes to decode); scans are counted before decoding.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image
 
 from inspection.domain.codes import ReasonCode
@@ -25,6 +32,7 @@ __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "DecodeFailure", "ImageLim
 
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: above any line-scan tile we inspect, far below a bomb's size
 DEFAULT_MAX_BYTES = 200_000_000
+MAX_JPEG_SCANS = 100  # an encoder's progressive JPEG has ≤ ~12 scans (an EXIF thumbnail adds one)
 _DEEP_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I;32"}  # not 8 bits per channel
 _ODD_MODES = {"LA", "La", "PA", "CMYK", "YCbCr", "LAB", "HSV"}  # channel layouts the station does not inspect
 
@@ -77,6 +85,11 @@ def _decode(path: Path, limits: ImageLimits) -> np.ndarray | DecodeFailure:
         return DecodeFailure(ReasonCode.IMAGE_CHANNELS, f"{path}: {mode} image; expected gray, BGR or BGRA")
     if _truncated(data):
         return DecodeFailure(ReasonCode.IMAGE_TRUNCATED, f"{path}: file ends before the image does")
+    if data.startswith(b"\xff\xd8") and mode in ("L", "RGB"):
+        jpeg = _decode_jpeg(data, gray=mode == "L")
+        if isinstance(jpeg, DecodeFailure):
+            return DecodeFailure(jpeg.code, f"{path}: {jpeg.message}")
+        return jpeg
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         return DecodeFailure(ReasonCode.DECODE_ERROR, f"{path}: image data corrupt")
@@ -99,6 +112,21 @@ def _header(data: bytes) -> tuple[tuple[int, int], str] | DecodeFailure:
             return DecodeFailure(ReasonCode.IMAGE_TOO_LARGE, f"refused before decoding: {exc}")
         except Exception as exc:  # UnidentifiedImageError, a broken header (SyntaxError, struct.error, …)
             return DecodeFailure(ReasonCode.DECODE_ERROR, f"not a readable image: {type(exc).__name__}: {exc}")
+
+
+def _decode_jpeg(data: bytes, gray: bool) -> np.ndarray | DecodeFailure:
+    # Inside the entropy-coded data every 0xFF byte is followed by 0x00 or a restart marker, so this counts
+    # the start-of-scan markers exactly (plus any in an embedded thumbnail).
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        return DecodeFailure(ReasonCode.IMAGE_TOO_LARGE, f"{scans} JPEG scans (at most {MAX_JPEG_SCANS} are "
+                             "decoded; an encoder writes ~12): refused before decoding")
+    try:
+        image = simplejpeg.decode_jpeg(data, "GRAY" if gray else "BGR", strict=True)
+    except ValueError as exc:  # libjpeg's errors, and in strict mode its warnings about corrupt data
+        code = ReasonCode.IMAGE_TRUNCATED if "premature end" in str(exc).lower() else ReasonCode.DECODE_ERROR
+        return DecodeFailure(code, f"image data corrupt: {exc}")
+    return image[:, :, 0] if gray else image
 
 
 def _truncated(data: bytes) -> bool:

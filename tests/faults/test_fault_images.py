@@ -27,10 +27,19 @@ def _png(image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
+def _scan_bomb(scans: int) -> bytes:
+    """A progressive JPEG whose last scan repeats `scans` times: every decoder obliges, and a few hundred kB of
+    it at 16 MP keep libjpeg busy for minutes."""
+    data = cv2.imencode(".jpg", np.zeros((32, 32), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    last = data[data.rindex(b"\xff\xda"):-2]
+    return data[:-2] + last * scans + b"\xff\xd9"
+
+
 def _bad_images() -> dict[str, tuple[bytes, ReasonCode]]:
     rng = np.random.default_rng(1)
     good = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
     jpeg = cv2.imencode(".jpg", good)[1].tobytes()
+    scan_data = jpeg.rindex(b"\xff\xda")
     la = io.BytesIO()
     Image.new("LA", (64, 48), (100, 255)).save(la, format="PNG")
     return {
@@ -38,6 +47,10 @@ def _bad_images() -> dict[str, tuple[bytes, ReasonCode]]:
         "empty.png": (b"", ReasonCode.IMAGE_TRUNCATED),
         "truncated.png": (_png(good)[:-200], ReasonCode.IMAGE_TRUNCATED),
         "truncated.jpg": (jpeg[: len(jpeg) // 2], ReasonCode.IMAGE_TRUNCATED),
+        # Cut short, then given its end marker back: libjpeg only warns and greys the missing rows.
+        "truncated_with_end.jpg": (jpeg[: scan_data + 200] + b"\xff\xd9", ReasonCode.IMAGE_TRUNCATED),
+        "hole_in_scan.jpg": (jpeg[: scan_data + 200] + jpeg[scan_data + 400:], ReasonCode.DECODE_ERROR),
+        "scan_bomb.jpg": (_scan_bomb(500), ReasonCode.IMAGE_TOO_LARGE),
         # A decompression bomb: 16 MP of zeros packs into a few kB; refused from its header.
         "bomb.png": (_png(np.zeros((4000, 4000), np.uint8)), ReasonCode.IMAGE_TOO_LARGE),
         "huge_file.png": (_png(rng.integers(0, 255, (400, 400, 3), dtype=np.uint8)), ReasonCode.IMAGE_TOO_LARGE),
@@ -95,3 +108,22 @@ def test_decoder_never_raises_on_unreadable_paths(tmp_path: Path) -> None:
     for path in (tmp_path / "missing.png", folder):
         result = decode_image(path)
         assert isinstance(result, DecodeFailure) and result.code is ReasonCode.DECODE_ERROR
+
+
+def test_the_corrupt_jpegs_are_ones_other_decoders_accept(tmp_path: Path) -> None:
+    """The point of the strict decoder: OpenCV returns a full-size image for each of these."""
+    for name in ("truncated_with_end.jpg", "hole_in_scan.jpg", "scan_bomb.jpg"):
+        data, _ = _bad_images()[name]
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert image is not None and image.size > 0, name
+
+
+def test_good_jpegs_decode_to_the_same_pixels_as_opencv(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    colour = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    for image, options in ((colour, []), (colour[:, :, 0].copy(), []), (colour, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])):
+        path = tmp_path / "part.jpg"
+        cv2.imwrite(str(path), image, options)
+        decoded = decode_image(path)
+        assert isinstance(decoded, np.ndarray)
+        assert np.array_equal(decoded, cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
