@@ -61,9 +61,10 @@ ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 
 
 class StrictModel(BaseModel):
-    """Closed, immutable configuration: an unknown key is an error, not silently ignored."""
+    """Closed, immutable configuration: an unknown key is an error, not silently ignored; `.inf` and `.nan`
+    are refused in every number (an infinite deadline or a NaN polygon corner would quietly switch a check off)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AdapterOptions(StrictModel):

@@ -14,6 +14,7 @@ recordings; `kind: replay` with `path:` on the folder plays them (recorded timin
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +28,7 @@ import cv2
 from inspection.camera import EndOfStream
 from inspection.domain.types import Frame, FrameFailure
 from inspection.errors import DataError, OutputError
+from inspection.security.inputs import confined
 
 __all__ = [
     "FORMAT",
@@ -45,6 +47,10 @@ FORMAT = "station-recording"
 VERSION = 1
 FRAMES_FILE = "frames.jsonl"
 META_FILE = "recording.json"
+MAX_RECORDED_GAP_S = 600.0
+"""A longer pause in a recording (a break, or an edited timestamp far in the future) is replayed as this."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +70,27 @@ class RecordEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecordEntry:
+        """One line of frames.jsonl, checked field by field: a recording is a file anyone can edit, and its
+        values end up in SQLite columns, PLC registers and the operator's screen. ValueError/TypeError say why."""
+        sequence = data["sequence"]
+        if not isinstance(sequence, int) or isinstance(sequence, bool) or not 0 <= sequence < 2**53:
+            raise ValueError(f"sequence must be a whole number from 0 to 2^53, got {sequence!r}")
+        device_ns = data.get("device_timestamp_ns")
+        if device_ns is not None and (not isinstance(device_ns, int) or not 0 <= device_ns < 2**63):
+            raise ValueError(f"device_timestamp_ns must be a whole number from 0 to 2^63, got {device_ns!r}")
         return cls(
-            camera_id=str(data["camera_id"]), sequence=int(data["sequence"]), timestamp_s=float(data["timestamp_s"]),
-            file=data.get("file"), part_id=data.get("part_id"), device_timestamp_ns=data.get("device_timestamp_ns"),
-            pixel_format=str(data.get("pixel_format", "bgr8")), source=data.get("source"), code=data.get("code"),
-            message=data.get("message"),
+            camera_id=str(data["camera_id"]), sequence=sequence, timestamp_s=float(data["timestamp_s"]),
+            file=_text(data, "file"), part_id=_text(data, "part_id"), device_timestamp_ns=device_ns,
+            pixel_format=str(data.get("pixel_format", "bgr8")), source=_text(data, "source"),
+            code=_text(data, "code"), message=_text(data, "message"),
         )
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} must be text, got {type(value).__name__} {value!r}"[:200])
+    return value
 
 
 def is_recording(folder: Path) -> bool:
@@ -160,6 +181,8 @@ def read_recording(folder: Path) -> list[RecordEntry]:
                             f"expected a JSON object with camera_id, sequence, timestamp_s") from None
         if not math.isfinite(entry.timestamp_s):
             raise DataError(f"{path}:{number}: timestamp_s must be a finite number, got {entry.timestamp_s}")
+        if entry.file is not None:  # the image lies in the recording's folder, never elsewhere
+            confined(Path(folder), entry.file, f"{path}:{number}: file")
         entries.append(entry)
     if not entries:
         raise DataError(f"{path}: the recording holds no parts")
@@ -169,10 +192,14 @@ def read_recording(folder: Path) -> list[RecordEntry]:
 def schedule_offsets(entries: list[RecordEntry]) -> list[float]:
     """Seconds from the first part at which each part is due on playback: the recorded host-time
     gaps, never negative (a clock step backwards during recording must not bunch the parts up)."""
-    offsets, last = [], 0.0
-    first = entries[0].timestamp_s if entries else 0.0
+    offsets, last, previous = [], 0.0, entries[0].timestamp_s if entries else 0.0
     for entry in entries:
-        last = max(last, entry.timestamp_s - first)
+        gap = min(max(entry.timestamp_s - previous, 0.0), MAX_RECORDED_GAP_S)
+        if gap == MAX_RECORDED_GAP_S:
+            log.warning("recorded part %s came %.0f s after the one before: replayed %.0f s after it",
+                        entry.sequence, entry.timestamp_s - previous, MAX_RECORDED_GAP_S)
+        previous = max(previous, entry.timestamp_s)
+        last += gap
         offsets.append(last)
     return offsets
 

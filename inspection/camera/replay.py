@@ -39,7 +39,8 @@ class Options(AdapterOptions):
     id: str = Field("cam0", min_length=1, description="camera id in logs and verdicts")
     path: ConfigPath = Field(description="folder of images (sorted by name) or a video file")
     loop: bool = Field(False, description="start again at the end instead of finishing")
-    rate_hz: float | None = Field(None, gt=0.0, description="parts per second; empty = as fast as possible")
+    rate_hz: float | None = Field(None, ge=0.001, le=100_000.0,
+                                  description="parts per second (0.001–100000); empty = as fast as possible")
     pixel_format: Literal["bgr8", "mono8"] = "bgr8"
     max_parts: int | None = Field(None, ge=1, description="stop after this many parts")
     timing: Literal["recorded", "rate"] | None = Field(

@@ -34,7 +34,7 @@ _RANK = {VerdictStatus.PASS: 0, VerdictStatus.REVIEW: 1, VerdictStatus.FAIL: 2, 
 class ViewsConfig(BaseModel):
     """`views:` in a recipe: the views that make one part (give `cameras` or `positions`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     cameras: list[str] | None = Field(None, min_length=2, description="camera ids, one view each (top, bottom…)")
     positions: int | None = Field(None, ge=2, le=64, description="one camera, this many consecutive frames per part")

@@ -37,6 +37,14 @@ class ClassRule(StrictModel):
     action: Literal["fail", "review", "ignore"] = "fail"
 
 
+def _polygon_area(points: list[Point]) -> float:
+    """Shoelace formula (absolute area in px²)."""
+    total = 0.0
+    for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True):
+        total += x0 * y1 - x1 * y0
+    return abs(total) / 2.0
+
+
 class RegionOfInterest(StrictModel):
     """Polygons in image pixels. A detection counts when its centre is inside an `include` polygon
     (or there are none) and inside no `exclude` polygon."""
@@ -50,6 +58,8 @@ class RegionOfInterest(StrictModel):
             for i, poly in enumerate(getattr(self, name)):
                 if len(poly) < 3:
                     raise ValueError(f"{name}[{i}] needs at least 3 points [x, y], got {len(poly)}")
+                if _polygon_area(poly) <= 0.0:  # a line or a point: nothing could ever be inside it
+                    raise ValueError(f"{name}[{i}] {poly} encloses no area: give the corners of a region")
         return self
 
 
@@ -60,12 +70,13 @@ class Recipe(StrictModel):
     model: ConfigPath | None = Field(None, description="model file for this product (overrides the station's)")
     registry_product: str | None = Field(
         None, description="load this product's production model from the model registry (overrides model:)")
-    pixel_size_mm: float | None = Field(None, gt=0.0, description="mm per pixel, for *_mm limits")
+    pixel_size_mm: float | None = Field(None, ge=1e-6, le=1e3, description="mm per pixel, for *_mm limits")
     default: ClassRule = ClassRule()
     classes: dict[str, ClassRule] = Field(default_factory=dict)
     roi: RegionOfInterest = RegionOfInterest()
     failsafe_verdict: Literal["ERROR", "FAIL"] = "ERROR"
-    deadline_ms: float = Field(2000.0, gt=0.0, description="a part not judged within this is fail-safe")
+    deadline_ms: float = Field(2000.0, gt=0.0, le=3_600_000.0,
+                               description="a part not judged within this is fail-safe (at most an hour)")
     keep_images: Literal["all", "failures", "sample", "none"] | None = None
     tiling: TilingOptions | None = Field(None, description="overlapping tiles for small defects on large images")
     tta: TtaOptions | None = Field(None, description="test-time augmentation: also run flipped copies of each "

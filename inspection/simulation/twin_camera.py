@@ -33,7 +33,8 @@ class Options(AdapterOptions):
     width: int = Field(160, ge=32, le=4096)
     height: int = Field(160, ge=32, le=4096)
     max_parts: int | None = Field(None, ge=1, description="end of stream after this many parts")
-    rate_hz: float | None = Field(None, gt=0, description="parts per second, like a line; empty = as fast as read")
+    rate_hz: float | None = Field(None, ge=0.001, le=100_000.0,
+                                  description="parts per second, like a line (0.001–100000); empty = as fast as read")
 
 
 class TwinCamera(CameraBase):

@@ -66,3 +66,28 @@ def test_recipe_validation(tmp_path: Path) -> None:
     recipe.write_text("name: r\nclasses:\n  bridge: {}\n  void: {}\n")
     with pytest.raises(ConfigError, match="void not among"):
         load_recipe(recipe).check_classes(("bridge", "missing"))
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # An infinite deadline crashed the runtime's timers; a huge one is a check switched off.
+    ("deadline_ms: .inf\n", "deadline_ms: Input should be a finite number"),
+    ("deadline_ms: 1e300\n", "deadline_ms: Input should be less than or equal to 3600000"),
+    # A NaN, infinite or flat ROI contains nothing: every detection fell outside it and every part passed.
+    ("roi:\n  include: [[[.nan, .nan], [.nan, 0], [0, .nan]]]\n", "Input should be a finite number"),
+    ("roi:\n  include: [[[0, 0], [.inf, 0], [0, .inf]]]\n", "Input should be a finite number"),
+    ("roi:\n  include: [[[5, 5], [5, 5], [5, 5]]]\n", "encloses no area"),
+    ("roi:\n  exclude: [[[0, 0], [10, 10], [20, 20]]]\n", "encloses no area"),
+    ("classes:\n  bridge:\n    min_area_px: .inf\n", "Input should be a finite number"),
+    ("pixel_size_mm: 1e-300\n", "pixel_size_mm: Input should be greater than or equal to 0.000001"),
+])
+def test_recipe_numbers_that_would_switch_a_check_off_are_refused(tmp_path: Path, body: str, expected: str) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\n" + body)
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(".", r"\.")):
+        load_recipe(recipe)
+
+
+def test_a_station_config_refuses_infinite_numbers_everywhere(station_yaml: Path) -> None:
+    station_yaml.write_text(station_yaml.read_text().replace("    id: cam0\n", "    id: cam0\n    rate_hz: .nan\n"))
+    with pytest.raises(ConfigError, match="rate_hz: Input should be a finite number"):
+        load_station_config(station_yaml)

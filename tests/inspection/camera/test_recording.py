@@ -160,3 +160,29 @@ def test_recording_a_viky_stream_and_replaying_it(tmp_path: Path) -> None:
     assert [p.sequence for p in played] == [e.sequence for e in entries]
     assert all(isinstance(p, Frame) and p.camera_id == "top" and p.image.shape == (120, 160, 3) for p in played)
     assert [p.source for p in played] == [f"VikyTL_DEV_blue#{e.sequence}" for e in entries]
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("sequence", 10**30, "sequence must be a whole number"),  # would overflow SQLite's INTEGER at the end of a run
+    ("sequence", "7", "sequence must be a whole number"),
+    ("part_id", ["a"], "part_id must be text"),
+    ("file", 123, "file must be text"),
+    ("file", "../../outside.png", "points outside"),
+    ("file", "/etc/passwd", "absolute path"),
+])
+def test_hostile_fields_in_a_recording_are_refused_with_file_and_line(tmp_path: Path, field: str, value: object,
+                                                                     expected: str) -> None:
+    folder = _record(tmp_path / "rec", _frames())
+    lines = (folder / FRAMES_FILE).read_text(encoding="utf-8").splitlines()
+    entry = json.loads(lines[1])
+    entry[field] = value
+    lines[1] = json.dumps(entry)
+    (folder / FRAMES_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=expected) as info:
+        read_recording(folder)
+    assert f"{FRAMES_FILE}:2" in str(info.value)
+
+
+def test_a_gap_of_centuries_in_a_recording_is_replayed_as_ten_minutes() -> None:
+    entries = [RecordEntry("c", i, t) for i, t in enumerate([10.0, 10.05, 1e12, 1e12 + 0.1])]
+    assert schedule_offsets(entries) == pytest.approx([0.0, 0.05, 600.05, 600.15])
