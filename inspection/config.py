@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from inspection.adapters.registry import adapter_module
 from inspection.errors import ConfigError, DataError
-from inspection.security.inputs import load_yaml_text, truncate
+from inspection.security.inputs import MAX_YAML_BYTES, load_yaml_text, truncate
 
 __all__ = [
     "AdapterOptions",
@@ -49,7 +49,10 @@ def default_data_dir() -> Path:
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
-    value = Path(os.path.expandvars(str(value))).expanduser()
+    try:
+        value = Path(os.path.expandvars(str(value))).expanduser()
+    except RuntimeError as exc:  # ~someone who has no home directory here
+        raise ValueError(f"{value}: {exc}") from None
     base = (info.context or {}).get("base_dir")
     if not value.is_absolute() and base is not None:
         value = Path(base) / value
@@ -270,9 +273,14 @@ def validate_model(model: type[M], data: Any, source: str, prefix: str = "", **c
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, with errors that name the file (and the line, for syntax errors)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        if not Path(path).is_file():  # a FIFO would hang the read, /dev/zero fill the memory
+            raise ConfigError(f"{path}: file not found" if not Path(path).exists()
+                              else f"{path}: not a regular file")
+        with open(path, "rb") as handle:  # at most one byte over the limit: never the whole of a huge file
+            raw = handle.read(MAX_YAML_BYTES + 1)
+        if len(raw) > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: larger than the {MAX_YAML_BYTES} bytes allowed for a station file")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc})") from None
     try:
@@ -307,6 +315,9 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 def _validate_adapter(port: str, raw: Any, source: str, key: str, base_dir: Path) -> AdapterOptions:
     if not isinstance(raw, dict) or "kind" not in raw:
         raise ConfigError(f"{source}: {key}: expected a mapping with a 'kind:' key, got {truncate(repr(raw), 200)}")
+    if not isinstance(raw["kind"], str):
+        raise ConfigError(f"{source}: {key}.kind: expected a name such as onnx or replay, got "
+                          f"{truncate(repr(raw['kind']), 100)}")
     try:
         module = adapter_module(port, raw["kind"])
     except ConfigError as exc:

@@ -57,7 +57,11 @@ class ModelMeta:
 def meta_from_ultralytics_props(props: dict[str, str], where: str) -> ModelMeta:
     """Read our own key, else the metadata ultralytics writes into every export (names, imgsz, task)."""
     if META_KEY in props:
-        return ModelMeta.from_json(props[META_KEY])
+        try:
+            return ModelMeta.from_json(props[META_KEY])
+        except (ValueError, KeyError, TypeError, IndexError) as exc:  # JSONDecodeError is a ValueError
+            raise ModelError(f"{where}: the model's {META_KEY} metadata is damaged ({type(exc).__name__}: "
+                             f"{str(exc)[:120]}); export the model again with `station export-model`") from None
     try:
         names = ast.literal_eval(props["names"])
         imgsz = ast.literal_eval(props["imgsz"])
@@ -67,8 +71,12 @@ def meta_from_ultralytics_props(props: dict[str, str], where: str) -> ModelMeta:
             f"{where}: no model metadata (class names, image size, task) inside the file; "
             f"export it with `station export-model --model MODEL.pt --format onnx|openvino`"
         ) from None
-    classes = tuple(str(names[i]) for i in sorted(names))
-    return ModelMeta(classes, (int(imgsz[0]), int(imgsz[1])), str(task), stride=int(props.get("stride", 32)))
+    try:
+        classes = tuple(str(names[i]) for i in sorted(names))
+        return ModelMeta(classes, (int(imgsz[0]), int(imgsz[1])), str(task), stride=int(props.get("stride", 32)))
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ModelError(f"{where}: the model's ultralytics metadata is damaged ({type(exc).__name__}: "
+                         f"{str(exc)[:120]}); export it with `station export-model`") from None
 
 
 @runtime_checkable

@@ -73,4 +73,9 @@ def load_yaml_text(text: str) -> object:
     if len(text) > MAX_YAML_BYTES:
         raise DataError(f"YAML of {len(text)} characters: larger than the {MAX_YAML_BYTES} allowed for a "
                         "station file")
-    return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass: no arbitrary objects
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass: no arbitrary objects
+    except RecursionError:  # thousands of nested brackets
+        raise DataError("YAML nested too deeply for a station file") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int-string limit)
+        raise DataError(f"YAML value not accepted: {truncate(str(exc), 200)}") from None

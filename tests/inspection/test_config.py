@@ -91,3 +91,28 @@ def test_a_station_config_refuses_infinite_numbers_everywhere(station_yaml: Path
     station_yaml.write_text(station_yaml.read_text().replace("    id: cam0\n", "    id: cam0\n    rate_hz: .nan\n"))
     with pytest.raises(ConfigError, match="rate_hz: Input should be a finite number"):
         load_station_config(station_yaml)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a: " + "[" * 50_000 + "\n", "nested too deeply"),
+    ("a: " + "9" * 5000 + "\n", "value not accepted"),
+    ("name: x\ncameras: [{kind: replay, path: p}]\ndetector: {kind: [onnx]}\n", "detector.kind: expected a name"),
+    ("name: x\ncameras: [{kind: replay, path: p}]\ndetector: {kind: onnx}\nrecipe: ~nobody-has-this-name/r.yaml\n",
+     "nobody-has-this-name"),
+])
+def test_hostile_yaml_is_a_config_error_not_a_traceback(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "station.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_station_config(path)
+
+
+def test_a_config_path_that_is_a_device_or_a_fifo_is_refused_without_reading_it(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # reading it would block forever
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_station_config(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_recipe(Path("/dev/zero"))  # reading it would fill the memory
