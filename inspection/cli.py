@@ -24,6 +24,7 @@ from inspection.errors import StationError
 from inspection.records.store import Store
 from inspection.runtime.pipeline import Station
 from inspection.runtime.stats import RunSummary
+from inspection.security.inputs import one_line
 
 __all__ = ["main", "station"]
 
@@ -121,9 +122,9 @@ def station(ctx: click.Context, verbose: bool) -> None:
 def _print_part(inspection: Inspection) -> None:
     frame, verdict = inspection.frame, inspection.verdict
     status = verdict.status.value
-    detail = "; ".join(r.message for r in verdict.reasons)
+    detail = one_line("; ".join(r.message for r in verdict.reasons))  # reasons quote file names and part ids
     click.echo(
-        f"{frame.key:>14}  " + click.style(f"{status:<6}", fg=VERDICT_COLOURS[status], bold=True)
+        f"{one_line(frame.key):>14}  " + click.style(f"{status:<6}", fg=VERDICT_COLOURS[status], bold=True)
         + f" {inspection.timings.latency_ms:7.1f} ms  {detail}"
     )
 

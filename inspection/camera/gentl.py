@@ -11,6 +11,7 @@ import ctypes
 import logging
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -195,9 +196,29 @@ pool = HarvesterPool()
 GENTL_ENTRY_POINTS = ("GCInitLib", "GCGetInfo", "TLOpen", "IFOpenDevice", "DSAnnounceBuffer")
 
 
+def _check_producer_trust(file: str) -> None:
+    """A producer is native code that runs inside the station as soon as it is loaded. Like ssh with a key
+    file, refuse one that an account other than root or the station's own could have put there: owned by
+    someone else, or writable by group or others (the file or its folder). POSIX only."""
+    if os.name != "posix":
+        return
+    real = Path(file).resolve()
+    for path in (real, real.parent):
+        info = path.stat()
+        if info.st_uid not in (0, os.getuid()):
+            raise CameraError(f"GenTL producer {file} refused: {path} belongs to user id {info.st_uid}, not to "
+                              "root or the station's user; a producer is native code loaded into the station: "
+                              "install the vendor SDK as root (or as the station's user)")
+        if info.st_mode & 0o022:
+            raise CameraError(f"GenTL producer {file} refused: {path} is writable by group or others (mode "
+                              f"{stat.filemode(info.st_mode)}), so anyone could replace the code the station "
+                              f"loads: chmod go-w {path}")
+
+
 def _check_producer_library(file: str) -> None:
     """Load the file as a shared library and look for the GenTL entry points first: the genicam
     binding crashes the whole process when asked to open a library that is not a producer."""
+    _check_producer_trust(file)
     try:
         library = ctypes.CDLL(file)
     except OSError as exc:

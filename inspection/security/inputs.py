@@ -12,7 +12,8 @@ import yaml
 
 from inspection.errors import DataError
 
-__all__ = ["MAX_YAML_BYTES", "NAME_PATTERN", "check_name", "confined", "csv_cell", "load_yaml_text", "truncate"]
+__all__ = ["MAX_YAML_BYTES", "NAME_PATTERN", "check_name", "confined", "csv_cell", "load_yaml_text", "one_line",
+           "truncate"]
 
 # Product, station and user names end up in file names, SQL parameters and log lines: keep them plain.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -38,6 +39,15 @@ def confined(root: Path, relative: str | Path, what: str) -> Path:
     if not resolved.is_relative_to(base):
         raise DataError(f"{what}: {truncate(str(relative), 120)} points outside {base}; refused")
     return resolved
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127, *range(0x80, 0xA0))}
+
+
+def one_line(text: str) -> str:
+    """Text from a file name, a part id or a device, made safe to print on the operator's terminal: control
+    characters (newlines, ANSI escapes) shown as \\xNN, so a file name cannot forge a verdict line."""
+    return text.translate(_CONTROL)
 
 
 def csv_cell(value: object) -> object:

@@ -63,6 +63,15 @@ def test_missing_replay_folder_exit_code(station_yaml: Path, parts_dir: Path) ->
     assert result.exit_code == 4 and "does not exist" in result.output
 
 
+def test_a_file_name_cannot_forge_a_verdict_line(station_yaml: Path, parts_dir: Path) -> None:
+    """A replay image named "…\\ncam0#99  PASS …" (or with ANSI escapes) prints on one line, escaped."""
+    (parts_dir / "part_0009\n      cam0#99  PASS \x1b[32m.png").write_bytes(b"not an image")
+    result = CliRunner().invoke(station, ["run", "--config", str(station_yaml), "--headless"])
+    assert result.exit_code == 0, result.output
+    assert not any(line.lstrip().startswith("cam0#99") for line in result.output.splitlines())
+    assert "part_0009\\x0a      cam0#99  PASS \\x1b[32m.png" in result.output
+
+
 def test_demo_headless_contract(tmp_path: Path) -> None:
     """`station demo --headless` runs the bundled demo with no configuration, logs to SQLite, exits 0."""
     import os

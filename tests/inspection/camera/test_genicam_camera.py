@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,28 @@ def test_text_file_as_producer_is_named(tmp_path: Path) -> None:
     fake.write_text("not a shared library", encoding="utf-8")
     with pytest.raises(CameraError, match=rf"GenTL producer {fake} cannot be loaded"):
         create(viky(producers=[str(fake)])).open()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX owners and modes")
+def test_a_producer_another_account_could_replace_is_refused_before_it_is_loaded(tmp_path: Path) -> None:
+    """A producer is native code: one whose file or folder others can write (or that another user owns) is
+    refused before dlopen runs a line of it."""
+    folder = tmp_path / "sdk"
+    folder.mkdir(mode=0o755)
+    copy = folder / "Vendor.cti"
+    copy.write_bytes(b"\x7fELF pretend")  # never loaded: refused before
+    copy.chmod(0o666)
+    with pytest.raises(CameraError, match=r"Vendor.cti is writable by group or others \(mode -rw-rw-rw-\)"):
+        create(viky(producers=[str(copy)])).open()
+    copy.chmod(0o644)
+    folder.chmod(0o777)
+    with pytest.raises(CameraError, match="sdk is writable by group or others"):
+        create(viky(producers=[str(copy)])).open()
+    folder.chmod(0o755)
+    if os.getuid() == 0:  # only root can give a file away
+        os.chown(copy, 4242, -1)
+        with pytest.raises(CameraError, match="belongs to user id 4242"):
+            create(viky(producers=[str(copy)])).open()
 
 
 def test_library_that_is_not_a_producer_is_named(tmp_path: Path) -> None:
