@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -153,14 +154,37 @@ class S7Link:
         o = self.options
         try:  # snap7's own connect waits 5 s on a dead host; probe within our timeout first
             socket.create_connection((o.host, o.port), timeout=o.connect_timeout_s).close()
-            client = snap7.Client()
-            client.connect(o.host, o.rack, o.slot, o.port)
+            client = self._handshake(snap7.Client())
         except (OSError, snap7.error.S7Error) as exc:
             raise LinkError(f"{self.endpoint}: cannot connect ({exc}); check host/port/rack/slot and that the PLC "
                             f"allows PUT/GET access", connection_lost=True) from None
         client.connection.timeout = o.timeout_s
         client.connection.socket.settimeout(o.timeout_s)
         self._client = client
+
+    def _handshake(self, client: Any) -> Any:
+        """snap7's ISO/S7 handshake, bounded by connect_timeout_s: the library waits a fixed 5 s for a peer
+        that accepts the TCP connection but never answers (a hung PLC, another service on port 102)."""
+        o = self.options
+        failure: list[BaseException] = []
+
+        def handshake() -> None:
+            try:
+                client.connect(o.host, o.rack, o.slot, o.port)
+            except BaseException as exc:  # handed to the caller's thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=handshake, name="s7-connect", daemon=True)
+        worker.start()
+        worker.join(o.connect_timeout_s)
+        if worker.is_alive():
+            with contextlib.suppress(Exception):  # closes the socket: the handshake ends on its own
+                client.disconnect()
+            raise OSError(f"no S7 answer within {o.connect_timeout_s} s (the port accepts connections, the "
+                          "handshake gets no reply)")
+        if failure:
+            raise failure[0]
+        return client
 
     def close(self) -> None:
         if self._client is not None:

@@ -98,3 +98,21 @@ def test_wrong_port_is_a_clear_error_and_the_output_stays_open(fast, inspection)
         with pytest.raises(OutputError, match="not delivered"):
             out.publish(inspection(1))
         assert out.stats.undelivered == 1
+
+
+def test_a_peer_that_accepts_but_never_answers_costs_the_connect_timeout_not_five_seconds(fast) -> None:
+    """A hung PLC (or another service on port 102): TCP accepts, the ISO handshake gets no reply. snap7 alone
+    waits a fixed 5 s per try; the station gives up after connect_timeout_s and stays in fail-safe."""
+    import socket
+    import time
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        started = time.monotonic()
+        with s7.create(s7.Options(port=silent.getsockname()[1], **fast)) as out:
+            took = time.monotonic() - started
+            assert not out.connected and "no S7 answer within 0.5 s" in out.last_error
+            assert "plc_connection_lost" in out.stats.alarms
+        assert took < 3.0  # 0.5 s with the bound; snap7's own wait is 5 s
+    finally:
+        silent.close()
