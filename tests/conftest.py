@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -63,6 +65,19 @@ def write_parts(folder: Path, count: int, size: int = 96, seed: int = 0) -> Path
 @pytest.fixture
 def parts_dir(tmp_path: Path) -> Path:
     return write_parts(tmp_path / "parts", 6)
+
+
+@pytest.fixture
+def override_yaml() -> Callable[[Path, str], None]:
+    """override_yaml(path, patch): replace top-level sections of a YAML file with those in `patch` (the
+    station refuses a key given twice, so a test cannot simply append a second `detector:`)."""
+
+    def override(path: Path, patch: str) -> None:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data.update(yaml.safe_load(patch) or {})
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    return override
 
 
 @pytest.fixture

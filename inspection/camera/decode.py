@@ -110,7 +110,9 @@ def _header(data: bytes) -> tuple[tuple[int, int], str] | DecodeFailure:
                 return probe.size, probe.mode
         except Image.DecompressionBombError as exc:
             return DecodeFailure(ReasonCode.IMAGE_TOO_LARGE, f"refused before decoding: {exc}")
-        except Exception as exc:  # UnidentifiedImageError, a broken header (SyntaxError, struct.error, …)
+        except Image.UnidentifiedImageError:
+            return DecodeFailure(ReasonCode.DECODE_ERROR, "not a readable image (no image format recognised)")
+        except Exception as exc:  # a broken header (SyntaxError, struct.error, …)
             return DecodeFailure(ReasonCode.DECODE_ERROR, f"not a readable image: {type(exc).__name__}: {exc}")
 
 

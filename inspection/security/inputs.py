@@ -77,6 +77,21 @@ class _NoAliasLoader(yaml.SafeLoader):
                 event.start_mark)
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        """A key given twice is an editing mistake (YAML would silently keep the last one, e.g. a second
+        `deadline_ms:` far down the recipe): refuse it with both lines."""
+        seen: dict[object, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = self.construct_scalar(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        f"in the mapping starting at line {node.start_mark.line + 1}", node.start_mark,
+                        f"key {key!r} given twice (first at line {seen[key].line + 1}); remove one",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
 
 def load_yaml_text(text: str) -> object:
     """`yaml.safe_load` without aliases and bounded in size (raises yaml.YAMLError / DataError)."""

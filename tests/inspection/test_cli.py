@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,9 @@ def test_run_headless_prints_parts_and_summary(station_yaml: Path, tmp_path: Pat
     ],
 )
 def test_bad_input_gives_one_clear_message_and_exit_code(
-    station_yaml: Path, patch: str, exit_code: int, message: str
+    station_yaml: Path, patch: str, exit_code: int, message: str, override_yaml: Callable[[Path, str], None]
 ) -> None:
-    station_yaml.write_text(station_yaml.read_text() + patch)
+    override_yaml(station_yaml, patch)
     result = CliRunner().invoke(station, ["run", "--config", str(station_yaml), "--headless"])
     assert result.exit_code == exit_code
     assert message in result.output and "Traceback" not in result.output

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,9 @@ def test_station_config_merges_defaults_and_resolves_paths(station_yaml: Path) -
         ("cameras: {kind: replay}\n", "cameras: expected a list"),
     ],
 )
-def test_bad_station_config_names_file_key_and_expectation(station_yaml: Path, patch: str, expected: str) -> None:
-    station_yaml.write_text(station_yaml.read_text() + patch)
+def test_bad_station_config_names_file_key_and_expectation(station_yaml: Path, patch: str, expected: str,
+                                                           override_yaml: Callable[[Path, str], None]) -> None:
+    override_yaml(station_yaml, patch)
     with pytest.raises(ConfigError) as info:
         load_station_config(station_yaml)
     assert expected in str(info.value)
@@ -96,6 +98,7 @@ def test_a_station_config_refuses_infinite_numbers_everywhere(station_yaml: Path
 @pytest.mark.parametrize(("text", "expected"), [
     ("a: " + "[" * 50_000 + "\n", "nested too deeply"),
     ("a: " + "9" * 5000 + "\n", "value not accepted"),
+    ("name: x\ncameras: []\nname: y\n", r"not valid YAML at line 3.*key 'name' given twice \(first at line 1\)"),
     ("name: x\ncameras: [{kind: replay, path: p}]\ndetector: {kind: [onnx]}\n", "detector.kind: expected a name"),
     ("name: x\ncameras: [{kind: replay, path: p}]\ndetector: {kind: onnx}\nrecipe: ~nobody-has-this-name/r.yaml\n",
      "nobody-has-this-name"),
