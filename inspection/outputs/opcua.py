@@ -103,7 +103,7 @@ class OpcUaLink:
         self._loop = LoopThread("opcua-client")
         client = Client(self.options.url, timeout=self.options.timeout_s)
         try:
-            self._run(secure_client(client, self.options.security, self.endpoint), "security setup",
+            self._run(secure_client(client, self.options.security, self.options.url), "security setup",
                       self.options.connect_timeout_s)
             self._run(client.connect(), "cannot connect; check host/port/path and that the server runs",
                       self.options.connect_timeout_s)

@@ -429,8 +429,12 @@ class MqttTelemetry:
         with self._lock:
             left = len(self._queue) + (self._outbox_count if self._outbox is not None else len(self._inflight))
             self._stats.connected = False
-        if left:
-            log.warning("MQTT telemetry closed with %d messages not delivered to %s", left, self.endpoint)
+        if left and self._outbox is not None:
+            log.warning("MQTT telemetry closed with %d messages not yet delivered to %s: kept in the outbox, "
+                        "sent at the next start", left, self.endpoint)
+        elif left:
+            log.warning("MQTT telemetry closed with %d messages not delivered to %s (lost: set an outbox to keep "
+                        "them)", left, self.endpoint)
         try:
             if connected and self.options.presence:  # a clean DISCONNECT does not fire the will: say it
                 info = self._client.publish(self.topic("presence"), "offline", qos=1, retain=True)
