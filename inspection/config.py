@@ -177,14 +177,6 @@ class HealthSection(StrictModel):
         default_factory=dict, description="signal name → limit instead of the catalogue's (docs/health.md; same "
         "unit and mode as the catalogue, e.g. output_p99_ms: 1.0 = 2x the baseline, camera_temp_c: 60)")
 
-    @field_validator("limits")
-    @classmethod
-    def _finite_limits(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = {k: v for k, v in value.items() if not (v == v and abs(v) != float("inf"))}
-        if bad:
-            raise ValueError(f"limits must be finite numbers, got {bad}")
-        return value
-
 
 class StationConfig(StrictModel):
     name: str = Field("station", description="station name in logs and telemetry")

@@ -213,7 +213,7 @@ def test_an_unknown_signal_in_health_limits_names_the_file_the_key_and_the_known
     ({"learn_parts": 10}, "health.learn_parts: Input should be greater than or equal to 30"),
     ({"lam": 1.5}, "health.lam: Input should be less than or equal to 1"),
     ({"limits": {"cpu_pct": "high"}}, "health.limits.cpu_pct: Input should be a valid number"),
-    ({"limits": {"cpu_pct": float("nan")}}, "health.limits: Value error, limits must be finite numbers"),
+    ({"limits": {"cpu_pct": float("nan")}}, "health.limits.cpu_pct: Input should be a finite number"),
 ])
 def test_bad_health_sections_are_refused_at_load(health: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError, match="^" + str(demo_config_path()).replace(".", r"\.")) as error:
