@@ -117,9 +117,12 @@ def _header(data: bytes) -> tuple[tuple[int, int], str] | DecodeFailure:
 
 
 def _decode_jpeg(data: bytes, gray: bool) -> np.ndarray | DecodeFailure:
-    # Inside the entropy-coded data every 0xFF byte is followed by 0x00 or a restart marker, so this counts
-    # the start-of-scan markers exactly (plus any in an embedded thumbnail).
-    scans = data.count(b"\xff\xda")
+    # Only a progressive JPEG (SOF2 before the first scan) can repeat scans without end. Inside the entropy-
+    # coded data every 0xFF byte is followed by 0x00 or a restart marker, so the count of start-of-scan markers
+    # is exact (plus any in an embedded thumbnail).
+    first_scan = data.find(b"\xff\xda")
+    progressive = data.find(b"\xff\xc2", 0, first_scan) != -1
+    scans = data.count(b"\xff\xda") if progressive else 1
     if scans > MAX_JPEG_SCANS:
         return DecodeFailure(ReasonCode.IMAGE_TOO_LARGE, f"{scans} JPEG scans (at most {MAX_JPEG_SCANS} are "
                              "decoded; an encoder writes ~12): refused before decoding")
