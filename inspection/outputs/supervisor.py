@@ -438,8 +438,8 @@ class PlcOutput:
             answers += self._change_job(edges.job_number, edges.lot_name)
         if edges.job_released:
             answers += self.handshake.on_job_released()
-        if edges.reset_alarm:
-            self._latched.clear()
+        if edges.reset_alarm:  # clears the alarms a PLC may clear: a safe stop ends with the station's close only
+            self._latched &= {"safe_stop"}
             for kind in list(self.stats.alarms):
                 self._clear(kind)
             answers += self._status_items()

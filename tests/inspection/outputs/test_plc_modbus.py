@@ -213,6 +213,21 @@ def test_latched_alarm_needs_the_plc_reset(fast, wait_until) -> None:
         sim.stop()
 
 
+def test_a_plc_reset_does_not_undo_the_stations_safe_stop(modbus_plc, fast, wait_until) -> None:
+    """The station stopped itself (a stage kept failing, the spool is full): a PLC reset clears the PLC's own
+    alarms but must not tell the PLC the stopped station is ready again."""
+    with _output(modbus_plc, fast, plc_watchdog_s=0.0) as out:
+        assert out.connected, out.last_error
+        out.safe_stop("spool full: the verdict log is unavailable")
+        assert wait_until(lambda: modbus_plc.read("outputs.fault") and not modbus_plc.read("outputs.ready"))
+        modbus_plc.write("inputs.reset_alarm", True)
+        time.sleep(20 * fast["poll_period_s"])
+        modbus_plc.write("inputs.reset_alarm", False)
+        time.sleep(20 * fast["poll_period_s"])
+        assert "safe_stop" in out.stats.alarms
+        assert modbus_plc.read("outputs.fault") is True and modbus_plc.read("outputs.ready") is False
+
+
 def test_text_part_ids_need_a_text_address(fast, inspection) -> None:
     text_map = default_map("modbus").model_dump()
     text_map["outputs"]["part_id"] = "hr:30:str16"
