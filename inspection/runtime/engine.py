@@ -519,9 +519,10 @@ class Runtime:
             self._hand["judge"] = [part]
             prepared = part.prepared
             assert prepared is not None
+            judge = self.judge  # read once: a job change between judging and recording must not mix recipes
             try:
                 out = self.staged.finish(prepared)
-                judgement, judge_ms = timed_judgement(self.judge, out, part.item)
+                judgement, judge_ms = timed_judgement(judge, out, part.item)
             except Exception as exc:
                 self._error(part, exc)
                 continue
@@ -534,7 +535,7 @@ class Runtime:
             if late is not None:
                 self.stats.count("failsafe:deadline")
             assert isinstance(part.item, Frame)
-            self._emit(part, judged_inspection(self.judge, part.item, out, judgement, judge_ms, self.model_id,
+            self._emit(part, judged_inspection(judge, part.item, out, judgement, judge_ms, self.model_id,
                                                part.acquire_ms, late))
             self._hand.pop("judge", None)
 

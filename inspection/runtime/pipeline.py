@@ -296,6 +296,9 @@ class Station:
             raise ConfigError(f"job {job} ({path}) needs model {wanted}, the station runs {current}: "
                               "stop the station and start it with that recipe")
         recipe.check_classes(self.detector.class_names, self.detector.model_id)
+        if recipe.views != self.recipe.views:  # how results are grouped for the PLC is set up at start
+            raise ConfigError(f"job {job} ({path}) inspects {_views_text(recipe)} per part, the station "
+                              f"runs {_views_text(self.recipe)}: stop the station and start it with that recipe")
         self.recipe, self.judge = recipe, self._judge_for(recipe)
         if self._runtime is not None:
             self._runtime.judge = self.judge  # one attribute swap: each part is judged by one recipe
@@ -409,19 +412,20 @@ class Station:
         assert self.detector is not None
         received = time.perf_counter()
         model_id = self.detector.model_id
+        judge = self.judge  # read once: one recipe judges and is recorded, whatever a job change does meanwhile
         if isinstance(item, FrameFailure):
-            return failsafe_inspection(self.judge, item, item.code, item.message, model_id, acquire_ms)
+            return failsafe_inspection(judge, item, item.code, item.message, model_id, acquire_ms)
         try:
             out = self.detector.detect(item)
-            judgement, judge_ms = timed_judgement(self.judge, out, item)
+            judgement, judge_ms = timed_judgement(judge, out, item)
         except Exception as exc:  # a model failure must not pass the part
             log.exception("inspection of %s failed", item.key)
-            return failsafe_inspection(self.judge, item, "inspection_error", f"{type(exc).__name__}: {exc}",
+            return failsafe_inspection(judge, item, "inspection_error", f"{type(exc).__name__}: {exc}",
                                        model_id, acquire_ms)
         latency = (time.perf_counter() - received) * 1000.0 + acquire_ms
-        late = (f"verdict after {latency:.0f} ms > deadline {self.recipe.deadline_ms:.0f} ms"
-                if latency > self.recipe.deadline_ms else None)
-        return judged_inspection(self.judge, item, out, judgement, judge_ms, model_id, acquire_ms, late, latency)
+        deadline_ms = judge.recipe.deadline_ms
+        late = f"verdict after {latency:.0f} ms > deadline {deadline_ms:.0f} ms" if latency > deadline_ms else None
+        return judged_inspection(judge, item, out, judgement, judge_ms, model_id, acquire_ms, late, latency)
 
     def _recorded(self, inspection: Inspection, row_id: int) -> None:
         """On the recorder thread, after the verdict is logged: telemetry (without process feedback), and keep
@@ -489,6 +493,10 @@ def _can_wait(camera: Camera) -> bool:
         return False
     is_recording = getattr(camera, "_recording", None) is not None
     return not (is_recording and getattr(camera.options, "timing", None) != "rate")
+
+
+def _views_text(recipe: Recipe) -> str:
+    return "one view" if recipe.views is None else f"the views {', '.join(recipe.views.names)}"
 
 
 def _quietly(action: Callable[[], object]) -> None:

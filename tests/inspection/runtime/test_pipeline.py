@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from inspection.config import load_station_config
-from inspection.domain.types import Inspection, VerdictStatus
+from inspection.domain.types import Frame, Inspection, VerdictStatus
 from inspection.errors import ConfigError, ModelError
 from inspection.runtime.pipeline import Station
 
@@ -165,3 +165,49 @@ def test_plc_job_change_switches_the_recipe_live(station_yaml: Path, tmp_path: P
         events = [e for e in station.store.events() if e["kind"] == "job_change"]
         assert len(events) == 1 and "LOT-42" in events[0]["message"]
         assert {r["recipe"] for r in station.store.inspections()} == {"board-b"}
+
+
+def test_a_job_change_cannot_change_how_views_make_a_part(station_yaml: Path, tmp_path: Path,
+                                                         tiny_model: Path) -> None:
+    """The PLC result per part from several views is wired at start: a live change to a recipe with other
+    `views:` would be acknowledged yet report one result per frame. Refused: it needs a restart."""
+    views = tmp_path / "views.yaml"
+    views.write_text(f"name: board-v\nmodel: {tiny_model}\nviews:\n  positions: 2\n")
+    config = load_station_config(station_yaml, {"jobs": {9: str(views)}})
+    with Station(config) as station:
+        with pytest.raises(ConfigError, match=r"job 9 .* inspects the views position 1, position 2 per part, the "
+                                              r"station runs one view: stop the station"):
+            station.change_job(9)
+        assert station.recipe.name == "test-board"
+
+
+def test_one_recipe_judges_and_is_recorded_even_if_the_job_changes_meanwhile(
+        station_yaml: Path, tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspection.domain.judge import Judge
+
+    other = tmp_path / "other.yaml"
+    other.write_text(f"name: board-b\nmodel: {tiny_model}\n")
+    config = load_station_config(station_yaml, {"jobs": {7: str(other)}})
+    judged_by: list[str] = []
+    real = Judge.judge
+
+    def judge_then_change_job(self: Judge, *args: object, **kwargs: object) -> object:
+        result = real(self, *args, **kwargs)
+        judged_by.append(self.recipe.name)
+        if len(judged_by) == 1:
+            station.change_job(7)  # the PLC's job change lands between judging and recording
+        return result
+
+    monkeypatch.setattr(Judge, "judge", judge_then_change_job)
+    with Station(config) as station:
+        station.run(max_parts=3)
+        recorded = [r["recipe"] for r in station.store.query("select recipe from inspections order by id")]
+        single = station.inspect(next(iter([_frame()])))
+    assert recorded == judged_by[:3] == ["test-board", "board-b", "board-b"]
+    assert single.recipe == judged_by[-1] == "board-b"
+
+
+def _frame() -> Frame:
+    import numpy as np
+
+    return Frame(np.zeros((96, 96, 3), np.uint8), "cam0", 99, 0.0)
