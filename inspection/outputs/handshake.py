@@ -42,7 +42,7 @@ class Edges:
 
 def _as_wire(part_id: str) -> Value:
     """Numeric part ids travel as numbers; others as text (the address must then be a text address)."""
-    return int(part_id) if part_id.isdigit() else part_id
+    return int(part_id) if part_id.isascii() and part_id.isdigit() else part_id  # not "²" or "١٢"
 
 
 class Handshake:

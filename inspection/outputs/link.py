@@ -53,6 +53,13 @@ class PlcLink(Protocol):
 T = TypeVar("T")
 
 
+def is_integer_text(text: str) -> bool:
+    """An ASCII whole number ("-12", "0042"): what may be written to a numeric PLC address. str.isdigit()
+    alone also accepts "²" (int() refuses it) and "١٢" (int() reads it as 12 — a part id the operator never saw)."""
+    digits = text[1:] if text.startswith("-") else text
+    return digits.isascii() and digits.isdigit()
+
+
 def runs(items: Iterable[tuple[int, int, T]]) -> list[tuple[int, list[T]]]:
     """Group (start, length, payload) items whose address ranges touch into runs, in address order.
 

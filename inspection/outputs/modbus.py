@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from inspection.outputs.link import LinkError, Value, runs
+from inspection.outputs.link import LinkError, Value, is_integer_text, runs
 from inspection.outputs.signal_map import SignalKind, signal_kind
 from inspection.outputs.supervisor import PlcOptions, PlcOutput
 
@@ -60,7 +60,7 @@ class ModbusAddress:
             data = str(value).encode("ascii", "replace")[: int(self.fmt[3:])].ljust(self.size * 2, b"\0")
             return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
         if isinstance(value, str):
-            if not value.lstrip("-").isdigit():
+            if not is_integer_text(value):
                 raise LinkError(f"{name} ({self}) holds a number but the value is text {value!r}; map it to a "
                                 f"text address such as hr:{self.index}:str16")
             value = int(value)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import Field
 
 from inspection.aio.loop import LoopThread
-from inspection.outputs.link import LinkError, Value
+from inspection.outputs.link import LinkError, Value, is_integer_text
 from inspection.outputs.signal_map import SignalKind, signal_kind
 from inspection.outputs.supervisor import PlcOptions, PlcOutput
 from inspection.people.opcua_access import ClientSecurity, secure_client
@@ -151,7 +151,7 @@ class OpcUaLink:
         for name, value in items:
             vtype = self.types[name]
             if vtype.name in _INTEGER_TYPES:
-                if isinstance(value, str) and not value.lstrip("-").isdigit():
+                if isinstance(value, str) and not is_integer_text(value):
                     raise LinkError(f"{self.describe(name)} holds a number but the value is text {value!r}; "
                                     f"make the node a String")
                 value = int(value)

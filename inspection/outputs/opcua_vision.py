@@ -183,7 +183,7 @@ class VisionServer:
         wanted = str(getattr(value, "Id", value) or "").strip()
         internal = ua.RecipeIdInternalDataType()
         try:
-            if not wanted.isdigit():
+            if not (wanted.isascii() and wanted.isdigit()):
                 raise ConfigError(f"ExternalId.Id {wanted!r}: expected a job number of the station's `jobs:`")
             if self.job_change is None:
                 raise ConfigError("this station takes no recipe changes (no job switch wired)")

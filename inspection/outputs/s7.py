@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from inspection.outputs.link import LinkError, Value
+from inspection.outputs.link import LinkError, Value, is_integer_text
 from inspection.outputs.signal_map import SignalKind, signal_kind
 from inspection.outputs.supervisor import PlcOptions, PlcOutput
 
@@ -64,7 +64,7 @@ class S7Address:
             buf[at:at + self.size] = bytes([self.length, len(data)]) + data.ljust(self.length, b"\0")
             return
         if isinstance(value, str):
-            if not value.lstrip("-").isdigit():
+            if not is_integer_text(value):
                 raise LinkError(f"{name} ({self}) holds a number but the value is text {value!r}; map it to a "
                                 f"STRING address such as DB{self.db}.STRING{self.byte}.16")
             value = int(value)

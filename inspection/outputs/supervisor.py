@@ -217,9 +217,15 @@ class PlcOutput:
             self.stats.late += 1
             log.warning("part %s: verdict after its gate deadline; reported as fail-safe reject", tracked.part_id)
         with self._results:
-            items = self.handshake.result(inspection, tracked.part_id, tracked.late)
-            self._deliver(items, tracked.part_id, inspection.verdict.status.value,
-                          "late" if tracked.late else inspection.verdict.summary)
+            status = inspection.verdict.status.value
+            try:
+                items = self.handshake.result(inspection, tracked.part_id, tracked.late)
+            except Exception as exc:  # a value the signal map cannot carry: fail-safe and counted, never a gap
+                self._hold(tracked.part_id, status, "result not encodable")
+                self._on_link_error(LinkError(f"part {tracked.part_id!r}: the result cannot be written to the "
+                                              f"signal map ({type(exc).__name__}: {exc})"))
+                raise OutputError(f"verdict {status} for part {tracked.part_id!r} not delivered: {exc}") from None
+            self._deliver(items, tracked.part_id, status, "late" if tracked.late else inspection.verdict.summary)
 
     def _deliver(self, items: list[tuple[str, Value]], part_id: str, status: str, reason: str) -> None:
         self.stats.unacked = self.handshake.unacked

@@ -241,6 +241,29 @@ def test_text_part_ids_need_a_text_address(fast, inspection) -> None:
         assert sim.read("outputs.reject") is True and sim.read("outputs.fault") is True  # fail-safe, not a pass
 
 
+@pytest.mark.parametrize("part_id", ["²", "١٢"])  # digits to str.isdigit, not to int()
+def test_a_unicode_digit_part_id_is_text_and_fails_safe_on_a_number_address(fast, inspection, part_id: str) -> None:
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, **fast)) as out:
+        with pytest.raises(OutputError, match=r"outputs.part_id \(hr:2:u32\) holds a number"):
+            out.publish(inspection(1, "PASS", part_id=part_id))
+        assert sim.read("outputs.reject") is True and sim.read("outputs.fault") is True
+        assert out.stats.undelivered == 1
+
+
+def test_a_result_the_handshake_cannot_encode_is_fail_safe_and_counted(fast, inspection,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever goes wrong while the result is put together (a bug, a value nobody foresaw), the PLC gets the
+    fail-safe bits and the part is counted undelivered: never a silent gap in the results."""
+    from inspection.outputs import handshake
+
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, **fast)) as out:
+        monkeypatch.setattr(handshake, "_as_wire", lambda part_id: 1 / 0)
+        with pytest.raises(OutputError, match="not delivered: division by zero"):
+            out.publish(inspection(1, "PASS", part_id="7"))
+        assert sim.read("outputs.reject") is True and sim.read("outputs.fault") is True
+        assert out.stats.undelivered == 1 and "plc_write_error" in out.stats.alarms
+
+
 def test_shift_register_reports_the_part_that_reached_the_gate_unjudged(fast, inspection, wait_until) -> None:
     tracking = {"mode": "positions", "gate_positions": 2}
     with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, tracking=tracking, **fast)) as out:
