@@ -41,10 +41,11 @@ from inspection.aio.opcua_server import CallbackServer
 from inspection.config import AdapterOptions
 from inspection.domain.counts import yield_pct, zero_counts
 from inspection.domain.types import Inspection
-from inspection.errors import OutputError
+from inspection.errors import DataError, OutputError
 from inspection.outputs.newest import NewestResult
 from inspection.outputs.signal_map import ResultCodes
 from inspection.people.opcua_access import ServerSecurity
+from inspection.security.inputs import check_lot, one_line
 
 __all__ = ["NAMESPACE", "STATES", "Options", "StationServer", "create"]
 
@@ -193,18 +194,37 @@ class StationServer(CallbackServer):
         for name, value in values.items():
             await self._nodes[name].write_value(ua.Variant(value, self._types[name]))
 
-    async def _select_recipe(self, _parent: Any, job: Any, lot: Any) -> list[Any]:
+    async def _select_recipe(self, _parent: Any, *arguments: Any) -> Any:
+        """SelectRecipe(Int32 job, String lot): exactly those types (a Boolean or a Double is not a job
+        number) and a lot name of at most 64 plain characters; anything else is BadInvalidArgument for the
+        client, one log line here."""
         from asyncua import ua
 
-        job_number, lot_name = int(job.Value), str(lot.Value or "")
+        V = ua.VariantType
+        integers = (V.SByte, V.Byte, V.Int16, V.UInt16, V.Int32, V.UInt32, V.Int64, V.UInt64)
+        if (len(arguments) != 2 or arguments[0].VariantType not in integers or arguments[0].is_array
+                or arguments[1].VariantType not in (V.String, V.Null) or arguments[1].is_array):
+            log.error("SelectRecipe refused: expected (Int32 job, String lot), got %s",
+                      ", ".join(f"{a.VariantType.name}{'[]' if a.is_array else ''}" for a in arguments)[:200])
+            return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+        job_number, lot_name = int(arguments[0].Value), str(arguments[1].Value or "")
+        try:
+            check_lot(lot_name)
+        except DataError as exc:
+            log.error("SelectRecipe(%d) refused: %s", job_number, exc)
+            return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+        recipe = None
         try:
             for listener in self.recipe_listeners:
-                listener(job_number, lot_name)
+                recipe = listener(job_number, lot_name) or recipe
         except Exception as exc:
-            log.error("SelectRecipe(%d, %r) refused: %s", job_number, lot_name, exc)
-            return [ua.Variant(False, ua.VariantType.Boolean)]
-        await self._write({"ActiveJobNumber": job_number, "LotName": lot_name})
-        return [ua.Variant(True, ua.VariantType.Boolean)]
+            log.error("SelectRecipe(%d, %s) refused: %s", job_number, one_line(repr(lot_name[:80])), exc)
+            return [ua.Variant(False, V.Boolean)]
+        values: dict[str, Any] = {"ActiveJobNumber": job_number, "LotName": lot_name}
+        if getattr(recipe, "name", None):
+            values["ActiveRecipe"] = recipe.name
+        await self._write(values)
+        return [ua.Variant(True, V.Boolean)]
 
 
 def create(options: Options, db_path: Path | None = None, *, job_change: Callable[..., object] | None = None,

@@ -301,6 +301,9 @@ async def secure_server(server: Any, security: ServerSecurity, name: str, app_ur
                     "anyone who reaches %s can read and, where writable, change it. Only for a closed test cell",
                     name, server.endpoint.geturl() if hasattr(server.endpoint, "geturl") else server.endpoint)
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        # asyncua's default user manager makes any client that calls itself "admin" (any password) an
+        # administrator who may write results and delete nodes: insecure is anonymous, never admin.
+        server.allow_remote_admin(False)
         return
     from asyncua.crypto.cert_gen import setup_self_signed_certificate
     from cryptography.x509.oid import ExtendedKeyUsageOID

@@ -28,7 +28,7 @@ from inspection.domain.judge import Judge
 from inspection.domain.measure import scales_for
 from inspection.domain.recipe import Recipe, load_recipe
 from inspection.domain.types import Frame, FrameFailure, Inspection
-from inspection.errors import ConfigError, ModelError, StationError, StoreError
+from inspection.errors import ConfigError, DataError, ModelError, StationError, StoreError
 from inspection.inference import Detector, create_detector
 from inspection.models.registry import ModelRegistry
 from inspection.outputs import RejectOutput
@@ -37,6 +37,7 @@ from inspection.records.store import ImageArchive, Store
 from inspection.runtime import Runtime, RuntimeOptions, SourceSpec, StageStats
 from inspection.runtime.stats import RunSummary
 from inspection.runtime.verdicts import failsafe_inspection, judged_inspection, timed_judgement
+from inspection.security.inputs import check_lot
 
 __all__ = ["Station"]
 
@@ -284,6 +285,11 @@ class Station:
         """Switch to the recipe of PLC job `job` without stopping (raises to refuse; the PLC sees the error).
 
         Only recipes that run on the loaded model can be switched to live: a different model needs a restart."""
+        if lot is not None:
+            try:
+                check_lot(lot)
+            except DataError as exc:
+                raise ConfigError(f"job {job}: {exc}") from None
         path = self.config.jobs.get(job)
         if path is None:
             known = ", ".join(str(j) for j in sorted(self.config.jobs)) or "none configured"

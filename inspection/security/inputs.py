@@ -12,8 +12,8 @@ import yaml
 
 from inspection.errors import DataError
 
-__all__ = ["MAX_YAML_BYTES", "NAME_PATTERN", "check_name", "confined", "csv_cell", "load_yaml_text", "one_line",
-           "truncate"]
+__all__ = ["MAX_LOT_CHARS", "MAX_YAML_BYTES", "NAME_PATTERN", "check_lot", "check_name", "confined", "csv_cell",
+           "load_yaml_text", "one_line", "truncate"]
 
 # Product, station and user names end up in file names, SQL parameters and log lines: keep them plain.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -42,12 +42,25 @@ def confined(root: Path, relative: str | Path, what: str) -> Path:
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127, *range(0x80, 0xA0))}
+# Bidirectional overrides and isolates reorder what follows them: "ID\u202eSSAP" displays as "IDPASS".
+_CONTROL.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+MAX_LOT_CHARS = 64
 
 
 def one_line(text: str) -> str:
-    """Text from a file name, a part id or a device, made safe to print on the operator's terminal: control
-    characters (newlines, ANSI escapes) shown as \\xNN, so a file name cannot forge a verdict line."""
+    """Text from a file name, a part id, a PLC or a device, made safe to show an operator: control and
+    bidirectional-override characters (newlines, ANSI escapes, U+202E) shown as \\xNN / \\uNNNN, so such
+    a text cannot forge a verdict line or turn "SSAP" into "PASS" on screen."""
     return text.translate(_CONTROL)
+
+
+def check_lot(lot: str) -> str:
+    """A lot name from a PLC or an MES: at most 64 characters, none that would forge a line or reorder text."""
+    if len(lot) > MAX_LOT_CHARS:
+        raise DataError(f"lot name of {len(lot)} characters; at most {MAX_LOT_CHARS}")
+    if one_line(lot) != lot:
+        raise DataError(f"lot name {truncate(one_line(lot), 80)} holds control characters")
+    return lot
 
 
 def csv_cell(value: object) -> object:

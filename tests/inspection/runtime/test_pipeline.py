@@ -161,6 +161,10 @@ def test_plc_job_change_switches_the_recipe_live(station_yaml: Path, tmp_path: P
             station.change_job(3)
         with pytest.raises(ConfigError, match="job 8 .* needs model .*other_model.pt.*stop the station"):
             station.change_job(8)
+        for lot, why in (("L1\nERROR forged", "control characters"), ("ID\u202eSSAP", "control characters"),
+                         ("X" * 65, "at most 64")):
+            with pytest.raises(ConfigError, match=f"job 7: lot name .*{why}"):
+                station.change_job(7, lot)  # from the PLC's string registers or an MES call: logged, shown
         assert station.recipe.name == "board-b"  # a refused change leaves the running recipe alone
         events = [e for e in station.store.events() if e["kind"] == "job_change"]
         assert len(events) == 1 and "LOT-42" in events[0]["message"]

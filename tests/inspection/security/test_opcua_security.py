@@ -148,11 +148,73 @@ def test_engineer_changes_the_job_and_it_is_audited(secured):
     assert rows[0]["username"] == "ed" and rows[0]["allowed"] == 1 and "remote_job_change" in rows[0]["detail"]
 
 
+async def _call_select(url: str, cert: tuple[Path, Path], *arguments: object) -> str:
+    client = Client(url, timeout=10)
+    await client.set_security(security_policies.SecurityPolicyBasic256Sha256, str(cert[0]), str(cert[1]),
+                              mode=ua.MessageSecurityMode.SignAndEncrypt)
+    client.set_user("ed")
+    client.set_password("ed-secret")
+    async with client:
+        idx = await client.get_namespace_index(NAMESPACE)
+        method = client.get_node(ua.NodeId("VisionSystem.SelectRecipe", idx))
+        try:
+            return repr(await (await method.get_parent()).call_method(method, *arguments))
+        except ua.UaStatusCodeError as exc:
+            return type(exc).__name__
+
+
+V = ua.VariantType
+
+
+@pytest.mark.parametrize("arguments", [
+    (ua.Variant("7", V.String), "LOT"),  # a job number as text
+    (ua.Variant(7.9, V.Double), "LOT"),
+    (ua.Variant(True, V.Boolean), "LOT"),  # would have been job 1
+    (ua.Variant([7, 8], V.Int32), "LOT"),
+    (ua.Variant(7, V.Int32),),
+    (ua.Variant(7, V.Int32), "LOT", "extra"),
+    (ua.Variant(7, V.Int32), ua.Variant(5, V.Int32)),
+    (ua.Variant(7, V.Int32), "X" * 100_000),  # a lot name of 100 kB
+    (ua.Variant(7, V.Int32), "L\nERROR forged log line\x1b[2J"),
+], ids=["text", "double", "boolean", "array", "one", "three", "lot-int", "lot-100kB", "lot-control"])
+def test_select_recipe_refuses_wrong_arguments_without_calling_the_station(secured, arguments):
+    server, _, trusted, _, chosen, _ = secured
+    chosen.clear()
+    assert asyncio.run(_call_select(server.url, trusted, *arguments)) == "BadInvalidArgument"
+    assert chosen == []
+
+
 def test_insecure_needs_the_explicit_switch_and_warns(caplog):
     server = StationServer(Options(port=free_port(), security={"allow_insecure": True}, start_timeout_s=60.0))
     with caplog.at_level("WARNING"), server:
         assert asyncio.run(_select(server.url, None, None, None))[1] is True
     assert "SecurityPolicy None and anonymous access are ON" in caplog.text
+
+
+def test_insecure_mode_gives_no_one_admin_rights_for_the_name_admin():
+    """asyncua's default user manager makes any client calling itself "admin" an administrator (any
+    password): on an insecure test server that would let it overwrite results and delete nodes."""
+    server = StationServer(Options(port=free_port(), security={"allow_insecure": True}, start_timeout_s=60.0))
+
+    async def try_as_admin() -> list[str]:
+        client = Client(server.url, timeout=10)
+        client.set_user("admin")
+        client.set_password("anything")
+        outcomes = []
+        async with client:
+            idx = await client.get_namespace_index(NAMESPACE)
+            verdict = client.get_node(ua.NodeId("VisionSystem.Verdict", idx))
+            for attempt in (lambda: verdict.write_value(ua.Variant("PASS", V.String)),
+                            lambda: client.delete_nodes([verdict])):
+                try:
+                    await attempt()
+                    outcomes.append("accepted")
+                except ua.UaStatusCodeError as exc:
+                    outcomes.append(type(exc).__name__)
+        return outcomes
+
+    with server:
+        assert asyncio.run(try_as_admin()) == ["BadUserAccessDenied", "BadUserAccessDenied"]
 
 
 def test_twin_and_process_client_use_the_same_security(tmp_path, monkeypatch):
