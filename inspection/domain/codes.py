@@ -91,6 +91,7 @@ class AlarmKind(StrEnum):
     PLC_WRITE_ERROR = "plc_write_error", "PLC refused a write"
     PLC_HEARTBEAT_LOST = "plc_heartbeat_lost", "PLC heartbeat stopped"
     PLC_SUPERVISOR_ERROR = "plc_supervisor_error", "PLC inputs not handled (supervisor failed)"
+    PLC_TRIGGER_OVERFLOW = "plc_trigger_overflow", "Too many PLC triggers without a frame"
     JOB_CHANGE_FAILED = "job_change_failed", "Job change refused"
     DATABASE = "database", "Verdict database not writable"
     DB_UNAVAILABLE = "db_unavailable", "Verdict database unavailable: verdicts spooled"

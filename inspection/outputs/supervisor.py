@@ -213,6 +213,10 @@ class PlcOutput:
         """Write the verdict for one part; OutputError (naming part, signal and address) if the PLC did
         not get it. Bounded by timeout_s; never waits for a reconnect."""
         tracked = self.tracker.resolve(inspection, time.time())
+        for part in tracked.stale:
+            self._not_inspected(part.part_id, "its frame never came (a trigger the camera did not see)")
+        if self.tracker.pending < self.tracker.options.max_pending // 2:
+            self._clear("plc_trigger_overflow")
         if tracked.late:
             self.stats.late += 1
             log.warning("part %s: verdict after its gate deadline; reported as fail-safe reject", tracked.part_id)
@@ -400,11 +404,7 @@ class PlcOutput:
                         self._write(answers)
                         self._unsent.clear()
                 for part in self.tracker.expired(time.time()):
-                    self.stats.not_inspected += 1
-                    log.warning("part %s: no verdict before its gate; reported as not inspected", part.part_id)
-                    with self._results:
-                        self._deliver(self.handshake.result(None, part.part_id), part.part_id, "NOT_INSPECTED",
-                                      "no verdict before the gate")
+                    self._not_inspected(part.part_id, "no verdict before the gate")
             except _LinkBusy:
                 continue  # publish had the link; try again next cycle
             except LinkError as exc:
@@ -421,6 +421,16 @@ class PlcOutput:
             else:
                 self._clear("plc_supervisor_error")
 
+    def _not_inspected(self, part_id: str, why: str) -> None:
+        """A part the PLC triggered that will get no verdict: reported as not inspected (a reject), counted."""
+        self.stats.not_inspected += 1
+        log.warning("part %s: %s; reported as not inspected", part_id, why)
+        try:
+            with self._results:
+                self._deliver(self.handshake.result(None, part_id), part_id, "NOT_INSPECTED", why)
+        except OutputError as exc:  # counted undelivered by _deliver; the caller's own work goes on
+            log.error("%s", exc)
+
     def _handle(self, edges: Edges) -> list[tuple[str, Value]]:
         """React to PLC edges; returns the handshake answers to write (in order)."""
         o = self.options
@@ -434,7 +444,12 @@ class PlcOutput:
                                               f"{o.plc_watchdog_s} s; is the PLC program running?")
             self._write_failsafe()
         if edges.trigger:
-            self.tracker.on_trigger(edges.part_id, time.time())
+            pushed_out = self.tracker.on_trigger(edges.part_id, time.time())
+            if pushed_out is not None:
+                self._alarm("plc_trigger_overflow", f"{self.tracker.options.max_pending} triggered parts wait "
+                            "for a verdict: the oldest are reported not inspected; is the camera getting the "
+                            "triggers?")
+                self._not_inspected(pushed_out.part_id, "too many triggered parts waiting")
             answers += self.handshake.on_trigger()
         if edges.trigger_released:
             answers += self.handshake.on_trigger_released()

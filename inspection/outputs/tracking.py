@@ -8,7 +8,11 @@ verdict at all before the gate is reported as "not inspected" (a reject) and cou
 
 Identity: the frame's `part_id` wins (camera trigger / barcode); otherwise, when the PLC triggers parts,
 the oldest triggered part without a verdict (FIFO: parts cannot overtake on a conveyor); otherwise the
-frame's sequence number.
+frame's sequence number. A trigger whose frame never came (a spurious trigger, a frame the camera lost)
+would shift every later verdict onto the part before it, so a trigger more than `frame_within_ms` older
+than the frame being matched is stale: it is taken out and reported "not inspected" (a reject), and the
+frame is matched to the next one. Triggers beyond `max_pending` are reported the same way, never dropped
+silently.
 """
 
 from __future__ import annotations
@@ -33,7 +37,11 @@ class TrackingOptions(StrictModel):
     gate_delay_ms: float = Field(0.0, ge=0.0, description="time mode: trigger/frame → gate, in ms")
     gate_positions: int = Field(0, ge=0, description="positions mode: shift-register length camera → gate")
     margin_ms: float = Field(5.0, ge=0.0, description="time mode: PLC cycle + actuator time kept in hand")
-    max_pending: int = Field(1024, ge=1, description="triggered parts remembered without a verdict")
+    max_pending: int = Field(1024, ge=1, description="triggered parts remembered without a verdict; older ones "
+                             "are reported not inspected")
+    frame_within_ms: float = Field(1000.0, gt=0.0, le=600_000.0, description="a PLC trigger's frame comes within "
+                                   "this (exposure + transfer); an older unmatched trigger is reported not "
+                                   "inspected instead of taking the next part's verdict")
 
     @model_validator(mode="after")
     def _mode_has_its_distance(self) -> TrackingOptions:
@@ -55,11 +63,13 @@ class Pending:
 
 @dataclass(frozen=True, slots=True)
 class Tracked:
-    """The identity a verdict is reported under, and whether it missed its gate."""
+    """The identity a verdict is reported under, whether it missed its gate, and the stale triggers skipped
+    to find it (each to be reported "not inspected")."""
 
     part_id: str
     late: bool
     source: Literal["frame", "plc", "sequence"]
+    stale: tuple[Pending, ...] = ()
 
 
 class PartTracker:
@@ -74,21 +84,25 @@ class PartTracker:
         self.not_inspected = 0
         self.dropped = 0
 
-    def on_trigger(self, part_id: str | None, now_s: float) -> Pending:
-        """A PLC trigger / part-present edge: one more part on the conveyor."""
+    def on_trigger(self, part_id: str | None, now_s: float) -> Pending | None:
+        """A PLC trigger / part-present edge: one more part on the conveyor. Returns the oldest part pushed
+        out when `max_pending` are already waiting (to be reported not inspected), else None."""
         with self._lock:
             self.entered += 1
             pending = Pending(part_id if part_id else f"plc#{self.entered}", now_s, self.entered)
+            dropped = None
             if len(self._pending) >= self.options.max_pending:
-                self._pending.popleft()
+                dropped = self._pending.popleft()
                 self.dropped += 1
+                self.not_inspected += 1
             self._pending.append(pending)
-            return pending
+            return dropped
 
     def resolve(self, inspection: Inspection, now_s: float) -> Tracked:
         """Match a verdict to its part and decide whether it is late."""
         frame = inspection.frame
         with self._lock:
+            stale = self._stale(frame.timestamp_s) if frame.part_id is None else ()
             pending = self._take(frame.part_id)
             if frame.part_id is not None:
                 part_id, source = frame.part_id, "frame"
@@ -99,7 +113,16 @@ class PartTracker:
             t_ref = pending.t_trigger_s if pending is not None else frame.timestamp_s
             late = self._past_gate(t_ref, pending.position if pending else None, now_s)
             self.late += int(late)
-            return Tracked(part_id, late, source)  # type: ignore[arg-type]
+            return Tracked(part_id, late, source, stale)  # type: ignore[arg-type]
+
+    def _stale(self, frame_s: float) -> tuple[Pending, ...]:
+        """Oldest triggers far older than this frame: their frames never came."""
+        limit_s = self.options.frame_within_ms / 1000.0
+        stale = []
+        while self._pending and frame_s - self._pending[0].t_trigger_s > limit_s:
+            stale.append(self._pending.popleft())
+        self.not_inspected += len(stale)
+        return tuple(stale)
 
     def expired(self, now_s: float) -> list[Pending]:
         """Triggered parts that passed the gate without a verdict (oldest first); counted as not inspected."""

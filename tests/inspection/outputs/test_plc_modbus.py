@@ -188,6 +188,47 @@ def test_triggered_part_without_verdict_is_reported_not_inspected(fast, wait_unt
         assert out.stats.not_inspected == 1
 
 
+def _trigger(sim: ModbusSim, wait_until, part_id: int) -> None:
+    """A PLC trigger with its part id, held until the station acknowledges it, as the handshake asks."""
+    sim.write("inputs.part_id", part_id)
+    sim.write("inputs.trigger", True)
+    assert wait_until(lambda: sim.read("outputs.trigger_ack"))
+    sim.write("inputs.trigger", False)
+    assert wait_until(lambda: not sim.read("outputs.trigger_ack"))
+
+
+def test_a_trigger_without_a_frame_is_reported_and_does_not_shift_later_verdicts(fast, inspection,
+                                                                                  wait_until) -> None:
+    """Trigger 101 is a bounce the camera never saw. FIFO matching alone wrote part 102's verdict under 101,
+    103's under 102, … for ever. A trigger older than frame_within_ms at the next frame is reported not
+    inspected instead, and the frame takes the next trigger."""
+    tracking = {"frame_within_ms": 100}
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, tracking=tracking, **fast)) as out:
+        _trigger(sim, wait_until, 100)
+        _trigger(sim, wait_until, 101)  # no frame will come for it
+        out.publish(inspection(1))
+        assert sim.read("outputs.part_id") == 100
+        time.sleep(0.2)
+        for seq, part in ((2, 102), (3, 103)):
+            _trigger(sim, wait_until, part)
+            out.publish(inspection(seq, "FAIL"))
+            assert sim.read("outputs.part_id") == part and sim.read("outputs.reject") is True
+        assert out.stats.not_inspected == 1 and out.tracker.pending == 0
+
+
+def test_triggers_beyond_max_pending_are_reported_not_inspected(fast, wait_until) -> None:
+    with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, tracking={"max_pending": 4},
+                                                          **fast)) as out:
+        results: list[tuple[int, int]] = []
+        sim.hooks.append(lambda _t, values: results.append((values["outputs.part_id"], values["outputs.result_code"]))
+                         if "outputs.result_code" in values else None)
+        for part in range(1000, 1006):
+            _trigger(sim, wait_until, part)
+        assert out.stats.not_inspected == 2 and out.tracker.pending == 4
+        assert results == [(1000, 4), (1001, 4)]  # the two oldest, as "not inspected" (a reject)
+        assert "plc_trigger_overflow" in out.stats.alarms
+
+
 def test_plc_heartbeat_watchdog_raises_alarm_and_clears(fast, wait_until) -> None:
     with ModbusSim() as sim, modbus.create(modbus.Options(port=sim.port, plc_watchdog_s=0.2, **fast)) as out:
         assert wait_until(lambda: "plc_heartbeat_lost" in out.stats.alarms)

@@ -183,9 +183,9 @@ def test_time_tracking_marks_late_verdicts_and_expires_untouched_parts(inspectio
     tracker.on_trigger("A", 1000.0)
     tracker.on_trigger("B", 1000.05)
     tracker.on_trigger("C", 1000.10)
-    on_time = tracker.resolve(inspection(1), 1000.05)
+    on_time = tracker.resolve(inspection(1, timestamp_s=1000.01), 1000.05)  # frames follow their triggers
     assert (on_time.part_id, on_time.source, on_time.late) == ("A", "plc", False)
-    late = tracker.resolve(inspection(2), 1000.15)  # B's gate closed at 1000.05 + 0.09
+    late = tracker.resolve(inspection(2, timestamp_s=1000.06), 1000.15)  # B's gate closed at 1000.05 + 0.09
     assert (late.part_id, late.late) == ("B", True)
     assert [p.part_id for p in tracker.expired(1000.30)] == ["C"]
     assert (tracker.late, tracker.not_inspected, tracker.pending) == (1, 1, 0)
@@ -195,10 +195,10 @@ def test_positions_tracking_is_a_shift_register(inspection) -> None:
     tracker = PartTracker(TrackingOptions(mode="positions", gate_positions=2))
     tracker.on_trigger("A", 0.0)
     tracker.on_trigger("B", 0.0)
-    assert tracker.resolve(inspection(1), 0.0).late is False  # A: one part behind it, gate 2 away
+    assert tracker.resolve(inspection(1, timestamp_s=0.0), 0.0).late is False  # A: one part behind it, gate 2 away
     tracker.on_trigger("C", 0.0)
     tracker.on_trigger("D", 0.0)  # B is now 2 positions on: at the gate
-    assert tracker.resolve(inspection(2), 0.0).late is True
+    assert tracker.resolve(inspection(2, timestamp_s=0.0), 0.0).late is True
     assert [p.part_id for p in tracker.expired(0.0)] == []  # C is one behind the gate
     tracker.on_trigger("E", 0.0)
     assert [p.part_id for p in tracker.expired(0.0)] == ["C"]
@@ -211,6 +211,15 @@ def test_frame_part_id_wins_and_sequence_is_the_fallback(inspection) -> None:
     assert tracker.pending == 0  # matched by id, not left in the FIFO
     fallback = tracker.resolve(inspection(9), 0.0)
     assert (fallback.part_id, fallback.source) == ("9", "sequence")
+
+
+def test_a_trigger_far_older_than_the_frame_is_stale_not_the_frames_part(inspection) -> None:
+    tracker = PartTracker(TrackingOptions(frame_within_ms=50))
+    tracker.on_trigger("A", 10.00)  # the camera never saw A
+    tracker.on_trigger("B", 10.50)
+    tracked = tracker.resolve(inspection(1, timestamp_s=10.52), 10.53)
+    assert (tracked.part_id, [p.part_id for p in tracked.stale]) == ("B", ["A"])
+    assert (tracker.not_inspected, tracker.pending) == (1, 0)
 
 
 def test_every_reason_code_has_a_distinct_default_plc_error_number() -> None:
