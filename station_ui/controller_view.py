@@ -37,6 +37,7 @@ from inspection.people.audit import Operations
 from inspection.process.store import parameters_in_force, recent_proposals
 from inspection.records.store import Store
 from station_ui.theme import show_message
+from station_ui.widgets import plain_label
 
 if TYPE_CHECKING:
     from inspection.process.controller import Controller
@@ -91,7 +92,7 @@ class ControllerView(QWidget):
         self.revert_button = QPushButton(self.tr("Re&vert selected change"))
         self.revert_button.setToolTip(self.tr("Write back the values an applied change replaced (Alt+V); engineers"))
         self.revert_button.clicked.connect(lambda: self.decide("revert"))
-        self.message = QLabel("")
+        self.message = plain_label()  # messages quote file paths, ids and database text
         self.message.setWordWrap(True)
         decide_row = QHBoxLayout()
         decide_row.addWidget(self.reason, 1)

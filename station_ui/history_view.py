@@ -193,6 +193,8 @@ class HistoryView(QWidget):
     def _preview_selected(self) -> None:
         row = self.selected_row()
         self.override_button.setEnabled(row is not None)
+        self.preview.set_image(None, [], "")  # never the previous part's image under this part's row
+        self.preview_text.setText("")
         ops = self._ops()
         if row is None or ops is None:
             return
@@ -202,13 +204,16 @@ class HistoryView(QWidget):
             self.message.setText(str(exc))
             return
         overlays = [Overlay(f"{d['class_name']} {d['confidence']:.2f}", (d["x1"], d["y1"], d["x2"], d["y2"]),
-                            d["polygon"], bool(d["counted"]), d["class_name"]) for d in dets]
+                            d["polygon"], bool(d["counted"]), str(d["class_name"])) for d in dets if d["valid"]]
+        damaged = len(dets) - len(overlays)
         image = cv2.imread(row["image_path"]) if row["image_path"] and Path(row["image_path"]).is_file() else None
         heat_file = heatmap_path(row["image_path"]) if image is not None else None  # archived by anomaly models
         heat = cv2.imread(str(heat_file), cv2.IMREAD_GRAYSCALE) if heat_file and heat_file.is_file() else None
         self.preview.set_image(image, overlays, f"{row['part_key']} {row['verdict']}", heat)
         self.views_strip.show_part(ops.store, row["id"])
         note = "" if image is not None else " (image not archived — see the recipe's keep_images)"
+        if damaged:
+            note += f" ({damaged} detection(s) unreadable in the log, not drawn)"
         self.preview_text.setText(f"#{row['id']} {row['verdict']}{note}\n"
                                   + "\n".join(x["message"] for x in row["reasons"]))
 

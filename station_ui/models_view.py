@@ -32,6 +32,7 @@ from inspection.errors import StationError
 from inspection.models.registry import ModelRecord, ModelRegistry
 from inspection.people.audit import Operations
 from station_ui.theme import show_message
+from station_ui.widgets import plain_label
 
 __all__ = ["ModelsView"]
 
@@ -104,7 +105,7 @@ class ModelsView(QWidget):
         buttons.addWidget(self.promote_button)
         buttons.addWidget(self.rollback_button)
         buttons.addStretch(1)
-        self.message = QLabel("")
+        self.message = plain_label()  # messages quote file paths, ids and database text
         self.message.setWordWrap(True)
         self.history = _table(HISTORY_COLUMNS)
 

@@ -13,7 +13,6 @@ from PyQt6.QtCore import QT_TRANSLATE_NOOP, QEvent, QObject, Qt
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -28,6 +27,7 @@ from inspection.records.labels import Label, LabelBook
 from inspection.records.samples import SampleKeeper
 from station_ui.label_editor import LabelEditor
 from station_ui.train_dialog import TrainDialog
+from station_ui.widgets import plain_label
 
 __all__ = ["ReviewPanel"]
 
@@ -54,7 +54,7 @@ class ReviewPanel(QWidget):
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.editor = LabelEditor(classes, self._save_labels)
         self.editor.saved.connect(lambda _count: self.refresh())
-        self.message = QLabel("")
+        self.message = plain_label()  # messages quote file paths, ids and database text
         self.message.setWordWrap(True)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.editor)

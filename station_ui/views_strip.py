@@ -50,8 +50,9 @@ class ViewsStrip(QWidget):
         for row in rows:
             view = FrameView(f"{row['camera_id']}: {row['verdict']}")
             image = cv2.imread(row["image_path"]) if row["image_path"] and Path(row["image_path"]).is_file() else None
-            overlays = [Overlay(d["class_name"], (d["x1"], d["y1"], d["x2"], d["y2"]), d["polygon"], bool(d["counted"]),
-                                d["class_name"]) for d in detections_of(store, row["id"])]
+            overlays = [Overlay(str(d["class_name"]), (d["x1"], d["y1"], d["x2"], d["y2"]), d["polygon"],
+                                bool(d["counted"]), str(d["class_name"])) for d in detections_of(store, row["id"])
+                        if d["valid"]]
             view.set_image(image, overlays, f"{row['camera_id']} {row['verdict']}")
             self.row.addWidget(view)
             self.views.append(view)

@@ -27,6 +27,7 @@ from inspection.anomaly.overlay import blend_heatmap, heatmap_legend
 from inspection.aoi.report import refdes_label
 from inspection.domain.label_layout import place_labels
 from inspection.domain.types import Detection, Frame, Inspection
+from inspection.security.inputs import one_line
 
 __all__ = [
     "VERDICT_COLOURS",
@@ -41,7 +42,28 @@ __all__ = [
 ]
 
 VERDICT_COLOURS = {"PASS": "#1e9e4a", "FAIL": "#d32f2f", "ERROR": "#8e24aa", "REVIEW": "#f9a825", "": "#546e7a"}
+MAX_LABELS = 40  # detections labelled in one view; the rest are boxes only
 _CLASS_COLOURS = ["#ff5252", "#ffd740", "#40c4ff", "#69f0ae", "#e040fb", "#ffab40", "#b2ff59", "#18ffff"]
+
+
+def shown(text: str, limit: int = 160) -> str:
+    """Data for the screen (part ids, file names, messages from the log, a PLC or a model file): one line,
+    control and bidi-override characters escaped (no forged lines, no "SSAP" shown as "PASS"), cut at
+    `limit` characters."""
+    line = one_line(text)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def plain_label(text: str = "") -> QLabel:
+    """A label that shows data as text: Qt renders an auto-detected "<b>PASS</b>" as a bold PASS."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def plain_tooltip(text: str) -> str:
+    """Tooltip text for data: tooltips detect rich text too, so it is escaped inside a rich-text paragraph."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
 def to_qimage(image: np.ndarray) -> QImage:
@@ -244,7 +266,10 @@ class FrameView(QWidget):
     def _draw_labels(self, painter: QPainter, target: QRectF, rects: list[QRectF], metrics: QFontMetricsF) -> None:
         """Labels after every box, placed so none covers another label or box (inspection.label_layout);
         counted defects choose first. Each on a dark plate, with a leader line when moved off its box."""
-        order = sorted(range(len(self.overlays)), key=lambda i: not self.overlays[i].counted)
+        # Placement is quadratic in the labels: 300 overlapping detections (the detector's max_det) took 18 s
+        # a paint. The counted defects, then the others in the model's order, get labels up to MAX_LABELS;
+        # every box is still drawn.
+        order = sorted(range(len(self.overlays)), key=lambda i: not self.overlays[i].counted)[:MAX_LABELS]
         boxes = [(rects[i].x(), rects[i].y(), rects[i].width(), rects[i].height()) for i in order]
         sizes = [(metrics.horizontalAdvance(self.overlays[i].label) + 6, metrics.height() + 2) for i in order]
         bounds = (target.x(), target.y(), target.width(), target.height())
@@ -290,7 +315,7 @@ class VerdictIndicator(QLabel):
         detail = inspection.frame.key
         if verdict.reasons:
             detail += " · " + "; ".join(r.message for r in verdict.reasons[:2])
-        self.show_verdict(verdict.status.value, detail[:120])
+        self.show_verdict(verdict.status.value, shown(detail, 120))
 
 
 class CounterPanel(QFrame):
@@ -360,7 +385,7 @@ class FailureStrip(QListWidget):
         self.clear()
         for inspection in self.inspections:
             item = QListWidgetItem(self._icon(inspection), f"{inspection.verdict.status} {inspection.frame.key}")
-            item.setToolTip(inspection.verdict.summary)
+            item.setToolTip(plain_tooltip(inspection.verdict.summary))
             self.addItem(item)
 
     def _icon(self, inspection: Inspection) -> QIcon:
@@ -390,8 +415,10 @@ class AlarmBanner(QFrame):
         self.setStyleSheet("QFrame#alarm { background: #b71c1c; border-radius: 6px; } "
                            "QFrame#alarm QLabel { color: white; font-size: 14pt; font-weight: 600; }")
         layout = QHBoxLayout(self)
-        self.label = QLabel()
+        self.label = plain_label()  # alarm messages quote file names, part ids and PLC texts
         self.label.setWordWrap(True)
+        # A long unbreakable word (a path, a barcode) is clipped instead of widening the window past the screen.
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.button = QPushButton(self.tr("Acknowledge (Ctrl+K)"))
         self.button.clicked.connect(self.acknowledgeRequested.emit)
         layout.addWidget(self.label, 1)
@@ -414,7 +441,7 @@ class AlarmBanner(QFrame):
         lines = []
         for title, message, count in list(self.alarms.values())[:3]:
             times = f" (×{count})" if count > 1 else ""
-            lines.append(f"⚠ {title}{times}: {message[:160]}")
+            lines.append(f"⚠ {title}{times}: {shown(message)}")
         if len(self.alarms) > 3:
             lines.append(f"… and {len(self.alarms) - 3} more")
         self.label.setText("\n".join(lines))

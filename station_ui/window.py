@@ -61,7 +61,16 @@ from station_ui.review_panel import ReviewPanel
 from station_ui.runner import StationRunner
 from station_ui.spc_view import SpcView
 from station_ui.theme import apply_theme
-from station_ui.widgets import AlarmBanner, CounterPanel, FailureStrip, FrameView, VerdictIndicator, labelled
+from station_ui.widgets import (
+    AlarmBanner,
+    CounterPanel,
+    FailureStrip,
+    FrameView,
+    VerdictIndicator,
+    labelled,
+    plain_label,
+    shown,
+)
 
 __all__ = ["LINE_OPERATOR", "MainWindow", "console_settings"]
 
@@ -536,7 +545,8 @@ class MainWindow(QMainWindow):
         view.set_show_heatmap(self.heatmap_action.isChecked())
         view.show_inspection(inspection)
         view.set_show_overlays(self.overlay_action.isChecked())
-        text = QLabel(f"{inspection.verdict.summary}\nmodel {inspection.model_id}, recipe {inspection.recipe}")
+        text = plain_label(f"{shown(inspection.verdict.summary, 400)}\n"
+                           f"model {inspection.model_id}, recipe {shown(inspection.recipe, 80)}")
         text.setWordWrap(True)
         override = QPushButton(self.tr("Override verdict…"))
         override.clicked.connect(lambda: self._override_live(inspection))

@@ -6,6 +6,7 @@ Used by the console's history view; pure SQL over the store, no Qt.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,19 @@ def search(store: Store, flt: HistoryFilter = HistoryFilter(), limit: int = 500)
         f"order by o.id desc limit 1) as override from inspections i where {where} order by i.id desc limit ?",
         [*params, limit])
     for row in rows:
-        row["reasons"] = json.loads(row["reasons"] or "[]")
+        row["reasons"] = _reasons(row["reasons"])
     return rows
+
+
+def _reasons(raw: str | None) -> list[dict[str, Any]]:
+    """One row's reasons; a damaged value is shown as such, never the reason the whole table stays empty."""
+    try:
+        reasons = json.loads(raw or "[]")
+        if isinstance(reasons, list) and all(isinstance(r, dict) and "message" in r for r in reasons):
+            return reasons
+    except ValueError:
+        pass
+    return [{"code": "unreadable", "message": f"(reasons unreadable in the log: {str(raw)[:80]!r})"}]
 
 
 def find_inspection(store: Store, part_key: str, timestamp_s: float) -> int | None:
@@ -71,9 +83,17 @@ def find_inspection(store: Store, part_key: str, timestamp_s: float) -> int | No
 
 
 def detections_of(store: Store, inspection_id: int) -> list[dict[str, Any]]:
+    """The logged detections of one part. A row whose box, confidence or outline is not numbers (a damaged or
+    hand-edited log) comes back with `valid` False, to be listed but not drawn."""
     rows = store.query("select * from detections where inspection_id = ? order by id", [inspection_id])
     for row in rows:
-        row["polygon"] = json.loads(row["polygon"]) if row["polygon"] else None
+        try:
+            polygon = json.loads(row["polygon"]) if row["polygon"] else None
+            row["polygon"] = [(float(x), float(y)) for x, y in polygon] if polygon else None
+        except (ValueError, TypeError):
+            row["polygon"] = None
+        row["valid"] = all(isinstance(row.get(k), int | float) and math.isfinite(row[k])
+                           for k in ("confidence", "x1", "y1", "x2", "y2"))
     return rows
 
 

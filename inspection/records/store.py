@@ -517,6 +517,13 @@ class Store:
 
     def _create_schema(self) -> None:
         db = self.db
+        if "meta" in db.table_names():  # a log written by a newer station: reading it as ours would change it
+            stored = db.execute("select value from meta where key = 'schema_version'").fetchone()
+            if stored is not None and str(stored[0]).isdigit() and int(stored[0]) > SCHEMA_VERSION:
+                db.conn.close()
+                raise StoreError(f"{self.path} was written by a newer station (log schema {stored[0]}, this "
+                                 f"station knows {SCHEMA_VERSION}); update this station, or give it a new "
+                                 "database file (--db)")
         timing_columns = {f"{s}_ms": float for s in STAGES} | {"latency_ms": float}
         db["inspections"].create(
             {"id": int, "time": str, "timestamp_s": float, "part_key": str, "part_id": str,

@@ -93,7 +93,7 @@ def test_camera_that_vanishes_stops_the_line_with_an_alarm(qtbot, make_window, t
     qtbot.waitUntil(lambda: window.state in ("finished", "error"), timeout=RUN_TIMEOUT_MS)
     assert window.state == "error"
     assert {"camera_error", "safe_stop"} <= set(window.alarm_banner.alarms)
-    assert "Camera lost" in window.alarm_banner.label.text() and "vanished" in window.alarm_banner.label.text()
+    assert "Camera lost" in window.alarm_banner.label.text() and "is gone" in window.alarm_banner.label.text()
     assert window.counters.text_of("inspected") == "1"  # the part taken before got its verdict; no ERROR flood
     assert window.start_action.isEnabled()
 
@@ -184,3 +184,21 @@ def test_the_periodic_counter_refresh_never_runs_ahead_of_the_frame_shown(qtbot)
     qtbot.waitUntil(lambda: emitted == [1], timeout=5000)  # the flush: frame and counters of the same moment
     bridge.refresh_counters()  # nothing waiting: the refresh goes out
     assert emitted == [1, 1]
+
+
+def test_text_from_the_line_is_shown_as_text_not_formatting(qtbot) -> None:
+    """Alarm messages quote file names, part ids and PLC texts; class names come from the model file. Qt
+    renders an auto-detected "<b>…</b>" as formatting: a fake green "PASS" or "ALL CLEAR" in the banner, a
+    hidden part id. Shown as plain text, one line, bidi overrides escaped."""
+    from PyQt6.QtCore import Qt
+
+    from station_ui.widgets import AlarmBanner, shown
+
+    banner = AlarmBanner()
+    qtbot.addWidget(banner)
+    forged = "part P2: <span style='color:#0f0; font-size:40pt'>ALL OK - line released</span>\nsecond line"
+    banner.add("failsafe", "Fail-safe verdicts", forged)
+    assert banner.label.textFormat() == Qt.TextFormat.PlainText
+    assert "<span style=" in banner.label.text() and "\\x0asecond line" in banner.label.text()
+    assert shown("ID\u202eSSAP") == "ID\\u202eSSAP"  # would display as "IDPASS"
+    assert len(shown("x" * 100_000)) == 160

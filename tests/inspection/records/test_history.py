@@ -49,7 +49,7 @@ def test_rows_detections_lookup_and_export(store: Store, tmp_path: Path) -> None
     row = search(store, HistoryFilter(part="BRD-005"))[0]
     assert row["reasons"][0]["class_name"] == "bridge" and row["override"] is None
     dets = detections_of(store, row["id"])
-    assert dets[0]["class_name"] == "bridge" and dets[0]["polygon"] == [[1, 2], [3, 2], [3, 4]]
+    assert dets[0]["class_name"] == "bridge" and dets[0]["polygon"] == [(1.0, 2.0), (3.0, 2.0), (3.0, 4.0)]
     assert find_inspection(store, "BRD-005", T0 + 300) == row["id"]
     assert find_inspection(store, "BRD-005", T0 + 301) is None
     out = tmp_path / "fails.csv"

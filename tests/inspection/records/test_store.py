@@ -175,6 +175,39 @@ def test_a_droppable_row_gives_up_on_a_locked_database_instead_of_waiting_the_bu
         assert store.insert("health", {"part_index": 2}, wait_s=0.05) > 0
 
 
+def test_a_log_from_a_newer_station_is_refused_not_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "station.db"
+    with Store(path) as store:
+        store.record(inspection(0))
+    with sqlite3.connect(path) as con:
+        con.execute("update meta set value = '7' where key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"written by a newer station \(log schema 7, this station knows 1\)"):
+        Store(path)
+    with sqlite3.connect(path) as con:  # left as it was
+        assert con.execute("select value from meta where key = 'schema_version'").fetchone()[0] == "7"
+
+
+def test_damaged_rows_are_shown_as_damaged_not_an_empty_history(tmp_path: Path) -> None:
+    """A hand-edited or damaged log: one row's reasons not JSON, a detection without a confidence or with a
+    text coordinate. The other rows still show; the damaged ones say so and are not drawn."""
+    from inspection.records.history import detections_of, search
+
+    path = tmp_path / "station.db"
+    with Store(path) as store:
+        for seq in range(3):
+            store.record(inspection(seq, VerdictStatus.FAIL))
+        with sqlite3.connect(path) as con:
+            con.execute("update inspections set reasons = '{not json' where sequence = 1")
+            con.execute("insert into detections (inspection_id, class_name, confidence, x1, y1, x2, y2, polygon) "
+                        "values (1, 'bridge', NULL, 1, 2, 3, 4, 'nonsense'), (1, 'void', 0.5, 'x', 2, 3, 4, NULL), "
+                        "(1, 'ok', 0.9, 1, 2, 3, 4, '[[1, 2], [3, 4], [5, 6]]')")
+        rows = search(store)
+        assert len(rows) == 3 and rows[1]["reasons"][0]["code"] == "unreadable"
+        detections = detections_of(store, 1)
+        assert [d["valid"] for d in detections][-3:] == [False, False, True]
+        assert detections[-1]["polygon"] == [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)]
+
+
 def test_csv_export(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         for i in range(4):
