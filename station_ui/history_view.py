@@ -37,7 +37,7 @@ from inspection.people.audit import Operations, OverrideRequest
 from inspection.records.history import HistoryFilter, detections_of, export_csv, search
 from inspection.records.store import heatmap_path
 from station_ui.views_strip import ViewsStrip
-from station_ui.widgets import FrameView, Overlay
+from station_ui.widgets import FrameView, Overlay, shown
 
 __all__ = ["HistoryView", "OverrideDialog", "ReviewView"]
 
@@ -171,8 +171,10 @@ class HistoryView(QWidget):
             values = (row["id"], local, row["part_key"], row["verdict"],
                       row["override"] or "", "; ".join(x["message"] for x in row["reasons"]), row["model_id"])
             for c, value in enumerate(values):
-                self.table.setItem(r, c, QTableWidgetItem(str(value)))
+                self.table.setItem(r, c, QTableWidgetItem(shown(str(value), 300)))  # part ids come from outside
         self.table.resizeColumnsToContents()
+        for column in range(self.table.columnCount()):  # a 100k-character part id must not push Verdict off-screen
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column), 320))
         self.table.setColumnWidth(6, min(self.table.columnWidth(6), 130))  # model id: name@hash, elided
         self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.message.setText(self.tr("{0} part(s)").format(len(self.rows))
