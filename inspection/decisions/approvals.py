@@ -71,8 +71,12 @@ def promote_model(ops: Operations, user: User | None, registry: ModelRegistry, m
 
     `force` promotes past a blocking gate: an admin-only action (`force_promote_model`), audited as such."""
     record = registry.get(model_id)
-    detail = {"model_id": model_id, "product": record.product, "force": force}
-    if force:
+    used = gate or PromotionGate()
+    detail = {"model_id": model_id, "product": record.product, "force": force, "gate": used.model_dump()}
+    default = PromotionGate()
+    loosened = (used.max_escape_increase > default.max_escape_increase
+                or used.max_false_reject_increase > default.max_false_reject_increase)
+    if force or loosened:  # a gate widened by the caller is a forced promotion in all but name
         ops.authorize(user, "force_promote_model", detail)  # refused (and audited) for anyone but an admin
 
     def promote(who: User) -> GateReport:

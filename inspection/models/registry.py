@@ -9,10 +9,13 @@ model in one action. A file whose hash no longer matches its registration is ref
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +30,8 @@ from inspection.inference import file_sha256
 from inspection.inference.model_files import check_model_file
 from inspection.security.inputs import check_name
 from inspection.security.signing import sign_model, signature_path
+
+log = logging.getLogger(__name__)
 
 __all__ = ["GateReport", "ModelRecord", "ModelRegistry", "PromotionGate", "mcnemar_exact_p"]
 
@@ -68,6 +73,18 @@ class GateReport:
         return "\n".join(self.lines)
 
 
+def _check_metrics(metrics: dict[str, float]) -> None:
+    """Numbers the promotion gate will compare: finite, and rates between 0 and 1 (a negative escape rate
+    would pass any gate)."""
+    if not isinstance(metrics, dict):
+        raise ModelError(f"metrics: expected a mapping of name → number, got {type(metrics).__name__}")
+    for name, value in metrics.items():
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            raise ModelError(f"metric {name!r}: expected a finite number, got {value!r}")
+        if name.endswith("_rate") and not 0.0 <= value <= 1.0:
+            raise ModelError(f"metric {name!r} = {value}: a rate lies between 0 and 1")
+
+
 def mcnemar_exact_p(b: int, c: int) -> float:
     """Two-sided exact McNemar test on paired disagreements: b = only production right, c = only candidate right."""
     n = b + c
@@ -96,6 +113,12 @@ class ModelRegistry:
                  "by": str, "report": str}, pk="id", if_not_exists=True)
         except sqlite3.Error as exc:  # locked or not a database: the caller shows it
             raise StoreError(f"cannot open the model registry {self.root / 'registry.db'}: {exc}") from None
+        try:  # exactly one production model per product, whatever two processes do at once
+            self.db.execute("create unique index if not exists one_production_model on models(product) "
+                            "where status = 'production'")
+        except sqlite3.IntegrityError:
+            log.error("model registry %s holds two production models of one product (written before this "
+                      "check existed): `station models list`, then roll one back", self.root)
 
     def close(self) -> None:
         self.db.conn.close()
@@ -110,6 +133,7 @@ class ModelRegistry:
         With `signing_key` (kept outside the registry) the registered copy is signed; a signature already
         beside the file (`<model>.sig`) is copied with it."""
         product = check_name(product, "product")
+        _check_metrics(metrics or {})
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"cannot register {path}: file does not exist")
@@ -152,7 +176,12 @@ class ModelRegistry:
         return self._record(rows[0]) if rows else None
 
     def verified_path(self, record: ModelRecord) -> Path:
-        """The model file, after checking it is byte-for-byte what was registered."""
+        """The model file, after checking it is the registry's own copy (`models/<id>.<ext>`, the id naming its
+        hash) and byte-for-byte what was registered."""
+        expected = self.models_dir / f"{record.id}{record.path.suffix}"
+        if record.path != expected or not record.id.endswith(f"-{record.sha256[:12]}"):
+            raise ModelError(f"registered model {record.id} points at {record.path}, not the registry's own copy "
+                             f"{expected}: the registry database was edited; refusing to load it")
         if not record.path.is_file():
             raise ModelError(f"registered model {record.id} is missing its file {record.path}")
         actual = file_sha256(record.path)
@@ -199,38 +228,58 @@ class ModelRegistry:
 
     def promote(self, model_id: str, by: str, gate: PromotionGate | None = None,
                 shadow: tuple[int, int] | None = None, force: bool = False) -> GateReport:
-        candidate = self.get(model_id)
-        self.verified_path(candidate)
-        report = self.check_gate(candidate, gate or PromotionGate(), shadow)
-        if not report.passed and not force:
-            raise ModelError(f"promotion of {model_id} blocked by the gate:\n{report}")
-        current = self.production(candidate.product)
-        with self.db.conn:
+        self.verified_path(self.get(model_id))  # hashing takes a while: before the write lock
+        gate = gate or PromotionGate()
+        with self._status_change():  # production is read, gated and replaced under one write lock
+            candidate = self.get(model_id)
+            report = self.check_gate(candidate, gate, shadow)
+            if not report.passed and not force:
+                raise ModelError(f"promotion of {model_id} blocked by the gate:\n{report}")
+            current = self.production(candidate.product)
             if current is not None:
                 self.db["models"].update(current.id, {"status": "retired"})
             self.db["models"].update(model_id, {"status": "production"})
             self._log(candidate.product, "promote" if report.passed else "force-promote", model_id,
-                      current.id if current else None, by, {"report": list(report.lines)})
+                      current.id if current else None, by, {"report": list(report.lines), "gate": gate.model_dump()})
         return report
 
     def rollback(self, product: str, by: str) -> ModelRecord:
         """Put back the model that was production before the current one."""
-        current = self.production(product)
-        if current is None:
-            raise ModelError(f"no production model for {product!r}: nothing to roll back")
-        promotions = list(self.db["history"].rows_where(
-            "product = ? and action in ('promote', 'force-promote', 'rollback') and model_id = ?",
-            [product, current.id], order_by="id desc", limit=1))
-        previous_id = promotions[0]["previous_id"] if promotions else None
-        if not previous_id:
-            raise ModelError(f"{current.id} has no previous production model to roll back to")
-        previous = self.get(previous_id)
-        self.verified_path(previous)
-        with self.db.conn:
+        with self._status_change():
+            current = self.production(product)
+            if current is None:
+                raise ModelError(f"no production model for {product!r}: nothing to roll back")
+            promotions = list(self.db["history"].rows_where(
+                "product = ? and action in ('promote', 'force-promote', 'rollback') and model_id = ?",
+                [product, current.id], order_by="id desc", limit=1))
+            previous_id = promotions[0]["previous_id"] if promotions else None
+            if not previous_id:
+                raise ModelError(f"{current.id} has no previous production model to roll back to")
+            previous = self.get(previous_id)
+            self.verified_path(previous)
             self.db["models"].update(current.id, {"status": "retired"})
             self.db["models"].update(previous.id, {"status": "production"})
             self._log(product, "rollback", previous.id, current.id, by, {})
         return self.get(previous.id)
+
+    @contextlib.contextmanager
+    def _status_change(self) -> Iterator[None]:
+        """One transaction holding SQLite's write lock from the first read: two engineers promoting at once
+        (two processes) get one after the other, never two production models."""
+        conn = self.db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"model registry {self.root} is busy ({exc}); try again") from None
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        try:
+            conn.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"model registry {self.root}: the change was not saved ({exc})") from None
 
     def history(self, product: str | None = None) -> list[dict[str, Any]]:
         return list(self.db["history"].rows_where("product = ?" if product else None,

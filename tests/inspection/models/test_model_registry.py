@@ -67,3 +67,60 @@ def test_mcnemar_exact() -> None:
     assert mcnemar_exact_p(5, 5) == 1.0
     assert mcnemar_exact_p(10, 0) == pytest.approx(2 / 1024)
     assert mcnemar_exact_p(15, 2) < 0.01 < mcnemar_exact_p(6, 3)
+
+
+def test_two_engineers_promoting_at_once_leave_one_production_model(tmp_path: Path) -> None:
+    """Two processes (here: two connections on two threads) promote different candidates at the same moment.
+    Without one write lock from the first read, both read the same production model, both retire it and both
+    become production."""
+    import threading
+
+    registry = ModelRegistry(tmp_path / "reg")
+    metrics = {"escape_rate": 0.05, "false_reject_rate": 0.05}
+    for round_ in range(6):
+        ids = [registry.register(model_file(tmp_path, f"m{round_}{k}", f"{round_}{k}".encode()), "board",
+                                 metrics=metrics).id for k in "ab"]
+        start = threading.Barrier(2)
+
+        def promote(model_id: str) -> None:
+            engineer = ModelRegistry(tmp_path / "reg")  # its own connection, as another process has
+            try:
+                start.wait()
+                engineer.promote(model_id, "eve")
+            finally:
+                engineer.close()
+
+        threads = [threading.Thread(target=promote, args=(model_id,)) for model_id in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        production = [r for r in registry.list("board") if r.status == "production"]
+        assert len(production) == 1
+        last = registry.history("board")[-1]
+        assert last["model_id"] == production[0].id and last["previous_id"] in ids  # each saw the other's
+
+
+@pytest.mark.parametrize(("metrics", "message"), [
+    ({"escape_rate": -5.0, "false_reject_rate": 0.0}, "a rate lies between 0 and 1"),
+    ({"escape_rate": float("-inf")}, "expected a finite number"),
+    ({"escape_rate": "low"}, "expected a finite number"),
+])
+def test_impossible_metrics_never_reach_the_gate(tmp_path: Path, metrics: dict, message: str) -> None:
+    registry = ModelRegistry(tmp_path / "reg")
+    with pytest.raises(ModelError, match=message):
+        registry.register(model_file(tmp_path, "a", b"A"), "board", metrics=metrics)
+
+
+def test_a_row_edited_to_point_outside_the_registry_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    registry = ModelRegistry(tmp_path / "reg")
+    record = registry.register(model_file(tmp_path, "a", b"A"), "board")
+    registry.promote(record.id, "eve")
+    outside = tmp_path / "outside.pt"
+    outside.write_bytes(record.path.read_bytes())  # same bytes, same hash: only the path betrays it
+    with sqlite3.connect(tmp_path / "reg" / "registry.db") as con:
+        con.execute("update models set path = ? where id = ?", (str(outside), record.id))
+    with pytest.raises(ModelError, match="not the registry's own copy"):
+        registry.production_path("board")

@@ -110,3 +110,19 @@ def test_token_from_the_environment(setup, monkeypatch):
     monkeypatch.setenv("STATION_TOKEN", token[:-2] + "xx")
     result = _promote(reg, db, good)
     assert result.exit_code == 8 and "unknown or expired" in result.output
+
+
+def test_an_engineer_cannot_widen_the_gate_an_admin_can_and_it_is_audited(setup, monkeypatch):
+    """Widening the gate (`--max-false-reject-increase 1`) promotes what the default gate blocks: the same
+    decision as --force, so the same rule: admins only, the gate used in the audit row."""
+    db, reg, good, _ = setup
+    _as(monkeypatch, "ed", "ed-secret")
+    result = _promote(reg, db, good, "--max-false-reject-increase", "1")
+    assert result.exit_code == 8 and "may not promote a model the promotion gate blocks" in result.output
+    assert ModelRegistry(reg).production("board") is None
+    _as(monkeypatch, "alice", "alice-secret")
+    assert _promote(reg, db, good, "--max-false-reject-increase", "1").exit_code == 0
+    with Store(db) as store:
+        gates = [json.loads(e["detail"]).get("gate") for e in AuditLog(store).entries()
+                 if e["action"] == "force_promote_model"]
+    assert {g["max_false_reject_increase"] for g in gates} == {1.0}
