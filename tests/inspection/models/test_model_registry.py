@@ -82,7 +82,7 @@ def test_two_engineers_promoting_at_once_leave_one_production_model(tmp_path: Pa
                                  metrics=metrics).id for k in "ab"]
         start = threading.Barrier(2)
 
-        def promote(model_id: str) -> None:
+        def promote(model_id: str, start: threading.Barrier = start) -> None:
             engineer = ModelRegistry(tmp_path / "reg")  # its own connection, as another process has
             try:
                 start.wait()
