@@ -122,6 +122,9 @@ def import_command(db: Path, yolo_dir: Path | None, coco_json: Path | None, imag
         click.secho(f"skipped: {problem}", fg="yellow", err=True)
     click.echo(f"imported {report.imported} images with {report.labels} labels"
                f"{f', skipped {len(report.problems)} problems' if report.problems else ''}")
+    if report.without_label_file:  # YOLO: no label file means "no defect"; say how many were taken as such
+        click.secho(f"{report.without_label_file} image(s) had no label file and were imported as good parts "
+                    "(YOLO reads images/…/x.png's labels from labels/…/x.txt)", fg="yellow")
 
 
 @click.group()

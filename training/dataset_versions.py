@@ -52,6 +52,7 @@ class ImportReport:
     imported: int = 0
     labels: int = 0
     problems: list[str] | None = None
+    without_label_file: int = 0  # YOLO images imported as good parts because no label file was found
 
 
 def _sha256(path: Path) -> str:
@@ -180,7 +181,7 @@ def _parse_yolo_line(line: str, where: str, names: list[str], width: int, height
         raise DataError(f"{where}: expected 'class x y w h' or 'class x1 y1 x2 y2 …' numbers, got {line!r}") from None
     if not 0 <= class_id < len(names):
         raise DataError(f"{where}: class {class_id} out of range 0..{len(names) - 1}")
-    if any(v < 0 or v > 1 for v in values) or len(values) < 4 or (len(values) > 4 and len(values) % 2):
+    if any(not 0 <= v <= 1 for v in values) or len(values) < 4 or (len(values) > 4 and len(values) % 2):  # NaN too
         raise DataError(f"{where}: coordinates must be 4 values or x/y pairs, each within 0..1, got {line!r}")
     if len(values) == 4:
         cx, cy, w, h = values
@@ -192,8 +193,15 @@ def _parse_yolo_line(line: str, where: str, names: list[str], width: int, height
 
 
 def _store_import(store: Store, keeper_folder: Path, image_path: Path, labels: list[Label], author: str,
-                  golden: bool) -> None:
-    target = keeper_folder / f"{_sha256(image_path)[:16]}{image_path.suffix.lower()}"
+                  golden: bool) -> str | None:
+    """Keep one imported image with its labels; returns why not when the same image (by content) is already a
+    sample: a second copy could land in another split (train and val, or golden and train) with other labels."""
+    sha = _sha256(image_path)
+    twins = store.query("select id, part_key from samples where image_path like ?", [f"%/{sha[:16]}.%"])
+    if twins:
+        return (f"{image_path}: the same image is already sample {twins[0]['id']} ({twins[0]['part_key']}); "
+                "not imported twice (delete that sample first to import it with other labels)")
+    target = keeper_folder / f"{sha[:16]}{image_path.suffix.lower()}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(image_path, target)
     sample_id = store.insert("samples", {
@@ -203,6 +211,16 @@ def _store_import(store: Store, keeper_folder: Path, image_path: Path, labels: l
     book = LabelBook(store)
     for label in labels:
         book.insert(sample_id, label, author)
+    return None
+
+
+def _label_path(data_dir: Path, image_path: Path) -> Path:
+    """YOLO's label of an image: the last `images` folder *inside the dataset* becomes `labels` (not the first
+    "/images/" of the absolute path, which may be a folder above the dataset)."""
+    parts = list(image_path.relative_to(data_dir).with_suffix(".txt").parts)
+    if "images" in parts[:-1]:
+        parts[len(parts) - 2 - parts[-2::-1].index("images")] = "labels"
+    return data_dir.joinpath(*parts)
 
 
 def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[str] | None = None,
@@ -216,10 +234,16 @@ def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[
             raise DataError(f"{data_dir}: no data.yaml with class names; pass the class names explicitly")
         raw = yaml.safe_load(descriptor.read_text()) or {}
         names_raw = raw.get("names")
-        names = [names_raw[k] for k in sorted(names_raw)] if isinstance(names_raw, dict) else list(names_raw or [])
+        if isinstance(names_raw, dict) and all(isinstance(k, int) for k in names_raw):
+            names = [str(names_raw[k]) for k in sorted(names_raw)]
+        elif isinstance(names_raw, list):
+            names = [str(n) for n in names_raw]
+        else:
+            raise DataError(f"{descriptor}: names: expected a list or a mapping of class number → name, got "
+                            f"{str(names_raw)[:80]!r}")
     report = ImportReport(problems=[])
     for image_path in image_files(data_dir, recursive=True):
-        label_path = Path(str(image_path.with_suffix(".txt")).replace("/images/", "/labels/"))
+        label_path = _label_path(data_dir, image_path)
         try:  # a link inside the dataset may point anywhere: only files that resolve inside it are read
             image_path = confined(data_dir, image_path.relative_to(data_dir), f"{data_dir}: image")
             if label_path.exists():
@@ -233,6 +257,7 @@ def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[
             continue
         labels, bad = [], False
         lines = label_path.read_text().splitlines() if label_path.is_file() else []
+        report.without_label_file += not label_path.is_file()
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -243,8 +268,10 @@ def import_yolo(store: Store, data_dir: Path, samples_dir: Path, *, names: list[
                 bad = True
         if bad:
             continue  # a half-labelled image would teach the model that defects are background
-        _store_import(store, Path(samples_dir) / "import" / data_dir.name, image_path, labels,
-                      f"import:{data_dir.name}", golden)
+        if twin := _store_import(store, Path(samples_dir) / "import" / data_dir.name, image_path, labels,
+                                 f"import:{data_dir.name}", golden):
+            _problem(report, twin, strict)
+            continue
         report.imported += 1
         report.labels += len(labels)
     return report
@@ -272,11 +299,18 @@ def import_coco(store: Store, annotations: Path, images_dir: Path, samples_dir: 
         if not image_path.is_file():
             _problem(report, f"{annotations}: image {image_path} listed but missing", strict)
             continue
-        if cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED) is None:
+        image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+        if image is None:
             _problem(report, f"{image_path}: image cannot be decoded; not imported", strict)
             continue
-        _store_import(store, Path(samples_dir) / "import" / Path(annotations).stem, image_path, list(entry.labels),
-                      f"import:{Path(annotations).name}", golden)
+        if image.shape[:2] != (entry.height, entry.width):  # the boxes are in the JSON's pixels, not the image's
+            _problem(report, f"{annotations}: image {entry.file_name} is {image.shape[1]}×{image.shape[0]} but the "
+                     f"JSON says {entry.width}×{entry.height}; its labels would land elsewhere: not imported", strict)
+            continue
+        if twin := _store_import(store, Path(samples_dir) / "import" / Path(annotations).stem, image_path,
+                                 list(entry.labels), f"import:{Path(annotations).name}", golden):
+            _problem(report, twin, strict)
+            continue
         report.imported += 1
         report.labels += len(entry.labels)
     return report

@@ -191,14 +191,28 @@ def annotation_labels(ann: dict[str, Any], info: dict[str, Any], name: str) -> l
     return [Label(name, Box(x, y, x + w, y + h))]
 
 
+def _unique_ids(entries: list[dict[str, Any]], what: str, source: str) -> dict[int, dict[str, Any]]:
+    """id → entry; an id given twice would silently relabel (categories) or re-attach boxes (images)."""
+    out: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        key = int(entry["id"])
+        if key in out:
+            first, second = (e.get("name", e.get("file_name")) for e in (out[key], entry))
+            raise DataError(f"{source}: {what} id {key} is given twice ({first!r} and {second!r}); each {what} "
+                            "needs its own id")
+        out[key] = entry
+    return out
+
+
 def read_coco(annotations: Path | str | dict[str, Any]) -> CocoDataset:
     """A COCO instances file: every image with all its labels, or the errors that keep it out."""
     source = "COCO data" if isinstance(annotations, dict) else str(annotations)
     try:
         coco = annotations if isinstance(annotations, dict) else json.loads(Path(annotations).read_text())
-        categories = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
-        images = {int(i["id"]): i for i in coco["images"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        categories = _unique_ids(coco["categories"], "category", source)
+        categories = {i: str(c["name"]) for i, c in categories.items()}
+        images = _unique_ids(coco["images"], "image", source)
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         raise DataError(f"{source}: not a COCO annotation file ({type(exc).__name__}: {exc})") from None
     labels: dict[int, list[Label]] = {i: [] for i in images}
     errors: dict[int, list[str]] = {i: [] for i in images}
@@ -220,7 +234,7 @@ def read_coco(annotations: Path | str | dict[str, Any]) -> CocoDataset:
         try:
             entry = CocoImage(image_id, str(info["file_name"]), int(info["width"]), int(info["height"]),
                               tuple(labels[image_id]), tuple(errors[image_id]))
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:
             entry = CocoImage(image_id, str(info.get("file_name", "?")), 0, 0, (), (f"image entry: {exc}",))
         out.append(entry)
     return CocoDataset(tuple(out), categories, tuple(orphans))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -81,8 +82,39 @@ def test_import_yolo_reports_bad_lines_with_file_and_line(tmp_path: Path) -> Non
         assert len(report.problems) == 1 and "b.txt:2: class 7 out of range 0..1" in report.problems[0]
         polygons = [r["polygon"] for r in store.query("select polygon from labels")]
         assert polygons[0] is None and len(json.loads(polygons[1])) == 3
-        with pytest.raises(DataError, match=r"b.txt:2"):
-            import_yolo(store, src, tmp_path / "samples2", strict=True)
+    with Store(tmp_path / "s2.db") as store, pytest.raises(DataError, match=r"b.txt:2"):
+        import_yolo(store, src, tmp_path / "samples2", strict=True)
+
+
+def test_import_yolo_finds_labels_inside_the_dataset_and_says_which_images_had_none(tmp_path: Path) -> None:
+    """A dataset kept under a folder called "images" (…/images/set1/images/a.png): the label path was made by
+    replacing the first "/images/" of the absolute path, so no label was ever found and every defect image
+    became a silent "good part"."""
+    src = write_yolo(tmp_path / "images" / "set1", {"a": "0 0.5 0.5 0.5 0.5\n", "b": "1 0.5 0.5 0.2 0.2\n"})
+    (src / "labels" / "b.txt").unlink()
+    cv2.imwrite(str(src / "images" / "c.png"), np.full((20, 40, 3), 99, np.uint8))
+    (src / "labels" / "c.txt").write_text("0 nan 0.5 0.1 0.1\n")  # reported with file:line, not a traceback
+    with Store(tmp_path / "s.db") as store:
+        report = import_yolo(store, src, tmp_path / "samples")
+    assert (report.imported, report.labels, report.without_label_file) == (2, 1, 1)
+    assert len(report.problems) == 1 and "c.txt:1" in report.problems[0]
+
+
+def test_the_same_image_is_imported_once(tmp_path: Path) -> None:
+    """Imported again (as golden, or with other labels) it could land in train and val at once."""
+    src = write_yolo(tmp_path / "yolo", {"a": "0 0.5 0.5 0.5 0.5\n"})
+    with Store(tmp_path / "s.db") as store:
+        assert import_yolo(store, src, tmp_path / "samples").imported == 1
+        again = import_yolo(store, src, tmp_path / "samples", golden=True)
+        assert again.imported == 0 and "the same image is already sample 1" in again.problems[0]
+        assert len(store.query("select id from samples")) == 1
+
+
+def test_import_yolo_refuses_class_names_it_cannot_order(tmp_path: Path) -> None:
+    src = write_yolo(tmp_path / "yolo", {"a": "0 0.5 0.5 0.5 0.5\n"})
+    (src / "data.yaml").write_text("names: {0: a, '1': b}\n")
+    with Store(tmp_path / "s.db") as store, pytest.raises(DataError, match="names: expected a list or a mapping"):
+        import_yolo(store, src, tmp_path / "samples")
 
 
 def test_import_coco(tmp_path: Path) -> None:
@@ -135,3 +167,30 @@ def test_missing_sample_image_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(DataError, match=r"sample 1: image .* is missing"):
             build_dataset_version(store, tmp_path / "ds")
         assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").iterdir())
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"categories": [{"id": 3, "name": "scratch"}, {"id": 3, "name": "dent"}]},
+     "category id 3 is given twice ('scratch' and 'dent')"),
+    ({"images": [{"id": 1, "file_name": "x.png", "width": 30, "height": 30},
+                 {"id": 1, "file_name": "y.png", "width": 30, "height": 30}]},
+     "image id 1 is given twice ('x.png' and 'y.png')"),
+])
+def test_import_coco_refuses_ids_given_twice(tmp_path: Path, change: dict, message: str) -> None:
+    coco = {"images": [{"id": 1, "file_name": "x.png", "width": 30, "height": 30}],
+            "categories": [{"id": 3, "name": "scratch"}],
+            "annotations": [{"image_id": 1, "category_id": 3, "bbox": [2, 2, 10, 5]}], **change}
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    with Store(tmp_path / "s.db") as store, pytest.raises(DataError, match=re.escape(message)):
+        import_coco(store, tmp_path / "ann.json", tmp_path, tmp_path / "samples")
+
+
+def test_import_coco_checks_the_image_size_the_json_claims(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((64, 64, 3), np.uint8))
+    coco = {"images": [{"id": 1, "file_name": "x.png", "width": 6400, "height": 6400}],
+            "categories": [{"id": 3, "name": "scratch"}],
+            "annotations": [{"image_id": 1, "category_id": 3, "bbox": [3000, 3000, 100, 100]}]}
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    with Store(tmp_path / "s.db") as store:
+        report = import_coco(store, tmp_path / "ann.json", tmp_path, tmp_path / "samples")
+    assert report.imported == 0 and "is 64×64 but the JSON says 6400×6400" in report.problems[0]
