@@ -79,7 +79,8 @@ def bench(model: Path | None, images: Path | None, imgsz: int | None, backend: s
               show_default=True, help="Target format (every installed backend with an export hook).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Exported model file (default: beside the model).")
-@click.option("--imgsz", type=click.IntRange(32, 4096), help="Input size (default: as trained).")
+@click.option("--imgsz", type=click.IntRange(32, 4096), callback=lambda _c, _p, v: _multiple_of_32(v),
+              help="Input size, a multiple of 32 (default: as trained).")
 @click.option("--int8", is_flag=True, help="Also make an INT8 model, kept only within --tolerance.")
 @click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Recipe images to calibrate INT8 on (and to verify the export on).")
@@ -103,3 +104,11 @@ def export_model_command(model: Path, fmt: str, out: Path | None, imgsz: int | N
                           accuracy_control=accuracy_control)
     for line in report.lines():
         click.echo(line)
+
+
+def _multiple_of_32(imgsz: int | None) -> int | None:
+    """YOLO's input is a multiple of its largest stride; ultralytics would round 33 to 64 without a word."""
+    if imgsz is not None and imgsz % 32:
+        raise click.BadParameter(f"{imgsz} is not a multiple of 32 (try {max(32, round(imgsz / 32) * 32)})",
+                                 param_hint="--imgsz")
+    return imgsz

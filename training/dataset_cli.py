@@ -156,10 +156,22 @@ def list_models(registry_dir: Path, product: str | None) -> None:
 def register(model: Path, product: str, registry_dir: Path, dataset_version: str, train_command: str,
              metrics_file: Path | None, key: Path | None) -> None:
     """Register a model file as a candidate (signed with --key / $STATION_SIGNING_KEY when given)."""
-    metrics = json.loads(metrics_file.read_text()) if metrics_file else {}
-    flat = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-    record = ModelRegistry(registry_dir).register(model, product, dataset_version=dataset_version,
-                                                  command=train_command, metrics=flat, signing_key=key)
+    try:
+        metrics = json.loads(metrics_file.read_text()) if metrics_file else {}
+    except ValueError as exc:
+        raise click.BadParameter(f"{metrics_file}: not JSON ({exc})", param_hint="--metrics") from None
+    if not isinstance(metrics, dict):
+        raise click.BadParameter(f"{metrics_file}: expected a JSON object of name → number", param_hint="--metrics")
+    flat = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    registry = ModelRegistry(registry_dir)
+    known = {r.id: r for r in registry.list(product)}
+    record = registry.register(model, product, dataset_version=dataset_version, command=train_command,
+                               metrics=flat, signing_key=key)
+    if record.id in known:  # the same bytes: one registry entry, whatever was said the second time
+        click.secho(f"{record.id} is already registered ({record.status}); its metrics and dataset version stay "
+                    "as first registered" + (f" (given now: {flat})" if flat and flat != record.metrics else ""),
+                    fg="yellow")
+        return
     click.echo(f"registered {record.id} ({record.status}{', signed' if key else ', unsigned'})")
     if key is None:
         click.secho("warning: not signed; a station with a model trust store will refuse it "
@@ -213,7 +225,8 @@ _login_help = ("Log in as a station account (engineer or admin): STATION_TOKEN, 
 @click.argument("model_id")
 @_registry
 @_db
-@click.option("--max-false-reject-increase", type=float, default=0.02, show_default=True)
+@click.option("--max-false-reject-increase", type=click.FloatRange(0.0, 1.0), default=0.02, show_default=True,
+              help="Allowed rise of the false-reject rate; above the default it is a forced promotion (admins).")
 @click.option("--force", is_flag=True, help="Promote even if the gate blocks (admins only; audited as force-promote).")
 def promote(model_id: str, registry_dir: Path, db: Path, max_false_reject_increase: float, force: bool) -> None:
     """Make a candidate the production model if it passes the promotion gate."""

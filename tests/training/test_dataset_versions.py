@@ -194,3 +194,28 @@ def test_import_coco_checks_the_image_size_the_json_claims(tmp_path: Path) -> No
     with Store(tmp_path / "s.db") as store:
         report = import_coco(store, tmp_path / "ann.json", tmp_path, tmp_path / "samples")
     assert report.imported == 0 and "is 64×64 but the JSON says 6400×6400" in report.problems[0]
+
+
+def test_registry_cli_says_what_it_did_not_do(tmp_path: Path, tiny_model: Path) -> None:
+    """Registering the same file again keeps the first metrics: said, not silent. A negative gate, a list
+    as metrics and an export size the network cannot take are usage errors, not tracebacks."""
+    registry = ["--registry", str(tmp_path / "reg")]
+    first = tmp_path / "m1.json"
+    first.write_text(json.dumps({"escape_rate": 0.1, "false_reject_rate": 0.1}))
+    runner = CliRunner()
+    result = runner.invoke(station, ["models", "register", str(tiny_model), "--product", "board", *registry,
+                                     "--metrics", str(first)])
+    assert result.exit_code == 0 and "registered board-" in result.output
+    second = tmp_path / "m2.json"
+    second.write_text(json.dumps({"escape_rate": 0.0, "false_reject_rate": 0.0}))
+    result = runner.invoke(station, ["models", "register", str(tiny_model), "--product", "board", *registry,
+                                     "--metrics", str(second)])
+    assert result.exit_code == 0 and "is already registered" in result.output and "stay as first" in result.output
+    second.write_text("[1, 2]")
+    result = runner.invoke(station, ["models", "register", str(tiny_model), "--product", "board", *registry,
+                                     "--metrics", str(second)])
+    assert result.exit_code == 2 and "expected a JSON object" in result.output
+    result = runner.invoke(station, ["models", "promote", "board-x", *registry, "--max-false-reject-increase", "-1"])
+    assert result.exit_code == 2 and "--max-false-reject-increase" in result.output
+    result = runner.invoke(station, ["export-model", "--model", str(tiny_model), "--imgsz", "33"])
+    assert result.exit_code == 2 and "33 is not a multiple of 32" in result.output
