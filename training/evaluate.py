@@ -138,6 +138,8 @@ def load_split(data_yaml: str | Path, split: str = "test") -> tuple[list[Path], 
     folder = root / str(meta[split])
     names = meta["names"] if isinstance(meta["names"], dict) else dict(enumerate(meta["names"]))
     images = image_files(folder)
+    if not images:  # metrics of nothing would read as a perfect model
+        raise ValueError(f"{data_yaml}: split {split!r} ({folder}) holds no images")
     truths = []
     for image in images:
         pixels = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
@@ -145,6 +147,9 @@ def load_split(data_yaml: str | Path, split: str = "test") -> tuple[list[Path], 
             raise ValueError(f"{image}: cannot be decoded")
         label = folder.parent.parent / "labels" / split / f"{image.stem}.txt"
         truths.append(_read_label(label, pixels.shape[1], pixels.shape[0]))
+        unknown = sorted({int(c) for c in truths[-1].classes} - {int(k) for k in names})
+        if unknown:
+            raise ValueError(f"{label}: class {unknown[0]} is not among the {len(names)} classes of {data_yaml}")
     return images, truths, {int(k): str(v) for k, v in names.items()}
 
 
@@ -419,6 +424,24 @@ def write_report(report: EvalReport, images: Sequence[ImageResult], curves: dict
     return out
 
 
+def _check_model_classes(model_path: str | Path, names: Mapping[int, str]) -> None:
+    """Class i of the model must be class i of the data: otherwise every number is measured against the
+    wrong labels (a model of 'scratch' scored on 'dent')."""
+    from inspection.inference.model_files import safe_torch_load
+
+    if Path(model_path).suffix != ".pt":
+        return  # exported files carry their names in metadata the backends check
+    ckpt = safe_torch_load(model_path)
+    model = ckpt.get("model") or ckpt.get("ema")
+    raw = getattr(model, "names", None)
+    model_names = dict(raw) if isinstance(raw, dict) else dict(enumerate(raw or []))
+    clash = {i: (model_names[i], names[i]) for i in names if i in model_names and model_names[i] != names[i]}
+    if clash:
+        i, (theirs, ours) = next(iter(clash.items()))
+        raise ValueError(f"{model_path}: class {i} is {theirs!r} in the model but {ours!r} in the data set "
+                         f"({len(clash)} such); evaluate it on data labelled with its classes")
+
+
 def evaluate(
     data_yaml: str | Path,
     model_path: str | Path,
@@ -435,6 +458,7 @@ def evaluate(
     from training.train import resolve_device
 
     images, truths, names = load_split(data_yaml, split)
+    _check_model_classes(model_path, names)
     size = imgsz or _model_imgsz(model_path)
     preds = predict_split(model_path, images, size, resolve_device(device))
     report, per_image, curves = compute_metrics(truths, preds, names, conf, image_names=[p.name for p in images])

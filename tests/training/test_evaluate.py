@@ -78,3 +78,33 @@ def test_recipe_thresholds_leave_out_the_anomaly_class() -> None:
     recipe = Path(__file__).resolve().parents[2] / "inspection" / "demo" / "recipes" / "paint.yaml"
     table = thresholds_from_recipe(recipe)
     assert "anomaly" not in table and {"run", "crater", "default"} <= set(table)
+
+
+def _split(root: Path, names: list[str], images: int, label: str = "") -> Path:
+    import cv2
+    import yaml
+
+    (root / "images" / "test").mkdir(parents=True)
+    (root / "labels" / "test").mkdir(parents=True)
+    for i in range(images):
+        cv2.imwrite(str(root / "images" / "test" / f"p{i}.png"), np.zeros((64, 64, 3), np.uint8))
+        (root / "labels" / "test" / f"p{i}.txt").write_text(label)
+    data = root / "data.yaml"
+    data.write_text(yaml.safe_dump({"path": str(root), "test": "images/test", "names": names}))
+    return data
+
+
+def test_evaluate_refuses_what_would_give_meaningless_numbers(tmp_path: Path, tiny_model: Path) -> None:
+    """An empty split scored as a report with rc 0; a label class the data set does not name was an
+    IndexError; a model whose classes differ from the data's was scored against the wrong labels."""
+    from training.evaluate import evaluate
+
+    tiny = ["bridge", "insufficient", "missing"]  # the tiny model's classes (tests/conftest.py)
+    with pytest.raises(ValueError, match="holds no images"):
+        evaluate(_split(tmp_path / "empty", tiny, 0), tiny_model, out_dir=tmp_path / "r0", device="cpu")
+    with pytest.raises(ValueError, match="class 5 is not among the 3 classes"):
+        evaluate(_split(tmp_path / "c5", tiny, 1, "5 0.5 0.5 0.2 0.2\n"), tiny_model, out_dir=tmp_path / "r1",
+                 device="cpu")
+    with pytest.raises(ValueError, match="class 0 is 'bridge' in the model but 'dent' in the data set"):
+        evaluate(_split(tmp_path / "other", ["dent", "hole", "scratch"], 1), tiny_model, out_dir=tmp_path / "r2",
+                 device="cpu")
