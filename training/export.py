@@ -211,14 +211,19 @@ def export_model(pt: Path, fmt: str, *, imgsz: int | None = None, out: Path | No
         load_images(golden or calibration, 10_000)
     steps = 2 + (fmt != "onnx") + int8  # export, convert, verify, INT8: one bar step each
     with tempfile.TemporaryDirectory(prefix="station-export-") as tmp, bar(f"export {fmt}", steps) as advance:
-        onnx_path = out if fmt == "onnx" else Path(tmp) / f"{pt.stem}.onnx"
+        # An ONNX export is verified where it was made and only then put in place: a failed re-export must
+        # not replace a good file that a station may be running.
+        onnx_path = Path(tmp) / (out.name if fmt == "onnx" else f"{pt.stem}.onnx")
         _export_onnx(model, pt, size, onnx_path, meta, dynamic)
         advance(1)
         if fmt != "onnx":  # every other format is converted from the station's ONNX export
             _hook(fmt, "export_from_onnx")(onnx_path, out, meta)
             advance(1)
         report = ExportReport(out, fmt, meta)
-        verify(model, _backend(out, fmt), meta, images, report, conf)
+        verify(model, _backend(onnx_path if fmt == "onnx" else out, fmt), meta, images, report, conf)
+        if fmt == "onnx":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(onnx_path, out)
         advance(1)
         if int8:
             assert calibration is not None

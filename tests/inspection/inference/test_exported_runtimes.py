@@ -337,3 +337,21 @@ def test_openvino_batch_option_bounds_a_variable_batch_export(det_pt: Path, det_
     finally:
         single.close()
         batched.close()
+
+
+def test_a_failed_onnx_re_export_leaves_the_good_file_in_place(det_pt: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ONNX is verified where it was made and copied in place after: a station may be running the old one."""
+    import training.export
+
+    out = tmp_path / "line.onnx"
+    export_model(det_pt, "onnx", imgsz=96, out=out)
+    good = out.read_bytes()
+
+    def fails(*_: object, **__: object) -> None:
+        raise ModelError("outputs differ from the original")
+
+    monkeypatch.setattr(training.export, "verify", fails)
+    with pytest.raises(ModelError, match="outputs differ"):
+        export_model(det_pt, "onnx", imgsz=128, out=out)
+    assert out.read_bytes() == good
