@@ -165,8 +165,9 @@ def register(model: Path, product: str, registry_dir: Path, dataset_version: str
     flat = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     registry = ModelRegistry(registry_dir)
     known = {r.id: r for r in registry.list(product)}
+    task, classes = _task_and_classes(model)
     record = registry.register(model, product, dataset_version=dataset_version, command=train_command,
-                               metrics=flat, signing_key=key)
+                               metrics=flat, signing_key=key, task=task, classes=classes)
     if record.id in known:  # the same bytes: one registry entry, whatever was said the second time
         click.secho(f"{record.id} is already registered ({record.status}); its metrics and dataset version stay "
                     "as first registered" + (f" (given now: {flat})" if flat and flat != record.metrics else ""),
@@ -176,6 +177,21 @@ def register(model: Path, product: str, registry_dir: Path, dataset_version: str
     if key is None:
         click.secho("warning: not signed; a station with a model trust store will refuse it "
                     "(`station models sign`)", fg="yellow", err=True)
+
+
+def _task_and_classes(model: Path) -> tuple[str, tuple[str, ...]]:
+    """What the model detects, read from its checkpoint (the gate compares it with production)."""
+    from inspection.inference.model_files import safe_torch_load
+
+    if model.suffix != ".pt":
+        return "detect", ()
+    network = safe_torch_load(model)
+    network = network.get("model") or network.get("ema")
+    raw = getattr(network, "names", None) or {}
+    names = raw if isinstance(raw, dict) else dict(enumerate(raw))
+    from ultralytics.nn.tasks import guess_model_task
+
+    return str(guess_model_task(network)), tuple(str(names[i]) for i in sorted(names))
 
 
 @models.command("keygen")

@@ -207,6 +207,11 @@ class ModelRegistry:
         if current is None:
             return GateReport(True, (f"no production model for {candidate.product}: {candidate.id} may be promoted",))
         lines, ok = [f"candidate {candidate.id} vs production {current.id}"], True
+        if candidate.classes and current.classes and (candidate.classes, candidate.task) != (current.classes,
+                                                                                               current.task):
+            lines.append(f"  model: {current.task} {list(current.classes)} → {candidate.task} "
+                         f"{list(candidate.classes)}: the product's recipes are written for production's → BLOCKED")
+            ok = False
         for key, limit in (("escape_rate", gate.max_escape_increase),
                            ("false_reject_rate", gate.max_false_reject_increase)):
             new, old = candidate.metrics.get(key), current.metrics.get(key)

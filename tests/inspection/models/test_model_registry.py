@@ -124,3 +124,30 @@ def test_a_row_edited_to_point_outside_the_registry_is_refused(tmp_path: Path) -
         con.execute("update models set path = ? where id = ?", (str(outside), record.id))
     with pytest.raises(ModelError, match="not the registry's own copy"):
         registry.production_path("board")
+
+
+def test_a_candidate_of_other_classes_is_blocked_by_the_gate(tmp_path: Path) -> None:
+    """The PCB model registered as the paint product would pass on its metrics and then fail every recipe
+    of the line at the next start: the gate compares what the models detect."""
+    registry = ModelRegistry(tmp_path / "reg")
+    metrics = {"escape_rate": 0.05, "false_reject_rate": 0.05}
+    paint = registry.register(model_file(tmp_path, "p", b"P"), "paint", metrics=metrics,
+                              classes=("run", "crater"), task="detect")
+    registry.promote(paint.id, "eve")
+    pcb = registry.register(model_file(tmp_path, "b", b"B"), "paint", metrics=metrics,
+                            classes=("open", "short"), task="detect")
+    with pytest.raises(ModelError, match=r"model: detect \['run', 'crater'\] → detect \['open', 'short'\].*BLOCKED"):
+        registry.promote(pcb.id, "eve")
+    assert registry.production("paint").id == paint.id
+
+
+def test_the_cli_records_what_a_model_detects(tmp_path: Path, tiny_model: Path) -> None:
+    from click.testing import CliRunner
+
+    from inspection.cli import station
+
+    result = CliRunner().invoke(station, ["models", "register", str(tiny_model), "--product", "board",
+                                          "--registry", str(tmp_path / "reg")])
+    assert result.exit_code == 0, result.output
+    (record,) = ModelRegistry(tmp_path / "reg").list("board")
+    assert record.task == "detect" and record.classes == ("bridge", "insufficient", "missing")
