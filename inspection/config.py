@@ -179,7 +179,9 @@ class HealthSection(StrictModel):
 
 
 class StationConfig(StrictModel):
-    name: str = Field("station", description="station name in logs and telemetry")
+    name: str = Field("station", min_length=1, max_length=64, pattern=r"^[^+#\x00-\x1f\x7f]+$",
+                      description="station name in logs, telemetry topics and the central store (no MQTT "
+                                  "wildcards + or #, no control characters)")
     data_dir: ConfigPath = Field(default_factory=default_data_dir,
                                  description="database, images, samples; default $STATION_DATA_DIR or "
                                  "~/.local/share/inspection-station")

@@ -30,6 +30,7 @@ def test_station_config_merges_defaults_and_resolves_paths(station_yaml: Path) -
          "cameras.0.rate_hz: Input should be a valid number"),
         ("cameras:\n  - kind: replay\n    path: a\n  - kind: replay\n    path: b\n", "camera ids must be unique"),
         ("cameras: {kind: replay}\n", "cameras: expected a list"),
+        ("name: line+1\n", "name: String should match pattern"),  # an MQTT wildcard: every connect refused
     ],
 )
 def test_bad_station_config_names_file_key_and_expectation(station_yaml: Path, patch: str, expected: str,
