@@ -247,7 +247,6 @@ class Replicator:
                 try:
                     if self._pg is None:
                         self._connect()
-                        delay = 0.2
                     self.cycle()
                 except Exception as exc:  # psycopg.Error, OSError, sqlite3.Error: report, reconnect later
                     self._down(exc)
@@ -255,6 +254,10 @@ class Replicator:
                         break
                     delay = min(delay * 2, self.options.reconnect_max_s)
                     continue
+                # Back only after a whole cycle shipped: a server that accepts the connection but refuses a
+                # row must not flip the alarm on and off every 0.2 s.
+                delay = 0.2
+                self._back()
                 if stopping:
                     break
                 self._wake.wait(self.options.interval_s)
@@ -282,7 +285,6 @@ class Replicator:
         self._digests = {t: {} for t in MUTABLE_TABLES}  # re-check every row: the upsert skips equal content
         with self._lock:
             self._stats.connected = True
-        self._back()
 
     def cycle(self) -> int:
         """One pass over every table (call from the replicator's thread, or in tests without `start`)."""
@@ -412,14 +414,18 @@ class Replicator:
             self._outage_since = time.monotonic()
             with self._lock:
                 self._stats.outages += 1
-            self._emit("alarm", f"central database {self._where()} not reachable: {reason}; verdicts are kept in "
-                       "the local SQLite and shipped when it is back (check the database and `central: url:`)")
+            what, check = ((f"refused what this station sent: {reason}", "check the central schema, constraints "
+                            "and the role's rights") if _refused(exc) else
+                           (f"not reachable: {reason}", "check the database and `central: url:`"))
+            self._emit("alarm", f"central database {self._where()} {what}; verdicts are kept in the local SQLite "
+                       f"and shipped when it takes them ({check})")
         else:
             log.debug("central database still not reachable: %s", reason)
 
     def _back(self) -> None:
         if self._outage_since is None:
-            log.info("central replication of %s to %s", self.station, self._where())
+            if self._stats.cycles == 1:
+                log.info("central replication of %s to %s", self.station, self._where())
             return
         took = time.monotonic() - self._outage_since
         self._outage_since = None
@@ -434,3 +440,10 @@ class Replicator:
                 self._event(level, ALARM_KIND, message)
             except Exception:  # reporting must not kill the thread that reconnects
                 log.exception("could not report a central replication event")
+
+
+def _refused(exc: BaseException) -> bool:
+    """The server answered and said no (a constraint, a type, a permission), as opposed to not answering."""
+    import psycopg
+
+    return isinstance(exc, psycopg.DatabaseError) and not isinstance(exc, psycopg.OperationalError)

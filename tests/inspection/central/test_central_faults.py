@@ -147,3 +147,31 @@ def test_outage_at_start_is_an_alarm_and_nothing_waits(tmp_path: Path) -> None:
             wait_for(lambda: events, "the alarm")
             assert replicator.stats.outages == 1 and not replicator.stats.connected
         assert events[0][0] == "alarm" and "127.0.0.1:1" in events[0][2]
+
+
+def test_a_row_the_central_refuses_is_one_alarm_that_says_so_not_a_flapping_outage(tmp_path: Path,
+                                                                                    pg_url: str) -> None:
+    """A DBA adds a constraint that one of the station's rows breaks. Before: "not reachable" / "reachable
+    again" alternated every 0.2 s (the backoff reset at each connect). Now one alarm naming the refusal, the
+    backoff grows, and "again" comes only once a whole cycle has shipped."""
+    db = tmp_path / "station.db"
+    events: list[tuple[str, str, str]] = []
+    options = CentralConfig(url=pg_url, interval_s=0.05, connect_timeout_s=2, reconnect_max_s=0.4,
+                            statement_timeout_s=5)
+    with Store(db) as store:
+        record_parts(store, 3, time.time())
+        with Replicator(options, db, "line1", event=lambda *e: events.append(e)) as replicator:
+            wait_for(lambda: central_rows(pg_url, "line1") == 3, "the first rows")
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute("alter table inspections add constraint no_p4 check (part_id <> 'P00004')")
+            record_parts(store, 3, time.time(), first=3)
+            replicator.poke()
+            wait_for(lambda: any(e[0] == "alarm" for e in events), "the refusal alarm")
+            time.sleep(2.0)  # many cycles' worth of time
+            assert [e[0] for e in events] == ["alarm"], events
+            assert "refused what this station sent" in events[0][2] and "no_p4" in events[0][2]
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute("alter table inspections drop constraint no_p4")
+            wait_for(lambda: central_rows(pg_url, "line1") == 6, "the waiting rows shipped")
+            wait_for(lambda: any(e[0] == "info" for e in events), "the all-clear")
+    assert [e[0] for e in events] == ["alarm", "info"] and "reachable again" in events[1][2]
