@@ -72,6 +72,7 @@ class Station:
         self._runtime: Runtime | None = None
         self._warm = False
         self._started = False  # station_started logged: close() logs station_closed
+        self._hub_replaced: tuple[str, str] | None = None  # (cached, pulled) when MLflow's model replaced ours
         self.alarms = AlarmBoard()  # one active alarm per kind and source, with a count
         self._pending_events: deque[tuple[str, str, str, dict[str, Any] | None]] = deque(maxlen=1000)
         self._events_lock = threading.Lock()
@@ -91,7 +92,12 @@ class Station:
             model_path = self._model_path()
             self._check_model_trust(getattr(self.config.detector, "model", None) or model_path)
             self.detector = create_detector(self.config.detector, self.recipe, model_path)
-            self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
+            try:
+                self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
+            except ConfigError as exc:
+                if self._hub_replaced is None:
+                    raise
+                self._back_to_cached_model(exc)
             self.output = create_adapter("output", self.config.output, alarm=self._alarm,
                                          job_change=self.change_job, db_path=self.db_path)
             listeners = getattr(self.output, "alarm_listeners", None)  # PLC outputs say when an alarm clears
@@ -244,6 +250,7 @@ class Station:
         from inspection.central.model_hub import ModelHubUnavailable, pull_production  # only with `model_hub:`
 
         assert self.config.model_hub is not None and self.store is not None
+        cached_before = registry.production(product)
         try:
             record = pull_production(self.config.model_hub, registry, product, f"station {self.config.name}",
                                      trust_store=self.config.security.model_trust_store)
@@ -258,6 +265,27 @@ class Station:
             return
         self.store.event("info", "model_hub", f"production model of {product} from MLflow: {record.id} "
                          f"({record.command})")
+        if cached_before is not None and cached_before.id != record.id:
+            self._hub_replaced = (cached_before.id, record.id)
+
+    def _back_to_cached_model(self, refusal: ConfigError) -> None:
+        """MLflow's production model does not fit this station's recipe (other classes): the line's hub is
+        wrong for this station, its cached model is not. Put the cached one back and run it, with an alarm."""
+        assert self._hub_replaced is not None and self.store is not None and self.detector is not None
+        cached, pulled = self._hub_replaced
+        product = self.recipe.registry_product
+        assert product is not None
+        _quietly(self.detector.close)
+        registry = ModelRegistry(self.config.registry_dir)
+        try:
+            registry.rollback(product, f"station {self.config.name} (MLflow model does not fit the recipe)")
+            model_path = registry.production_path(product)
+        finally:
+            registry.close()
+        self.store.event("alarm", "model_hub", f"{pulled} from MLflow does not fit recipe {self.recipe.name} "
+                         f"({refusal}); running the cached production model {cached}")
+        self.detector = create_detector(self.config.detector, self.recipe, model_path)
+        self.recipe.check_classes(self.detector.class_names, self.detector.model_id)
 
     def reload_model(self) -> str:
         """Explicit reload between runs: the recipe's model again (with `model_hub:`, the line's production

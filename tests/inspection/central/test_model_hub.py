@@ -351,3 +351,34 @@ def test_a_station_with_a_trust_store_refuses_an_unsigned_line_model_and_runs_it
         assert event["level"] == "alarm" and "published unsigned" in event["message"]
         assert f"running the cached production model {cached.id}" in event["message"]
     assert [r.id for r in ModelRegistry(config.registry_dir).list(product)] == [cached.id]  # never entered
+
+
+def test_a_line_model_of_other_classes_leaves_the_cached_model_running(tmp_path: Path, station_yaml: Path,
+                                                                         tiny_model: Path, mlflow_uri: str) -> None:
+    """MLflow's production model for this product detects other classes than this station's recipe names.
+    It was promoted locally before the recipe could refuse it, so the good cached model was gone and the
+    station could not start even with MLflow away. Now the cached model is put back and runs, with an alarm."""
+    from training.testing import untrained_yolo
+
+    product = "board-classes"
+    engineer = ModelRegistry(tmp_path / "engineer")
+    foreign = engineer.register(untrained_yolo(tmp_path / "paint.pt", ("scratch", "dent")), product)
+    engineer.promote(foreign.id, "qe.anna")
+    publish(ModelHubConfig(tracking_uri=mlflow_uri, timeout_s=60), engineer, foreign.id, "qe.anna")
+    config_path = _hub_station(tmp_path, station_yaml, tiny_model, mlflow_uri)
+    config_path.with_name("recipe.yaml").write_text(f"name: test-board\nregistry_product: {product}\n"
+                                                    "deadline_ms: 60000\nclasses:\n  bridge: {}\n", encoding="utf-8")
+    config = load_station_config(config_path)
+    registry = ModelRegistry(config.registry_dir)
+    cached = registry.register(tiny_model, product)
+    registry.promote(cached.id, "station line1")
+    registry.close()
+    with Station(config) as station:
+        assert station.detector is not None and station.detector.model_id.endswith(f"@{cached.sha256[:12]}")
+        assert station.store is not None
+        alarms = [e for e in station.store.events() if e["kind"] == "model_hub" and e["level"] == "alarm"]
+        assert alarms and "does not fit recipe test-board" in alarms[0]["message"]
+        assert f"running the cached production model {cached.id}" in alarms[0]["message"]
+    registry = ModelRegistry(config.registry_dir)
+    assert registry.production(product).id == cached.id  # still there for the next start without MLflow
+    registry.close()
