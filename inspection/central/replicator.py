@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -279,12 +280,33 @@ class Replicator:
         migrate(self._pg)
         with self._pg.transaction():
             self._pg.execute("insert into stations (station) values (%s) on conflict do nothing", (self.station,))
+            self._claim_name()
         rows = self._pg.execute("select source_table, last_id from replication_state where station = %s",
                                 (self.station,)).fetchall()
         self._marks = {t.name: 0 for t in APPEND_TABLES} | {name: int(last) for name, last in rows}
         self._digests = {t: {} for t in MUTABLE_TABLES}  # re-check every row: the upsert skips equal content
         with self._lock:
             self._stats.connected = True
+
+    def _claim_name(self) -> None:
+        """The station name belongs to the first station log that shipped under it (its instance id)."""
+        assert self._pg is not None
+        local = self._local()
+        row = local.execute("select value from meta where key = 'instance_id'").fetchone() \
+            if "meta" in self._tables(local) else None
+        if row is None:  # a log from before instance ids: nothing to compare
+            return
+        mine, host = str(row[0]), socket.gethostname()
+        owner = self._pg.execute("select instance, host from stations where station = %s for update",
+                                 (self.station,)).fetchone()
+        if owner[0] is None:
+            self._pg.execute("update stations set instance = %s, host = %s where station = %s",
+                             (mine, host, self.station))
+        elif owner[0] != mine:
+            raise NameTaken(f"another station (host {owner[1]}, log {owner[0][:8]}) already ships as "
+                            f"{self.station!r}; this one (host {host}, log {mine[:8]}) ships nothing: give each "
+                            "station its own `name:` (if this PC replaced that one, clear the claim in the central "
+                            f"store: update stations set instance = null where station = '{self.station}')")
 
     def cycle(self) -> int:
         """One pass over every table (call from the replicator's thread, or in tests without `start`)."""
@@ -414,6 +436,10 @@ class Replicator:
             self._outage_since = time.monotonic()
             with self._lock:
                 self._stats.outages += 1
+            if isinstance(exc, NameTaken):
+                self._emit("alarm", f"central database {self._where()}: {exc}; verdicts are kept in the local "
+                           "SQLite")
+                return
             what, check = ((f"refused what this station sent: {reason}", "check the central schema, constraints "
                             "and the role's rights") if _refused(exc) else
                            (f"not reachable: {reason}", "check the database and `central: url:`"))
@@ -447,3 +473,7 @@ def _refused(exc: BaseException) -> bool:
     import psycopg
 
     return isinstance(exc, psycopg.DatabaseError) and not isinstance(exc, psycopg.OperationalError)
+
+
+class NameTaken(Exception):
+    """Another station log already ships under this station name."""

@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -542,6 +543,8 @@ class Store:
                              "data": str}, pk="id", if_not_exists=True)
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
         db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        # Who wrote this log, for the central store: two stations configured with one name must not mix rows.
+        db.execute("insert or ignore into meta (key, value) values ('instance_id', ?)", [uuid.uuid4().hex])
         db["inspections"].create_index(["time"], if_not_exists=True)
         db["inspections"].create_index(["verdict"], if_not_exists=True)
         db["inspections"].create_index(["part_key"], if_not_exists=True)

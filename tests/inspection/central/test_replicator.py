@@ -172,3 +172,23 @@ def test_without_a_central_section_the_station_stays_embedded(station_yaml: Path
     assert config.central is None
     with Station(config) as station:
         assert station.replicator is None
+
+
+def test_a_second_station_with_the_same_name_ships_nothing_and_says_why(tmp_path: Path, pg_url: str) -> None:
+    """Two stations configured with one name shared one replication mark: the second one's first rows were
+    skipped as already shipped and the rest mixed with the first one's, without a word."""
+    events: list[tuple[str, str, str]] = []
+    for name in ("a", "b"):
+        with Store(tmp_path / f"{name}.db") as store:
+            record_parts(store, 6 if name == "a" else 9, time.time(), first=0 if name == "a" else 1000)
+    first = Replicator(CentralConfig(url=pg_url), tmp_path / "a.db", "line1")
+    first.cycle()
+    second = Replicator(CentralConfig(url=pg_url), tmp_path / "b.db", "line1", event=lambda *e: events.append(e))
+    with pytest.raises(Exception, match="another station .* already ships as 'line1'") as refused:
+        second.cycle()
+    second._down(refused.value)
+    assert events and "give each station its own `name:`" in events[0][2]
+    with psycopg.connect(pg_url) as conn:
+        parts = [r[0] for r in conn.execute("select part_id from inspections where station = 'line1' order by 1")]
+    assert parts == [f"P{i:05d}" for i in range(6)]  # only the first station's
+    first.cycle()  # the owner goes on
