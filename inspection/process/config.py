@@ -68,9 +68,9 @@ class FreezeConfig(StrictModel):
 class PidConfig(StrictModel):
     """Gains of the PID option (simple_pid), acting on the least-squares correction per run."""
 
-    kp: float = 0.2
-    ki: float = 0.4
-    kd: float = 0.0
+    kp: float = Field(0.2, ge=0.0, le=100.0, description="a negative gain drives the process away from target")
+    ki: float = Field(0.4, ge=0.0, le=100.0)
+    kd: float = Field(0.0, ge=0.0, le=100.0)
 
 
 class TwinConfig(StrictModel):
@@ -151,6 +151,11 @@ def check_against_process(config: ControllerConfig, parameters: Mapping[str, Par
             problems.append(f"parameters.{name}: the {config.process} process has no parameter {name!r}; "
                             f"expected one of {known}")
             continue
+        info = parameters[name]
+        if limits.min < info.low or limits.max > info.high:  # the process's own range is the outer bound
+            problems.append(f"parameters.{name}: limits {limits.min:g}..{limits.max:g} {info.unit} reach outside "
+                            f"the range the {config.process} process publishes ({info.low:g}..{info.high:g} "
+                            f"{info.unit}); narrow them")
         value = current.get(name)
         if value is not None and not limits.min <= value <= limits.max:
             unit = parameters[name].unit

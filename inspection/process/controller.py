@@ -17,6 +17,7 @@ and who approved it; applied ones can be reverted.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
 import time
@@ -33,6 +34,8 @@ from inspection.errors import OutputError
 from inspection.process import ParameterInfo, ProcessError, ProcessPort
 from inspection.process.config import ControllerConfig, check_against_process
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "Change",
     "Controller",
@@ -43,7 +46,7 @@ __all__ = [
     "estimate_sensitivity",
 ]
 
-Status = Literal["pending", "applied", "rejected", "failed", "reverted", "superseded"]
+Status = Literal["pending", "applying", "applied", "rejected", "failed", "reverted", "superseded"]
 
 
 class ControllerError(OutputError):
@@ -64,7 +67,10 @@ class PartResult:
     @classmethod
     def from_inspection(cls, inspection: Inspection, index: int,
                         parameters: Mapping[str, float] | None = None) -> PartResult:
-        return cls(index, frozenset(d.class_name for d in inspection.defects), inspection.verdict.status,
+        # A fail-safe verdict (camera lost, deadline, model error) says nothing about the process, whatever
+        # the recipe reports to the PLC (failsafe_verdict: FAIL): it counts as ERROR, which freezes control.
+        status = VerdictStatus.ERROR if inspection.verdict.failsafe else inspection.verdict.status
+        return cls(index, frozenset(d.class_name for d in inspection.defects), status,
                    inspection.model_id, parameters, inspection.frame.key)
 
 
@@ -349,6 +355,9 @@ class Controller:
     def _bounded_changes(self, targets: Mapping[str, float]) -> list[Change]:
         changes = []
         for name, target in targets.items():
+            if not math.isfinite(target):  # an overflowing solve: no direction can be trusted
+                log.warning("controller: target for %s is %s; no change proposed", name, target)
+                return []
             limits = self.config.parameters[name]
             before = self.setpoints[name]
             delta = target - before
@@ -392,13 +401,33 @@ class Controller:
             raise ControllerError(f"proposal #{proposal_id} is {proposal.status}, only pending ones can be approved")
         if not approver:
             raise ControllerError("approve: name the approver")
+        self._claim(proposal, "applying")
+        current = self.port.read_setpoints()
+        moved = {c.parameter: current.get(c.parameter) for c in proposal.changes
+                 if not math.isclose(current.get(c.parameter, math.nan), c.before, rel_tol=1e-6, abs_tol=1e-6)}
+        if moved:  # applying it now would jump from today's value, not step from the one it was planned on
+            self._update(replace(proposal, status="superseded", decided_s=self.clock(),
+                                 error=f"the process changed before approval: now {moved}"))
+            raise ControllerError(f"proposal #{proposal_id} was planned on other setpoints than the process has now "
+                                  f"({', '.join(f'{n} {v:g}' for n, v in moved.items())}): not applied; the "
+                                  "controller proposes again from today's values")
         return self._apply(proposal, approver=approver, raise_errors=True)
+
+    def _claim(self, proposal: Proposal, status: str) -> None:
+        """Decide `proposal` here and nowhere else: another console or the CLI may have decided it already."""
+        claim = getattr(self.sink, "claim", None)
+        stored = claim(proposal.id, status) if claim is not None else None
+        if stored is not None:
+            self.proposals = [replace(p, status=stored) if p.id == proposal.id else p for p in self.proposals]
+            raise ControllerError(f"proposal #{proposal.id} was {stored} meanwhile (another console or the CLI); "
+                                  "nothing written")
 
     @_locked
     def reject(self, proposal_id: int, approver: str, reason: str = "") -> Proposal:
         proposal = self.get(proposal_id)
         if proposal.status != "pending":
             raise ControllerError(f"proposal #{proposal_id} is {proposal.status}, only pending ones can be rejected")
+        self._claim(proposal, "rejected")
         return self._update(replace(proposal, status="rejected", approver=approver, decided_s=self.clock(),
                                     reason=reason or proposal.reason))
 
@@ -459,6 +488,11 @@ class Controller:
 
     def _supersede_pending(self) -> None:
         for p in self.pending():
+            try:
+                self._claim(p, "superseded")
+            except ControllerError as exc:  # decided elsewhere meanwhile: keep that decision, not ours
+                log.info("%s", exc)
+                continue
             self._update(replace(p, status="superseded", decided_s=self.clock()))
 
     def _next_id(self) -> int:

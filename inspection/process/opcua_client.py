@@ -101,6 +101,9 @@ class OpcUaProcess:
             number = float(value)
             if not math.isfinite(number):
                 raise WriteRejected(f"{self.options.url}: {name}: expected a finite number, got {value!r}")
+            if not info.low <= number <= info.high:  # a process that does not enforce its own range
+                raise WriteRejected(f"{self.options.url}: {name} = {number:g} {info.unit} is outside the range "
+                                    f"the process publishes ({info.low:g}..{info.high:g}); not written")
             nodes.append(self._node(f"Process.Parameters.{name}.Setpoint"))
             variants.append(ua.DataValue(ua.Variant(number, ua.VariantType.Double)))
         try:

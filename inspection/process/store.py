@@ -70,6 +70,20 @@ class ProcessLog:
         with self.store.transaction(f"proposal #{proposal.id}") as db:
             db["process_changes"].upsert(row, pk="id")
 
+    def claim(self, proposal_id: int, status: str) -> str | None:
+        """Move a proposal from pending to `status` in one statement, so two processes (a console, the CLI,
+        the station) cannot both decide it. None when this call decided it (or it was never stored here);
+        otherwise the status someone else gave it."""
+        with self.store.transaction(f"proposal #{proposal_id}") as db:
+            if "process_changes" not in db.table_names():
+                return None
+            done = db.execute("update process_changes set status = ? where id = ? and status = 'pending'",
+                              [status, proposal_id]).rowcount
+            if done:
+                return None
+            row = db.execute("select status from process_changes where id = ?", [proposal_id]).fetchone()
+            return None if row is None else str(row[0])
+
     def proposals(self) -> list[dict[str, Any]]:
         rows = list(self.db["process_changes"].rows_where(order_by="id"))
         for row in rows:

@@ -176,20 +176,38 @@ def test_model_acknowledged_and_alarm_cleared_resume_auto() -> None:
     assert twin.read_setpoints()["paste_volume_pct"] > 100.0
 
 
+def test_limits_wider_than_the_process_range_are_refused_at_start() -> None:
+    """The controller's limits must lie inside the range the process publishes: a line that does not
+    enforce its own range would otherwise take every step up to the controller's wider limit."""
+    config = _config("solder", mode="auto", min_samples=30)
+    config = config.model_copy(update={"parameters": {
+        "paste_volume_pct": config.parameters["paste_volume_pct"].model_copy(update={"max": 200.0}),
+    }, "sensitivity": {"insufficient": {"paste_volume_pct": -0.0005}}})
+    twin = ProcessTwin("solder", seed=3, drift={}, setpoints={"paste_volume_pct": 130.0})
+    with pytest.raises(ConfigError, match=r"limits 80\.\.200 % reach outside the range the solder process "
+                                          r"publishes \(60\.\.140 %\)"):
+        Controller(config, InProcessTwin(twin), classes=twin.classes).start()
+
+
+class _RefusingTwin(InProcessTwin):
+    """A process that answers reads but refuses every write (interlocked, in manual mode)."""
+
+    def write_setpoints(self, values: dict[str, float]) -> None:
+        raise WriteRejected("the process is in manual mode: setpoints are locked")
+
+
 def test_a_refused_write_is_recorded_and_the_controller_falls_back_to_advise() -> None:
     config = _config("solder", mode="auto", min_samples=30)
-    # The controller's limits are wider than the process's own range: the process refuses the write.
     config = config.model_copy(update={"parameters": {
-        "paste_volume_pct": config.parameters["paste_volume_pct"].model_copy(update={"max": 200.0,
-                                                                                    "max_step": 50.0}),
+        "paste_volume_pct": config.parameters["paste_volume_pct"].model_copy(update={"max_step": 50.0}),
     }, "sensitivity": {"insufficient": {"paste_volume_pct": -0.0005}}, "gain": 1.0})
-    twin = ProcessTwin("solder", seed=3, drift={}, setpoints={"paste_volume_pct": 130.0})
-    controller = Controller(config, InProcessTwin(twin), classes=twin.classes).start()
+    twin = ProcessTwin("solder", seed=3, drift={}, setpoints={"paste_volume_pct": 100.0})
+    controller = Controller(config, _RefusingTwin(twin), classes=twin.classes).start()
     made = _feed(controller, 40, every=2)
     assert made[0].status == "failed"
-    assert "outside the process range 60..140" in made[0].error
+    assert "setpoints are locked" in made[0].error
     assert controller.effective_mode == "advise" and "refused a write" in controller.doubt
-    assert twin.read_setpoints()["paste_volume_pct"] == 130.0
+    assert twin.read_setpoints()["paste_volume_pct"] == 100.0
     later = _feed(controller, 40, every=2, start=40)
     assert later and later[-1].status == "pending"
     controller.resume_auto()
@@ -311,3 +329,49 @@ def test_moves_start_from_the_setpoints_in_force_and_skip_parameters_moved_outsi
     assert made and all(c.parameter != "paste_volume_pct" for p in made for c in p.changes)
     assert made[-1].stats["outside_limits"] == {"paste_volume_pct": 135.0}
     assert twin.read_setpoints()["paste_volume_pct"] == 135.0
+
+
+def test_a_proposal_planned_on_other_setpoints_is_not_applied(tmp_path: Path) -> None:
+    """Someone changed the process at the line after the proposal was made: approving it would jump from
+    today's value to the proposal's target, beyond max_step, perhaps the other way."""
+    controller, twin = _controller(tmp_path, mode="advise")
+    (proposal, *_) = _feed(controller, 40)
+    twin.write_setpoints({"paste_volume_pct": 125.0})
+    with pytest.raises(ControllerError, match=r"planned on other setpoints .*paste_volume_pct 125"):
+        controller.approve(proposal.id, approver="qe.anna")
+    assert twin.read_setpoints()["paste_volume_pct"] == 125.0
+    assert controller.get(proposal.id).status == "superseded"
+
+
+def test_a_proposal_decided_elsewhere_is_not_applied_again(tmp_path: Path) -> None:
+    """The station and the CLI (two processes, one log) each hold the proposal as pending: the second
+    approval must not write again, nor overwrite the first one's record."""
+    station, twin = _controller(tmp_path, mode="advise")
+    (proposal, *_) = _feed(station, 40)
+    cli = Controller(station.config, InProcessTwin(twin), sink=ProcessLog(tmp_path / "station.db"),
+                     classes=twin.classes).start()
+    cli.proposals = list(station.proposals)  # as loaded from the log
+    cli.approve(proposal.id, approver="qe.bob")
+    written = twin.read_setpoints()["paste_volume_pct"]
+    with pytest.raises(ControllerError, match="was applying meanwhile|was applied meanwhile"):
+        station.approve(proposal.id, approver="qe.anna")
+    assert twin.read_setpoints()["paste_volume_pct"] == written
+    with ProcessLog(tmp_path / "station.db") as log:
+        (row,) = [r for r in log.proposals() if r["id"] == proposal.id]
+    assert (row["status"], row["approver"]) == ("applied", "qe.bob")
+
+
+def test_fail_safe_verdicts_say_nothing_about_the_process() -> None:
+    """A camera fault reported as FAIL to the PLC (failsafe_verdict: FAIL) is not a process defect."""
+    import numpy as np
+
+    from inspection.domain.types import Frame, Inspection, Reason, Verdict
+
+    verdict = Verdict(VerdictStatus.FAIL, (Reason("camera_lost", "camera lost"),), failsafe=True)
+    inspection = Inspection(Frame(np.zeros((4, 4), np.uint8), "cam0", 1, 0.0), (), verdict, (), recipe="r")
+    assert PartResult.from_inspection(inspection, 1).status is VerdictStatus.ERROR
+
+
+def test_a_negative_gain_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"pid.kp: Input should be greater than or equal to 0"):
+        _config("solder", algorithm="pid", pid={"kp": -5.0, "ki": -5.0})

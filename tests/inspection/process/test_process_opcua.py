@@ -74,11 +74,12 @@ def test_port_reads_parameters_setpoints_actuals_and_writes(served_twin) -> None
         assert port.read_setpoints()["robot_speed_mm_s"] == 410.0
 
 
-def test_server_rejecting_a_write_is_a_clear_error(served_twin) -> None:
+def test_a_write_outside_the_published_range_is_refused_before_it_is_sent(served_twin) -> None:
+    """The client checks the ranges the server published (a process may not enforce its own)."""
     twin, server = served_twin
     with OpcUaProcess(Options(url=server.endpoint, timeout_s=3.0, security=INSECURE)) as port:
-        with pytest.raises(WriteRejected, match=r"refused the write \(fluid_flow_cc_min = 400 cc/min \(range "
-                                                r"150\.\.350\)\): BadOutOfRange"):
+        with pytest.raises(WriteRejected, match=r"fluid_flow_cc_min = 400 cc/min is outside the range the process "
+                                                r"publishes \(150\.\.350\); not written"):
             port.write_setpoints({"fluid_flow_cc_min": 400.0})
         with pytest.raises(WriteRejected, match="unknown parameter 'paint_flow'"):
             port.write_setpoints({"paint_flow": 1.0})
