@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,10 @@ class AnomalyMeta:
             raise ModelError(f"anomaly model: imgsz must be a multiple of 32 (>= 32), got {self.imgsz}")
         if not 0 <= self.border_px < self.imgsz // 4:
             raise ModelError(f"anomaly model: border_px must be 0..{self.imgsz // 4 - 1}, got {self.border_px}")
-        if not math.isfinite(self.threshold):
-            raise ModelError(f"anomaly model: threshold must be finite, got {self.threshold}")
+        if not math.isfinite(self.threshold) or self.threshold < 0:  # 0 while fitting, before it is tuned
+            raise ModelError(f"anomaly model: threshold must be a finite score >= 0, got {self.threshold}")
+        if not (math.isfinite(self.pixel_std) and self.pixel_std > 0):  # 0 makes every score NaN
+            raise ModelError(f"anomaly model: pixel_std must be a finite positive number, got {self.pixel_std}")
         if self.aspect not in ASPECTS:
             raise ModelError(f"anomaly model: aspect must be one of {', '.join(ASPECTS)}, got {self.aspect!r}")
 
@@ -132,6 +135,9 @@ class AnomalyModel:
         bank = self.memory_bank
         if bank.ndim != 2 or bank.shape[0] < 1 or bank.dtype != np.float32:
             raise ModelError(f"anomaly model: memory bank must be float32 N×D, got {bank.dtype} {bank.shape}")
+        if not np.isfinite(bank).all():  # one NaN row makes every distance, and so every score, NaN: all pass
+            raise ModelError("anomaly model: the memory bank holds NaN or infinite values; the file is damaged, "
+                             "fit the model again with `station anomaly fit`")
 
     def with_threshold(self, threshold: float, rule: str) -> AnomalyModel:
         return AnomalyModel(replace(self.meta, threshold=float(threshold), threshold_rule=rule), self.memory_bank)
@@ -157,7 +163,7 @@ def load_npz_model(path: Path | str) -> AnomalyModel:
             meta_text = str(data["meta"])
     except KeyError as exc:
         raise ModelError(f"{path}: not an anomaly model (missing {exc}); fit one with `station anomaly fit`") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelError(f"{path}: not an anomaly model file ({exc}); fit one with `station anomaly fit`") from None
     return AnomalyModel(AnomalyMeta.from_json(meta_text, str(path)), bank)
 
@@ -206,6 +212,10 @@ def preprocess(images: list[np.ndarray] | np.ndarray, meta: AnomalyMeta) -> np.n
 Window = tuple[int, int, int]  # (y0, x0, side) in image pixels
 
 
+MAX_WINDOWS = 32
+"""Most square windows one image is scored in (aspect "windows"): a 1:32 strip, far beyond any part."""
+
+
 def windows_for(height: int, width: int, meta: AnomalyMeta) -> list[Window]:
     """The square windows an image is scored in: one (the whole image, stretched) unless the model's
     `aspect` is "windows" and the image is not square. Then windows of the short side, evenly spaced along
@@ -217,6 +227,9 @@ def windows_for(height: int, width: int, meta: AnomalyMeta) -> list[Window]:
     band = math.ceil(meta.border_px * short / meta.imgsz)
     overlap = min(2 * band, short // 2)
     count = math.ceil((long - overlap) / (short - overlap))
+    if count > MAX_WINDOWS:  # a sliver (a corrupt or partial frame): thousands of windows in one batch
+        raise DataError(f"{width}×{height} px would be scored in {count} windows (at most {MAX_WINDOWS}): not "
+                        "a part image; check the camera's ROI")
     starts = [round(i * (long - short) / (count - 1)) for i in range(count)]
     return [(0, start, short) if width > height else (start, 0, short) for start in starts]
 

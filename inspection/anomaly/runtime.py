@@ -43,7 +43,7 @@ class AnomalyResult:
 
     @property
     def is_anomalous(self) -> bool:
-        return self.score >= self.threshold
+        return not self.score < self.threshold  # a NaN score (a damaged model) is never a pass
 
     def mask(self, border_px: int = 0) -> np.ndarray:
         """uint8 map-sized mask of the pixels at/above the threshold, outside the unscored border."""

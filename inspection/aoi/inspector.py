@@ -33,6 +33,9 @@ __all__ = ["BoardInspector", "BoardOptions", "BoardResult", "ClassifierOptions",
 
 BODY_CLASSES = ("missing_component", "offset", "rotated")
 
+MIN_CONTRAST = 2.0
+"""Grey-level standard deviation below which a frame is blank (a real board has edges, text, pads)."""
+
 
 class BoardOptions(StrictModel):
     """Where the board sits in the image when nothing else is known (and where fiducials are searched)."""
@@ -132,6 +135,11 @@ class BoardInspector:
                             f"{self.reference.shape[1]}x{self.reference.shape[0]} px but the frame is "
                             f"{image.shape[1]}x{image.shape[0]} px: capture the golden board with the line's "
                             f"camera, resolution and ROI")
+        _, spread = cv2.meanStdDev(image)
+        if float(spread.max()) < MIN_CONTRAST:  # a blank frame: with nominal alignment and joint checks only,
+            # every crop is flat and reads "normal" — a board nobody saw would pass
+            raise DataError(f"the frame has no contrast (grey spread {float(spread.max()):.2f}): blank, covered "
+                            "or overexposed, not a board; check the camera and the lighting")
         alignment = self._align(image)
         t_align = time.perf_counter()
         windows = self._windows(alignment.transform, image.shape)

@@ -22,6 +22,7 @@ Any other column is an error naming the line and the column; so is a duplicate R
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,6 +155,8 @@ def _number(text: str, what: str, source: str, line_no: int, header_unit: str | 
     if not match:
         raise ConfigError(f"{source}: line {line_no}: {what} {text.strip()!r} is not a number")
     value = float(match.group(1))
+    if not math.isfinite(value):  # "1e400" matches the number pattern and is infinity
+        raise ConfigError(f"{source}: line {line_no}: {what} {text.strip()!r} is not a finite number")
     if what == "rotation":
         return value
     unit = _unit_of(match.group(2) or "") or header_unit or default_unit

@@ -118,3 +118,45 @@ def test_chunked_nearest_neighbour_equals_one_block(anomaly_model_path: Path, mo
         chunked = scorer(batch)
     torch.testing.assert_close(chunked[0], whole[0])
     torch.testing.assert_close(chunked[1], whole[1])
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("bank_nan", "memory bank holds NaN or infinite values"),
+    ("bank_inf", "memory bank holds NaN or infinite values"),
+    ("pixel_std_0", "pixel_std must be a finite positive number"),
+    ("threshold_negative", "threshold must be a finite score >= 0"),
+])
+def test_a_damaged_model_that_would_pass_every_part_is_refused_at_load(tmp_path: Path, change: str,
+                                                                      message: str) -> None:
+    """One NaN row in the bank (or pixel_std 0) made every score NaN, and NaN >= threshold is False: every
+    part, blank ones included, passed."""
+    bank = np.random.default_rng(0).normal(size=(7, 5)).astype(np.float32)
+    meta = META
+    if change.startswith("bank"):
+        bank[3] = np.nan if change == "bank_nan" else np.inf
+    elif change == "pixel_std_0":
+        meta = replace(META, pixel_std=1.0)  # a valid file first, edited below
+    else:
+        meta = replace(META, threshold=1.0)
+    path = tmp_path / "m.npz"
+    with open(path, "wb") as handle:  # written as an edited file would be, past the constructor's checks
+        text = meta.to_json().replace('"pixel_std": 1.0', '"pixel_std": 0.0').replace('"threshold": 1.0',
+                                                                                      '"threshold": -1.0')
+        np.savez_compressed(handle, memory_bank=bank, meta=np.array(text))
+    with pytest.raises(ModelError, match=message):
+        load_npz_model(path)
+
+
+def test_a_nan_score_is_never_a_pass() -> None:
+    from inspection.anomaly.runtime import AnomalyResult
+
+    assert AnomalyResult(float("nan"), 0.0, 10.0, np.zeros((4, 4), np.float32)).is_anomalous
+
+
+def test_a_sliver_of_an_image_is_refused_not_scored_in_thousands_of_windows() -> None:
+    from inspection.anomaly.model import windows_for
+
+    meta = replace(META, aspect="windows")
+    assert len(windows_for(64, 640, meta)) <= 32
+    with pytest.raises(DataError, match="would be scored in .* windows"):
+        windows_for(2, 4000, meta)

@@ -123,7 +123,7 @@ def test_station_stores_verdicts_per_refdes_and_fails_safe(station_dir: Path, tm
         assert good.verdict.status == "PASS", good.verdict.summary
         assert bad.verdict.status == "FAIL", bad.verdict.summary
         assert blank.verdict.status == "ERROR" and blank.verdict.failsafe
-        assert "fiducial FID1" in blank.verdict.reasons[0].message
+        assert "no contrast" in blank.verdict.reasons[0].message  # a blank frame is not a board (before fiducials)
         ids = {row["sequence"]: row["id"] for row in station.store.inspections()}
         rows = station.store.refdes_results(ids[1])
         by_refdes = {(r["refdes"], r["check_name"]) for r in rows}
@@ -196,3 +196,11 @@ def test_bottom_side_camera_sees_a_mirrored_board(tmp_path: Path, examples: Path
     assert {w.refdes for w in result.windows} == {"R1", "R2", "U1"}  # C1 is on the other side
     bad = render_board(parts, demo_library, truth, SIZE, {"R1": BoardDefect("missing")}, side="bottom", seed=3)
     assert _checks(inspector.inspect(bad)) == {("R1", "presence", "missing_component")}
+
+
+@pytest.mark.parametrize("level", [0, 128, 255])
+def test_a_blank_frame_is_not_a_board(inspector, level: int) -> None:
+    """With nominal alignment and joint checks only, every crop of a blank frame is flat and reads "normal":
+    a board nobody saw passed. No contrast → ERROR (DataError), whatever the checks."""
+    with pytest.raises(DataError, match="no contrast"):
+        inspector.inspect(np.full((560, 880, 3), level, np.uint8))

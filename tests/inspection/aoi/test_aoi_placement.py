@@ -92,3 +92,12 @@ def test_bad_placement_files_name_the_line(text: str, expected: str) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="placement file not found"):
         load_placements(tmp_path / "nope.csv")
+
+
+def test_a_coordinate_that_overflows_to_infinity_is_refused_with_its_line() -> None:
+    from inspection.aoi.placement import parse_placements
+    from inspection.errors import ConfigError
+
+    text = "Designator,Footprint,Mid X,Mid Y,Rotation\nR1,R0603,1e400,22,0\n"
+    with pytest.raises(ConfigError, match=r"line 2: .*'1e400' is not a finite number"):
+        parse_placements(text, "board.csv")
