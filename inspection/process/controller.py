@@ -177,7 +177,7 @@ class Controller:
         self.sensitivity = {c: dict(row) for c, row in config.sensitivity.items()}
         self.proposals: list[Proposal] = []
         self.history: deque[tuple[Mapping[str, float], frozenset[str]]] = deque(maxlen=history_size)
-        self.alarm: str | None = None
+        self.alarms: set[str] = set()  # what is in alarm now (camera, PLC, process port…): each cleared by its own
         self.fallback: str | None = None  # set when the process refused a write: advise until reset
         self._charts = {c: self._new_chart(c) for c in self.classes}
         self._window_counts = dict.fromkeys(self.classes, 0)
@@ -214,13 +214,22 @@ class Controller:
 
     # --- doubt ----------------------------------------------------------------------------------
 
-    @_locked
-    def raise_alarm(self, reason: str) -> None:
-        self.alarm = reason
+    @property
+    def alarm(self) -> str | None:
+        """The alarms in force, as one text (None when there is none)."""
+        return ", ".join(sorted(self.alarms)) or None
 
     @_locked
-    def clear_alarm(self) -> None:
-        self.alarm = None
+    def raise_alarm(self, reason: str) -> None:
+        self.alarms.add(str(reason))
+
+    @_locked
+    def clear_alarm(self, reason: str | None = None) -> None:
+        """Clear one alarm (a process-port answer must not clear a camera alarm); all of them without `reason`."""
+        if reason is None:
+            self.alarms.clear()
+        else:
+            self.alarms.discard(str(reason))
 
     @_locked
     def acknowledge_model(self, model_id: str) -> None:

@@ -43,8 +43,7 @@ class ProcessFeedback:
     def __call__(self, inspection: Inspection) -> None:
         try:
             parameters = self.port.read_actuals()
-            if self.controller.alarm == "process port":
-                self.controller.clear_alarm()
+            self.controller.clear_alarm("process port")  # only its own: a camera alarm stays
         except ProcessError as exc:
             log.warning("process port: %s", exc)
             self.controller.raise_alarm("process port")

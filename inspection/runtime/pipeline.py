@@ -494,6 +494,8 @@ class Station:
         if folded is None:
             return
         log.warning("%s cleared: %s", kind, message)
+        if self.feedback is not None and not any(a.kind == kind for a in self.alarms.active()):
+            self.feedback.controller.clear_alarm(kind)  # the controller may steer again once nothing is in doubt
         if self.telemetry is not None:
             self.telemetry.clear_alarm(kind)
         self._log_event("info", f"{kind}_cleared", message or f"{kind} cleared",

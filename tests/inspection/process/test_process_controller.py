@@ -375,3 +375,15 @@ def test_fail_safe_verdicts_say_nothing_about_the_process() -> None:
 def test_a_negative_gain_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"pid.kp: Input should be greater than or equal to 0"):
         _config("solder", algorithm="pid", pid={"kp": -5.0, "ki": -5.0})
+
+
+def test_a_process_port_that_answers_again_does_not_clear_a_camera_alarm() -> None:
+    """One alarm slot: the process port answering again cleared it, while the camera was still lost, and
+    auto mode steered on doubtful verdicts. Each alarm is cleared by its own cause."""
+    controller, _ = _controller(mode="auto")
+    controller.raise_alarm("camera cam0")
+    controller.raise_alarm("process port")
+    controller.clear_alarm("process port")
+    assert controller.doubt == "alarm: camera cam0" and controller.effective_mode == "advise"
+    controller.clear_alarm("camera cam0")
+    assert controller.doubt is None
