@@ -180,18 +180,13 @@ def register(model: Path, product: str, registry_dir: Path, dataset_version: str
 
 
 def _task_and_classes(model: Path) -> tuple[str, tuple[str, ...]]:
-    """What the model detects, read from its checkpoint (the gate compares it with production)."""
-    from inspection.inference.model_files import safe_torch_load
+    """What the model detects (the gate compares it with production)."""
+    from inspection.inference.torch_runtime import load_yolo
 
     if model.suffix != ".pt":
         return "detect", ()
-    network = safe_torch_load(model)
-    network = network.get("model") or network.get("ema")
-    raw = getattr(network, "names", None) or {}
-    names = raw if isinstance(raw, dict) else dict(enumerate(raw))
-    from ultralytics.nn.tasks import guess_model_task
-
-    return str(guess_model_task(network)), tuple(str(names[i]) for i in sorted(names))
+    yolo = load_yolo(model)
+    return str(yolo.task), tuple(str(yolo.names[i]) for i in sorted(yolo.names))
 
 
 @models.command("keygen")

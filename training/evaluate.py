@@ -427,14 +427,11 @@ def write_report(report: EvalReport, images: Sequence[ImageResult], curves: dict
 def _check_model_classes(model_path: str | Path, names: Mapping[int, str]) -> None:
     """Class i of the model must be class i of the data: otherwise every number is measured against the
     wrong labels (a model of 'scratch' scored on 'dent')."""
-    from inspection.inference.model_files import safe_torch_load
+    from inspection.inference.torch_runtime import load_yolo
 
     if Path(model_path).suffix != ".pt":
         return  # exported files carry their names in metadata the backends check
-    ckpt = safe_torch_load(model_path)
-    model = ckpt.get("model") or ckpt.get("ema")
-    raw = getattr(model, "names", None)
-    model_names = dict(raw) if isinstance(raw, dict) else dict(enumerate(raw or []))
+    model_names = dict(load_yolo(Path(model_path)).names)
     clash = {i: (model_names[i], names[i]) for i in names if i in model_names and model_names[i] != names[i]}
     if clash:
         i, (theirs, ours) = next(iter(clash.items()))

@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from inspection.config import StrictModel
 from inspection.domain.types import Inspection, Reason, Verdict, VerdictStatus
 
 __all__ = ["MultiViewOutput", "ViewsConfig", "combine"]
@@ -31,10 +32,8 @@ log = logging.getLogger(__name__)
 _RANK = {VerdictStatus.PASS: 0, VerdictStatus.REVIEW: 1, VerdictStatus.FAIL: 2, VerdictStatus.ERROR: 3}
 
 
-class ViewsConfig(BaseModel):
+class ViewsConfig(StrictModel):
     """`views:` in a recipe: the views that make one part (give `cameras` or `positions`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     cameras: list[str] | None = Field(None, min_length=2, description="camera ids, one view each (top, bottom…)")
     positions: int | None = Field(None, ge=2, le=64, description="one camera, this many consecutive frames per part")
